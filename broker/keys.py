@@ -1,0 +1,57 @@
+"""Every Redis key lanes uses, in one place.
+
+Keys that belong to one instance carry a ``{instance}`` hash tag so that every key a Lua
+script touches for that instance lives in one Redis Cluster slot. ``prefix`` lets tests (and
+several deployments on one Redis) keep apart; it defaults to ``lanes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "lanes"
+
+    # -- dispatch ---------------------------------------------------------------------------
+    def pool_counter(self, pool: str) -> str:
+        """INCR counter behind a pool's global round robin."""
+        return f"{self.prefix}:rr:{pool}"
+
+    def idempotency(self, key: str) -> str:
+        """Job id already submitted under a caller's idempotency key."""
+        return f"{self.prefix}:idem:{key}"
+
+    def result_once(self, job_id: str) -> str:
+        """Set once when a job's final result is recorded: redeliveries see it and stop."""
+        return f"{self.prefix}:done:{job_id}"
+
+    def call(self, job_id: str, step: int, attempt: int) -> str:
+        """Outcome of one provider call, keyed by (job, step, attempt)."""
+        return f"{self.prefix}:call:{job_id}:{step}:{attempt}"
+
+    # -- per instance (hash-tagged) -------------------------------------------------------------
+    def limiter(self, instance: str, model_class: str = "all") -> str:
+        """Hash with the token buckets (requests, input, output) of one instance/model class."""
+        return f"{self.prefix}:rl:{{{instance}}}:{model_class}"
+
+    def leases(self, instance: str) -> str:
+        """Sorted set of concurrency leases: member lease id, score expiry (ms)."""
+        return f"{self.prefix}:lease:{{{instance}}}"
+
+    def cooldown(self, instance: str) -> str:
+        """Set with a TTL while the instance cools down after a 429; value is the reason."""
+        return f"{self.prefix}:cool:{{{instance}}}"
+
+    def disabled(self, instance: str) -> str:
+        """Set while the instance is disabled (401/402/403); value is the reason."""
+        return f"{self.prefix}:off:{{{instance}}}"
+
+    def health(self, instance: str) -> str:
+        """Hash of recent successes/failures feeding the health score."""
+        return f"{self.prefix}:health:{{{instance}}}"
+
+    def scan_pattern(self) -> str:
+        """Matches every key under this prefix (for cleanup in tests and `lanes reset`)."""
+        return f"{self.prefix}:*"

@@ -1,0 +1,23 @@
+"""The lanes command line: ``lanes --help``."""
+
+from __future__ import annotations
+
+import sys
+
+from lanes.cli import bench_route, routing, run, serve  # noqa: F401  (registers commands)
+from lanes.cli.app import app, err_console
+from rich.markup import escape
+
+from lanes.errors import LanesError
+
+
+def main() -> None:
+    """Entry point: run the app, turn a LanesError into a message and its exit code."""
+    try:
+        app()
+    except LanesError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,78 @@
+"""The Job: what a caller asks lanes to run. Validated at submit, JSON on the wire."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from router.taxonomy import Complexity, TaskType
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str = Field(min_length=1)
+
+
+class Constraints(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    min_quality: int | None = Field(default=None, ge=0, le=100)
+    max_latency_s: float | None = Field(default=None, gt=0)
+
+
+class Job(BaseModel):
+    """One LLM job. Give ``prompt`` or ``messages`` (not both).
+
+    Example::
+
+        Job(prompt="Review this diff for security issues: ...", task_type="code-review",
+            project="payments", max_tokens=2048)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
+    prompt: str | None = Field(default=None, min_length=1)
+    messages: list[Message] | None = Field(default=None, min_length=1)
+    system: str | None = None
+    max_tokens: int = Field(default=1024, ge=1, le=128000)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    task_type: TaskType | None = None
+    complexity: Complexity | None = None
+    constraints: Constraints = Constraints()
+    model: str | None = None
+    """Pin a model."""
+    instance: str | None = None
+    """Pin a lane: an instance or a pool."""
+    strategy: str | None = None
+    chain: str | None = None
+    """Name of a configured fallback chain to use instead of the decision's."""
+    project: str | None = Field(default=None, max_length=128)
+    user: str | None = Field(default=None, max_length=128)
+    idempotency_key: str | None = Field(default=None, max_length=256)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_input(self) -> Job:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give exactly one of 'prompt' or 'messages'")
+        if self.messages is not None and self.messages[-1].role != "user":
+            raise ValueError("the last message must have role 'user'")
+        return self
+
+    def as_messages(self) -> list[dict[str, str]]:
+        """The conversation in provider form: a list of ``{"role", "content"}``."""
+        if self.messages is not None:
+            return [m.model_dump() for m in self.messages]
+        return [{"role": "user", "content": self.prompt or ""}]
+
+    def text(self) -> str:
+        """All the text the model will read (system + messages), for classifying and sizing."""
+        parts = [self.system or ""]
+        parts += [m["content"] for m in self.as_messages()]
+        return "\n".join(p for p in parts if p)
