@@ -9,6 +9,7 @@
     ├── BudgetExceeded         a budget is spent; names the budget
     ├── InfrastructureError    Redis or the broker cannot be reached or started
     ├── JobFailed              the caller's job ended in failure after its whole chain
+    ├── JobTimeout             the caller stopped waiting; the job may still finish
     └── ProviderError          a provider call failed; ``retryable`` says if another try may work
         ├── RateLimited        429; ``retry_after_s`` from the provider when it said one
         ├── Overloaded         529 or 503
@@ -93,6 +94,12 @@ class JobFailed(LanesError):
     def __init__(self, message: str, result: dict[str, object] | None = None) -> None:
         self.result = dict(result or {})
         super().__init__(message)
+
+
+class JobTimeout(LanesError):
+    """The job did not finish within the caller's timeout. It may still finish later."""
+
+    exit_code = 7
 
 
 class ProviderError(LanesError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from lanes.cli import bench_route, routing, run, serve  # noqa: F401  (registers commands)
+from lanes.cli import bench_route, bench_spine, routing, run, serve  # noqa: F401  (registers commands)
 from lanes.cli.app import app, err_console
 from rich.markup import escape
 

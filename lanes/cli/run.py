@@ -1,5 +1,71 @@
-"""Commands: see lanes --help."""
+"""Commands that run jobs: ``lanes demo``, ``lanes run``."""
 
 from __future__ import annotations
 
-from lanes.cli.app import app, bench_app  # noqa: F401
+import json
+from pathlib import Path
+
+import typer
+
+from lanes.cli.app import app, console, err_console, print_json, state
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    timeout_s: float = typer.Option(120.0, "--timeout", help="Seconds to wait for the review."),
+) -> None:
+    """Start what is missing (Redis, simulator, a worker per lane), run a 4-reviewer code review."""
+    from lanes.demo import demo_json, demo_table, real_lanes, run_demo
+
+    st = state(ctx)
+    config = st.config()
+    real = real_lanes(config)
+    log = (lambda m: err_console.print(f"[dim]{m}[/]")) if as_json else (
+        lambda m: console.print(f"[dim]{m}[/]"))  # fmt: skip
+    log(
+        f"real providers for: {', '.join(real)}" if real
+        else "no API keys set: every lane talks to the local provider simulator"
+    )  # fmt: skip
+    rows = run_demo(config, st.config_file(), log=log, timeout_s=timeout_s)
+    if as_json:
+        print_json(demo_json(rows))
+    else:
+        console.print(demo_table(rows))
+    if any(r["status"] != "ok" for r in rows):
+        raise typer.Exit(6)
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    prompt: str = typer.Argument(None, help="The prompt; omit with --job FILE."),
+    job_file: Path | None = typer.Option(None, "--job", help="A JSON file holding a Job."),
+    max_tokens: int = typer.Option(1024, "--max-tokens"),
+    instance: str | None = typer.Option(None, "--instance", help="Pin a lane or pool."),
+    model: str | None = typer.Option(None, "--model", help="Pin a model."),
+    strategy: str | None = typer.Option(None, "--strategy"),
+    timeout_s: float = typer.Option(600.0, "--timeout"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Submit one job to a running deployment (see `lanes up`) and print its result."""
+    from lanes.client import Lanes
+    from lanes.errors import JobError
+
+    if job_file is not None:
+        job = json.loads(job_file.read_text(encoding="utf-8"))
+    elif prompt:
+        job = {"prompt": prompt, "max_tokens": max_tokens, "instance": instance, "model": model}
+    else:
+        raise JobError("give a PROMPT or --job FILE")
+    with Lanes.connect(state(ctx).config()) as lanes:
+        handle = lanes.submit(job, strategy=strategy)
+        result = handle.get(timeout_s=timeout_s, raise_on_failure=False)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"[bold]{result['instance']}/{result['model']}[/] {result['status']}")
+        console.print(result.get("text") or result.get("error") or "")
+    if result.get("status") != "ok":
+        raise typer.Exit(6)

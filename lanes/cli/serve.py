@@ -1,5 +1,92 @@
-"""Commands: see lanes --help."""
+"""Long-running commands: ``lanes worker``, ``lanes sim``, ``lanes up``."""
 
 from __future__ import annotations
 
-from lanes.cli.app import app, bench_app  # noqa: F401
+import os
+import signal
+import sys
+import time
+
+import typer
+
+from lanes.cli.app import app, console, state
+from lanes.errors import ConfigError
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    lanes: list[str] = typer.Argument(..., help="Lanes (queues) to consume, e.g. claude1 zai."),
+    concurrency: int | None = typer.Option(None, "--concurrency", help="Calls in flight."),
+    pool: str | None = typer.Option(None, "--pool", help="threads (default) or gevent."),
+    loglevel: str = typer.Option("INFO", "--loglevel"),
+) -> None:
+    """Run a Celery worker for LANES (Ctrl-C stops it; in-flight jobs are redelivered)."""
+    st = state(ctx)
+    config = st.config()
+    unknown = [lane for lane in lanes if lane not in config.instances]
+    if unknown:
+        raise ConfigError(
+            f"unknown lane(s) {', '.join(unknown)}",
+            source=str(st.config_file()),
+            key="instances",
+            fix=f"use one of {', '.join(config.lanes())}",
+        )
+    os.environ["LANES_CONFIG"] = str(st.config_file().resolve())
+    from workers.celery_app import app as celery_app  # loads config and Redis from the env
+
+    argv = [
+        "worker", "-Q", ",".join(lanes),
+        "-P", pool or config.worker.pool,
+        "-c", str(concurrency or config.worker.concurrency),
+        "-n", f"lanes-{'-'.join(lanes)}@%h",
+        "-E", "--without-gossip", "--without-mingle", f"--loglevel={loglevel}",
+    ]  # fmt: skip
+    celery_app.worker_main(argv)
+
+
+@app.command()
+def sim(
+    ctx: typer.Context,
+    port: int | None = typer.Option(None, "--port", help="Default: simulator.port."),
+    latency_s: float | None = typer.Option(None, "--latency", help="Mean latency per call (s)."),
+    no_limits: bool = typer.Option(False, "--no-limits", help="Never answer 429 for limits."),
+) -> None:
+    """Run the provider simulator (Anthropic Messages + OpenAI chat APIs) in the foreground."""
+    from lanes.sim import Profile, run_forever
+    from lanes.stack import sim_profiles
+
+    config = state(ctx).config()
+    profiles = sim_profiles(config)
+    update: dict[str, float] = {}
+    if latency_s is not None:
+        update.update(latency_s=latency_s, latency_jitter_s=0.0)
+    if no_limits:
+        update.update(requests_per_min=0, input_tokens_per_min=0, output_tokens_per_min=0)
+    profiles = {name: p.model_copy(update=update) for name, p in profiles.items()}
+    spec = config.simulator
+    run_forever(spec.host, port if port is not None else spec.port, profiles, Profile())
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    lanes: list[str] = typer.Argument(None, help="Lanes to run (default: all)."),
+    concurrency: int | None = typer.Option(None, "--concurrency"),
+) -> None:
+    """Run the whole topology on this machine: Redis (embedded if needed), simulator, workers."""
+    from lanes.stack import running
+
+    st = state(ctx)
+    config = st.config()
+    with running(config, st.config_file(), lanes=lanes or None, concurrency=concurrency,
+                 log=lambda m: console.print(f"[dim]{m}[/]")) as stack:  # fmt: skip
+        console.print(f"[green]up[/]: lanes {', '.join(stack.lanes)} on {stack.redis_url}")
+        console.print(f"export REDIS_URL={stack.redis_url}   # for `lanes run` in another shell")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            while True:
+                stack._check_alive()
+                time.sleep(1)
+        except KeyboardInterrupt:
+            console.print("stopping")

@@ -105,6 +105,11 @@ class SimulatorSpec(_Frozen):
     mode: SimMode = SimMode.AUTO
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)
+    latency_s: float = Field(default=0.4, ge=0)
+    """Mean simulated call latency (the demo's pace; benchmarks set their own)."""
+    latency_jitter_s: float = Field(default=0.2, ge=0)
+    enforce_limits: bool = True
+    """Answer 429 + retry-after when a lane exceeds its configured limits, like the real API."""
 
     def base_url(self, instance: str) -> str:
         return f"http://{self.host}:{self.port}/{instance}"
@@ -113,6 +118,16 @@ class SimulatorSpec(_Frozen):
 class WorkerSpec(_Frozen):
     pool: Literal["threads", "gevent", "solo", "prefork"] = "threads"
     concurrency: int = Field(default=32, ge=1, le=1024)
+
+
+class RetrySpec(_Frozen):
+    """The one retry loop: per fallback step, then on to the next step of the chain."""
+
+    attempts_per_step: int = Field(default=3, ge=1, le=20)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=10.0, ge=0)
+    max_wait_s: float = Field(default=120.0, ge=0)
+    """Longest a job waits for capacity when every lane it may use is cooling down."""
 
 
 class Weights(_Frozen):
@@ -200,6 +215,7 @@ class Config(_Frozen):
     result_ttl_s: int = Field(default=86400, ge=60)
     visibility_timeout_s: int = Field(default=3600, ge=60)
     worker: WorkerSpec = WorkerSpec()
+    retry: RetrySpec = RetrySpec()
     simulator: SimulatorSpec = SimulatorSpec()
     models: dict[str, ModelSpec] = Field(min_length=1)
     instances: dict[Name, InstanceSpec] = Field(min_length=1)

@@ -1,0 +1,62 @@
+"""The Celery app: JSON only, one queue per lane, late acks, redelivery on worker loss.
+
+Queues are plain lane names (``claude1``, ``zai``...). Priority, where needed, is carried by
+separate queues, not by message priorities.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from lanes.config import Config
+
+RUN_TASK = "lanes.run"
+NOOP_TASK = "lanes.noop"
+NOOP_QUEUE = "lanes-noop"
+"""Queue of the baseline task used by ``lanes bench throughput``."""
+
+
+def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
+    """Celery settings derived from the lanes config."""
+    # One visibility timeout for broker and result transports: a message not acked within it is
+    # redelivered, so it must exceed the longest call a lane allows.
+    longest_call_s = max(spec.timeout_s for spec in config.instances.values())
+    visibility_s = max(config.visibility_timeout_s, int(longest_call_s * 2))
+    transport = {"visibility_timeout": visibility_s}
+    queues = [Queue(lane, routing_key=lane) for lane in config.lanes()]
+    queues.append(Queue(NOOP_QUEUE, routing_key=NOOP_QUEUE))
+    return {
+        "broker_url": redis_url,
+        "result_backend": redis_url,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": transport,
+        "result_expires": config.result_ttl_s,
+        "result_extended": True,
+        "task_queues": queues,
+        "task_default_queue": NOOP_QUEUE,
+        "task_create_missing_queues": False,
+        "task_track_started": True,
+        "task_send_sent_event": True,
+        "worker_send_task_events": True,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "timezone": "UTC",
+    }
+
+
+def create_app(config: Config, redis_url: str) -> Celery:
+    """A Celery app for this config. Tasks are registered by the worker (``workers.tasks``)."""
+    app = Celery("lanes", set_as_current=False)
+    app.conf.update(celery_conf(config, redis_url))
+    return app

@@ -1,0 +1,125 @@
+"""The dispatcher: validate a job, route it, expand its pool, enqueue it on its lane.
+
+::
+
+    dispatcher = Dispatcher(config, app, client, router)
+    handle = dispatcher.submit({"prompt": "Summarise ...", "max_tokens": 300})
+    result = handle.get(timeout_s=60)        # or: await handle.wait(timeout_s=60)
+
+Nothing is enqueued unless the job is valid and routable; errors are
+:class:`lanes.errors.JobError` (bad job) or :class:`lanes.errors.NoRoute`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import redis
+from celery import Celery
+from celery.canvas import Signature
+from kombu.exceptions import OperationalError
+from pydantic import ValidationError
+
+from broker.app import RUN_TASK
+from broker.handle import JobHandle
+from broker.keys import Keys
+from broker.pools import PoolBalancer
+from lanes.config import Config
+from lanes.errors import InfrastructureError, JobError
+from router.decision import Decision
+from router.job import Job
+from router.lane_state import LaneStateReader, StaticLaneState
+from workers.envelope import Envelope
+
+
+class RouterLike(Protocol):
+    def decide(self, job: Job, *, strategy: str | None = None) -> Decision: ...
+
+
+def parse_job(job: Job | dict[str, Any]) -> Job:
+    """A Job from a Job or a plain dict; a readable :class:`JobError` if it is invalid."""
+    if isinstance(job, Job):
+        return job
+    try:
+        return Job.model_validate(job)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'job'}: "
+            f"{str(err['msg']).removeprefix('Value error, ')}"
+            for err in exc.errors(include_url=False)
+        )
+        raise JobError(f"invalid job: {problems}") from None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: Config,
+        app: Celery,
+        client: redis.Redis,
+        router: RouterLike,
+        *,
+        keys: Keys | None = None,
+        lane_state: LaneStateReader | None = None,
+    ) -> None:
+        self.config = config
+        self.app = app
+        self._client = client
+        self._router = router
+        self._keys = keys or Keys()
+        self._pools = PoolBalancer(config, client, self._keys, lane_state or StaticLaneState())
+
+    def prepare(
+        self, job: Job | dict[str, Any], *, strategy: str | None = None
+    ) -> tuple[Envelope, Decision]:
+        """Validate and route ``job`` and expand its lane; enqueue nothing."""
+        parsed = parse_job(job)
+        decision = self._router.decide(parsed, strategy=strategy)
+        chain = decision.chain or []
+        if not chain:
+            raise JobError(f"the decision for job {parsed.id} has an empty chain")
+        instance = self._pools.expand(chain[0].instance)
+        tokens = decision.classification.input_tokens if decision.classification else 0
+        envelope = Envelope(job=parsed, chain=chain, instance=instance, input_tokens=tokens)
+        return envelope, decision
+
+    def signature(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> Signature:
+        """A Celery signature for ``job``, to use inside a group, chord or chain."""
+        envelope, _ = self.prepare(job, strategy=strategy)
+        return self._signature(envelope)
+
+    def submit(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> JobHandle:
+        """Route and enqueue ``job``. Re-submitting an idempotency key returns the first job."""
+        envelope, decision = self.prepare(job, strategy=strategy)
+        existing = self._claim_idempotency(envelope.job)
+        if existing is not None:
+            return JobHandle(self.app.AsyncResult(existing), decision=None)
+        sig = self._signature(envelope)
+        try:
+            result = sig.apply_async()
+        except (OperationalError, redis.RedisError, OSError) as exc:
+            raise InfrastructureError(f"cannot enqueue job {envelope.job.id}: {exc}") from exc
+        return JobHandle(result, decision=decision, instance=envelope.instance)
+
+    def _signature(self, envelope: Envelope) -> Signature:
+        return self.app.signature(
+            RUN_TASK,
+            args=[envelope.to_wire()],
+            task_id=envelope.job.id,
+            queue=envelope.instance,
+            argsrepr=envelope.label(),
+            kwargsrepr="{}",
+        )
+
+    def _claim_idempotency(self, job: Job) -> str | None:
+        if not job.idempotency_key:
+            return None
+        key = self._keys.idempotency(job.idempotency_key)
+        try:
+            claimed = self._client.set(key, job.id, nx=True, ex=self.config.result_ttl_s)
+            if claimed:
+                return None
+            existing = self._client.get(key)
+        except redis.RedisError as exc:
+            raise InfrastructureError(f"cannot reach Redis: {exc}") from exc
+        return None if existing is None else str(existing)

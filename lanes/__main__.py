@@ -1,0 +1,5 @@
+"""``python -m lanes`` is ``lanes``."""
+
+from lanes.cli import main
+
+main()

@@ -1,0 +1,113 @@
+"""What benchmarks share: a Redis, a simulator process, worker processes, clean-up."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import redis
+
+from broker.embedded import free_port, resolve_redis
+from broker.keys import Keys
+from lanes.config import Config
+from lanes.errors import InfrastructureError
+from lanes.processes import child_env, spawn, stop_all
+from lanes.stack import worker_command
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set size (VmHWM) of a live process, in MiB; 0 if unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return 0.0
+    return 0.0
+
+
+@contextlib.contextmanager
+def bench_redis(config: Config, db: int = 13) -> Iterator[str]:
+    """A Redis for a benchmark: its own db, flushed before and after."""
+    with resolve_redis(config.redis_url, state_dir=Path(config.state_dir)) as base:
+        url = f"{base.rsplit('/', 1)[0]}/{db}"
+        client = redis.Redis.from_url(url)
+        client.flushdb()
+        try:
+            yield url
+        finally:
+            client.flushdb()
+            client.close()
+
+
+@contextlib.contextmanager
+def sim_process(
+    config_path: Path, *, latency_s: float, limits: bool, log_dir: Path, env: dict[str, str]
+) -> Iterator[str]:
+    """A simulator in its own process (so it does not share a GIL with the measured code)."""
+    port = free_port()
+    args = [sys.executable, "-m", "lanes", "--config", str(config_path), "sim",
+            "--port", str(port), "--latency", str(latency_s)]  # fmt: skip
+    if not limits:
+        args.append("--no-limits")
+    proc = spawn(args, env=child_env(env), log_file=log_dir / "bench-sim.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(url + "/_sim/health", proc)
+        yield url
+    finally:
+        stop_all([proc])
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise InfrastructureError(f"simulator exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=0.5).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise InfrastructureError(f"simulator not answering at {url}")
+
+
+@contextlib.contextmanager
+def worker_processes(
+    config: Config,
+    queues: list[str],
+    *,
+    count: int,
+    concurrency: int,
+    env: dict[str, str],
+    log_dir: Path,
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs = []
+    try:
+        for i in range(count):
+            cmd = worker_command(config, queues, f"bench{i}", concurrency)
+            procs.append(spawn(cmd, env=child_env(env), log_file=log_dir / f"bench-worker{i}.log"))
+        yield procs
+    finally:
+        stop_all(procs)
+
+
+def wait_workers(app_control: object, queues: set[str], timeout_s: float = 60.0) -> None:
+    """Block until some worker consumes every queue in ``queues``."""
+    deadline = time.monotonic() + timeout_s
+    missing = set(queues)
+    while missing:
+        replies = app_control.inspect(timeout=0.5).active_queues() or {}  # type: ignore[attr-defined]
+        for qs in replies.values():
+            missing -= {q["name"] for q in qs}
+        if time.monotonic() > deadline:
+            raise InfrastructureError(f"no worker for {sorted(missing)} after {timeout_s}s")
+
+
+def clean_keys(client: redis.Redis, keys: Keys) -> None:
+    for key in client.scan_iter(keys.scan_pattern(), count=1000):
+        client.delete(key)

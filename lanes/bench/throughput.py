@@ -1,0 +1,103 @@
+"""``lanes bench throughput``: jobs/s through dispatcher → lanes → simulator vs plain Celery.
+
+Both runs use the same Redis, the same worker process (all lanes plus the no-op queue, the
+same pool and concurrency) and the same number of tasks; the simulator answers at once in a
+process of its own. ratio = lanes jobs/s ÷ Celery no-op tasks/s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from broker.app import NOOP_QUEUE, NOOP_TASK, create_app
+from lanes.bench.harness import bench_redis, peak_rss_mb, sim_process, wait_workers, worker_processes
+from lanes.client import Lanes
+from lanes.config import Config, SimMode, load_config
+
+PROMPTS = (
+    "Fix the off-by-one error in the pagination helper",
+    "Write unit tests for the invoice total calculation",
+    "Summarise the design doc for the notification service",
+    "Rename the variable usr to user across the module",
+    "Review this function for SQL injection: query(f'SELECT * FROM t WHERE id={x}')",
+    "Add a docstring to parse_config explaining each argument",
+    "What is the difference between a mutex and a semaphore?",
+    "Refactor the retry loop into a reusable decorator",
+)
+
+
+def bench_config(config: Config, directory: Path) -> tuple[Config, Path]:
+    """The config with limits off and every lane on the simulator, written to a file."""
+    data = config.model_dump(mode="json")
+    data["simulator"]["mode"] = SimMode.ALWAYS.value
+    data["simulator"]["enforce_limits"] = False
+    for inst in data["instances"].values():
+        inst["limits"] = {}
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "bench-config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return load_config(path, env={}), path
+
+
+def run_throughput(
+    config: Config, *, jobs: int, concurrency: int, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    state = Path(config.state_dir)
+    cfg, path = bench_config(config, state / "bench")
+    with bench_redis(cfg) as url:
+        env = {"REDIS_URL": url, "LANES_CONFIG": str(path.resolve())}
+        with sim_process(path, latency_s=0.0, limits=False, log_dir=state / "logs", env=env) as sim:
+            port = sim.rsplit(":", 1)[1]
+            env["LANES_SIMULATOR__PORT"] = port
+            queues = [*cfg.lanes(), NOOP_QUEUE]
+            with worker_processes(cfg, queues, count=1, concurrency=concurrency, env=env,
+                                  log_dir=state / "logs") as procs:  # fmt: skip
+                return _measure(cfg, url, jobs, procs[0].pid, progress)
+
+
+def _measure(
+    cfg: Config, url: str, jobs: int, worker_pid: int, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    app = create_app(cfg, url)
+    wait_workers(app.control, {*cfg.lanes(), NOOP_QUEUE})
+    with Lanes(cfg, url) as lanes:
+        _noop_run(app, min(50, jobs))
+        _lanes_run(lanes, min(50, jobs))
+        progress(f"plain Celery: {jobs} no-op tasks")
+        noop_s = _noop_run(app, jobs)
+        progress(f"lanes: {jobs} jobs")
+        lanes_s = _lanes_run(lanes, jobs)
+    app.close()
+    lanes_rate = jobs / lanes_s
+    noop_rate = jobs / noop_s
+    return {
+        "jobs": jobs,
+        "lanes_jobs_per_s": round(lanes_rate, 1),
+        "celery_noop_per_s": round(noop_rate, 1),
+        "ratio": round(lanes_rate / noop_rate, 3),
+        "worker_peak_rss_mb": round(peak_rss_mb(worker_pid), 1),
+    }
+
+
+def _noop_run(app: Any, n: int) -> float:
+    started = time.perf_counter()
+    results = [app.send_task(NOOP_TASK, args=[i], queue=NOOP_QUEUE) for i in range(n)]
+    for result in results:
+        result.get(timeout=120, interval=0.01)
+    return time.perf_counter() - started
+
+
+def _lanes_run(lanes: Lanes, n: int) -> float:
+    started = time.perf_counter()
+    handles = [
+        lanes.submit({"prompt": f"{PROMPTS[i % len(PROMPTS)]} (#{i})", "max_tokens": 64})
+        for i in range(n)
+    ]
+    for handle in handles:
+        handle.get(timeout_s=120)
+    return time.perf_counter() - started

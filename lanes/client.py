@@ -1,0 +1,62 @@
+"""The Python entry point: connect to a lanes deployment and submit jobs.
+
+::
+
+    from lanes import Lanes
+    with Lanes.connect() as lanes:                 # config from the default search path
+        handle = lanes.submit({"prompt": "Summarise RFC 9110 in 5 bullets", "max_tokens": 400})
+        print(handle.get(timeout_s=120)["text"])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import redis
+from celery import Celery
+
+from broker.app import create_app
+from broker.connection import require_redis_url
+from broker.dispatcher import Dispatcher
+from broker.handle import JobHandle
+from broker.keys import Keys
+from lanes.config import Config, load_config
+from router.engine import Router
+from router.job import Job
+
+
+class Lanes:
+    def __init__(self, config: Config, redis_url: str, *, keys: Keys | None = None) -> None:
+        self.config = config
+        self.redis_url = redis_url
+        self.keys = keys or Keys()
+        self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
+        self.app: Celery = create_app(config, redis_url)
+        self.router = Router(config)
+        self.dispatcher = Dispatcher(config, self.app, self.redis, self.router, keys=self.keys)
+
+    @classmethod
+    def connect(cls, config: Config | None = None, *, config_path: Path | None = None) -> Lanes:
+        """Connect with ``config`` (or load it) to its Redis (which must be running)."""
+        cfg = config or load_config(config_path)
+        return cls(cfg, require_redis_url(cfg))
+
+    def submit(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> JobHandle:
+        return self.dispatcher.submit(job, strategy=strategy)
+
+    def close(self) -> None:
+        self.app.close()
+        self.redis.close()
+
+    def __enter__(self) -> Lanes:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,60 @@
+"""``lanes demo``: bring up the topology, fan a code review of a sample diff out, show a table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from lanes.client import Lanes
+from lanes.config import Config
+from lanes.review import SAMPLE_DIFF, collect, fan_out
+from lanes.stack import running
+from workers.providers import is_simulated
+
+DEMO_COLUMNS = ("reviewer", "lane", "model", "status", "input_tokens", "output_tokens",
+                "cost_usd", "latency_s")  # fmt: skip
+
+
+def real_lanes(config: Config) -> list[str]:
+    """Lanes that will call their real provider (their API key is set)."""
+    return [lane for lane in config.lanes() if not is_simulated(config, lane)]
+
+
+def run_demo(
+    config: Config, config_path: Path, *, log: Callable[[str], None], timeout_s: float = 120.0
+) -> list[dict[str, Any]]:
+    diff = SAMPLE_DIFF.read_text(encoding="utf-8")
+    with running(config, config_path, log=log) as stack:
+        log("workers ready; fanning the review out")
+        with Lanes(config, stack.redis_url) as lanes:
+            handles = fan_out(lanes, diff)
+            return collect(handles, timeout_s)
+
+
+def demo_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="lanes demo: code review of lanes/data/sample.diff")
+    for col in ("reviewer", "lane", "model", "status", "in tok", "out tok", "cost (USD)", "latency"):
+        justify = "right" if col in ("in tok", "out tok", "cost (USD)", "latency") else "left"
+        table.add_column(col, justify=justify)
+    for row in rows:
+        style = "green" if row["status"] == "ok" else "red"
+        table.add_row(
+            row["reviewer"],
+            str(row["lane"]),
+            str(row["model"]),
+            f"[{style}]{row['status']}[/]",
+            str(row["input_tokens"]),
+            str(row["output_tokens"]),
+            f"{row['cost_usd']:.6f}",
+            f"{row['latency_s']:.2f}s",
+        )
+    total = sum(r["cost_usd"] for r in rows)
+    table.caption = f"total cost ${total:.6f}"
+    return table
+
+
+def demo_json(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"jobs": [{k: row[k] for k in DEMO_COLUMNS} for row in rows]}

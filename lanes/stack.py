@@ -1,0 +1,158 @@
+"""The whole topology on one machine: Redis, the simulator and one worker per lane.
+
+``lanes up`` and ``lanes demo`` use it; it starts only what is missing and stops, on exit,
+only what it started. Workers are separate processes (``celery -A workers.celery_app``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from celery import Celery
+
+from broker.app import create_app
+from broker.embedded import port_open, resolve_redis
+from lanes.config import Config, SimMode
+from lanes.errors import InfrastructureError
+from lanes.processes import child_env, spawn, stop_all
+from lanes.sim import Profile, Simulator
+from workers.providers import is_simulated
+
+
+def sim_profiles(config: Config) -> dict[str, Profile]:
+    """One simulator profile per instance: its models, context windows and (optionally) limits."""
+    spec = config.simulator
+    profiles = {}
+    for name, inst in config.instances.items():
+        limits = inst.limits if spec.enforce_limits else None
+        profiles[name] = Profile(
+            models=list(inst.models),
+            context_windows={m: config.models[m].context_window for m in inst.models},
+            latency_s=spec.latency_s,
+            latency_jitter_s=spec.latency_jitter_s,
+            requests_per_min=limits.requests_per_min if limits else 0,
+            input_tokens_per_min=limits.input_tokens_per_min if limits else 0,
+            output_tokens_per_min=limits.output_tokens_per_min if limits else 0,
+        )
+    return profiles
+
+
+def worker_command(config: Config, lanes: list[str], name: str, concurrency: int | None) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+        "-Q", ",".join(lanes),
+        "-P", config.worker.pool,
+        "-c", str(concurrency or config.worker.concurrency),
+        "-n", f"{name}@%h",
+        "-E", "--without-gossip", "--without-mingle", "--loglevel=INFO",
+    ]  # fmt: skip
+
+
+class Stack:
+    """Context manager that brings the topology up and takes down what it started."""
+
+    def __init__(
+        self,
+        config: Config,
+        config_path: Path,
+        *,
+        lanes: list[str] | None = None,
+        concurrency: int | None = None,
+        log: Callable[[str], None] = lambda _msg: None,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path.resolve()
+        self.lanes = lanes if lanes is not None else config.lanes()
+        self.concurrency = concurrency
+        self.log = log
+        self.redis_url = ""
+        self.sim: Simulator | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.log_dir = Path(config.state_dir) / "logs"
+        self._exit = contextlib.ExitStack()
+
+    def __enter__(self) -> Stack:
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._exit.close()
+
+    def _start(self) -> None:
+        state_dir = Path(self.config.state_dir)
+        self.redis_url = self._exit.enter_context(
+            resolve_redis(self.config.redis_url, state_dir=state_dir)
+        )
+        self.log(f"redis: {self.redis_url}")
+        self._start_sim()
+        self._start_workers()
+
+    def _start_sim(self) -> None:
+        spec = self.config.simulator
+        needed = any(is_simulated(self.config, lane) for lane in self.lanes)
+        if not needed or spec.mode is SimMode.NEVER:
+            return
+        if spec.port and port_open(spec.host, spec.port):
+            self.log(f"simulator: already running on {spec.host}:{spec.port}")
+            return
+        self.sim = Simulator(host=spec.host, port=spec.port, profiles=sim_profiles(self.config))
+        self.sim.start()
+        self._exit.callback(self.sim.stop)
+        self.log(f"simulator: {self.sim.url}")
+
+    def child_env(self) -> dict[str, str]:
+        extra = {"REDIS_URL": self.redis_url, "LANES_CONFIG": str(self.config_path)}
+        if self.sim is not None:
+            extra["LANES_SIMULATOR__PORT"] = str(self.sim.port)
+        return child_env(extra)
+
+    def _start_workers(self) -> None:
+        env = self.child_env()
+        for lane in self.lanes:
+            cmd = worker_command(self.config, [lane], f"lanes-{lane}", self.concurrency)
+            self.workers.append(spawn(cmd, env=env, log_file=self.log_dir / f"worker-{lane}.log"))
+        self._exit.callback(stop_all, self.workers)
+        self.log(f"workers: {len(self.workers)} started, logs in {self.log_dir}")
+
+    def app(self) -> Celery:
+        return create_app(self.config, self.redis_url)
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Block until a worker consumes every lane; raise if one dies or time runs out."""
+        app = self.app()
+        deadline = time.monotonic() + timeout_s
+        missing = set(self.lanes)
+        while missing:
+            self._check_alive()
+            replies = app.control.inspect(timeout=0.5).active_queues() or {}
+            for queues in replies.values():
+                missing -= {q["name"] for q in queues}
+            if time.monotonic() > deadline:
+                raise InfrastructureError(
+                    f"workers for {', '.join(sorted(missing))} not ready after {timeout_s}s; "
+                    f"see {self.log_dir}"
+                )
+        app.close()
+
+    def _check_alive(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is not None:
+                raise InfrastructureError(
+                    f"a worker exited with code {proc.returncode}; see logs in {self.log_dir}"
+                )
+
+
+@contextlib.contextmanager
+def running(config: Config, config_path: Path, **kwargs: object) -> Iterator[Stack]:
+    with Stack(config, config_path, **kwargs) as stack:  # type: ignore[arg-type]
+        stack.wait_ready()
+        yield stack

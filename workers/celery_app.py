@@ -1,0 +1,26 @@
+"""The worker's Celery app: ``celery -A workers.celery_app worker -Q claude1,zai``.
+
+Reads the config from ``$LANES_CONFIG`` (else the default search path) and Redis from the
+config's ``redis_url`` / ``$REDIS_URL`` (else 127.0.0.1:6379). ``lanes worker`` uses this.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from broker.app import create_app
+from broker.connection import require_redis_url
+from broker.keys import Keys
+from lanes.config import load_config
+from workers.context import WorkerContext
+from workers.tasks import register_tasks
+
+config = load_config()
+redis_url = require_redis_url(config)
+app = create_app(config, redis_url)
+# redis-py connects lazily and re-creates its pool after a fork, so building it here is safe
+# for every Celery pool type.
+context = WorkerContext(
+    config=config, redis=redis.Redis.from_url(redis_url, decode_responses=True), keys=Keys()
+)
+register_tasks(app, lambda: context)

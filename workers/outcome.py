@@ -1,0 +1,33 @@
+"""What one run of a step ends in. The Celery task turns each into a return, retry or replace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from workers.envelope import Envelope
+
+
+@dataclass(frozen=True)
+class Done:
+    """The job is finished (``result["status"]`` is ``ok`` or ``failed``)."""
+
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Try the same step again after ``countdown_s``."""
+
+    envelope: Envelope
+    countdown_s: float
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Move the job to another lane's queue (the next fallback step)."""
+
+    envelope: Envelope
+
+
+Outcome = Done | Retry | Forward
