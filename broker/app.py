@@ -6,10 +6,14 @@ separate queues, not by message priorities.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 
 from lanes.config import Config
+from lanes.errors import InfrastructureError
 
 RUN_TASK = "lanes.run"
 NOOP_TASK = "lanes.noop"
@@ -60,3 +64,27 @@ def create_app(config: Config, redis_url: str) -> Celery:
     app = Celery("lanes", set_as_current=False)
     app.conf.update(celery_conf(config, redis_url))
     return app
+
+
+def wait_for_queues(
+    app: Celery,
+    queues: set[str],
+    *,
+    timeout_s: float = 60.0,
+    check: Callable[[], None] = lambda: None,
+) -> None:
+    """Block until some worker consumes every queue in ``queues``.
+
+    ``check`` runs between polls (e.g. to raise if a worker process died).
+    """
+    deadline = time.monotonic() + timeout_s
+    missing = set(queues)
+    while missing:
+        check()
+        replies = app.control.inspect(timeout=0.5).active_queues() or {}
+        for consumed in replies.values():
+            missing -= {q["name"] for q in consumed}
+        if missing and time.monotonic() > deadline:
+            raise InfrastructureError(
+                f"no worker consumes {', '.join(sorted(missing))} after {timeout_s}s"
+            )

@@ -105,7 +105,9 @@ class EmbeddedRedis:
                     return
             time.sleep(0.05)
         self.stop()
-        raise InfrastructureError(f"embedded redis-server did not answer within {_START_TIMEOUT_S}s")
+        raise InfrastructureError(
+            f"embedded redis-server did not answer within {_START_TIMEOUT_S}s"
+        )
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -28,7 +28,9 @@ class JobHandle:
     def ready(self) -> bool:
         return bool(self._result.ready())
 
-    def get(self, timeout_s: float | None = None, *, raise_on_failure: bool = True) -> dict[str, Any]:
+    def get(
+        self, timeout_s: float | None = None, *, raise_on_failure: bool = True
+    ) -> dict[str, Any]:
         """Block until the job's result; :class:`JobFailed` if it failed (unless told not to)."""
         try:
             value = self._result.get(timeout=timeout_s, propagate=True, interval=0.05)

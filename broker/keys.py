@@ -55,3 +55,9 @@ class Keys:
     def scan_pattern(self) -> str:
         """Matches every key under this prefix (for cleanup in tests and `lanes reset`)."""
         return f"{self.prefix}:*"
+
+    # -- rate limiter: added for the settle marker (pending review) -----------------------------
+    def reservation(self, instance: str, lease_id: str) -> str:
+        """String set at grant and deleted by the first settle/release of that lease: makes
+        settling idempotent. Lives longer than the lease (TTL in ms set by the limiter)."""
+        return f"{self.prefix}:resv:{{{instance}}}:{lease_id}"

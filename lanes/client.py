@@ -31,7 +31,7 @@ class Lanes:
     def __init__(self, config: Config, redis_url: str, *, keys: Keys | None = None) -> None:
         self.config = config
         self.redis_url = redis_url
-        self.keys = keys or Keys()
+        self.keys = keys or Keys(config.redis_prefix)
         self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
         self.app: Celery = create_app(config, redis_url)
         self.router = Router(config)

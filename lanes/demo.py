@@ -36,9 +36,10 @@ def run_demo(
 
 def demo_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="lanes demo: code review of lanes/data/sample.diff")
-    for col in ("reviewer", "lane", "model", "status", "in tok", "out tok", "cost (USD)", "latency"):
-        justify = "right" if col in ("in tok", "out tok", "cost (USD)", "latency") else "left"
-        table.add_column(col, justify=justify)
+    for col in ("reviewer", "lane", "model", "status"):
+        table.add_column(col, no_wrap=True)
+    for col in ("in tok", "out tok", "cost (USD)", "latency"):
+        table.add_column(col, justify="right", no_wrap=True)
     for row in rows:
         style = "green" if row["status"] == "ok" else "red"
         table.add_row(

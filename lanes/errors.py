@@ -107,8 +107,12 @@ class ProviderError(LanesError):
 
     retryable = False
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         self.status = status
+        self.headers = dict(headers or {})
+        """The provider's rate-limit headers sent with the error (lower-case names)."""
         super().__init__(message)
 
 
@@ -118,10 +122,15 @@ class RateLimited(ProviderError):
     retryable = True
 
     def __init__(
-        self, message: str, *, status: int | None = 429, retry_after_s: float | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = 429,
+        retry_after_s: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.retry_after_s = retry_after_s
-        super().__init__(message, status=status)
+        super().__init__(message, status=status, headers=headers)
 
 
 class Overloaded(ProviderError):

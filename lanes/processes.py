@@ -22,7 +22,9 @@ def _die_with_parent() -> None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def spawn(args: Sequence[str], *, env: Mapping[str, str], log_file: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    args: Sequence[str], *, env: Mapping[str, str], log_file: Path
+) -> subprocess.Popen[bytes]:
     """Start ``args`` with output to ``log_file``; the child is stopped if we die."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
@@ -32,7 +34,7 @@ def spawn(args: Sequence[str], *, env: Mapping[str, str], log_file: Path) -> sub
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509  (no threads run at spawn time)
+            preexec_fn=_die_with_parent,
         )
 
 

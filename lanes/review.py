@@ -30,6 +30,7 @@ DEFAULT_REVIEWERS = (
         "architecture",
         "architecture: layering, coupling, error handling strategy, transactional integrity",
         instance="claude1",
+        model="claude-opus-4-5",
     ),
     Reviewer("performance", "performance: N+1 queries, full scans, needless work in loops"),
 )

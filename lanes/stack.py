@@ -9,13 +9,12 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from celery import Celery
 
-from broker.app import create_app
+from broker.app import create_app, wait_for_queues
 from broker.embedded import port_open, resolve_redis
 from lanes.config import Config, SimMode
 from lanes.errors import InfrastructureError
@@ -42,7 +41,9 @@ def sim_profiles(config: Config) -> dict[str, Profile]:
     return profiles
 
 
-def worker_command(config: Config, lanes: list[str], name: str, concurrency: int | None) -> list[str]:
+def worker_command(
+    config: Config, lanes: list[str], name: str, concurrency: int | None
+) -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
         "-Q", ",".join(lanes),
@@ -129,19 +130,10 @@ class Stack:
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         """Block until a worker consumes every lane; raise if one dies or time runs out."""
         app = self.app()
-        deadline = time.monotonic() + timeout_s
-        missing = set(self.lanes)
-        while missing:
-            self._check_alive()
-            replies = app.control.inspect(timeout=0.5).active_queues() or {}
-            for queues in replies.values():
-                missing -= {q["name"] for q in queues}
-            if time.monotonic() > deadline:
-                raise InfrastructureError(
-                    f"workers for {', '.join(sorted(missing))} not ready after {timeout_s}s; "
-                    f"see {self.log_dir}"
-                )
-        app.close()
+        try:
+            wait_for_queues(app, set(self.lanes), timeout_s=timeout_s, check=self._check_alive)
+        finally:
+            app.close()
 
     def _check_alive(self) -> None:
         for proc in self.workers:

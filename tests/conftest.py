@@ -4,15 +4,23 @@ a key prefix per test, and the example config."""
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
+import yaml
 
+from broker.app import create_app, wait_for_queues
 from broker.keys import Keys
+from lanes.client import Lanes
 from lanes.config import Config, load_config
+from lanes.processes import child_env, spawn, stop_all
+from lanes.sim import Simulator
+from lanes.stack import sim_profiles, worker_command
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "ops" / "lanes.yaml"
@@ -47,3 +55,72 @@ def redis_client(redis_url: str, keys: Keys) -> Iterator[redis.Redis]:
 @pytest.fixture(scope="session")
 def example_config() -> Config:
     return load_config(EXAMPLE, env={})
+
+
+def write_config(config: Config, directory: Path, **updates: object) -> tuple[Config, Path]:
+    """Write ``config`` (with top-level ``updates`` merged one level deep) to a YAML file."""
+    data = config.model_dump(mode="json")
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "lanes.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return load_config(path, env={}), path
+
+
+@dataclass
+class LaneStack:
+    """A simulator, one real worker process for every lane, and a client, on the test Redis."""
+
+    config: Config
+    config_path: Path
+    redis_url: str
+    sim: Simulator
+    worker: subprocess.Popen[bytes]
+    log_file: Path
+
+    def client(self) -> Lanes:
+        return Lanes(self.config, self.redis_url)
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url, decode_responses=True)
+
+
+@pytest.fixture(scope="session")
+def lane_stack(
+    redis_url: str, example_config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LaneStack]:
+    """Session-wide: every lane served by one worker process (threads) against the simulator."""
+    tmp = tmp_path_factory.mktemp("stack")
+    sim = Simulator(port=0, profiles=sim_profiles(example_config)).start()
+    prefix = f"lanes-test-{uuid.uuid4().hex[:8]}"
+    config, path = write_config(
+        example_config,
+        tmp,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        state_dir=str(tmp / "state"),
+        simulator={"mode": "always", "port": sim.port, "latency_s": 0.05, "latency_jitter_s": 0.0},
+        retry={"attempts_per_step": 2, "backoff_base_s": 0.05, "backoff_max_s": 0.2},
+    )
+    for name, profile in sim_profiles(config).items():
+        sim.set_profile(name, profile)
+    log_file = tmp / "worker.log"
+    env = child_env({"LANES_CONFIG": str(path), "REDIS_URL": redis_url})
+    cmd = worker_command(config, config.lanes(), f"test-{prefix}", 16)
+    worker = spawn(cmd, env=env, log_file=log_file)
+    stack = LaneStack(config, path, redis_url, sim, worker, log_file)
+    try:
+        app = create_app(config, redis_url)
+        wait_for_queues(app, set(config.lanes()), timeout_s=60)
+        app.close()
+        yield stack
+    finally:
+        stop_all([worker])
+        sim.stop()
+        client = stack.redis()
+        for key in client.scan_iter(f"{prefix}:*", count=1000):
+            client.delete(key)

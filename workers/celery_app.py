@@ -6,6 +6,8 @@ config's ``redis_url`` / ``$REDIS_URL`` (else 127.0.0.1:6379). ``lanes worker`` 
 
 from __future__ import annotations
 
+import logging
+
 import redis
 
 from broker.app import create_app
@@ -15,12 +17,17 @@ from lanes.config import load_config
 from workers.context import WorkerContext
 from workers.tasks import register_tasks
 
+# One line per HTTP call drowns the task log; Celery's own lines already say what happened.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
 config = load_config()
 redis_url = require_redis_url(config)
 app = create_app(config, redis_url)
 # redis-py connects lazily and re-creates its pool after a fork, so building it here is safe
 # for every Celery pool type.
 context = WorkerContext(
-    config=config, redis=redis.Redis.from_url(redis_url, decode_responses=True), keys=Keys()
+    config=config,
+    redis=redis.Redis.from_url(redis_url, decode_responses=True),
+    keys=Keys(config.redis_prefix),
 )
 register_tasks(app, lambda: context)

@@ -35,6 +35,8 @@ class Envelope(BaseModel):
     input_tokens: int = Field(default=0, ge=0)
     """Estimated input tokens, from the dispatcher's classification (for fit and limits)."""
     fallbacks: list[FallbackEvent] = Field(default_factory=list)
+    waited_s: float = Field(default=0.0, ge=0)
+    """Time spent re-queued waiting for capacity or a cooldown, bounded by retry.max_wait_s."""
 
     @property
     def model(self) -> str:
@@ -49,6 +51,13 @@ class Envelope(BaseModel):
 
     def retried(self) -> Envelope:
         return self.model_copy(update={"attempt": self.attempt + 1})
+
+    def waiting(self, countdown_s: float) -> Envelope:
+        return self.model_copy(update={"waited_s": self.waited_s + countdown_s})
+
+    def moved(self, instance: str) -> Envelope:
+        """Same step on another member of the step's pool."""
+        return self.model_copy(update={"instance": instance, "attempt": 0})
 
     def advanced(self, instance: str, reason: str) -> Envelope:
         event = FallbackEvent(

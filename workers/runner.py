@@ -1,46 +1,63 @@
-"""Run one step of a job: call the step's provider, decide what happens next.
+"""Run one step of a job: get capacity, call the step's provider, decide what happens next.
 
 Plain functions over a :class:`WorkerContext`; the Celery task in ``workers.tasks`` only
-adapts their :data:`Outcome` to Celery (return, ``retry``, ``replace``).
+adapts their :data:`Outcome` to Celery (return, ``retry``, ``replace``). Order of checks:
+
+1. a result already recorded for the job (a redelivery) is returned as is, with no call;
+2. a step that cannot serve the job (disabled, context window too small) is skipped;
+3. a cooling-down instance hands the job to another member of its pool, else the job waits
+   (re-queued with a short countdown, bounded by ``retry.max_wait_s``), then falls back;
+4. capacity is reserved in the global limiter (estimated input + ``max_tokens``), waiting the
+   same bounded way;
+5. the call; success settles the reservation to actual usage and records the one result;
+   a retryable failure retries the step with backoff, then falls back to the next step.
 """
 
 from __future__ import annotations
 
 import random
-import socket
-import time
 from typing import Any
 
 from lanes.errors import AuthFailed, ProviderError
+from workers import feedback
 from workers.context import WorkerContext
 from workers.envelope import Envelope
 from workers.outcome import Done, Forward, Outcome, Retry
-from workers.providers import ProviderRequest, ProviderResponse, is_simulated
-from workers.results import ResultStore
+from workers.providers import ProviderRequest, ProviderResponse
+from workers.ratelimit import Acquired, CapacityWait, ReservationTooLarge
+from workers.result_records import failure_record, success_record
+
+MAX_COUNTDOWN_S = 5.0
+"""Longest countdown a waiting job is re-queued with: far below any visibility timeout."""
 
 
 def run_step(ctx: WorkerContext, env: Envelope) -> Outcome:
-    store = ResultStore(ctx.redis, ctx.keys, ctx.config.result_ttl_s)
-    recorded = store.get(env.job.id)
+    recorded = ctx.results.get(env.job.id)
     if recorded is not None:
         return Done(recorded)  # a redelivery of a finished job: same result, no new call
-    unfit = _unfit_reason(ctx, env)
+    status = ctx.state.status(env.instance)
+    unfit = _unfit_reason(ctx, env, status.disabled_reason)
     if unfit is not None:
-        return _forward_or_fail(ctx, env, unfit, store)
+        return _forward_or_fail(ctx, env, unfit)
+    if status.cooldown_s > 0:
+        return _elsewhere_or_wait(ctx, env, status.cooldown_s, "cooling down")
     try:
-        response = _call(ctx, env)
-    except ProviderError as exc:
-        return _after_error(ctx, env, exc, store)
-    return Done(store.record(env.job.id, _success(ctx, env, response)))
+        acquired = ctx.capacity.acquire(
+            env.instance, ctx.config.instances[env.instance], env.model,
+            env.input_tokens, env.job.max_tokens,
+        )  # fmt: skip
+    except ReservationTooLarge as exc:
+        return _forward_or_fail(ctx, env, str(exc))
+    except CapacityWait as wait:
+        return _elsewhere_or_wait(ctx, env, wait.wait_s, f"at its {wait.reason} limit")
+    return _call_with(ctx, env, acquired)
 
 
-def _unfit_reason(ctx: WorkerContext, env: Envelope) -> str | None:
-    spec = ctx.config.instances[env.instance]
-    if not spec.enabled:
+def _unfit_reason(ctx: WorkerContext, env: Envelope, disabled: str | None) -> str | None:
+    if not ctx.config.instances[env.instance].enabled:
         return f"{env.instance} is disabled in the config"
-    status = ctx.lane_state.status(env.instance)
-    if status.disabled_reason:
-        return f"{env.instance} is disabled: {status.disabled_reason}"
+    if disabled:
+        return f"{env.instance} is disabled: {disabled}"
     model = ctx.config.models[env.model]
     if env.input_tokens + env.job.max_tokens > model.context_window:
         return (
@@ -48,6 +65,23 @@ def _unfit_reason(ctx: WorkerContext, env: Envelope) -> str | None:
             f"{env.input_tokens} input + {env.job.max_tokens} output tokens"
         )
     return None
+
+
+def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired) -> Outcome:
+    limiter = ctx.capacity.limiter
+    try:
+        response = _call(ctx, env)
+    except ProviderError as exc:
+        # The provider counted the request: keep it charged, just end the lease.
+        limiter.release(acquired.reservation, refund=False)
+        feedback.on_error(ctx.config, ctx.state, env.instance, exc)
+        return _after_error(ctx, env, exc)
+    except BaseException:
+        limiter.release(acquired.reservation, refund=True)
+        raise
+    limiter.settle(acquired.reservation, response.input_tokens, response.output_tokens)
+    feedback.on_success(ctx.state, env.instance)
+    return Done(ctx.results.record(env.job.id, success_record(ctx.config, env, response)))
 
 
 def _call(ctx: WorkerContext, env: Envelope) -> ProviderResponse:
@@ -63,17 +97,15 @@ def _call(ctx: WorkerContext, env: Envelope) -> ProviderResponse:
     return ctx.provider(env.instance).call(request)
 
 
-def _after_error(
-    ctx: WorkerContext, env: Envelope, exc: ProviderError, store: ResultStore
-) -> Outcome:
+def _after_error(ctx: WorkerContext, env: Envelope, exc: ProviderError) -> Outcome:
     reason = f"{type(exc).__name__} on {env.instance}/{env.model}: {exc}"
     if not exc.retryable:
         if isinstance(exc, AuthFailed):
-            return _forward_or_fail(ctx, env, reason, store)
-        return Done(store.record(env.job.id, _failure(env, reason)))
+            return _forward_or_fail(ctx, env, reason)
+        return _fail(ctx, env, reason)
     if env.attempt + 1 < ctx.config.retry.attempts_per_step:
         return Retry(env.retried(), backoff_s(ctx, env.attempt))
-    return _forward_or_fail(ctx, env, reason, store)
+    return _forward_or_fail(ctx, env, reason)
 
 
 def backoff_s(ctx: WorkerContext, attempt: int) -> float:
@@ -83,57 +115,27 @@ def backoff_s(ctx: WorkerContext, attempt: int) -> float:
     return random.uniform(0, ceiling)
 
 
-def _forward_or_fail(
-    ctx: WorkerContext, env: Envelope, reason: str, store: ResultStore
-) -> Outcome:
+def _elsewhere_or_wait(ctx: WorkerContext, env: Envelope, wait_s: float, why: str) -> Outcome:
+    """Another pool member if one is usable; else wait (bounded); else fall back."""
+    lane = env.chain[env.step].instance
+    if lane in ctx.config.pools:
+        other = ctx.pools.expand(lane)
+        if other != env.instance and ctx.state.status(other).cooldown_s <= 0:
+            return Forward(env.moved(other))
+    if env.waited_s < ctx.config.retry.max_wait_s:
+        countdown_s = min(max(wait_s, 0.05), MAX_COUNTDOWN_S)
+        return Retry(env.waiting(countdown_s), countdown_s)
+    waited = f"{env.instance} {why}; waited {env.waited_s:.0f}s (retry.max_wait_s)"
+    return _forward_or_fail(ctx, env, waited)
+
+
+def _forward_or_fail(ctx: WorkerContext, env: Envelope, reason: str) -> Outcome:
     if env.step + 1 >= len(env.chain):
-        return Done(store.record(env.job.id, _failure(env, f"chain exhausted; last: {reason}")))
-    next_lane = env.chain[env.step + 1].instance
-    instance = ctx.pools().expand(next_lane)
+        return _fail(ctx, env, f"chain exhausted; last: {reason}")
+    instance = ctx.pools.expand(env.chain[env.step + 1].instance)
     return Forward(env.advanced(instance, reason))
 
 
-def _base_result(env: Envelope) -> dict[str, Any]:
-    return {
-        "job_id": env.job.id,
-        "instance": env.instance,
-        "model": env.model,
-        "step": env.step,
-        "attempt": env.attempt,
-        "fallbacks": [f.model_dump() for f in env.fallbacks],
-        "project": env.job.project,
-        "user": env.job.user,
-        "worker": socket.gethostname(),
-        "finished_at": time.time(),
-    }
-
-
-def _success(ctx: WorkerContext, env: Envelope, response: ProviderResponse) -> dict[str, Any]:
-    usage = response.usage()
-    return {
-        **_base_result(env),
-        "status": "ok",
-        "text": response.text,
-        "stop_reason": response.stop_reason,
-        "usage": usage,
-        "input_tokens": response.input_tokens,
-        "output_tokens": response.output_tokens,
-        "cost_usd": ctx.config.price_usd(env.instance, env.model, usage),
-        "latency_s": response.latency_s,
-        "simulated": is_simulated(ctx.config, env.instance),
-        "error": None,
-    }
-
-
-def _failure(env: Envelope, reason: str) -> dict[str, Any]:
-    return {
-        **_base_result(env),
-        "status": "failed",
-        "text": "",
-        "usage": {},
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cost_usd": 0.0,
-        "latency_s": 0.0,
-        "error": reason,
-    }
+def _fail(ctx: WorkerContext, env: Envelope, reason: str) -> Done:
+    record: dict[str, Any] = failure_record(env, reason)
+    return Done(ctx.results.record(env.job.id, record))

@@ -96,18 +96,6 @@ def worker_processes(
         stop_all(procs)
 
 
-def wait_workers(app_control: object, queues: set[str], timeout_s: float = 60.0) -> None:
-    """Block until some worker consumes every queue in ``queues``."""
-    deadline = time.monotonic() + timeout_s
-    missing = set(queues)
-    while missing:
-        replies = app_control.inspect(timeout=0.5).active_queues() or {}  # type: ignore[attr-defined]
-        for qs in replies.values():
-            missing -= {q["name"] for q in qs}
-        if time.monotonic() > deadline:
-            raise InfrastructureError(f"no worker for {sorted(missing)} after {timeout_s}s")
-
-
 def clean_keys(client: redis.Redis, keys: Keys) -> None:
     for key in client.scan_iter(keys.scan_pattern(), count=1000):
         client.delete(key)

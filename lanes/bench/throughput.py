@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from broker.app import NOOP_QUEUE, NOOP_TASK, create_app
-from lanes.bench.harness import bench_redis, peak_rss_mb, sim_process, wait_workers, worker_processes
+from broker.app import NOOP_QUEUE, NOOP_TASK, create_app, wait_for_queues
+from lanes.bench.harness import bench_redis, peak_rss_mb, sim_process, worker_processes
 from lanes.client import Lanes
 from lanes.config import Config, SimMode, load_config
 
@@ -64,7 +64,7 @@ def _measure(
     cfg: Config, url: str, jobs: int, worker_pid: int, progress: Callable[[str], None]
 ) -> dict[str, Any]:
     app = create_app(cfg, url)
-    wait_workers(app.control, {*cfg.lanes(), NOOP_QUEUE})
+    wait_for_queues(app, {*cfg.lanes(), NOOP_QUEUE})
     with Lanes(cfg, url) as lanes:
         _noop_run(app, min(50, jobs))
         _lanes_run(lanes, min(50, jobs))

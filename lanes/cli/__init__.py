@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from lanes.cli import bench_route, bench_spine, routing, run, serve  # noqa: F401  (registers commands)
-from lanes.cli.app import app, err_console
 from rich.markup import escape
 
+from lanes.cli import bench_route, bench_spine, routing, run, serve  # noqa: F401  (registers commands)
+from lanes.cli.app import app, err_console
 from lanes.errors import LanesError
 
 

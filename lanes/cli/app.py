@@ -50,7 +50,10 @@ class CliState:
 def _root(
     ctx: typer.Context,
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="Config file (else $LANES_CONFIG, ./lanes.yaml, ops/lanes.yaml)."
+        None,
+        "--config",
+        "-c",
+        help="Config file (else $LANES_CONFIG, ./lanes.yaml, ops/lanes.yaml).",
     ),
 ) -> None:
     ctx.obj = CliState(config_path=config)

@@ -1,5 +1,92 @@
-"""Commands: see lanes --help."""
+"""``lanes bench route``: classify + decide over a fixed corpus, in process; time and cost."""
 
 from __future__ import annotations
 
-from lanes.cli.app import app, bench_app  # noqa: F401
+import gc
+import math
+import time
+from collections.abc import Sequence
+
+import typer
+from rich.table import Table
+
+from lanes.cli.app import bench_app, console, print_json, state
+from lanes.config import Config
+from router.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
+from router.engine import Router
+from router.job import Job
+
+DEFAULT_WARMUP = 300
+
+
+def premium_target(config: Config) -> tuple[str, str]:
+    """(instance, model): the most expensive model by output price, on the first enabled
+    instance offering it. What "send everything to the best model" would cost."""
+    offered = [
+        (config.models[model].price.output_per_mtok, -i, name, model)
+        for i, (name, spec) in enumerate(config.instances.items())
+        if spec.enabled
+        for model in spec.models
+    ]
+    _, _, instance, model = max(offered)
+    return instance, model
+
+
+def measure_routing(
+    config: Config, jobs: Sequence[Job], *, warmup: int = DEFAULT_WARMUP
+) -> dict[str, float | int]:
+    """Time ``Router.decide`` (which classifies) per job after ``warmup`` untimed decisions,
+    and price the routed workload against sending it all to :func:`premium_target`."""
+    router = Router(config)
+    for i in range(min(warmup, len(jobs))):
+        router.decide(jobs[i])
+    instance, model = premium_target(config)
+    timings_ns: list[int] = []
+    routed_usd = 0.0
+    premium_usd = 0.0
+    gc.collect()
+    for job in jobs:
+        start = time.perf_counter_ns()
+        decision = router.decide(job)
+        timings_ns.append(time.perf_counter_ns() - start)
+        routed_usd += decision.estimated_cost_usd
+        clf = decision.classification
+        if clf is not None:
+            usage = {"input_tokens": clf.input_tokens, "output_tokens": clf.output_tokens}
+            premium_usd += config.price_usd(instance, model, usage)
+    timings_ns.sort()
+    return {
+        "decisions": len(timings_ns),
+        "p50_ms": round(_percentile(timings_ns, 0.50) / 1e6, 4),
+        "p99_ms": round(_percentile(timings_ns, 0.99) / 1e6, 4),
+        "routed_cost_usd": round(routed_usd, 4),
+        "all_premium_cost_usd": round(premium_usd, 4),
+        "savings": round(1 - routed_usd / premium_usd, 4) if premium_usd > 0 else 0.0,
+    }
+
+
+def _percentile(sorted_values: Sequence[int], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending, non-empty sequence."""
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return float(sorted_values[rank - 1])
+
+
+@bench_app.command("route")
+def route_bench(
+    ctx: typer.Context,
+    size: int = typer.Option(DEFAULT_SIZE, "--size", min=1, help="Jobs in the corpus."),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Corpus seed."),
+    warmup: int = typer.Option(DEFAULT_WARMUP, "--warmup", min=0, help="Untimed decisions."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Classify + route a corpus in process: latency percentiles and cost saved vs premium."""
+    result = measure_routing(state(ctx).config(), build_corpus(size, seed), warmup=warmup)
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title="lanes bench route", show_header=True)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, f"{value:.2%}" if key == "savings" else str(value))
+    console.print(table)

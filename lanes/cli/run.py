@@ -22,8 +22,11 @@ def demo(
     st = state(ctx)
     config = st.config()
     real = real_lanes(config)
-    log = (lambda m: err_console.print(f"[dim]{m}[/]")) if as_json else (
-        lambda m: console.print(f"[dim]{m}[/]"))  # fmt: skip
+    out = err_console if as_json else console
+
+    def log(message: str) -> None:
+        out.print(f"[dim]{message}[/]")
+
     log(
         f"real providers for: {', '.join(real)}" if real
         else "no API keys set: every lane talks to the local provider simulator"
@@ -32,7 +35,7 @@ def demo(
     if as_json:
         print_json(demo_json(rows))
     else:
-        console.print(demo_table(rows))
+        console.print(demo_table(rows), width=max(console.width, 110))
     if any(r["status"] != "ok" for r in rows):
         raise typer.Exit(6)
 

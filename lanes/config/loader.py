@@ -89,7 +89,10 @@ def read_yaml(file: Path) -> dict[str, Any]:
 
 def _interpolate(value: Any, env: Mapping[str, str], source: str, key: str = "") -> Any:
     if isinstance(value, dict):
-        return {k: _interpolate(v, env, source, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+        return {
+            k: _interpolate(v, env, source, f"{key}.{k}" if key else str(k))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_interpolate(v, env, source, f"{key}[{i}]") for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:

@@ -7,6 +7,7 @@ Units are in the names (``_s``, ``_per_min``, ``_per_mtok``, ``_usd``).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -81,6 +82,9 @@ class InstanceSpec(_Frozen):
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     models: list[str] = Field(min_length=1)
     limits: Limits = Limits()
+    model_limits: dict[str, Limits] = Field(default_factory=dict)
+    """Per-model limits where the provider keeps them per model class (concurrency stays
+    per instance). Models not listed share ``limits``."""
     price_multiplier: float = Field(default=1.0, ge=0)
     tags: list[str] = Field(default_factory=list)
     timeout_s: float = Field(default=600.0, gt=0)
@@ -128,6 +132,11 @@ class RetrySpec(_Frozen):
     backoff_max_s: float = Field(default=10.0, ge=0)
     max_wait_s: float = Field(default=120.0, ge=0)
     """Longest a job waits for capacity when every lane it may use is cooling down."""
+    wait_slice_s: float = Field(default=5.0, gt=0)
+    """Longest one worker thread sleeps for capacity before the job is re-queued with a short
+    countdown (so waiting never holds a thread for long)."""
+    exhausted_cooldown_s: float = Field(default=900.0, gt=0)
+    """Cooldown after a 429 with no retry-after and no reset header (a spend cap)."""
 
 
 class Weights(_Frozen):
@@ -211,6 +220,8 @@ class Config(_Frozen):
     redis_url: str | None = Field(
         default=None, description="empty: 127.0.0.1:6379 if it answers, else an embedded Redis"
     )
+    redis_prefix: str = Field(default="lanes", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    """Prefix of every Redis key lanes writes (several deployments can share one Redis)."""
     state_dir: str = ".lanes"
     result_ttl_s: int = Field(default=86400, ge=60)
     visibility_timeout_s: int = Field(default=3600, ge=60)
@@ -251,35 +262,55 @@ class Config(_Frozen):
 
 def _check_cross_references(cfg: Config) -> None:
     """Every name used must be defined; raise ValueError naming the key path."""
+    for problem in (
+        *_instance_problems(cfg),
+        *_pool_problems(cfg),
+        *_chain_problems(cfg),
+        *_routing_problems(cfg),
+    ):
+        raise ValueError(problem)
+
+
+def _instance_problems(cfg: Config) -> Iterator[str]:
     for name, inst in cfg.instances.items():
+        for model in inst.model_limits:
+            if model not in inst.models:
+                yield f"instances.{name}.model_limits: {model!r} is not in its models"
         for model in inst.models:
             if model not in cfg.models:
-                raise ValueError(
+                yield (
                     f"instances.{name}.models: unknown model {model!r}; "
                     f"define it under models: or use one of {', '.join(cfg.models)}"
                 )
+
+
+def _pool_problems(cfg: Config) -> Iterator[str]:
     for pool, members in cfg.pools.items():
         if pool in cfg.instances:
-            raise ValueError(f"pools.{pool}: a pool cannot share its name with an instance")
+            yield f"pools.{pool}: a pool cannot share its name with an instance"
         if not members:
-            raise ValueError(f"pools.{pool}: a pool needs at least one instance")
+            yield f"pools.{pool}: a pool needs at least one instance"
         for member in members:
             if member not in cfg.instances:
-                raise ValueError(f"pools.{pool}: unknown instance {member!r}")
+                yield f"pools.{pool}: unknown instance {member!r}"
+
+
+def _chain_problems(cfg: Config) -> Iterator[str]:
     for chain, steps in cfg.fallback_chains.items():
         for i, step in enumerate(steps):
             if step.instance not in cfg.instances and step.instance not in cfg.pools:
-                raise ValueError(
-                    f"fallback_chains.{chain}[{i}].instance: unknown lane {step.instance!r}"
-                )
+                yield f"fallback_chains.{chain}[{i}].instance: unknown lane {step.instance!r}"
             if step.model is not None and step.model not in cfg.models:
-                raise ValueError(f"fallback_chains.{chain}[{i}].model: unknown model {step.model!r}")
+                yield f"fallback_chains.{chain}[{i}].model: unknown model {step.model!r}"
+
+
+def _routing_problems(cfg: Config) -> Iterator[str]:
+    lanes = set(cfg.instances) | set(cfg.pools)
     for i, rule in enumerate(cfg.routing.custom_rules):
         if rule.model is not None and rule.model not in cfg.models:
-            raise ValueError(f"routing.custom_rules[{i}].model: unknown model {rule.model!r}")
-        lanes = set(cfg.instances) | set(cfg.pools)
+            yield f"routing.custom_rules[{i}].model: unknown model {rule.model!r}"
         if rule.instance is not None and rule.instance not in lanes:
-            raise ValueError(f"routing.custom_rules[{i}].instance: unknown lane {rule.instance!r}")
+            yield f"routing.custom_rules[{i}].instance: unknown lane {rule.instance!r}"
     chain = cfg.routing.default_chain
     if chain is not None and chain not in cfg.fallback_chains:
-        raise ValueError(f"routing.default_chain: unknown chain {chain!r}")
+        yield f"routing.default_chain: unknown chain {chain!r}"

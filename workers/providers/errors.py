@@ -35,17 +35,19 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
 def error_for_status(status: int, message: str, headers: Mapping[str, str]) -> ProviderError:
     """The lanes error for an HTTP error status from a provider."""
     text = f"HTTP {status}: {message}"
+    sent = rate_limit_headers(headers)
     if status == 429:
-        return RateLimited(text, status=status, retry_after_s=retry_after_s(headers))
+        return RateLimited(text, status=status, retry_after_s=retry_after_s(headers), headers=sent)
+    kind: type[ProviderError] = BadRequest
     if status in (529, 503):
-        return Overloaded(text, status=status)
-    if status in (401, 402, 403):
-        return AuthFailed(text, status=status)
-    if status == 413:
-        return RequestTooLarge(text, status=status)
-    if status >= 500:
-        return ServerError(text, status=status)
-    return BadRequest(text, status=status)
+        kind = Overloaded
+    elif status in (401, 402, 403):
+        kind = AuthFailed
+    elif status == 413:
+        kind = RequestTooLarge
+    elif status >= 500:
+        kind = ServerError
+    return kind(text, status=status, headers=sent)
 
 
 def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:

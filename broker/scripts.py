@@ -1,0 +1,92 @@
+"""The Lua scripts of ``broker/lua``, loaded once per process and registered per client.
+
+Each script runs as one ``EVALSHA`` (``redis-py`` loads it on a ``NOSCRIPT`` reply and retries
+once). Redis has no ``include``: the token-bucket scripts get ``bucket_lib.lua`` prepended here,
+so the refill arithmetic exists once.
+
+Every script receives all the keys it touches through ``KEYS`` and reads the clock with
+``redis.call('TIME')``, never from the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import redis
+from redis.commands.core import Script
+
+from lanes.errors import InfrastructureError
+
+_PACKAGE = "broker.lua"
+_BUCKET_LIB = "bucket_lib"
+_NEEDS_BUCKET_LIB = frozenset({"acquire", "settle", "usage"})
+
+
+@contextmanager
+def redis_errors(action: str) -> Iterator[None]:
+    """Translate any ``redis`` exception raised inside into :class:`InfrastructureError`."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise InfrastructureError(f"Redis failed while {action}: {exc}") from exc
+
+
+def text(value: object) -> str:
+    """A reply element as ``str`` whether the client decodes responses or not."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def server_time_s(seconds: object, micros: object) -> float:
+    """Epoch seconds from the two elements of a Redis ``TIME`` reply."""
+    return int(text(seconds)) + int(text(micros)) / 1_000_000
+
+
+@cache
+def lua_source(name: str) -> str:
+    """The text of ``broker/lua/<name>.lua``, with ``bucket_lib.lua`` prepended if it needs it.
+
+    Raises ``FileNotFoundError`` for an unknown name.
+    """
+    text = resources.files(_PACKAGE).joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    if name in _NEEDS_BUCKET_LIB:
+        lib = resources.files(_PACKAGE).joinpath(f"{_BUCKET_LIB}.lua").read_text(encoding="utf-8")
+        return f"{lib}\n{text}"
+    return text
+
+
+@dataclass(frozen=True)
+class LimiterScripts:
+    """The rate limiter's scripts, registered on one client."""
+
+    acquire: Script
+    settle: Script
+    usage: Script
+
+    @classmethod
+    def register(cls, client: redis.Redis) -> LimiterScripts:
+        return cls(
+            acquire=client.register_script(lua_source("acquire")),
+            settle=client.register_script(lua_source("settle")),
+            usage=client.register_script(lua_source("usage")),
+        )
+
+
+@dataclass(frozen=True)
+class LaneStateScripts:
+    """The lane state store's scripts, registered on one client."""
+
+    cool_down: Script
+    health: Script
+
+    @classmethod
+    def register(cls, client: redis.Redis) -> LaneStateScripts:
+        return cls(
+            cool_down=client.register_script(lua_source("cool_down")),
+            health=client.register_script(lua_source("health")),
+        )

@@ -1,0 +1,224 @@
+"""The decision engine: classify a job, filter and score the candidates, let a strategy choose.
+
+Example::
+
+    router = Router(load_config())
+    decision = router.decide(Job(prompt="Review this diff: ...", task_type="code-review"))
+    decision.instance, decision.model, decision.reasons
+
+Everything static (candidates, prices, strengths, compiled rules) is computed once in the
+constructor; a decision is a loop over about a dozen candidates. A Router is safe to share
+between threads when its lane state, history and counter are.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+from lanes.config.models import Config, Weights
+from lanes.errors import JobError
+from router.candidates import CandidateTable, build_candidates
+from router.chains import chain_name, chain_options
+from router.classifier import classify as default_classify
+from router.decision import Decision
+from router.decision_cache import DecisionCache, cache_key
+from router.filters import (
+    DEFAULT_MIN_HEALTH,
+    Demand,
+    instance_problem,
+    lane_problem,
+    lane_reasons,
+    summarize,
+)
+from router.job import Job
+from router.lane_state import HistoryReader, LaneStateReader, NoHistory, StaticLaneState
+from router.scorer import NormalWeights, Option, capability_reason, cost_reason, normalize
+from router.strategies import (
+    Choice,
+    DecisionContext,
+    HookLoader,
+    LocalCounter,
+    RotationCounter,
+    Services,
+    get_strategy,
+)
+from router.taxonomy import Classification
+
+Classifier = Callable[[Job], Classification]
+MAX_ALTERNATIVES = 5
+CERTAIN_MARGIN = 10.0
+"""A lead of this many score points over the runner-up counts as a clear choice."""
+UNCACHED_STRATEGIES = frozenset({"round_robin"})
+"""Strategies whose answer must change from one identical job to the next."""
+
+
+class Router:
+    """Decides where jobs go under one Config.
+
+    ``lane_state`` (default: everything healthy) says which instances are usable now;
+    ``history`` (default: nothing known) feeds the historical score; ``counter`` (default:
+    in-process) drives round_robin; ``clock`` (seconds, monotonic) drives the decision cache,
+    which is on when ``routing.cache_ttl_s > 0``.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        lane_state: LaneStateReader | None = None,
+        history: HistoryReader | None = None,
+        classifier: Classifier = default_classify,
+        counter: RotationCounter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        min_health: float = DEFAULT_MIN_HEALTH,
+    ) -> None:
+        self.config = config
+        self.table: CandidateTable = build_candidates(config)
+        self._lane_state: LaneStateReader = lane_state or StaticLaneState()
+        self._classifier = classifier
+        self._min_health = min_health
+        self._weights: NormalWeights = normalize(config.routing.weights)
+        rules = [(re.compile(rule.pattern), rule) for rule in config.routing.custom_rules]
+        self._services = Services(
+            history=history or NoHistory(),
+            counter=counter or LocalCounter(),
+            hook=HookLoader(config.routing.hook),
+            rules=tuple(rules),
+        )
+        ttl_s = config.routing.cache_ttl_s
+        self._cache = DecisionCache(ttl_s, clock=clock) if ttl_s > 0 else None
+
+    def classify(self, job: Job) -> Classification:
+        """What the classifier concludes about ``job``."""
+        return self._classifier(job)
+
+    def strategy_for(self, job: Job, strategy: str | None = None) -> str:
+        """The strategy name a decision uses: the job's, else ``strategy``, else ``manual``
+        for a pinned job, else ``routing.strategy``. JobError for an unknown name."""
+        name = job.strategy or strategy
+        if name is None:
+            pinned = job.instance is not None or job.model is not None
+            name = "manual" if pinned else self.config.routing.strategy
+        get_strategy(name)
+        return name
+
+    def decide(
+        self, job: Job, *, strategy: str | None = None, weights: Weights | None = None
+    ) -> Decision:
+        """Where ``job`` goes.
+
+        ``strategy`` applies unless the job names its own; ``weights`` replace
+        ``routing.weights`` for this call (performance_optimized, and criticality for complex
+        or critical work, use weights of their own). JobError for a bad job (unknown
+        strategy, lane, model or chain; a prompt no context window can hold), NoRoute when
+        no candidate survives the filters, ConfigError for a broken hook or custom rule.
+        """
+        name = self.strategy_for(job, strategy)
+        key = None
+        if self._cache is not None and name not in UNCACHED_STRATEGIES:
+            key = cache_key(job, name, weights)
+            cached = self._cache.get(key)
+            if cached is not None and self._lane_usable(cached.instance):
+                return cached
+        classification = self._classifier(job)
+        self._check_size(job, classification)
+        chain_name(job, self.config)
+        ctx = DecisionContext(
+            config=self.config,
+            table=self.table,
+            job=job,
+            classification=classification,
+            lane_problems=self._lane_problems(),
+            demand=Demand.of(job, classification),
+            weights=normalize(weights) if weights is not None else self._weights,
+            services=self._services,
+            pins=(job.instance, job.model),
+        )
+        decision = _assemble(ctx, name, get_strategy(name)(ctx))
+        if key is not None and self._cache is not None:
+            self._cache.put(key, decision)
+        return decision
+
+    def _check_size(self, job: Job, classification: Classification) -> None:
+        window, model = self.table.largest_window
+        if classification.input_tokens + job.max_tokens > window:
+            raise JobError(
+                f"prompt is {classification.input_tokens:,} tokens + max_tokens "
+                f"{job.max_tokens:,}; the largest context window is {window:,} (model {model})"
+            )
+
+    def _lane_problems(self) -> dict[str, str | None]:
+        statuses = self._lane_state.statuses(list(self.table.instances))
+        return lane_reasons(self.table, self.config, statuses, self._min_health)
+
+    def _lane_usable(self, lane_name: str) -> bool:
+        lane = self.table.lanes.get(lane_name)
+        if lane is None:
+            return False
+        statuses = self._lane_state.statuses(list(lane.members))
+        problems = {
+            name: instance_problem(self.config, name, status, self._min_health)
+            for name, status in statuses.items()
+        }
+        return lane_problem(lane, problems) is None
+
+
+def _assemble(ctx: DecisionContext, strategy: str, choice: Choice) -> Decision:
+    ranking = choice.ranking
+    top = ranking[0]
+    cand = top.candidate
+    clf = ctx.classification
+    runner_up = next((o.score for o in ranking[1:] if o.candidate.model != cand.model), None)
+    chain = [
+        {"instance": o.candidate.lane, "model": o.candidate.model}
+        for o in chain_options(ctx, choice)
+    ]
+    rejections = ctx.rejections()
+    reasons = [
+        _classified(clf),
+        *choice.reasons,
+        capability_reason(top, clf.type.value),
+        cost_reason(top),
+        *ctx.notes,
+        *summarize(rejections, ctx.table),
+    ]
+    return Decision(
+        instance=cand.lane,
+        pool=cand.pool,
+        model=cand.model,
+        strategy=strategy,
+        confidence=confidence(top.score, runner_up, clf.confidence),
+        estimated_cost_usd=top.cost_usd,
+        estimated_latency_s=top.latency_s,
+        alternatives=[_alternative(o) for o in ranking[1 : MAX_ALTERNATIVES + 1]],
+        chain=chain,  # dicts: Decision validates them faster than it takes models
+        reasons=reasons,
+        rejections=rejections,
+        classification=clf,
+    )
+
+
+def confidence(best: float, runner_up: float | None, classification_confidence: float) -> float:
+    """0-100: how clearly the choice leads, times how sure the classifier is.
+
+    ``runner_up`` is the score of the best option with another model (the same model on
+    another lane is no rival). A lead of ``CERTAIN_MARGIN`` points, or no runner-up, is a
+    clear choice; a tie keeps half. A classifier confidence of 0 halves the result again.
+    """
+    lead = 1.0 if runner_up is None else min(1.0, max(0.0, best - runner_up) / CERTAIN_MARGIN)
+    return round(100.0 * (0.5 + 0.5 * lead) * (0.5 + 0.5 * classification_confidence), 1)
+
+
+def _alternative(option: Option) -> dict[str, str | float]:
+    cand = option.candidate
+    return {"instance": cand.lane, "model": cand.model, "score": round(option.score, 2)}
+
+
+def _classified(clf: Classification) -> str:
+    vital = ", vital" if clf.vital else ""
+    return (
+        f"Classified as {clf.type.value} ({clf.complexity.value}, {clf.pattern.value}{vital}; "
+        f"~{clf.input_tokens:,} tokens in, ~{clf.output_tokens:,} out)"
+    )

@@ -1,0 +1,158 @@
+"""Hard filters: what rules a candidate out before any scoring, each with a readable reason.
+
+Lane checks (switched off in config, disabled, cooling down, unhealthy) run once per lane per
+decision; a pool passes while at least one member is usable. Candidate checks run in this
+order and the first failure is the reason: context window, output limit, the job's
+constraints, then vital work on a cheap lane. The vital check comes last so a pin can waive
+it (see :data:`VITAL_ON_CHEAP`) knowing nothing else is wrong with the candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lanes.config.models import Config
+from router.candidates import Candidate, CandidateTable, Lane
+from router.job import Job
+from router.lane_state import LaneStatus
+from router.scorer import Option, latency_factor
+from router.taxonomy import Classification
+
+DEFAULT_MIN_HEALTH = 0.25
+"""An instance whose health (0-1) is below this is not routed to."""
+VITAL_ON_CHEAP = "vital work never goes to a cheap lane"
+
+
+def lane_reasons(
+    table: CandidateTable,
+    config: Config,
+    statuses: Mapping[str, LaneStatus],
+    min_health: float,
+) -> dict[str, str | None]:
+    """Why each lane cannot take work right now, or None when it can."""
+    problems = {
+        name: instance_problem(config, name, status, min_health)
+        for name, status in statuses.items()
+    }
+    if not any(problems.values()):
+        return dict.fromkeys(table.lanes)
+    return {name: lane_problem(lane, problems) for name, lane in table.lanes.items()}
+
+
+def instance_problem(
+    config: Config, name: str, status: LaneStatus, min_health: float
+) -> str | None:
+    """Why one instance is unusable (config switch, disabled, cooldown, health), or None."""
+    if not config.instances[name].enabled:
+        return "switched off in config (enabled: false)"
+    if status.disabled_reason is not None:
+        return f"disabled: {status.disabled_reason}"
+    if status.cooldown_s > 0:
+        return f"cooling down for {status.cooldown_s:.0f}s more"
+    if status.health < min_health:
+        return f"health {status.health:.2f} is below {min_health:.2f}"
+    return None
+
+
+def lane_problem(lane: Lane, problems: Mapping[str, str | None]) -> str | None:
+    """Why ``lane`` is unusable given each member's problem; a pool needs one usable member."""
+    if lane.pool is None:
+        return problems.get(lane.name)
+    member_problems = [(m, problems.get(m)) for m in lane.members]
+    if any(problem is None for _, problem in member_problems):
+        return None
+    detail = "; ".join(f"{m} {problem}" for m, problem in member_problems)
+    return f"no usable member in pool {lane.name} ({detail})"
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """What one job asks of every candidate, read once per decision."""
+
+    input_tokens: int
+    output_tokens: int
+    max_tokens: int
+    task_type: str
+    vital: bool
+    latency_factor: float
+    min_quality: int | None
+    max_latency_s: float | None
+    max_cost_usd: float | None
+
+    @classmethod
+    def of(cls, job: Job, clf: Classification) -> Demand:
+        limits = job.constraints
+        return cls(
+            input_tokens=clf.input_tokens,
+            output_tokens=clf.output_tokens,
+            max_tokens=job.max_tokens,
+            task_type=clf.type.value,
+            vital=clf.vital,
+            latency_factor=latency_factor(clf.output_tokens),
+            min_quality=limits.min_quality,
+            max_latency_s=limits.max_latency_s,
+            max_cost_usd=limits.max_cost_usd,
+        )
+
+
+def check(cand: Candidate, d: Demand) -> str | None:
+    """The first static reason ``cand`` cannot take the job (cost and vital excluded)."""
+    needed = d.input_tokens + d.max_tokens
+    if needed > cand.context_window:
+        return (
+            f"needs {needed:,} tokens of context ({d.input_tokens:,} in + max_tokens "
+            f"{d.max_tokens:,}); the window of {cand.model} is {cand.context_window:,}"
+        )
+    if d.max_tokens > cand.max_output_tokens:
+        return (
+            f"max_tokens {d.max_tokens:,} exceeds the {cand.max_output_tokens:,}-token "
+            f"output limit of {cand.model}"
+        )
+    if d.min_quality is not None and cand.quality < d.min_quality:
+        return f"quality {cand.quality} is below min_quality {d.min_quality}"
+    if d.max_latency_s is not None and cand.latency_s > d.max_latency_s:
+        return f"typical latency {cand.latency_s:.1f}s exceeds max_latency_s {d.max_latency_s:g}"
+    return None
+
+
+def evaluate(cand: Candidate, d: Demand) -> tuple[Option | None, str | None]:
+    """Estimate and filter one candidate whose lane is usable.
+
+    Returns ``(option, None)`` when it survives, ``(None, reason)`` when it is rejected, and
+    ``(option, VITAL_ON_CHEAP)`` when the only objection is vital work on a cheap lane.
+    """
+    reason = check(cand, d)
+    if reason is not None:
+        return None, reason
+    cost = d.input_tokens * cand.usd_per_input_token + d.output_tokens * cand.usd_per_output_token
+    if d.max_cost_usd is not None and cost > d.max_cost_usd:
+        return None, f"estimated cost ${cost:.4f} exceeds max_cost_usd ${d.max_cost_usd:g}"
+    option = Option(
+        candidate=cand,
+        cost_usd=cost,
+        latency_s=cand.latency_s * d.latency_factor,
+        strength=cand.strengths[d.task_type],
+        affinity=cand.vital_lane == d.vital,
+    )
+    if d.vital and cand.cheap:
+        return option, VITAL_ON_CHEAP
+    return option, None
+
+
+def summarize(rejections: Mapping[str, str], table: CandidateTable) -> list[str]:
+    """One line per lane when all its rejected models share a reason, else one per candidate:
+    'zai rejected: vital work never goes to a cheap lane'."""
+    by_lane: dict[str, list[tuple[str, str]]] = {}
+    for key, reason in rejections.items():
+        lane = key.split("/", 1)[0]
+        by_lane.setdefault(lane, []).append((key, reason))
+    lines: list[str] = []
+    for lane, items in by_lane.items():
+        reasons = {reason for _, reason in items}
+        whole_lane = lane in table.lanes and len(items) == len(table.lanes[lane].models)
+        if whole_lane and len(reasons) == 1:
+            lines.append(f"{lane} rejected: {items[0][1]}")
+        else:
+            lines.extend(f"{key} rejected: {reason}" for key, reason in items)
+    return lines

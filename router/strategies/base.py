@@ -1,0 +1,221 @@
+"""What every strategy works with: the per-decision context, the choice it returns, counters.
+
+A strategy is a plain function ``(ctx: DecisionContext) -> Choice``. It asks the context for
+the options in play (hard filters applied, scored, pins honoured), orders them, and says why.
+The context memoises every evaluation, so asking twice costs a dict lookup.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from lanes.config.models import Config, CustomRule, Weights
+from lanes.errors import NoRoute
+from router.candidates import Candidate, CandidateTable
+from router.filters import VITAL_ON_CHEAP, Demand, evaluate
+from router.job import Job
+from router.lane_state import HistoryReader
+from router.scorer import QUALITY_FLOOR, NormalWeights, Option, normalize, score_options
+from router.taxonomy import Classification
+
+if TYPE_CHECKING:
+    from router.strategies.hook import HookLoader
+
+CompiledRule = tuple[re.Pattern[str], CustomRule]
+
+
+class RotationCounter(Protocol):
+    """A counter shared by whoever must rotate together (a process, or every dispatcher)."""
+
+    def next(self, key: str) -> int:
+        """The next value (0, 1, 2, ...) of the counter named ``key``."""
+        ...
+
+
+class LocalCounter:
+    """In-process rotation: one itertools counter per key, safe across threads."""
+
+    def __init__(self) -> None:
+        self._counters: dict[str, itertools.count[int]] = {}
+        self._lock = threading.Lock()
+
+    def next(self, key: str) -> int:
+        with self._lock:
+            counter = self._counters.get(key)
+            if counter is None:
+                counter = self._counters[key] = itertools.count()
+            return next(counter)
+
+
+@dataclass(slots=True)
+class Choice:
+    """A strategy's answer: options best first (the first is the decision) and why."""
+
+    ranking: list[Option]
+    reasons: list[str]
+    chain: list[Option] | None = None
+    """The fallback chain when the strategy fixes it itself (fallback_chain), else None."""
+
+
+Strategy = Callable[["DecisionContext"], Choice]
+
+
+@dataclass
+class Services:
+    """The long-lived helpers a Router hands every decision."""
+
+    history: HistoryReader
+    counter: RotationCounter
+    hook: HookLoader
+    rules: Sequence[CompiledRule]
+
+
+@dataclass
+class DecisionContext:
+    """Everything one decision reads and what it learns on the way.
+
+    ``lane_problems`` maps every lane to why it is unusable now (None when usable).
+    """
+
+    config: Config
+    table: CandidateTable
+    job: Job
+    classification: Classification
+    lane_problems: Mapping[str, str | None]
+    demand: Demand
+    weights: NormalWeights
+    services: Services
+    pins: tuple[str | None, str | None] = (None, None)
+    """(lane, model) the options in play must match; from the job or a custom rule."""
+    notes: list[str] = field(default_factory=list)
+    """Reasons found on the way (a waived filter, a skipped chain step)."""
+    _memo: dict[int, tuple[Option | None, str | None]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    """Filter outcome by candidate index: (option, None), (None, reason) or (option, vital)."""
+    _considered: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
+    """Candidates a strategy looked at, in order, with their rejection reason or None."""
+    _waived: set[str] = field(default_factory=set, init=False, repr=False)
+    _survivors: list[Option] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def floor(self) -> int:
+        """The good-enough bar (0-100) for this job's complexity."""
+        return QUALITY_FLOOR[self.classification.complexity]
+
+    @property
+    def task_type(self) -> str:
+        return self.classification.type.value
+
+    def use_weights(self, weights: Weights) -> None:
+        """Score with ``weights`` from now on; call before asking for options."""
+        self.weights = normalize(weights)
+        self._survivors = None
+        for option, _ in self._memo.values():
+            if option is not None:
+                option.score = -1.0
+
+    def survivors(self) -> list[Option]:
+        """Every routable candidate that passes the filters, scored; pins not applied."""
+        if self._survivors is None:
+            options = []
+            memo = self._memo
+            problems = self.lane_problems
+            demand = self.demand
+            for cand in self.table.routable:
+                found = memo.get(cand.index)
+                if found is None:
+                    problem = problems[cand.lane]
+                    found = (None, problem) if problem is not None else evaluate(cand, demand)
+                    memo[cand.index] = found
+                if found[1] is None and found[0] is not None:
+                    options.append(found[0])
+            self._score(options, options)
+            self._survivors = options
+        return self._survivors
+
+    def consider(self, cands: Iterable[Candidate], *, waive_vital: bool = False) -> list[Option]:
+        """The surviving options among ``cands``, scored against every survivor.
+
+        Every candidate considered shows up in the decision's rejections if it failed.
+        With ``waive_vital`` a candidate whose only fault is vital work on a cheap lane
+        survives (a pin asked for it).
+        """
+        population = self.survivors()
+        out: list[Option] = []
+        for cand in cands:
+            option, reason = self._evaluate(cand)
+            if option is not None and (
+                reason is None or (waive_vital and reason == VITAL_ON_CHEAP)
+            ):
+                out.append(option)
+                if reason is not None:
+                    self._waived.add(cand.key)
+            self._considered[cand.key] = reason
+        fresh = [o for o in out if o.score < 0]
+        if fresh:
+            self._score(fresh, [*population, *fresh])
+        return out
+
+    def in_play(self) -> list[Option]:
+        """The options a strategy chooses among: every survivor, or those the pins allow."""
+        lane, model = self.pins
+        if lane is None and model is None:
+            survivors = self.survivors()
+            for cand in self.table.routable:
+                self._considered[cand.key] = self._memo[cand.index][1]
+            return list(survivors)
+        return self._pinned(lane, model)
+
+    def _pinned(self, lane: str | None, model: str | None) -> list[Option]:
+        cands = self.table.pinned(lane, model)
+        options = self.consider(cands)
+        if options or not self.classification.vital:
+            return options
+        options = self.consider(cands, waive_vital=True)
+        for lane_name in dict.fromkeys(o.candidate.lane for o in options):
+            self.notes.append(
+                f"Vital work pinned to cheap lane {lane_name}: honoured because it was pinned "
+                f"explicitly (otherwise {VITAL_ON_CHEAP})"
+            )
+        return options
+
+    def reject(self, key: str, reason: str) -> None:
+        """Record a rejection no filter made (a chain step naming a model its lane lacks)."""
+        self._considered.setdefault(key, reason)
+
+    def rejections(self) -> dict[str, str]:
+        """``"lane/model" -> reason`` for every considered candidate that was rejected."""
+        return {
+            key: reason
+            for key, reason in self._considered.items()
+            if reason is not None and key not in self._waived
+        }
+
+    def require(self, options: list[Option], what: str = "") -> list[Option]:
+        """``options`` when not empty; else NoRoute listing every rejection."""
+        if options:
+            return options
+        job_kind = f"{self.task_type} job"
+        raise NoRoute(
+            f"no lane can take this {job_kind}{what}: every candidate was rejected",
+            self.rejections(),
+        )
+
+    def _evaluate(self, cand: Candidate) -> tuple[Option | None, str | None]:
+        found = self._memo.get(cand.index)
+        if found is None:
+            problem = self.lane_problems.get(cand.lane)
+            found = (None, problem) if problem is not None else evaluate(cand, self.demand)
+            self._memo[cand.index] = found
+        return found
+
+    def _score(self, targets: Sequence[Option], population: Sequence[Option]) -> None:
+        score_options(
+            targets, population, self.weights, self.services.history, self.demand.task_type
+        )

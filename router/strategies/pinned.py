@@ -1,0 +1,56 @@
+"""Strategies that follow a pin: ``manual`` (the job's) and ``custom_rules`` (the config's).
+
+A pin narrows the options (model only: every lane offering it; lane only: every model on
+it; both: that pair) and the best weighted score among them wins. Vital work pinned to a
+cheap lane is honoured, and the reasons say so.
+"""
+
+from __future__ import annotations
+
+from lanes.errors import JobError
+from router.scorer import Option, rank
+from router.strategies.base import Choice, DecisionContext
+from router.strategies.scored import best_for_task
+
+
+def manual(ctx: DecisionContext) -> Choice:
+    """The best option the job's pins (``instance`` and/or ``model``) allow."""
+    lane, model = ctx.pins
+    if lane is None and model is None:
+        raise JobError(
+            "strategy 'manual' needs a pin: set the job's instance (a lane) and/or model"
+        )
+    ranking = rank(ctx.require(ctx.in_play(), " as pinned"), ctx.floor)
+    return Choice(ranking=ranking, reasons=[_pin_reason(lane, model, ranking[0], ctx)])
+
+
+def custom_rules(ctx: DecisionContext) -> Choice:
+    """The first ``routing.custom_rules`` regex matching the prompt pins; else best_for_task."""
+    text = ctx.job.text()
+    for i, (regex, rule) in enumerate(ctx.services.rules):
+        if regex.search(text) is None:
+            continue
+        lane = rule.instance or ctx.pins[0]
+        model = rule.model or ctx.pins[1]
+        ctx.pins = (lane, model)
+        try:
+            options = ctx.in_play()
+        except JobError as exc:
+            raise JobError(f"custom rule {i} ({rule.pattern!r}): {exc}") from exc
+        ranking = rank(ctx.require(options, " as the custom rule pins it"), ctx.floor)
+        reasons = [
+            f"Custom rule {i} ({rule.pattern!r}) matched the prompt",
+            _pin_reason(lane, model, ranking[0], ctx),
+        ]
+        return Choice(ranking=ranking, reasons=reasons)
+    choice = best_for_task(ctx)
+    choice.reasons.insert(0, "No custom rule matched the prompt; used best_for_task")
+    return choice
+
+
+def _pin_reason(lane: str | None, model: str | None, top: Option, ctx: DecisionContext) -> str:
+    if lane is not None and model is not None:
+        return f"Pinned to {lane}/{model}"
+    if model is not None:
+        return f"Pinned model {model}; best lane offering it: {top.candidate.lane}"
+    return f"Pinned lane {lane}; best model on it for {ctx.task_type}: {top.candidate.model}"

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from broker.dispatcher import parse_job
+from lanes.errors import JobError
+from router.job import Job
+
+
+def test_job_needs_prompt_or_messages() -> None:
+    with pytest.raises(JobError, match="exactly one of 'prompt' or 'messages'"):
+        parse_job({"max_tokens": 10})
+
+
+def test_job_rejects_both_prompt_and_messages() -> None:
+    with pytest.raises(JobError, match="exactly one"):
+        parse_job({"prompt": "a", "messages": [{"role": "user", "content": "b"}]})
+
+
+def test_job_error_names_the_field() -> None:
+    with pytest.raises(JobError, match="max_tokens") as info:
+        parse_job({"prompt": "hi", "max_tokens": 0})
+    assert "greater than or equal to 1" in str(info.value)
+
+
+def test_job_unknown_field_is_refused() -> None:
+    with pytest.raises(JobError, match="promt"):
+        parse_job({"promt": "typo"})
+
+
+def test_job_unknown_task_type_is_refused() -> None:
+    with pytest.raises(JobError, match="task_type"):
+        parse_job({"prompt": "x", "task_type": "poetry-slam"})
+
+
+def test_job_messages_must_end_with_user() -> None:
+    with pytest.raises(JobError, match="last message"):
+        parse_job(
+            {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+        )
+
+
+def test_job_text_includes_system_and_messages() -> None:
+    job = Job(system="be brief", messages=[{"role": "user", "content": "why?"}])  # type: ignore[list-item]
+    assert job.text() == "be brief\nwhy?"
+    assert job.as_messages() == [{"role": "user", "content": "why?"}]
+
+
+def test_job_gets_a_unique_id() -> None:
+    assert Job(prompt="a").id != Job(prompt="a").id

@@ -1,0 +1,127 @@
+"""End to end through real worker processes: dispatcher → lane queue → worker → simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from lanes.errors import JobError
+from lanes.sim import Fault, Profile, expected_reply
+
+from ..conftest import LaneStack
+
+
+def _messages(prompt: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": prompt}]
+
+
+@pytest.mark.parametrize(
+    ("instance", "model", "kind"),
+    [
+        ("claude1", "claude-haiku-4-5", "anthropic"),
+        ("zai", "glm-4.5-air", "anthropic-compatible"),
+        ("koala", "llama3.1:8b", "openai-compatible"),
+    ],
+)
+def test_lane_job_round_trips_on_each_provider_kind(
+    lane_stack: LaneStack, instance: str, model: str, kind: str
+) -> None:
+    prompt = f"Say hello from the {kind} lane"
+    with lane_stack.client() as lanes:
+        handle = lanes.submit({"prompt": prompt, "max_tokens": 80, "instance": instance,
+                               "model": model})  # fmt: skip
+        result = handle.get(timeout_s=60)
+    assert result["status"] == "ok"
+    assert (result["instance"], result["model"]) == (instance, model)
+    assert result["text"] == expected_reply(model, _messages(prompt), None, 80)
+    assert result["input_tokens"] > 0 and result["output_tokens"] > 0
+    price = lane_stack.config.models[model].price
+    expected_cost = (result["input_tokens"] * price.input_per_mtok
+                     + result["output_tokens"] * price.output_per_mtok) / 1e6  # fmt: skip
+    assert result["cost_usd"] == pytest.approx(expected_cost)
+
+
+def test_lane_pool_job_lands_on_a_member(lane_stack: LaneStack) -> None:
+    with lane_stack.client() as lanes:
+        handles = [lanes.submit({"prompt": f"pool {i}", "max_tokens": 20, "instance": "vital"})
+                   for i in range(4)]  # fmt: skip
+        instances = [h.get(timeout_s=60)["instance"] for h in handles]
+    assert sorted(set(instances)) == ["claude2", "claude3"]
+    assert instances.count("claude2") == 2
+
+
+def test_lane_falls_back_to_next_step_when_a_lane_fails(lane_stack: LaneStack) -> None:
+    lane_stack.sim.set_fault("zai", Fault(kind="529"))
+    try:
+        with lane_stack.client() as lanes:
+            handle = lanes.submit({"prompt": "cheap work", "max_tokens": 20, "instance": "zai",
+                                   "chain": "cheap"})  # fmt: skip
+            result = handle.get(timeout_s=60)
+    finally:
+        lane_stack.sim.clear_faults("zai")
+    assert result["status"] == "ok"
+    assert result["instance"] == "koala"
+    assert result["fallbacks"][0]["from_instance"] == "zai"
+    assert "Overloaded" in result["fallbacks"][0]["reason"]
+
+
+def test_lane_bad_request_fails_fast_without_fallback(lane_stack: LaneStack) -> None:
+    small = Profile(models=["glm-4.6", "glm-4.5-air"], default_context_window=50)
+    lane_stack.sim.set_profile("zai", small)
+    try:
+        with lane_stack.client() as lanes:
+            handle = lanes.submit({"prompt": "word " * 100, "max_tokens": 20, "instance": "zai",
+                                   "chain": "cheap"})  # fmt: skip
+            result = handle.get(timeout_s=60, raise_on_failure=False)
+    finally:
+        from lanes.stack import sim_profiles
+
+        lane_stack.sim.set_profile("zai", sim_profiles(lane_stack.config)["zai"])
+    assert result["status"] == "failed"
+    assert result["instance"] == "zai" and result["fallbacks"] == []
+    assert "BadRequest" in result["error"]
+
+
+def test_lane_refuses_bad_jobs_at_submit_and_enqueues_nothing(lane_stack: LaneStack) -> None:
+    client = lane_stack.redis()
+    before = {lane: client.llen(lane) for lane in lane_stack.config.lanes()}
+    with lane_stack.client() as lanes:
+        with pytest.raises(JobError, match="max_tokens"):
+            lanes.submit({"prompt": "x", "max_tokens": -1})
+        with pytest.raises(JobError, match="nope"):
+            lanes.submit({"prompt": "x", "instance": "nope"})
+        with pytest.raises(JobError, match="gpt-17"):
+            lanes.submit({"prompt": "x", "model": "gpt-17"})
+        with pytest.raises(JobError, match="context window"):
+            lanes.submit({"prompt": "word " * 900_000, "max_tokens": 100})
+    assert {lane: client.llen(lane) for lane in lane_stack.config.lanes()} == before
+
+
+def test_lane_idempotency_key_returns_the_first_job(lane_stack: LaneStack) -> None:
+    with lane_stack.client() as lanes:
+        first = lanes.submit({"prompt": "once", "max_tokens": 10, "idempotency_key": "idem-1"})
+        second = lanes.submit({"prompt": "once", "max_tokens": 10, "idempotency_key": "idem-1"})
+        assert second.id == first.id
+        assert second.get(timeout_s=60)["job_id"] == first.id
+
+
+def test_lane_handle_can_be_awaited(lane_stack: LaneStack) -> None:
+    async def main() -> dict[str, object]:
+        with lane_stack.client() as lanes:
+            handle = lanes.submit({"prompt": "async please", "max_tokens": 10, "instance": "zai"})
+            return await handle.wait(timeout_s=60)
+
+    assert asyncio.run(main())["status"] == "ok"
+
+
+def test_lane_task_message_carries_no_secret_and_shows_only_a_label(
+    lane_stack: LaneStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY_1", "sk-ant-never-in-a-message")
+    with lane_stack.client() as lanes:
+        sig = lanes.dispatcher.signature({"prompt": "x", "instance": "claude1"})
+    assert sig.options["argsrepr"].startswith("job=")
+    assert "sk-ant-never-in-a-message" not in json.dumps(sig.args)
+    assert "prompt" not in sig.options["argsrepr"]

@@ -1,0 +1,64 @@
+"""Getting capacity for one call without holding a worker hostage.
+
+A worker thread may sleep for capacity (``retry.wait_slice_s`` at most) only while fewer than
+half of the process's threads are already sleeping for the same instance; otherwise, and
+once the slice is spent, :class:`~workers.ratelimit.CapacityWait` tells the caller to re-queue
+the job with a short countdown. So a saturated lane never takes every thread of a worker that
+also serves other lanes, and no countdown is long enough to meet the visibility timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from lanes.config import InstanceSpec, Limits
+from workers.ratelimit import Acquired, CapacityWait, RateLimiter, acquire_blocking
+
+ALL_MODELS = "all"
+LEASE_MARGIN_S = 30.0
+"""A lease outlives the call's timeout by this much before it is presumed dead."""
+
+
+def limits_for(spec: InstanceSpec, model: str) -> tuple[str, Limits]:
+    """(model class, limits) that govern ``model`` on this instance."""
+    if model in spec.model_limits:
+        return model, spec.model_limits[model]
+    return ALL_MODELS, spec.limits
+
+
+class CapacityGate:
+    def __init__(self, limiter: RateLimiter, *, wait_slice_s: float, threads: int) -> None:
+        self.limiter = limiter
+        self._wait_slice_s = wait_slice_s
+        self._max_waiters = max(1, threads // 2)
+        self._waiters: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    def acquire(
+        self, instance: str, spec: InstanceSpec, model: str, input_tokens: int, output_tokens: int
+    ) -> Acquired:
+        """Reserve capacity for one call or raise CapacityWait (or ReservationTooLarge)."""
+        model_class, limits = limits_for(spec, model)
+        lease_ttl_s = spec.timeout_s + LEASE_MARGIN_S
+        waiters = self._semaphore(instance)
+        may_wait = waiters.acquire(blocking=False)
+        try:
+            return acquire_blocking(
+                self.limiter, instance, model_class, limits, input_tokens, output_tokens,
+                lease_ttl_s, max_wait_s=self._wait_slice_s if may_wait else 0.0,
+            )  # fmt: skip
+        finally:
+            if may_wait:
+                waiters.release()
+
+    def _semaphore(self, instance: str) -> threading.BoundedSemaphore:
+        found = self._waiters.get(instance)
+        if found is None:
+            with self._lock:
+                found = self._waiters.setdefault(
+                    instance, threading.BoundedSemaphore(self._max_waiters)
+                )
+        return found
+
+
+__all__ = ["ALL_MODELS", "CapacityGate", "CapacityWait", "limits_for"]
