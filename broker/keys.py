@@ -16,7 +16,7 @@ class Keys:
 
     # -- dispatch ---------------------------------------------------------------------------
     def pool_counter(self, pool: str) -> str:
-        """INCR counter behind a pool's global round robin."""
+        """INCR counter behind a global rotation (a pool, or the round_robin strategy)."""
         return f"{self.prefix}:rr:{pool}"
 
     def idempotency(self, key: str) -> str:
@@ -61,3 +61,8 @@ class Keys:
         """String set at grant and deleted by the first settle/release of that lease: makes
         settling idempotent. Lives longer than the lease (TTL in ms set by the limiter)."""
         return f"{self.prefix}:resv:{{{instance}}}:{lease_id}"
+
+    # -- accounting ---------------------------------------------------------------------------
+    def charges(self, job_id: str) -> str:
+        """Hash of what a job was charged: field ``step:attempt``, value cost in USD."""
+        return f"{self.prefix}:charge:{job_id}"

@@ -15,13 +15,29 @@ from lanes.errors import InfrastructureError
 from router.lane_state import LaneStateReader
 
 
+class RedisCounter:
+    """A rotation counter shared by every process: one ``INCR`` per turn.
+
+    Satisfies ``router.strategies.RotationCounter``, so ``round_robin`` rotates globally too.
+    """
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._client = client
+        self._keys = keys
+
+    def next(self, key: str) -> int:
+        try:
+            return int(self._client.incr(self._keys.pool_counter(key)))
+        except redis.RedisError as exc:
+            raise InfrastructureError(f"cannot reach Redis for rotation {key!r}: {exc}") from exc
+
+
 class PoolBalancer:
     def __init__(
         self, config: Config, client: redis.Redis, keys: Keys, lane_state: LaneStateReader
     ) -> None:
         self._config = config
-        self._client = client
-        self._keys = keys
+        self._counter = RedisCounter(client, keys)
         self._lane_state = lane_state
 
     def expand(self, lane: str) -> str:
@@ -31,10 +47,7 @@ class PoolBalancer:
             return lane
         if len(members) == 1:
             return members[0]
-        try:
-            turn = int(self._client.incr(self._keys.pool_counter(lane)))
-        except redis.RedisError as exc:
-            raise InfrastructureError(f"cannot reach Redis for pool {lane!r}: {exc}") from exc
+        turn = self._counter.next(lane)
         statuses = self._lane_state.statuses(members)
         size = len(members)
         for offset in range(size):

@@ -22,6 +22,8 @@ from broker.connection import require_redis_url
 from broker.dispatcher import Dispatcher
 from broker.handle import JobHandle
 from broker.keys import Keys
+from broker.lane_state import RedisLaneState
+from broker.pools import RedisCounter
 from lanes.config import Config, load_config
 from router.engine import Router
 from router.job import Job
@@ -34,8 +36,13 @@ class Lanes:
         self.keys = keys or Keys(config.redis_prefix)
         self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
         self.app: Celery = create_app(config, redis_url)
-        self.router = Router(config)
-        self.dispatcher = Dispatcher(config, self.app, self.redis, self.router, keys=self.keys)
+        self.lane_state = RedisLaneState(self.redis, self.keys)
+        self.router = Router(
+            config, lane_state=self.lane_state, counter=RedisCounter(self.redis, self.keys)
+        )
+        self.dispatcher = Dispatcher(
+            config, self.app, self.redis, self.router, keys=self.keys, lane_state=self.lane_state
+        )
 
     @classmethod
     def connect(cls, config: Config | None = None, *, config_path: Path | None = None) -> Lanes:

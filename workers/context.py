@@ -14,7 +14,7 @@ from lanes.config import Config
 from workers.capacity import CapacityGate
 from workers.providers import Provider, build_provider
 from workers.ratelimit import RedisLimiter
-from workers.results import ResultStore
+from workers.results import ChargeBook, ResultStore
 
 
 @dataclass
@@ -39,6 +39,7 @@ class WorkerContext:
                 threads=self.config.worker.concurrency,
             )
         self.results = ResultStore(self.redis, self.keys, self.config.result_ttl_s)
+        self.charges = ChargeBook(self.redis, self.keys, self.config.result_ttl_s)
         self.pools = PoolBalancer(self.config, self.redis, self.keys, self.lane_state)
 
     @property

@@ -36,3 +36,36 @@ class ResultStore:
         except redis.RedisError as exc:
             raise InfrastructureError(f"cannot record result of {job_id}: {exc}") from exc
         return result if raw is None else dict(json.loads(raw))
+
+
+class ChargeBook:
+    """What each job cost, written once per provider call key (job, step, attempt).
+
+    A redelivered message carries the same step and attempt, so a call repeated after a
+    worker died is charged under the same key: ``HSETNX`` keeps the first charge only.
+    """
+
+    def __init__(self, client: redis.Redis, keys: Keys, ttl_s: int) -> None:
+        self._client = client
+        self._keys = keys
+        self._ttl_s = ttl_s
+
+    def charge(self, job_id: str, step: int, attempt: int, cost_usd: float) -> bool:
+        """Record the cost of call (job, step, attempt); False if it was already charged."""
+        key = self._keys.charges(job_id)
+        try:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hsetnx(key, f"{step}:{attempt}", repr(cost_usd))
+            pipe.expire(key, self._ttl_s)
+            created, _ = pipe.execute()
+        except redis.RedisError as exc:
+            raise InfrastructureError(f"cannot record the charge of {job_id}: {exc}") from exc
+        return bool(created)
+
+    def charges(self, job_id: str) -> dict[str, float]:
+        """Every charge of ``job_id`` by ``step:attempt``."""
+        try:
+            raw = self._client.hgetall(self._keys.charges(job_id))
+        except redis.RedisError as exc:
+            raise InfrastructureError(f"cannot read the charges of {job_id}: {exc}") from exc
+        return {str(k): float(v) for k, v in raw.items()}

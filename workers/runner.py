@@ -81,7 +81,9 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired) -> Outcome
         raise
     limiter.settle(acquired.reservation, response.input_tokens, response.output_tokens)
     feedback.on_success(ctx.state, env.instance)
-    return Done(ctx.results.record(env.job.id, success_record(ctx.config, env, response)))
+    record = success_record(ctx.config, env, response)
+    ctx.charges.charge(env.job.id, env.step, env.attempt, record["cost_usd"])
+    return Done(ctx.results.record(env.job.id, record))
 
 
 def _call(ctx: WorkerContext, env: Envelope) -> ProviderResponse:

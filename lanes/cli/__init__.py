@@ -6,7 +6,15 @@ import sys
 
 from rich.markup import escape
 
-from lanes.cli import bench_route, bench_spine, routing, run, serve  # noqa: F401  (registers commands)
+from lanes.cli import (  # noqa: F401  (importing registers the commands)
+    bench_chaos,
+    bench_ratelimit,
+    bench_route,
+    bench_spine,
+    routing,
+    run,
+    serve,
+)
 from lanes.cli.app import app, err_console
 from lanes.errors import LanesError
 
