@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import redis
 
@@ -58,12 +59,23 @@ def free_port() -> int:
         return port
 
 
-class EmbeddedRedis:
-    """A redis-server child process with AOF on, data in ``data_dir``."""
+AppendFsync = Literal["always", "everysec", "no"]
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+
+class EmbeddedRedis:
+    """A redis-server child process with AOF on, data in ``data_dir``.
+
+    ``appendfsync="always"`` fsyncs every write before answering, so even a crash loses
+    nothing; the default ``everysec`` may lose the last second on a crash (a graceful
+    :meth:`stop` still flushes everything).
+    """
+
+    def __init__(
+        self, data_dir: Path, port: int | None = None, *, appendfsync: AppendFsync = "everysec"
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
+        self.appendfsync = appendfsync
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -78,7 +90,7 @@ class EmbeddedRedis:
             "--port", str(self.port),
             "--dir", str(self.data_dir.resolve()),
             "--appendonly", "yes",
-            "--appendfsync", "everysec",
+            "--appendfsync", self.appendfsync,
             "--save", "",
             "--maxmemory-policy", "noeviction",
             "--protected-mode", "yes",
@@ -108,6 +120,17 @@ class EmbeddedRedis:
         raise InfrastructureError(
             f"embedded redis-server did not answer within {_START_TIMEOUT_S}s"
         )
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop gracefully, stay down ``down_s`` seconds, start again on the same port and
+        data dir (clients see the same URL, the AOF brings the data back)."""
+        self.stop()
+        time.sleep(down_s)
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

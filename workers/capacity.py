@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 
 from lanes.config import InstanceSpec, Limits
+from lanes.config.models import with_margin
 from workers.ratelimit import Acquired, CapacityWait, RateLimiter, acquire_blocking
 
 ALL_MODELS = "all"
@@ -19,16 +20,19 @@ LEASE_MARGIN_S = 30.0
 """A lease outlives the call's timeout by this much before it is presumed dead."""
 
 
-def limits_for(spec: InstanceSpec, model: str) -> tuple[str, Limits]:
-    """(model class, limits) that govern ``model`` on this instance."""
+def limits_for(spec: InstanceSpec, model: str, margin: float = 0.0) -> tuple[str, Limits]:
+    """(model class, limits less ``margin``) that govern ``model`` on this instance."""
     if model in spec.model_limits:
-        return model, spec.model_limits[model]
-    return ALL_MODELS, spec.limits
+        return model, with_margin(spec.model_limits[model], margin)
+    return ALL_MODELS, with_margin(spec.limits, margin)
 
 
 class CapacityGate:
-    def __init__(self, limiter: RateLimiter, *, wait_slice_s: float, threads: int) -> None:
+    def __init__(
+        self, limiter: RateLimiter, *, wait_slice_s: float, threads: int, margin: float = 0.0
+    ) -> None:
         self.limiter = limiter
+        self._margin = margin
         self._wait_slice_s = wait_slice_s
         self._max_waiters = max(1, threads // 2)
         self._waiters: dict[str, threading.BoundedSemaphore] = {}
@@ -38,7 +42,7 @@ class CapacityGate:
         self, instance: str, spec: InstanceSpec, model: str, input_tokens: int, output_tokens: int
     ) -> Acquired:
         """Reserve capacity for one call or raise CapacityWait (or ReservationTooLarge)."""
-        model_class, limits = limits_for(spec, model)
+        model_class, limits = limits_for(spec, model, self._margin)
         lease_ttl_s = spec.timeout_s + LEASE_MARGIN_S
         waiters = self._semaphore(instance)
         may_wait = waiters.acquire(blocking=False)

@@ -37,6 +37,7 @@ class WorkerContext:
                 RedisLimiter(self.redis, self.keys),
                 wait_slice_s=self.config.retry.wait_slice_s,
                 threads=self.config.worker.concurrency,
+                margin=self.config.limit_margin,
             )
         self.results = ResultStore(self.redis, self.keys, self.config.result_ttl_s)
         self.charges = ChargeBook(self.redis, self.keys, self.config.result_ttl_s)

@@ -49,6 +49,7 @@ def on_success(store: LaneStateStore, instance: str) -> None:
 
 def on_error(config: Config, store: LaneStateStore, instance: str, exc: ProviderError) -> None:
     """Record ``exc`` against ``instance`` and apply what it implies for everybody."""
+    log.warning("instance %s: %s: %s", instance, type(exc).__name__, exc)
     store.record_failure(instance, type(exc).__name__)
     if isinstance(exc, RateLimited):
         _cool_down(config, store, instance, exc)

@@ -41,6 +41,9 @@ def run_step(ctx: WorkerContext, env: Envelope) -> Outcome:
         return _forward_or_fail(ctx, env, unfit)
     if status.cooldown_s > 0:
         return _elsewhere_or_wait(ctx, env, status.cooldown_s, "cooling down")
+    # Build the client before reserving: a reservation is only fair to the provider's own
+    # bucket if the request leaves right after it (a first client build takes ~100 ms).
+    ctx.provider(env.instance)
     try:
         acquired = ctx.capacity.acquire(
             env.instance, ctx.config.instances[env.instance], env.model,

@@ -2,4 +2,34 @@
 
 from __future__ import annotations
 
-from lanes.cli.app import bench_app  # noqa: F401
+import typer
+
+from lanes.cli.app import bench_app, console, err_console, print_json, state
+
+
+@bench_app.command("ratelimit")
+def ratelimit(
+    ctx: typer.Context,
+    workers: int = typer.Option(4, "--workers", min=1, help="Worker processes on the pool."),
+    duration_s: float = typer.Option(60.0, "--duration", min=5, help="Measured window (s)."),
+    warmup_s: float = typer.Option(45.0, "--warmup", min=0, help="Unmeasured start (s)."),
+    latency_s: float = typer.Option(2.0, "--latency", min=0, help="Simulated call latency (s)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Share of a pool's real RPM that lanes sustains against a limit-enforcing simulator."""
+    from lanes.bench.ratelimit import run_ratelimit
+
+    out = err_console if as_json else console
+    result = run_ratelimit(
+        state(ctx).config(),
+        workers=workers,
+        duration_s=duration_s,
+        warmup_s=warmup_s,
+        latency_s=latency_s,
+        progress=lambda m: out.print(f"[dim]{m}[/]"),
+    )
+    if as_json:
+        print_json(result)
+    else:
+        for key, value in result.items():
+            console.print(f"{key:>16}: {value}")

@@ -74,6 +74,22 @@ class Limits(_Frozen):
     concurrency: int = Field(default=0, ge=0)
 
 
+def with_margin(limits: Limits, margin: float) -> Limits:
+    """``limits`` less a fraction ``margin`` of each per-minute limit (never below 1)."""
+    if margin <= 0:
+        return limits
+
+    def cut(value: int) -> int:
+        return max(1, int(value * (1 - margin))) if value > 0 else 0
+
+    return Limits(
+        requests_per_min=cut(limits.requests_per_min),
+        input_tokens_per_min=cut(limits.input_tokens_per_min),
+        output_tokens_per_min=cut(limits.output_tokens_per_min),
+        concurrency=limits.concurrency,
+    )
+
+
 class InstanceSpec(_Frozen):
     """One account on one provider: a lane."""
 
@@ -227,6 +243,9 @@ class Config(_Frozen):
     visibility_timeout_s: int = Field(default=3600, ge=60)
     worker: WorkerSpec = WorkerSpec()
     retry: RetrySpec = RetrySpec()
+    limit_margin: float = Field(default=0.005, ge=0, lt=0.5)
+    """Fraction of every per-minute limit lanes leaves unused: a provider starts counting when
+    a request arrives, lanes when it reserves, and the difference must never add up to a 429."""
     simulator: SimulatorSpec = SimulatorSpec()
     models: dict[str, ModelSpec] = Field(min_length=1)
     instances: dict[Name, InstanceSpec] = Field(min_length=1)

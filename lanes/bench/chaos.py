@@ -1,0 +1,228 @@
+"""``lanes bench chaos``: jobs through real workers while workers die, Redis restarts and a
+lane fails; then proof that no job was lost, no result duplicated, nothing charged twice.
+
+Everything runs on its own: an embedded Redis (AOF, ``appendfsync always``, data under
+``<state_dir>/bench-chaos``), a simulator process and worker processes consuming every
+lane, all from a derived config with a short visibility timeout (so messages held by a
+killed worker come back within the run). On exit, even on Ctrl-C, all of it is stopped.
+
+Counts: ``completed`` jobs have a final result (``ok`` or ``failed``); ``lost`` = submitted
+- completed; ``duplicated_results`` = jobs whose caller-visible result is not the one result
+recorded by the workers; ``double_charged`` = jobs charged more than once, or whose recorded
+``cost_usd`` differs from the sum of their charges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import random
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from broker.app import wait_for_queues
+from broker.embedded import EmbeddedRedis
+from lanes.bench.chaos_faults import FaultRunner, FaultSpec, WorkerFleet, fault_plan
+from lanes.bench.chaos_jobs import Audit, JobMix, Submitter, Watcher, audit, chaos_jobs
+from lanes.bench.harness import sim_process
+from lanes.client import Lanes
+from lanes.config import Config, SimMode, load_config
+from lanes.errors import InfrastructureError
+from lanes.sim import SimControl
+from workers.results import ChargeBook, ResultStore
+
+Progress = Callable[[str], None]
+_POLL_S = 1.0
+_NOTE_EVERY_S = 10.0
+
+
+@dataclass(frozen=True)
+class ChaosSettings:
+    jobs: int = 1000
+    workers: int = 3
+    concurrency: int = 8
+    """Calls in flight per worker process."""
+    latency_s: float = 0.5
+    """Simulated latency of every call: long enough for kills to land mid-call."""
+    submit_window_s: float = 60.0
+    """Jobs are submitted evenly over this window, while the faults are injected."""
+    visibility_timeout_s: int = 60
+    """Redelivery timeout of unacknowledged messages (the lowest the config accepts)."""
+    call_timeout_s: float = 10.0
+    """``timeout_s`` of every instance: one call never outlives the visibility timeout."""
+    drain_s: float | None = None
+    """How long to wait for results after the last fault; None: visibility timeout + 60 s."""
+    seed: int = 7
+    mix: JobMix = field(default_factory=JobMix)
+    faults: FaultSpec = field(default_factory=FaultSpec)
+
+    def drain_after_last_fault_s(self) -> float:
+        return self.drain_s if self.drain_s is not None else self.visibility_timeout_s + 60.0
+
+
+def chaos_config(
+    config: Config, directory: Path, redis_url: str, settings: ChaosSettings
+) -> tuple[Config, Path]:
+    """``config`` on ``redis_url``, every lane simulated and unlimited, short timeouts and
+    quick retries; written to ``directory/chaos-config.yaml``."""
+    data = config.model_dump(mode="json")
+    data.update(redis_url=redis_url, redis_prefix="chaos",
+                visibility_timeout_s=settings.visibility_timeout_s)  # fmt: skip
+    data["simulator"].update(mode=SimMode.ALWAYS.value, enforce_limits=False,
+                             latency_s=settings.latency_s, latency_jitter_s=0.0)  # fmt: skip
+    data["retry"].update(attempts_per_step=2, backoff_base_s=0.1, backoff_max_s=0.5,
+                         max_wait_s=10.0, wait_slice_s=1.0)  # fmt: skip
+    data["worker"]["concurrency"] = settings.concurrency
+    data["routing"]["cache_ttl_s"] = 0
+    for inst in data["instances"].values():
+        inst.update(limits={}, model_limits={}, timeout_s=settings.call_timeout_s)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "chaos-config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return load_config(path, env={}), path
+
+
+def run_chaos(config: Config, settings: ChaosSettings, progress: Progress) -> dict[str, Any]:
+    """Run the whole chaos benchmark; the JSON-able report."""
+    home = Path(config.state_dir) / "bench-chaos"
+    log_dir = home / "logs"
+    for stale in (home / "redis", log_dir):  # a fresh AOF and fresh logs for every run
+        shutil.rmtree(stale, ignore_errors=True)
+    with contextlib.ExitStack() as stack:
+        server = EmbeddedRedis(home / "redis", appendfsync="always").start()
+        stack.callback(server.stop)
+        cfg, path = chaos_config(config, home, server.url, settings)
+        env = {"REDIS_URL": server.url, "LANES_CONFIG": str(path.resolve())}
+        sim_url = stack.enter_context(
+            sim_process(path, latency_s=settings.latency_s, limits=False, log_dir=log_dir, env=env)
+        )
+        env["LANES_SIMULATOR__PORT"] = sim_url.rsplit(":", 1)[1]
+        fleet = WorkerFleet(cfg, size=settings.workers, concurrency=settings.concurrency,
+                            env=env, log_dir=log_dir)  # fmt: skip
+        stack.callback(fleet.stop)
+        fleet.start()
+        lanes = stack.enter_context(Lanes(cfg, server.url))
+        sim = stack.enter_context(SimControl(sim_url))
+        progress(f"redis {server.url}, simulator {sim_url}, {settings.workers} workers; "
+                 f"logs in {log_dir}")  # fmt: skip
+        wait_for_queues(lanes.app, set(cfg.lanes()), check=lambda: _check_started(fleet))
+        report = _run(settings, fleet, server, sim, lanes, progress)
+    return report
+
+
+def _check_started(fleet: WorkerFleet) -> None:
+    for proc in fleet.live:
+        if proc.poll() is not None:
+            raise InfrastructureError(f"a chaos worker exited with code {proc.returncode}")
+
+
+def _run(
+    settings: ChaosSettings,
+    fleet: WorkerFleet,
+    server: EmbeddedRedis,
+    sim: SimControl,
+    lanes: Lanes,
+    progress: Progress,
+) -> dict[str, Any]:
+    rng = random.Random(settings.seed)
+    run_id = f"chaos-{uuid.uuid4().hex[:8]}"
+    jobs = chaos_jobs(settings.jobs, run_id, settings.mix, rng)
+    stop = threading.Event()
+    submitter = Submitter(lanes, jobs, window_s=settings.submit_window_s, stop=stop,
+                          progress=progress)  # fmt: skip
+    faults = FaultRunner(settings.faults, fleet, server, sim, rng, progress)
+    plan = fault_plan(settings.faults, settings.submit_window_s)
+    sim.reset_stats()
+    started = time.monotonic()
+    chaos = threading.Thread(target=faults.run, args=(plan, started, stop), daemon=True)
+    submitter.start()
+    chaos.start()
+    watcher = Watcher()
+    try:
+        _watch(settings, watcher, submitter, chaos, faults, progress)
+    finally:
+        stop.set()
+        submitter.join(timeout=10)
+        chaos.join(timeout=30)
+    if submitter.error is not None:
+        raise submitter.error
+    if faults.error is not None:
+        raise faults.error
+    store = ResultStore(lanes.redis, lanes.keys, lanes.config.result_ttl_s)
+    book = ChargeBook(lanes.redis, lanes.keys, lanes.config.result_ttl_s)
+    found = audit(submitter.accepted, watcher.seen, store, book,
+                  lambda job_id: str(lanes.app.AsyncResult(job_id).state))  # fmt: skip
+    return _report(found, submitter, faults, sim, time.monotonic() - started)
+
+
+def _watch(
+    settings: ChaosSettings,
+    watcher: Watcher,
+    submitter: Submitter,
+    chaos: threading.Thread,
+    faults: FaultRunner,
+    progress: Progress,
+) -> None:
+    """Poll results while jobs are submitted and faults injected, then until every job has
+    one or the drain time after the last fault is over."""
+    deadline: float | None = None
+    next_note = time.monotonic() + _NOTE_EVERY_S
+    while True:
+        pending = watcher.poll(list(submitter.accepted))
+        now = time.monotonic()
+        if deadline is None and not submitter.is_alive() and not chaos.is_alive():
+            deadline = max(faults.last_fault_at, now) + settings.drain_after_last_fault_s()
+            progress(f"all jobs submitted, faults over; waiting up to "
+                     f"{deadline - now:.0f}s for {pending} results")  # fmt: skip
+        if deadline is not None and (pending == 0 or now > deadline):
+            return
+        if now >= next_note:
+            progress(f"{len(watcher.seen)} results, {pending} pending")
+            next_note = now + _NOTE_EVERY_S
+        time.sleep(_POLL_S)
+
+
+def _report(
+    found: Audit, submitter: Submitter, faults: FaultRunner, sim: SimControl, duration_s: float
+) -> dict[str, Any]:
+    submitted = len(submitter.accepted)
+    stats = sim.stats()
+    calls_ok = sum(s.get("ok", 0) for s in stats.values())
+    report: dict[str, Any] = {
+        "submitted": submitted,
+        "completed": found.completed,
+        "lost": submitted - found.completed,
+        "duplicated_results": found.duplicated_results,
+        "double_charged": found.double_charged,
+        "faults": faults.counts,
+        "failed": found.failed,
+        "fallbacks": found.fallbacks,
+        "submit_retries": submitter.submit_retries,
+        "refused_no_route": submitter.no_route,
+        "provider_calls": sum(s.get("requests", 0) for s in stats.values()),
+        "provider_calls_ok": calls_ok,
+        "repeated_ok_calls": calls_ok - (found.completed - found.failed),
+        "duration_s": round(duration_s, 1),
+    }
+    if found.caller_errors:
+        report["caller_errors"] = dict(found.caller_errors)
+    if found.lost_states:
+        report["lost_states"] = dict(found.lost_states)
+    if found.examples:
+        report["examples"] = found.examples
+    return report
+
+
+def settings_with(**changes: Any) -> ChaosSettings:
+    """Default settings with ``changes`` (``None`` values keep the default)."""
+    return dataclasses.replace(
+        ChaosSettings(), **{k: v for k, v in changes.items() if v is not None}
+    )
