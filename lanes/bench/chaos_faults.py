@@ -26,6 +26,9 @@ from lanes.processes import child_env, spawn, stop_all
 from lanes.sim import Fault, FaultKind, SimControl
 from lanes.stack import worker_command
 
+_COUNTS = ("worker_kills", "kills_mid_call", "redis_restarts", "lane_outage_s",
+           "unexpected_worker_exits")  # fmt: skip
+_TEND_EVERY_S = 1.0
 _MID_CALL_WAIT_S = 3.0
 """Longest a kill waits for a provider call to be in flight, so that it lands mid-call."""
 
@@ -129,29 +132,21 @@ class FaultRunner:
     sim: SimControl
     rng: random.Random
     progress: Callable[[str], None]
-    counts: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_COUNTS, 0))
+    """What was injected: ``worker_kills`` (``kills_mid_call`` of them while a provider call
+    was in flight), ``redis_restarts``, ``lane_outage_s``, and ``unexpected_worker_exits``
+    (workers that died on their own and were replaced)."""
     last_fault_at: float = 0.0
     """``time.monotonic()`` of the last fault injected (or cleared)."""
-    error: Exception | None = None
-    """What stopped :meth:`run` early, for the thread that waits on it to raise."""
 
     def run(self, plan: list[PlannedFault], started_at: float, stop: threading.Event) -> None:
-        """Inject each planned fault at its time; return early when ``stop`` is set. Meant
-        as a thread's target: an error ends the run and is kept in :attr:`error`."""
-        try:
-            self._play(plan, started_at, stop)
-        except Exception as exc:
-            self.error = exc
-            self.progress(f"chaos: stopped by {type(exc).__name__}: {exc}")
-
-    def _play(self, plan: list[PlannedFault], started_at: float, stop: threading.Event) -> None:
-        self.counts = {"worker_kills": 0, "redis_restarts": 0, "lane_outage_s": 0.0,
-                       "kills_mid_call": 0, "unexpected_worker_exits": 0}  # fmt: skip
+        """Inject each planned fault at its time, replacing crashed workers meanwhile; return
+        early when ``stop`` is set. Call it from the main thread: a worker's parent-death
+        signal follows the thread that started it."""
         outage_from = 0.0
         for fault in plan:
-            if stop.wait(max(0.0, started_at + fault.at_s - time.monotonic())):
+            if not self.tend_until(started_at + fault.at_s, stop):
                 break
-            self.counts["unexpected_worker_exits"] += self.fleet.replace_exited()
             if fault.kind == "kill":
                 self._kill()
             elif fault.kind == "redis_restart":
@@ -168,6 +163,20 @@ class FaultRunner:
             self.last_fault_at = time.monotonic()
         if outage_from:
             self._end_outage(outage_from)
+
+    def tend_until(self, at: float, stop: threading.Event) -> bool:
+        """Until ``time.monotonic()`` reaches ``at``, replace workers that exited on their
+        own, once a second; False if ``stop`` was set first."""
+        while not stop.is_set():
+            exited = self.fleet.replace_exited()
+            if exited:
+                self.counts["unexpected_worker_exits"] += exited
+                self.progress(f"chaos: {exited} worker(s) exited on their own; replaced")
+            left_s = at - time.monotonic()
+            if left_s <= 0:
+                return True
+            stop.wait(min(left_s, _TEND_EVERY_S))
+        return False
 
     def _kill(self) -> None:
         mid_call = _wait_for_calls(self.sim, _MID_CALL_WAIT_S)

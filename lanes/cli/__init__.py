@@ -14,6 +14,7 @@ from lanes.cli import (  # noqa: F401  (importing registers the commands)
     routing,
     run,
     serve,
+    status,
 )
 from lanes.cli.app import app, err_console
 from lanes.errors import LanesError
