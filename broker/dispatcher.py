@@ -18,7 +18,6 @@ import redis
 from celery import Celery
 from celery.canvas import Signature
 from kombu.exceptions import OperationalError
-from pydantic import ValidationError
 
 from broker.app import RUN_TASK
 from broker.handle import JobHandle
@@ -27,28 +26,13 @@ from broker.pools import PoolBalancer
 from lanes.config import Config
 from lanes.errors import InfrastructureError, JobError
 from router.decision import Decision
-from router.job import Job
+from router.job import Job, parse_job
 from router.lane_state import LaneStateReader, StaticLaneState
 from workers.envelope import Envelope
 
 
 class RouterLike(Protocol):
     def decide(self, job: Job, *, strategy: str | None = None) -> Decision: ...
-
-
-def parse_job(job: Job | dict[str, Any]) -> Job:
-    """A Job from a Job or a plain dict; a readable :class:`JobError` if it is invalid."""
-    if isinstance(job, Job):
-        return job
-    try:
-        return Job.model_validate(job)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'job'}: "
-            f"{str(err['msg']).removeprefix('Value error, ')}"
-            for err in exc.errors(include_url=False)
-        )
-        raise JobError(f"invalid job: {problems}") from None
 
 
 class Dispatcher:

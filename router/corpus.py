@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+from router.classifier import CODE_TYPES
 from router.job import Job
 from router.taxonomy import Complexity, TaskType
 
@@ -103,15 +104,6 @@ PROSE = (
 CONTEXT_SIZES_CHARS = ((0.70, 0), (0.20, 8_000), (0.08, 32_000), (0.02, 200_000))
 """(share of jobs, characters of extra context): short, ~2k, ~8k and ~50k tokens."""
 MAX_TOKENS_CHOICES = (256, 1024, 2048, 4096)
-CODE_TYPES = frozenset(
-    {
-        TaskType.CODE_GENERATION,
-        TaskType.CODE_REVIEW,
-        TaskType.DEBUGGING,
-        TaskType.REFACTORING,
-        TaskType.TESTING,
-    }
-)
 
 
 def build_corpus(size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED) -> list[Job]:

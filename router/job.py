@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from lanes.errors import JobError
 from router.taxonomy import Complexity, TaskType
 
 
@@ -76,3 +77,18 @@ class Job(BaseModel):
         parts = [self.system or ""]
         parts += [m["content"] for m in self.as_messages()]
         return "\n".join(p for p in parts if p)
+
+
+def parse_job(job: Job | dict[str, Any]) -> Job:
+    """A Job from a Job or a plain dict; a readable :class:`JobError` if it is invalid."""
+    if isinstance(job, Job):
+        return job
+    try:
+        return Job.model_validate(job)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'job'}: "
+            f"{str(err['msg']).removeprefix('Value error, ')}"
+            for err in exc.errors(include_url=False)
+        )
+        raise JobError(f"invalid job: {problems}") from None

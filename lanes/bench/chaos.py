@@ -40,8 +40,9 @@ from lanes.sim import SimControl
 from workers.results import ChargeBook, ResultStore
 
 Progress = Callable[[str], None]
-_POLL_S = 1.0
 _NOTE_EVERY_S = 10.0
+_DRAIN_MIN_S = 30.0
+"""Time the last jobs submitted get in any case, however long ago the last fault was."""
 
 
 @dataclass(frozen=True)
@@ -138,24 +139,22 @@ def _run(
     stop = threading.Event()
     submitter = Submitter(lanes, jobs, window_s=settings.submit_window_s, stop=stop,
                           progress=progress)  # fmt: skip
+    watcher = Watcher(submitter)
     faults = FaultRunner(settings.faults, fleet, server, sim, rng, progress)
-    plan = fault_plan(settings.faults, settings.submit_window_s)
     sim.reset_stats()
     started = time.monotonic()
-    chaos = threading.Thread(target=faults.run, args=(plan, started, stop), daemon=True)
     submitter.start()
-    chaos.start()
-    watcher = Watcher()
+    watcher.start()
     try:
-        _watch(settings, watcher, submitter, chaos, faults, progress)
+        faults.run(fault_plan(settings.faults, settings.submit_window_s), started, stop)
+        _drain(settings, watcher, submitter, faults, stop, progress)
     finally:
         stop.set()
+        watcher.done.set()
         submitter.join(timeout=10)
-        chaos.join(timeout=30)
+        watcher.join(timeout=30)
     if submitter.error is not None:
         raise submitter.error
-    if faults.error is not None:
-        raise faults.error
     store = ResultStore(lanes.redis, lanes.keys, lanes.config.result_ttl_s)
     book = ChargeBook(lanes.redis, lanes.keys, lanes.config.result_ttl_s)
     found = audit(submitter.accepted, watcher.seen, store, book,
@@ -163,31 +162,30 @@ def _run(
     return _report(found, submitter, faults, sim, time.monotonic() - started)
 
 
-def _watch(
+def _drain(
     settings: ChaosSettings,
     watcher: Watcher,
     submitter: Submitter,
-    chaos: threading.Thread,
     faults: FaultRunner,
+    stop: threading.Event,
     progress: Progress,
 ) -> None:
-    """Poll results while jobs are submitted and faults injected, then until every job has
-    one or the drain time after the last fault is over."""
-    deadline: float | None = None
+    """After the last fault: wait for the submitter, then until every accepted job has a
+    result or the drain time is over, replacing workers that die meanwhile."""
     next_note = time.monotonic() + _NOTE_EVERY_S
-    while True:
-        pending = watcher.poll(list(submitter.accepted))
-        now = time.monotonic()
-        if deadline is None and not submitter.is_alive() and not chaos.is_alive():
-            deadline = max(faults.last_fault_at, now) + settings.drain_after_last_fault_s()
+    deadline: float | None = None
+    while deadline is None or time.monotonic() < deadline:
+        if deadline is None and not submitter.is_alive():
+            deadline = max(faults.last_fault_at + settings.drain_after_last_fault_s(),
+                           time.monotonic() + _DRAIN_MIN_S)  # fmt: skip
             progress(f"all jobs submitted, faults over; waiting up to "
-                     f"{deadline - now:.0f}s for {pending} results")  # fmt: skip
-        if deadline is not None and (pending == 0 or now > deadline):
+                     f"{deadline - time.monotonic():.0f}s for the results")  # fmt: skip
+        if deadline is not None and watcher.settled(len(submitter.accepted)):
             return
-        if now >= next_note:
-            progress(f"{len(watcher.seen)} results, {pending} pending")
-            next_note = now + _NOTE_EVERY_S
-        time.sleep(_POLL_S)
+        faults.tend_until(time.monotonic() + 1.0, stop)
+        if time.monotonic() >= next_note:
+            progress(f"{len(watcher.seen)} results, {watcher.pending} pending")
+            next_note += _NOTE_EVERY_S
 
 
 def _report(

@@ -64,7 +64,7 @@ class WorkerFleet:
 
     def kill_one(self, rng: random.Random) -> int:
         """``kill -9`` a random live worker, start its replacement; the killed pid."""
-        victim = rng.choice(self.live)
+        victim = rng.choice([proc for proc in self.live if proc.poll() is None] or self.live)
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait(timeout=10)
         self.live.remove(victim)

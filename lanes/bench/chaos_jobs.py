@@ -129,14 +129,35 @@ class Seen:
     error: str | None = None
 
 
-@dataclass
-class Watcher:
-    """Polls handles the way a waiting caller would and keeps the first outcome of each."""
+class Watcher(threading.Thread):
+    """Polls handles the way a waiting caller would and keeps the first outcome of each,
+    from the first submit until :attr:`done` is set."""
 
-    seen: dict[str, Seen] = field(default_factory=dict)
+    def __init__(self, submitter: Submitter, *, poll_s: float = 1.0) -> None:
+        super().__init__(name="chaos-watcher", daemon=True)
+        self._submitter = submitter
+        self._poll_s = poll_s
+        self.done = threading.Event()
+        self.seen: dict[str, Seen] = {}
+        self.pending = 0
+        self.polled = 0
+        """How many accepted jobs the last full round looked at."""
 
-    def poll(self, accepted: list[Accepted]) -> int:
-        """Read every handle that became ready; the number still pending."""
+    def run(self) -> None:
+        while not self.done.is_set():
+            accepted = list(self._submitter.accepted)
+            pending = self._poll(accepted)
+            if pending is not None:
+                self.pending, self.polled = pending, len(accepted)
+            self.done.wait(self._poll_s)
+
+    def settled(self, accepted: int) -> bool:
+        """Whether a full round over all ``accepted`` jobs found none pending."""
+        return self.polled == accepted and self.pending == 0
+
+    def _poll(self, accepted: list[Accepted]) -> int | None:
+        """Read every handle that became ready; the number still pending, None if Redis
+        could not be read this round."""
         pending = 0
         for item in accepted:
             job_id = item.handle.id
@@ -147,7 +168,7 @@ class Watcher:
                 if ready:
                     self.seen[job_id] = _read(item.handle)
             except (redis.RedisError, OperationalError, OSError):
-                return len(accepted) - len(self.seen)  # Redis is down: try again later
+                return None
             pending += not ready
         return pending
 

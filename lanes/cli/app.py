@@ -7,7 +7,9 @@ Exit codes: 0 ok; 1 failure; 2 bad input (config, job, arguments); 3 no route;
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import typer
 from rich.console import Console
 
 from lanes.config import Config, find_config, load_config
+from lanes.errors import ConfigError
 
 app = typer.Typer(
     name="lanes",
@@ -27,8 +30,10 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks: print JSON figures measured in one run.")
 app.add_typer(bench_app, name="bench")
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped or captured output gets 120 columns (rich would assume 80 and crop the tables).
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
 
 
 @dataclass
@@ -44,6 +49,21 @@ class CliState:
 
     def config_file(self) -> Path:
         return find_config(self.config_path)
+
+    def lanes(self, names: list[str] | None) -> list[str]:
+        """``names`` checked against the config (all lanes when empty); ConfigError if unknown."""
+        config = self.config()
+        if not names:
+            return config.lanes()
+        unknown = [name for name in names if name not in config.instances]
+        if unknown:
+            raise ConfigError(
+                f"unknown lane(s) {', '.join(unknown)}",
+                source=str(self.config_file()),
+                key="instances",
+                fix=f"use one of {', '.join(config.lanes())}",
+            )
+        return list(names)
 
 
 @app.callback()
@@ -63,6 +83,26 @@ def state(ctx: typer.Context) -> CliState:
     obj = ctx.find_root().obj
     assert isinstance(obj, CliState)
     return obj
+
+
+def progress_printer(as_json: bool) -> Callable[[str], None]:
+    """Progress lines: on stderr when stdout carries JSON, else on stdout."""
+    out = err_console if as_json else console
+
+    def show(message: str) -> None:
+        out.print(f"[dim]{message}[/]")
+
+    return show
+
+
+def print_result(result: dict[str, Any], as_json: bool) -> None:
+    """A flat result: one JSON object, or ``key: value`` lines."""
+    if as_json:
+        print_json(result)
+        return
+    width = max(len(key) for key in result)
+    for key, value in result.items():
+        console.print(f"{key:>{width}}: {value}", highlight=False)
 
 
 def print_json(data: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lanes.cli.app import bench_app, console, err_console, print_json, state
+from lanes.cli.app import bench_app, print_result, progress_printer, state
 
 
 @bench_app.command("ratelimit")
@@ -19,17 +19,12 @@ def ratelimit(
     """Share of a pool's real RPM that lanes sustains against a limit-enforcing simulator."""
     from lanes.bench.ratelimit import run_ratelimit
 
-    out = err_console if as_json else console
     result = run_ratelimit(
         state(ctx).config(),
         workers=workers,
         duration_s=duration_s,
         warmup_s=warmup_s,
         latency_s=latency_s,
-        progress=lambda m: out.print(f"[dim]{m}[/]"),
+        progress=progress_printer(as_json),
     )
-    if as_json:
-        print_json(result)
-    else:
-        for key, value in result.items():
-            console.print(f"{key:>16}: {value}")
+    print_result(result, as_json)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lanes.cli.app import bench_app, console, err_console, print_json, state
+from lanes.cli.app import bench_app, print_result, progress_printer, state
 
 
 @bench_app.command("throughput")
@@ -17,15 +17,10 @@ def throughput(
     """Jobs/s through lanes vs plain Celery no-op tasks, same Redis, same worker, same run."""
     from lanes.bench.throughput import run_throughput
 
-    out = err_console if as_json else console
     result = run_throughput(
         state(ctx).config(),
         jobs=jobs,
         concurrency=concurrency,
-        progress=lambda m: out.print(f"[dim]{m}[/]"),
+        progress=progress_printer(as_json),
     )
-    if as_json:
-        print_json(result)
-    else:
-        for key, value in result.items():
-            console.print(f"{key:>20}: {value}")
+    print_result(result, as_json)

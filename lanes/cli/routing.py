@@ -19,7 +19,6 @@ from typing import Any
 
 import typer
 import yaml
-from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
@@ -29,7 +28,7 @@ from lanes.config.models import Weights
 from lanes.errors import ConfigError, JobError, LanesError
 from router.decision import Decision
 from router.engine import Router
-from router.job import Job
+from router.job import Job, parse_job
 from router.taxonomy import Classification
 
 CONSTRAINT_KEYS = ("max_cost_usd", "min_quality", "max_latency_s")
@@ -45,15 +44,7 @@ def job_from_fields(fields: dict[str, Any]) -> Job:
     limits = {k: data.pop(k) for k in CONSTRAINT_KEYS if k in data}
     if limits:
         data["constraints"] = {**data.get("constraints", {}), **limits}
-    try:
-        return Job.model_validate({"prompt": text, **data})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'job'}: "
-            f"{str(err['msg']).removeprefix('Value error, ')}"
-            for err in exc.errors(include_url=False)
-        )
-        raise JobError(f"invalid job: {problems}") from None
+    return parse_job({"prompt": text, **data})
 
 
 def run_jsonl(path: Path, handle: Callable[[dict[str, Any]], dict[str, Any]]) -> int:

@@ -35,7 +35,7 @@ def demo(
     if as_json:
         print_json(demo_json(rows))
     else:
-        console.print(demo_table(rows), width=max(console.width, 110))
+        console.print(demo_table(rows))
     if any(r["status"] != "ok" for r in rows):
         raise typer.Exit(6)
 

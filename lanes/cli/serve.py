@@ -10,7 +10,6 @@ import time
 import typer
 
 from lanes.cli.app import app, console, state
-from lanes.errors import ConfigError
 
 
 @app.command()
@@ -24,14 +23,7 @@ def worker(
     """Run a Celery worker for LANES (Ctrl-C stops it; in-flight jobs are redelivered)."""
     st = state(ctx)
     config = st.config()
-    unknown = [lane for lane in lanes if lane not in config.instances]
-    if unknown:
-        raise ConfigError(
-            f"unknown lane(s) {', '.join(unknown)}",
-            source=str(st.config_file()),
-            key="instances",
-            fix=f"use one of {', '.join(config.lanes())}",
-        )
+    lanes = st.lanes(lanes)
     os.environ["LANES_CONFIG"] = str(st.config_file().resolve())
     from workers.celery_app import app as celery_app  # loads config and Redis from the env
 
@@ -79,7 +71,7 @@ def up(
 
     st = state(ctx)
     config = st.config()
-    with running(config, st.config_file(), lanes=lanes or None, concurrency=concurrency,
+    with running(config, st.config_file(), lanes=st.lanes(lanes), concurrency=concurrency,
                  log=lambda m: console.print(f"[dim]{m}[/]")) as stack:  # fmt: skip
         console.print(f"[green]up[/]: lanes {', '.join(stack.lanes)} on {stack.redis_url}")
         console.print(f"export REDIS_URL={stack.redis_url}   # for `lanes run` in another shell")

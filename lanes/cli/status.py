@@ -33,7 +33,7 @@ def status(
     if as_json:
         print_json({"lanes": rows})
     else:
-        console.print(_table(rows), width=max(console.width, 120))
+        console.print(_table(rows))
 
 
 def _table(rows: list[dict[str, Any]]) -> Table:
@@ -70,19 +70,10 @@ def reset(
     from broker.connection import require_redis_url
     from broker.keys import Keys
     from broker.lane_state import RedisLaneState
-    from lanes.errors import ConfigError
 
     st = state(ctx)
     config = st.config()
-    chosen = lanes or config.lanes()
-    unknown = [lane for lane in chosen if lane not in config.instances]
-    if unknown:
-        raise ConfigError(
-            f"unknown lane(s) {', '.join(unknown)}",
-            source=str(st.config_file()),
-            key="instances",
-            fix=f"use one of {', '.join(config.lanes())}",
-        )
+    chosen = st.lanes(lanes)
     client = redis.Redis.from_url(require_redis_url(config), decode_responses=True)
     store = RedisLaneState(client, Keys(config.redis_prefix))
     for lane in chosen:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -13,19 +13,8 @@ from router.engine import Router
 from router.job import Job
 from router.lane_state import LaneStatus, StaticLaneState
 from router.strategies import REGISTRY, get_strategy
-from router.taxonomy import Classification, Complexity, TaskType
-
-
-def fixed(**kw: Any) -> Callable[[Job], Classification]:
-    """A classifier that always answers the same (defaults: medium code-review, small)."""
-    fields: dict[str, Any] = {
-        "type": TaskType.CODE_REVIEW,
-        "complexity": Complexity.MEDIUM,
-        "input_tokens": 500,
-        "output_tokens": 400,
-    }
-    clf = Classification(**{**fields, **kw})
-    return lambda job: clf
+from router.taxonomy import Classification
+from tests.router.fixed_classifier import fixed
 
 
 def with_routing(config: Config, **routing: Any) -> Config:

@@ -1,0 +1,21 @@
+"""A stand-in classifier for router tests that must not depend on the real one's judgement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from router.job import Job
+from router.taxonomy import Classification, Complexity, TaskType
+
+
+def fixed(**kw: Any) -> Callable[[Job], Classification]:
+    """A classifier that always answers the same (defaults: medium code-review, small)."""
+    fields: dict[str, Any] = {
+        "type": TaskType.CODE_REVIEW,
+        "complexity": Complexity.MEDIUM,
+        "input_tokens": 500,
+        "output_tokens": 400,
+    }
+    clf = Classification(**{**fields, **kw})
+    return lambda job: clf
