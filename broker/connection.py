@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 from broker.embedded import DEFAULT_HOST, DEFAULT_PORT, port_open
 from lanes.config import Config
@@ -20,3 +21,9 @@ def require_redis_url(config: Config) -> str:
         "no Redis: set REDIS_URL (or redis_url in the config), start one on 127.0.0.1:6379, "
         "or use `lanes up` / `lanes demo`, which start an embedded Redis"
     )
+
+
+def with_db(url: str, db: int) -> str:
+    """``url`` pointing at Redis database ``db`` (``redis://h:6379`` → ``redis://h:6379/3``)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{db}"))

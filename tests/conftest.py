@@ -15,6 +15,7 @@ import redis
 import yaml
 
 from broker.app import create_app, wait_for_queues
+from broker.connection import with_db
 from broker.keys import Keys
 from lanes.client import Lanes
 from lanes.config import Config, load_config
@@ -34,8 +35,19 @@ def redis_url() -> Iterator[str]:
 
     env_url = os.environ.get("REDIS_URL")
     with resolve_redis(env_url or None, state_dir=ROOT / ".lanes" / "test-redis") as base:
-        url = base if env_url else f"{base.rsplit('/', 1)[0]}/{TEST_DB}"
+        url = base if env_url else with_db(base, TEST_DB)
         yield url
+
+
+@pytest.fixture(scope="session")
+def isolated_redis_url(redis_url: str) -> Iterator[str]:
+    """Another db of the test Redis, for tests whose workers must not share queues with the
+    session's worker (queue names are lane names, the same in every deployment)."""
+    url = with_db(redis_url, TEST_DB - 1)
+    yield url
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from broker.connection import with_db
 from broker.embedded import free_port, resolve_redis
 from broker.keys import Keys
 from lanes.config import Config
@@ -35,7 +36,7 @@ def peak_rss_mb(pid: int) -> float:
 def bench_redis(config: Config, db: int = 13) -> Iterator[str]:
     """A Redis for a benchmark: its own db, flushed before and after."""
     with resolve_redis(config.redis_url, state_dir=Path(config.state_dir)) as base:
-        url = f"{base.rsplit('/', 1)[0]}/{db}"
+        url = with_db(base, db)
         client = redis.Redis.from_url(url)
         client.flushdb()
         try:

@@ -1,0 +1,81 @@
+"""The demo and `lanes up` as a user runs them: separate processes, real Redis, no leftovers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from broker.app import create_app
+from lanes.config import load_config
+
+from ..conftest import EXAMPLE
+
+
+def _env(isolated_redis_url: str, tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in list(env):
+        if name.startswith(("ANTHROPIC_API_KEY", "ZAI_API_KEY", "KOALA_API_KEY")):
+            del env[name]
+    env.update(
+        REDIS_URL=isolated_redis_url,
+        LANES_SIMULATOR__PORT="0",
+        LANES_STATE_DIR=str(tmp_path / "state"),
+        LANES_REDIS_PREFIX=f"lanes-demo-{uuid.uuid4().hex[:6]}",
+    )
+    return env
+
+
+def _workers_named(isolated_redis_url: str, prefix: str) -> list[str]:
+    app = create_app(load_config(EXAMPLE, env={}), isolated_redis_url)
+    try:
+        replies = app.control.inspect(timeout=1.0).ping() or {}
+    finally:
+        app.close()
+    return [name for name in replies if name.startswith(prefix)]
+
+
+def test_demo_json_reviews_across_lanes_and_leaves_nothing_running(
+    isolated_redis_url: str, tmp_path: Path
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "lanes", "--config", str(EXAMPLE), "demo", "--json"],
+        env=_env(isolated_redis_url, tmp_path), capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    jobs = json.loads(proc.stdout)["jobs"]
+    assert [j["reviewer"] for j in jobs] == ["type-safety", "security", "architecture",
+                                             "performance"]  # fmt: skip
+    assert all(j["status"] == "ok" for j in jobs)
+    assert all(j["input_tokens"] > 0 and j["output_tokens"] > 0 for j in jobs)
+    assert sum(j["cost_usd"] for j in jobs) > 0
+    lanes = {j["lane"] for j in jobs}
+    assert lanes <= {"claude1", "claude2", "claude3", "zai", "koala"}
+    for job in jobs:  # vital reviews never run on a cheap lane
+        if job["reviewer"] in ("security", "architecture", "performance"):
+            assert job["lane"] not in ("zai", "koala")
+    assert "every lane talks to the local provider simulator" in proc.stderr
+    assert _workers_named(isolated_redis_url, "lanes-") == []
+
+
+def test_up_stops_its_workers_on_ctrl_c(isolated_redis_url: str, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lanes", "--config", str(EXAMPLE), "up", "koala"],
+        env=_env(isolated_redis_url, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while not _workers_named(isolated_redis_url, "lanes-koala@"):
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "lanes up never brought a koala worker up"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) in (0, 130)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _workers_named(isolated_redis_url, "lanes-koala@") == []
