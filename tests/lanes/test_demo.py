@@ -66,8 +66,11 @@ def test_demo_json_reviews_across_lanes_and_leaves_nothing_running(
 def test_up_stops_its_workers_on_ctrl_c(isolated_redis_url: str, tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "lanes", "--config", str(EXAMPLE), "up", "koala"],
-        env=_env(isolated_redis_url, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        env=_env(isolated_redis_url, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while not _workers_named(isolated_redis_url, "lanes-koala@"):
