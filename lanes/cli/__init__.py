@@ -8,6 +8,7 @@ from rich.markup import escape
 
 from lanes.cli import (  # noqa: F401  (importing registers the commands)
     bench_chaos,
+    bench_classify,
     bench_ratelimit,
     bench_route,
     bench_spine,

@@ -10,7 +10,9 @@ import pytest
 
 from router.evaluation import evaluate, format_report, load_jsonl
 
-DEV_SET = Path(os.environ.get("LANES_EVAL_DEV", "/work/shared/eval/commit-tasks-dev.jsonl"))
+# The labelled commit-subject set lives beside the checkout (it is not shipped with lanes).
+_BESIDE = Path(__file__).resolve().parents[3] / "shared" / "eval" / "commit-tasks-dev.jsonl"
+DEV_SET = Path(os.environ.get("LANES_EVAL_DEV", str(_BESIDE)))
 DEV_ACCURACY_FLOOR = 0.60
 """Measured 68.3% on the 360-row commit dev set; the floor leaves room for rule changes."""
 

@@ -1,0 +1,35 @@
+"""``lanes bench classify``: task-type accuracy of the classifier on a labelled JSONL set."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import typer
+
+from lanes.cli.app import bench_app, print_json
+from lanes.errors import JobError
+
+
+@bench_app.command("classify")
+def classify_accuracy(
+    file: Path = typer.Argument(..., help='JSONL rows {"text": ..., "type": ...}.'),
+    as_json: bool = typer.Option(False, "--json"),
+    misses: bool = typer.Option(False, "--misses", help="List every wrong prediction."),
+) -> None:
+    """Accuracy overall, per type (and per `prefix` if rows carry one), confusion matrix."""
+    from router.evaluation import evaluate, format_report, load_jsonl
+
+    if not file.is_file():
+        raise JobError(f"{file}: no such file; give a JSONL file of labelled rows")
+    report = evaluate(load_jsonl(file))
+    if as_json:
+        data = dataclasses.asdict(report)
+        if not misses:
+            data.pop("misses")
+        print_json(data)
+        return
+    typer.echo(format_report(report))
+    if misses:
+        for miss in report.misses:
+            typer.echo(f"{miss.expected:>15} -> {miss.predicted:<15} {miss.text}")
