@@ -27,7 +27,13 @@ def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
     # redelivered, so it must exceed the longest call a lane allows.
     longest_call_s = max(spec.timeout_s for spec in config.instances.values())
     visibility_s = max(config.visibility_timeout_s, int(longest_call_s * 2))
-    transport = {"visibility_timeout": visibility_s}
+    # kombu >= 5.7 looks for expired messages only every interval * throttle seconds
+    # (10 * 10 by default); a throttle of 1 keeps redelivery within ~10 s of the timeout.
+    transport = {
+        "visibility_timeout": visibility_s,
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    }
     queues = [Queue(lane, routing_key=lane) for lane in config.lanes()]
     queues.append(Queue(NOOP_QUEUE, routing_key=NOOP_QUEUE))
     return {

@@ -96,7 +96,11 @@ class EmbeddedRedis:
             "--protected-mode", "yes",
             "--logfile", "redis.log",
         ]  # fmt: skip
-        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # A session of its own: a terminal's Ctrl-C goes to the owner, which stops Redis last,
+        # after the processes that still need it (workers acking, clients unsubscribing).
+        self._proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         self._wait_ready()
         return self
 

@@ -27,6 +27,11 @@ class Keys:
         """Set once when a job's final result is recorded: redeliveries see it and stop."""
         return f"{self.prefix}:done:{job_id}"
 
+    def handed_on(self, job_id: str) -> str:
+        """Highest ``hop`` of the job's messages that handed it on to a next message (retry,
+        wait, move, fallback): a redelivered message at or below it is stale."""
+        return f"{self.prefix}:hop:{job_id}"
+
     def call(self, job_id: str, step: int, attempt: int) -> str:
         """Outcome of one provider call, keyed by (job, step, attempt)."""
         return f"{self.prefix}:call:{job_id}:{step}:{attempt}"

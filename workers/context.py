@@ -14,7 +14,7 @@ from lanes.config import Config
 from workers.capacity import CapacityGate
 from workers.providers import Provider, build_provider
 from workers.ratelimit import RedisLimiter
-from workers.results import ChargeBook, ResultStore
+from workers.results import ChargeBook, Handoffs, ResultStore
 
 
 @dataclass
@@ -41,6 +41,7 @@ class WorkerContext:
             )
         self.results = ResultStore(self.redis, self.keys, self.config.result_ttl_s)
         self.charges = ChargeBook(self.redis, self.keys, self.config.result_ttl_s)
+        self.handoffs = Handoffs(self.redis, self.keys, self.config.result_ttl_s)
         self.pools = PoolBalancer(self.config, self.redis, self.keys, self.lane_state)
 
     @property

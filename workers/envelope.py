@@ -37,6 +37,9 @@ class Envelope(BaseModel):
     fallbacks: list[FallbackEvent] = Field(default_factory=list)
     waited_s: float = Field(default=0.0, ge=0)
     """Time spent re-queued waiting for capacity or a cooldown, bounded by retry.max_wait_s."""
+    hop: int = Field(default=0, ge=0)
+    """Messages this job went through before this one: every retry, wait, move or fallback
+    publishes the next message with ``hop + 1``, so a redelivered older message is stale."""
 
     @property
     def model(self) -> str:
@@ -50,14 +53,16 @@ class Envelope(BaseModel):
         return self.model_dump(mode="json", exclude_defaults=False)
 
     def retried(self) -> Envelope:
-        return self.model_copy(update={"attempt": self.attempt + 1})
+        return self.model_copy(update={"attempt": self.attempt + 1, "hop": self.hop + 1})
 
     def waiting(self, countdown_s: float) -> Envelope:
-        return self.model_copy(update={"waited_s": self.waited_s + countdown_s})
+        return self.model_copy(
+            update={"waited_s": self.waited_s + countdown_s, "hop": self.hop + 1}
+        )
 
     def moved(self, instance: str) -> Envelope:
         """Same step on another member of the step's pool."""
-        return self.model_copy(update={"instance": instance, "attempt": 0})
+        return self.model_copy(update={"instance": instance, "attempt": 0, "hop": self.hop + 1})
 
     def advanced(self, instance: str, reason: str) -> Envelope:
         event = FallbackEvent(
@@ -69,5 +74,6 @@ class Envelope(BaseModel):
                 "attempt": 0,
                 "instance": instance,
                 "fallbacks": [*self.fallbacks, event],
+                "hop": self.hop + 1,
             }
         )

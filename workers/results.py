@@ -69,3 +69,45 @@ class ChargeBook:
         except redis.RedisError as exc:
             raise InfrastructureError(f"cannot read the charges of {job_id}: {exc}") from exc
         return {str(k): float(v) for k, v in raw.items()}
+
+
+_RAISE_HOP = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > current then
+    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+    return 1
+end
+return 0
+"""
+
+
+class Handoffs:
+    """How far each job has moved on, so a stale message is dropped instead of calling again.
+
+    A message that hands its job on (retry, wait, move, fallback) publishes the next message
+    and then acknowledges itself. If that acknowledgement is lost (the worker dies, Redis
+    restarts), the broker redelivers the old message after the visibility timeout, while the
+    job already runs further on: without this check the old step would call its provider a
+    second time and be charged under another (step, attempt).
+    """
+
+    def __init__(self, client: redis.Redis, keys: Keys, ttl_s: int) -> None:
+        self._client = client
+        self._keys = keys
+        self._ttl_s = ttl_s
+        self._raise = client.register_script(_RAISE_HOP)
+
+    def mark(self, job_id: str, hop: int) -> None:
+        """Record that the job's message ``hop`` handed it on (published its successor)."""
+        try:
+            self._raise(keys=[self._keys.handed_on(job_id)], args=[hop, self._ttl_s])
+        except redis.RedisError as exc:
+            raise InfrastructureError(f"cannot record the hand-off of {job_id}: {exc}") from exc
+
+    def is_stale(self, job_id: str, hop: int) -> bool:
+        """Whether message ``hop`` of the job, or a later one, already handed the job on."""
+        try:
+            raw = self._client.get(self._keys.handed_on(job_id))
+        except redis.RedisError as exc:
+            raise InfrastructureError(f"cannot read the hand-offs of {job_id}: {exc}") from exc
+        return raw is not None and hop <= int(raw)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import Ignore
 
 from broker.app import NOOP_TASK, RUN_TASK
+from lanes.errors import InfrastructureError
 from workers.context import WorkerContext
 from workers.envelope import Envelope
 from workers.outcome import Done, Forward, Retry
 from workers.runner import run_step
+
+log = logging.getLogger("lanes.workers")
 
 
 def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
@@ -24,18 +29,26 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
     @app.task(name=RUN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
     def run(self: Task, envelope: dict[str, Any]) -> dict[str, Any]:
         env = Envelope.model_validate(envelope)
-        outcome = run_step(context(), env)
+        ctx = context()
+        if ctx.handoffs.is_stale(env.job.id, env.hop):
+            # A redelivered message whose job already moved on: acknowledge, do nothing.
+            log.warning("dropped stale message %s hop=%d", env.label(), env.hop)
+            raise Ignore()
+        outcome = run_step(ctx, env)
         if isinstance(outcome, Done):
             return outcome.result
         if isinstance(outcome, Retry):
             nxt = outcome.envelope
-            raise self.retry(
+            retry = self.retry(
                 args=[nxt.to_wire()],
                 countdown=outcome.countdown_s,
                 max_retries=None,
                 argsrepr=nxt.label(),
                 kwargsrepr="{}",
+                throw=False,
             )
+            _handed_on(ctx, env)
+            raise retry
         assert isinstance(outcome, Forward)
         nxt = outcome.envelope
         sig = app.signature(
@@ -45,8 +58,25 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
             argsrepr=nxt.label(),
             kwargsrepr="{}",
         )
-        raise self.replace(sig)
+        try:
+            raise self.replace(sig)
+        except Ignore:  # replace() publishes the next message, then raises Ignore
+            _handed_on(ctx, env)
+            raise
 
     @app.task(name=NOOP_TASK, acks_late=True)
     def noop(value: int = 0) -> int:
         return value
+
+
+def _handed_on(ctx: WorkerContext, env: Envelope) -> None:
+    """Mark ``env`` as handed on, after its successor is published and before it is acked.
+
+    Without the mark a lost acknowledgement lets the old message run again later; that is
+    the at-least-once behaviour the rest of the worker already tolerates, so a Redis error
+    here is logged, not raised (raising would fail a job whose next message is on its way).
+    """
+    try:
+        ctx.handoffs.mark(env.job.id, env.hop)
+    except InfrastructureError as exc:
+        log.warning("job %s: hand-off of hop %d not recorded: %s", env.job.id, env.hop, exc)

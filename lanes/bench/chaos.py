@@ -3,13 +3,20 @@ lane fails; then proof that no job was lost, no result duplicated, nothing charg
 
 Everything runs on its own: an embedded Redis (AOF, ``appendfsync always``, data under
 ``<state_dir>/bench-chaos``), a simulator process and worker processes consuming every
-lane, all from a derived config with a short visibility timeout (so messages held by a
-killed worker come back within the run). On exit, even on Ctrl-C, all of it is stopped.
+lane, all from a derived config with the shortest visibility timeout the config accepts
+(60 s, so messages held by a killed worker come back within the run) and 10 s calls. Worker
+processes that exit on their own are replaced, as a supervisor would. On exit, even on
+Ctrl-C, all of it is stopped.
 
 Counts: ``completed`` jobs have a final result (``ok`` or ``failed``); ``lost`` = submitted
 - completed; ``duplicated_results`` = jobs whose caller-visible result is not the one result
 recorded by the workers; ``double_charged`` = jobs charged more than once, or whose recorded
-``cost_usd`` differs from the sum of their charges.
+``cost_usd`` differs from the sum of their charges. Also reported: ``failed``, ``fallbacks``
+(results that moved down their chain), ``submit_retries`` (submits refused while Redis was
+down, then repeated), ``refused_no_route`` (submits the router refused, e.g. a lane pin while
+that lane is unhealthy: never accepted, so never counted), ``provider_calls`` and
+``repeated_ok_calls`` (successful calls beyond one per ``ok`` result: calls repeated after a
+kill), and, when there are any, ``caller_errors``, ``lost_states`` and a few ``examples``.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from workers.results import ChargeBook, ResultStore
 
 Progress = Callable[[str], None]
 _NOTE_EVERY_S = 10.0
+_JOIN_S = 5.0
 _DRAIN_MIN_S = 30.0
 """Time the last jobs submitted get in any case, however long ago the last fault was."""
 
@@ -139,7 +147,7 @@ def _run(
     stop = threading.Event()
     submitter = Submitter(lanes, jobs, window_s=settings.submit_window_s, stop=stop,
                           progress=progress)  # fmt: skip
-    watcher = Watcher(submitter)
+    watcher = Watcher(submitter, lanes.app)
     faults = FaultRunner(settings.faults, fleet, server, sim, rng, progress)
     sim.reset_stats()
     started = time.monotonic()
@@ -148,11 +156,13 @@ def _run(
     try:
         faults.run(fault_plan(settings.faults, settings.submit_window_s), started, stop)
         _drain(settings, watcher, submitter, faults, stop, progress)
-    finally:
-        stop.set()
-        watcher.done.set()
-        submitter.join(timeout=10)
-        watcher.join(timeout=30)
+    except BaseException:
+        # Interrupted: drop the handles while Redis still runs (each unsubscribes from its
+        # result channel when collected, and would wait for a stopped Redis).
+        _stop_threads(stop, submitter, watcher)
+        submitter.accepted.clear()
+        raise
+    _stop_threads(stop, submitter, watcher)
     if submitter.error is not None:
         raise submitter.error
     store = ResultStore(lanes.redis, lanes.keys, lanes.config.result_ttl_s)
@@ -160,6 +170,13 @@ def _run(
     found = audit(submitter.accepted, watcher.seen, store, book,
                   lambda job_id: str(lanes.app.AsyncResult(job_id).state))  # fmt: skip
     return _report(found, submitter, faults, sim, time.monotonic() - started)
+
+
+def _stop_threads(stop: threading.Event, submitter: Submitter, watcher: Watcher) -> None:
+    stop.set()
+    watcher.done.set()
+    submitter.join(timeout=_JOIN_S)
+    watcher.join(timeout=_JOIN_S)
 
 
 def _drain(

@@ -29,6 +29,8 @@ from lanes.stack import worker_command
 _COUNTS = ("worker_kills", "kills_mid_call", "redis_restarts", "lane_outage_s",
            "unexpected_worker_exits")  # fmt: skip
 _TEND_EVERY_S = 1.0
+_RESTART_OFFSET_S = 2.5
+"""Redis restarts come this long after their even spacing, so they never coincide with a kill."""
 _MID_CALL_WAIT_S = 3.0
 """Longest a kill waits for a provider call to be in flight, so that it lands mid-call."""
 
@@ -110,7 +112,9 @@ def fault_plan(spec: FaultSpec, window_s: float) -> list[PlannedFault]:
         for i in range(spec.worker_kills)
     ]
     plan += [
-        PlannedFault(window_s * (i + 1) / (spec.redis_restarts + 1) + 2.5, "redis_restart")
+        PlannedFault(
+            window_s * (i + 1) / (spec.redis_restarts + 1) + _RESTART_OFFSET_S, "redis_restart"
+        )
         for i in range(spec.redis_restarts)
     ]
     if spec.lane_outage_s > 0:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from celery import Celery
+from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
 from broker.handle import JobHandle
@@ -131,11 +133,17 @@ class Seen:
 
 class Watcher(threading.Thread):
     """Polls handles the way a waiting caller would and keeps the first outcome of each,
-    from the first submit until :attr:`done` is set."""
+    from the first submit until :attr:`done` is set.
 
-    def __init__(self, submitter: Submitter, *, poll_s: float = 1.0) -> None:
+    A ready job's outcome is read from the result backend (``app``), as ``JobHandle.get``
+    reads it, but without subscribing to the job's channel: a thousand subscriptions would
+    each want Redis again when their handle is garbage-collected, after Redis is stopped.
+    """
+
+    def __init__(self, submitter: Submitter, app: Celery, *, poll_s: float = 1.0) -> None:
         super().__init__(name="chaos-watcher", daemon=True)
         self._submitter = submitter
+        self._app = app
         self._poll_s = poll_s
         self.done = threading.Event()
         self.seen: dict[str, Seen] = {}
@@ -166,18 +174,19 @@ class Watcher(threading.Thread):
             try:
                 ready = item.handle.ready()
                 if ready:
-                    self.seen[job_id] = _read(item.handle)
+                    self.seen[job_id] = _read(self._app.AsyncResult(job_id))
             except (redis.RedisError, OperationalError, OSError):
                 return None
             pending += not ready
         return pending
 
 
-def _read(handle: JobHandle) -> Seen:
-    try:
-        return Seen(handle.get(timeout_s=5, raise_on_failure=False))
-    except Exception as exc:  # a task error re-raised by Celery may be of any type
-        return Seen(None, f"{type(exc).__name__}: {exc}")
+def _read(result: AsyncResult) -> Seen:
+    """The result dict of a finished job, else what its handle would have raised."""
+    value = result.result
+    if result.successful() and isinstance(value, dict):
+        return Seen(value)
+    return Seen(None, f"{type(value).__name__}: {value}")
 
 
 @dataclass

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+
 import typer
 
-from lanes.cli.app import bench_app, console, err_console, print_json, state
+from lanes.cli.app import bench_app, print_result, progress_printer, state
 
 
 @bench_app.command("chaos")
@@ -15,21 +18,28 @@ def chaos(
     window_s: float = typer.Option(
         60.0, "--window", min=20.0, help="Seconds over which jobs are submitted and faults hit."
     ),
+    redis_down_s: float = typer.Option(
+        2.0, "--redis-down", min=0.0, help="Seconds Redis stays down on each restart."
+    ),
     seed: int = typer.Option(7, "--seed", help="Seed of the jobs and of the kill victims."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Kill workers, restart Redis and fail a lane while jobs run; count lost jobs,
     duplicated results and double charges (each must be 0)."""
     from lanes.bench.chaos import run_chaos, settings_with
+    from lanes.bench.chaos_faults import FaultSpec
 
-    out = err_console if as_json else console
+    # SIGTERM unwinds like Ctrl-C, so that workers, simulator and Redis are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = run_chaos(
         state(ctx).config(),
-        settings_with(jobs=jobs, workers=workers, submit_window_s=window_s, seed=seed),
-        progress=lambda m: out.print(f"[dim]{m}[/]", highlight=False),
+        settings_with(
+            jobs=jobs,
+            workers=workers,
+            submit_window_s=window_s,
+            seed=seed,
+            faults=FaultSpec(redis_down_s=redis_down_s),
+        ),
+        progress=progress_printer(as_json),
     )
-    if as_json:
-        print_json(result)
-    else:
-        for key, value in result.items():
-            console.print(f"{key:>20}: {value}", highlight=False)
+    print_result(result, as_json)

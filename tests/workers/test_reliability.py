@@ -1,0 +1,229 @@
+"""Faults with real processes: a worker killed mid-call, redeliveries, a Redis restart.
+
+Each test runs its own embedded Redis (AOF, ``appendfsync always``), an in-process simulator
+and worker processes started like ``lanes worker``. The config refuses a visibility timeout
+under 60 s, so the workers here lower the broker's (and sweep for expired messages every
+second) before they start: a message held by a killed worker comes back within seconds.
+
+Workers may exit by themselves when Redis goes away while they hold unacknowledged messages
+(kombu 5.7 fails while closing the lost connection); like a supervisor, :meth:`Rig.tend`
+starts a replacement for any worker that exited.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from broker.app import RUN_TASK, wait_for_queues
+from broker.embedded import EmbeddedRedis
+from broker.keys import Keys
+from lanes.bench.chaos import ChaosSettings, chaos_config
+from lanes.client import Lanes
+from lanes.config import Config
+from lanes.processes import child_env, spawn, stop_all
+from lanes.sim import Fault, Simulator
+from lanes.stack import sim_profiles
+from workers.results import ChargeBook, ResultStore
+
+VISIBILITY_S = 5
+"""Broker visibility timeout of the test workers."""
+
+_WORKER = """
+import sys
+from workers.celery_app import app
+app.conf.broker_transport_options = {
+    **app.conf.broker_transport_options,
+    "visibility_timeout": int(sys.argv[1]),
+    "unacked_restore_interval": 1,
+    "unacked_restore_throttle": 1,
+}
+app.worker_main(sys.argv[2:])
+"""
+
+
+@dataclass
+class Rig:
+    config: Config
+    config_path: Path
+    server: EmbeddedRedis
+    sim: Simulator
+    log_dir: Path
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    live: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start_worker(self, concurrency: int = 4) -> subprocess.Popen[bytes]:
+        name = f"w{len(self.workers)}"
+        cmd = [sys.executable, "-c", _WORKER, str(VISIBILITY_S), "worker",
+               "-Q", ",".join(self.config.lanes()), "-P", "threads", "-c", str(concurrency),
+               "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
+               "--loglevel=INFO"]  # fmt: skip
+        env = child_env({"REDIS_URL": self.server.url, "LANES_CONFIG": str(self.config_path),
+                         "LANES_SIMULATOR__PORT": str(self.sim.port)})  # fmt: skip
+        proc = spawn(cmd, env=env, log_file=self.log_dir / f"{name}.log")
+        self.workers.append(proc)
+        self.live.append(proc)
+        return proc
+
+    def tend(self) -> int:
+        """Replace every worker that exited; how many were replaced."""
+        exited = [proc for proc in self.live if proc.poll() is not None]
+        for proc in exited:
+            self.live.remove(proc)
+            self.start_worker()
+        return len(exited)
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.kill()  # SIGKILL: no warm shutdown, no restore of its messages
+        proc.wait(timeout=10)
+        self.live.remove(proc)
+
+    def client(self) -> Lanes:
+        lanes = Lanes(self.config, self.server.url)
+        wait_for_queues(lanes.app, set(self.config.lanes()), check=self._check_alive)
+        return lanes
+
+    def _check_alive(self) -> None:
+        assert all(p.poll() is None for p in self.live), f"a worker died; see {self.log_dir}"
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.server.url, decode_responses=True)
+
+    def requests(self, instance: str) -> int:
+        return self.sim.stats().get(instance, {}).get("requests", 0)
+
+    def slow_down(self, instance: str, latency_s: float) -> None:
+        profile = sim_profiles(self.config)[instance]
+        self.sim.set_profile(instance, profile.model_copy(update={"latency_s": latency_s}))
+
+
+@pytest.fixture
+def rig(tmp_path: Path, example_config: Config) -> Iterator[Rig]:
+    server = EmbeddedRedis(tmp_path / "redis", appendfsync="always").start()
+    settings = ChaosSettings(latency_s=0.2, call_timeout_s=4.0, concurrency=4)
+    config, path = chaos_config(example_config, tmp_path, server.url, settings)
+    sim = Simulator(port=0, profiles=sim_profiles(config)).start()
+    made = Rig(config, path, server, sim, tmp_path / "logs")
+    try:
+        yield made
+    finally:
+        stop_all(made.workers)
+        sim.stop()
+        server.stop()
+
+
+def _wait_for(what: str, check: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _recorded(rig: Rig, job_id: str) -> tuple[dict[str, Any] | None, dict[str, float]]:
+    """The job's one recorded result and its charges by ``step:attempt``."""
+    client, keys, ttl_s = rig.redis(), Keys(rig.config.redis_prefix), rig.config.result_ttl_s
+    return ResultStore(client, keys, ttl_s).get(job_id), ChargeBook(client, keys, ttl_s).charges(
+        job_id
+    )
+
+
+def _queues_drained(rig: Rig) -> bool:
+    """No message waiting in any lane queue and none held unacknowledged."""
+    client = rig.redis()
+    waiting = sum(int(client.llen(lane)) for lane in rig.config.lanes())
+    return waiting == 0 and int(client.hlen("unacked")) == 0
+
+
+def test_a_job_whose_worker_is_killed_mid_call_finishes_once_on_another(rig: Rig) -> None:
+    rig.slow_down("claude1", 3.0)
+    first = rig.start_worker()
+    lanes = rig.client()
+    handle = lanes.submit({"prompt": "Summarise the incident report", "max_tokens": 40,
+                           "instance": "claude1", "model": "claude-haiku-4-5"})  # fmt: skip
+    _wait_for("the call", lambda: rig.sim.stats()["claude1"]["in_flight"] > 0, 20)
+    rig.kill(first)
+    rig.start_worker()
+
+    result = handle.get(timeout_s=40)
+    recorded, charges = _recorded(rig, handle.id)
+    assert result["status"] == "ok"
+    assert recorded == result
+    assert charges == {"0:0": result["cost_usd"]}
+    assert rig.requests("claude1") == 2  # the interrupted call and the one that finished
+
+
+def test_a_redelivered_finished_job_returns_its_result_without_a_call(rig: Rig) -> None:
+    rig.start_worker()
+    lanes = rig.client()
+    job = {"prompt": "List three uses of a bloom filter", "max_tokens": 40, "instance": "zai"}
+    envelope, _ = lanes.dispatcher.prepare(job)
+    handle = lanes.submit(envelope.job)
+    first = handle.get(timeout_s=30)
+    calls = rig.requests("zai")
+
+    # The very message again, as the broker redelivers it when an ack is lost.
+    lanes.app.send_task(RUN_TASK, args=[envelope.to_wire()], task_id=envelope.job.id,
+                        queue=envelope.instance)  # fmt: skip
+    _wait_for("the redelivery to be consumed", lambda: _queues_drained(rig), 20)
+
+    recorded, charges = _recorded(rig, handle.id)
+    assert rig.requests("zai") == calls == 1
+    assert recorded == first == lanes.app.AsyncResult(handle.id).get(timeout=5)
+    assert charges == {"0:0": first["cost_usd"]}
+
+
+def test_a_stale_message_of_a_job_that_fell_back_makes_no_second_call(rig: Rig) -> None:
+    rig.sim.set_fault("zai", Fault(kind="529"))
+    rig.slow_down("koala", 3.0)
+    rig.start_worker()
+    lanes = rig.client()
+    envelope, _ = lanes.dispatcher.prepare({"prompt": "Tag these tickets", "max_tokens": 40,
+                                            "instance": "zai", "chain": "cheap"})  # fmt: skip
+    handle = lanes.submit(envelope.job)
+    _wait_for("the fallback", lambda: rig.sim.stats().get("koala", {}).get("in_flight", 0) > 0, 20)
+    rig.sim.clear_faults("zai")
+    zai_calls = rig.requests("zai")
+
+    # The first message again, as if its ack had been lost: zai is healthy now.
+    lanes.app.send_task(RUN_TASK, args=[envelope.to_wire()], task_id=envelope.job.id,
+                        queue=envelope.instance)  # fmt: skip
+    result = handle.get(timeout_s=30)
+    _wait_for("the stale message to be consumed", lambda: _queues_drained(rig), 20)
+
+    recorded, charges = _recorded(rig, handle.id)
+    assert rig.requests("zai") == zai_calls
+    assert result["instance"] == "koala" and result["fallbacks"]
+    assert recorded == result
+    assert charges == {"1:0": result["cost_usd"]}
+
+
+def test_a_redis_restart_during_a_backlog_loses_no_job(rig: Rig) -> None:
+    rig.slow_down("claude1", 1.0)
+    rig.start_worker(concurrency=2)
+    rig.start_worker(concurrency=2)
+    lanes = rig.client()
+    handles = [lanes.submit({"prompt": f"Explain item {i} of the changelog", "max_tokens": 40,
+                             "instance": "claude1"}) for i in range(24)]  # fmt: skip
+    _wait_for("a backlog in progress", lambda: rig.requests("claude1") >= 4, 20)
+    assert rig.redis().llen("claude1") > 0, "no backlog left: the test would prove nothing"
+
+    rig.server.restart(down_s=1.0)
+    deadline = time.monotonic() + 45
+    while not all(h.ready() for h in handles) and time.monotonic() < deadline:
+        rig.tend()
+        time.sleep(0.2)
+
+    results = [h.get(timeout_s=1) for h in handles]
+    assert [r["status"] for r in results] == ["ok"] * len(handles)
+    for handle, result in zip(handles, results, strict=True):
+        recorded, charges = _recorded(rig, handle.id)
+        assert recorded == result
+        assert list(charges.values()) == [result["cost_usd"]]
