@@ -12,6 +12,7 @@ Nothing is enqueued unless the job is valid and routable; errors are
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 import redis
@@ -22,6 +23,7 @@ from kombu.exceptions import OperationalError
 from broker.app import RUN_TASK
 from broker.handle import JobHandle
 from broker.keys import Keys
+from broker.pending import PendingJobs
 from broker.pools import PoolBalancer
 from lanes.config import Config
 from lanes.errors import InfrastructureError, JobError
@@ -29,6 +31,8 @@ from router.decision import Decision
 from router.job import Job, parse_job
 from router.lane_state import LaneStateReader, StaticLaneState
 from workers.envelope import Envelope
+
+log = logging.getLogger("lanes.dispatcher")
 
 
 class RouterLike(Protocol):
@@ -52,6 +56,7 @@ class Dispatcher:
         self._router = router
         self._keys = keys or Keys()
         self._pools = PoolBalancer(config, client, self._keys, lane_state or StaticLaneState())
+        self._pending = PendingJobs(client, self._keys, config.result_ttl_s)
 
     def prepare(
         self, job: Job | dict[str, Any], *, strategy: str | None = None
@@ -68,22 +73,42 @@ class Dispatcher:
         return envelope, decision
 
     def signature(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> Signature:
-        """A Celery signature for ``job``, to use inside a group, chord or chain."""
+        """A Celery signature for ``job``, to use inside a group, chord or chain.
+
+        Sharp edge: lanes cannot know if or when a signature is sent, so such a job is not
+        tracked for lost-message rescue (:mod:`broker.janitor`) until it hands on to a
+        retry or fallback; :meth:`submit` tracks from the start.
+        """
         envelope, _ = self.prepare(job, strategy=strategy)
         return self._signature(envelope)
 
     def submit(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> JobHandle:
         """Route and enqueue ``job``. Re-submitting an idempotency key returns the first job."""
         envelope, decision = self.prepare(job, strategy=strategy)
+        job_id = envelope.job.id
         existing = self._claim_idempotency(envelope.job)
         if existing is not None:
             return JobHandle(self.app.AsyncResult(existing), decision=None)
-        sig = self._signature(envelope)
         try:
-            result = sig.apply_async()
-        except (OperationalError, redis.RedisError, OSError) as exc:
-            raise InfrastructureError(f"cannot enqueue job {envelope.job.id}: {exc}") from exc
+            # Tracked before it is sent: a message lost on its way to a worker is re-sent.
+            self._pending.track(job_id, envelope.instance, envelope.to_wire())
+            result = self._signature(envelope).apply_async()
+        except (OperationalError, redis.RedisError, OSError, InfrastructureError) as exc:
+            self._abandon(envelope.job)
+            raise InfrastructureError(f"cannot enqueue job {job_id}: {exc}") from exc
         return JobHandle(result, decision=decision, instance=envelope.instance)
+
+    def _abandon(self, job: Job) -> None:
+        """Undo what a failed submit claimed, so that submitting again really sends the job.
+        Best effort: Redis may be the reason the submit failed."""
+        try:
+            self._pending.untrack(job.id)
+            if job.idempotency_key:
+                key = self._keys.idempotency(job.idempotency_key)
+                if self._client.get(key) == job.id:
+                    self._client.delete(key)
+        except (InfrastructureError, redis.RedisError) as exc:
+            log.warning("job %s: could not undo a failed submit: %s", job.id, exc)
 
     def _signature(self, envelope: Envelope) -> Signature:
         return self.app.signature(

@@ -30,7 +30,20 @@ class Keys:
     def handed_on(self, job_id: str) -> str:
         """Highest ``hop`` of the job's messages that handed it on to a next message (retry,
         wait, move, fallback): a redelivered message at or below it is stale."""
-        return f"{self.prefix}:hop:{job_id}"
+        return f"{self.prefix}:{{jobs}}:hop:{job_id}"
+
+    def pending(self) -> str:
+        """Hash of unfinished jobs: job id → the message that runs next (queue, envelope)."""
+        return f"{self.prefix}:{{jobs}}:pending"
+
+    def pending_since(self) -> str:
+        """Sorted set of unfinished jobs by the server time their entry last changed or was
+        seen in a queue."""
+        return f"{self.prefix}:{{jobs}}:pending-since"
+
+    def janitor_lock(self) -> str:
+        """Held (with a TTL) by the one process sweeping for lost messages."""
+        return f"{self.prefix}:janitor"
 
     def call(self, job_id: str, step: int, attempt: int) -> str:
         """Outcome of one provider call, keyed by (job, step, attempt)."""

@@ -25,7 +25,11 @@ def _die_with_parent() -> None:
 def spawn(
     args: Sequence[str], *, env: Mapping[str, str], log_file: Path
 ) -> subprocess.Popen[bytes]:
-    """Start ``args`` with output to ``log_file``; the child is stopped if we die."""
+    """Start ``args`` with output to ``log_file``; the child is stopped if we die.
+
+    Sharp edge: Linux ties "dies with its parent" to the *thread* that spawned the child, so
+    call this from a thread that lives as long as the child should (the main thread).
+    """
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         return subprocess.Popen(

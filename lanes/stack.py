@@ -117,12 +117,28 @@ class Stack:
         return child_env(extra)
 
     def _start_workers(self) -> None:
-        env = self.child_env()
-        for lane in self.lanes:
-            cmd = worker_command(self.config, [lane], f"lanes-{lane}", self.concurrency)
-            self.workers.append(spawn(cmd, env=env, log_file=self.log_dir / f"worker-{lane}.log"))
-        self._exit.callback(stop_all, self.workers)
+        self.workers = [self._spawn_worker(lane) for lane in self.lanes]
+        # A lambda, not the list: respawn_dead() replaces entries of self.workers.
+        self._exit.callback(lambda: stop_all(self.workers))
         self.log(f"workers: {len(self.workers)} started, logs in {self.log_dir}")
+
+    def _spawn_worker(self, lane: str) -> subprocess.Popen[bytes]:
+        cmd = worker_command(self.config, [lane], f"lanes-{lane}", self.concurrency)
+        return spawn(cmd, env=self.child_env(), log_file=self.log_dir / f"worker-{lane}.log")
+
+    def respawn_dead(self) -> list[str]:
+        """Start a new worker for every lane whose worker exited; return those lanes.
+
+        Celery workers can exit when Redis goes away under them; their unacknowledged jobs
+        come back after the visibility timeout, so a replacement is all that is needed.
+        """
+        revived = []
+        for i, (lane, proc) in enumerate(zip(self.lanes, self.workers, strict=True)):
+            if proc.poll() is not None:
+                self.log(f"worker for {lane} exited with {proc.returncode}; starting another")
+                self.workers[i] = self._spawn_worker(lane)
+                revived.append(lane)
+        return revived
 
     def app(self) -> Celery:
         return create_app(self.config, self.redis_url)

@@ -7,14 +7,17 @@ config's ``redis_url`` / ``$REDIS_URL`` (else 127.0.0.1:6379). ``lanes worker`` 
 from __future__ import annotations
 
 import logging
+import threading
 
 import redis
+from celery.signals import worker_ready, worker_shutdown
 
 from broker.app import create_app
 from broker.connection import require_redis_url
 from broker.keys import Keys
 from lanes.config import load_config
 from workers.context import WorkerContext
+from workers.maintenance import start_janitor
 from workers.tasks import register_tasks
 
 # One line per HTTP call drowns the task log; Celery's own lines already say what happened.
@@ -31,3 +34,17 @@ context = WorkerContext(
     keys=Keys(config.redis_prefix),
 )
 register_tasks(app, lambda: context)
+
+
+_stop_janitor = threading.Event()
+
+
+@worker_ready.connect
+def _start_janitor(**_: object) -> None:
+    if config.janitor_interval_s > 0:
+        start_janitor(context, app, _stop_janitor)
+
+
+@worker_shutdown.connect
+def _stop_janitor_thread(**_: object) -> None:
+    _stop_janitor.set()

@@ -9,12 +9,13 @@ import redis
 
 from broker.keys import Keys
 from broker.lane_state import LaneStateStore, RedisLaneState
+from broker.pending import PendingJobs
 from broker.pools import PoolBalancer
 from lanes.config import Config
 from workers.capacity import CapacityGate
 from workers.providers import Provider, build_provider
 from workers.ratelimit import RedisLimiter
-from workers.results import ChargeBook, Handoffs, ResultStore
+from workers.results import ChargeBook, ResultStore
 
 
 @dataclass
@@ -39,9 +40,10 @@ class WorkerContext:
                 threads=self.config.worker.concurrency,
                 margin=self.config.limit_margin,
             )
-        self.results = ResultStore(self.redis, self.keys, self.config.result_ttl_s)
-        self.charges = ChargeBook(self.redis, self.keys, self.config.result_ttl_s)
-        self.handoffs = Handoffs(self.redis, self.keys, self.config.result_ttl_s)
+        ttl_s = self.config.result_ttl_s
+        self.pending = PendingJobs(self.redis, self.keys, ttl_s)
+        self.results = ResultStore(self.redis, self.keys, ttl_s, self.pending)
+        self.charges = ChargeBook(self.redis, self.keys, ttl_s)
         self.pools = PoolBalancer(self.config, self.redis, self.keys, self.lane_state)
 
     @property

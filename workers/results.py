@@ -8,14 +8,18 @@ from typing import Any
 import redis
 
 from broker.keys import Keys
+from broker.pending import PendingJobs
 from lanes.errors import InfrastructureError
 
 
 class ResultStore:
-    def __init__(self, client: redis.Redis, keys: Keys, ttl_s: int) -> None:
+    """Final results, and the end of each job's pending entry (:mod:`broker.pending`)."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, ttl_s: int, pending: PendingJobs) -> None:
         self._client = client
         self._keys = keys
         self._ttl_s = ttl_s
+        self._pending = pending
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The recorded final result of ``job_id``, if any."""
@@ -29,7 +33,10 @@ class ResultStore:
         """Record ``result`` unless one is already there; return the one that stands."""
         key = self._keys.result_once(job_id)
         try:
-            created = self._client.set(key, json.dumps(result), nx=True, ex=self._ttl_s)
+            pipe = self._client.pipeline(transaction=True)
+            pipe.set(key, json.dumps(result), nx=True, ex=self._ttl_s)
+            self._pending.forget(pipe, job_id)
+            created = pipe.execute()[0]
             if created:
                 return result
             raw = self._client.get(key)
@@ -69,45 +76,3 @@ class ChargeBook:
         except redis.RedisError as exc:
             raise InfrastructureError(f"cannot read the charges of {job_id}: {exc}") from exc
         return {str(k): float(v) for k, v in raw.items()}
-
-
-_RAISE_HOP = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if tonumber(ARGV[1]) > current then
-    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-    return 1
-end
-return 0
-"""
-
-
-class Handoffs:
-    """How far each job has moved on, so a stale message is dropped instead of calling again.
-
-    A message that hands its job on (retry, wait, move, fallback) publishes the next message
-    and then acknowledges itself. If that acknowledgement is lost (the worker dies, Redis
-    restarts), the broker redelivers the old message after the visibility timeout, while the
-    job already runs further on: without this check the old step would call its provider a
-    second time and be charged under another (step, attempt).
-    """
-
-    def __init__(self, client: redis.Redis, keys: Keys, ttl_s: int) -> None:
-        self._client = client
-        self._keys = keys
-        self._ttl_s = ttl_s
-        self._raise = client.register_script(_RAISE_HOP)
-
-    def mark(self, job_id: str, hop: int) -> None:
-        """Record that the job's message ``hop`` handed it on (published its successor)."""
-        try:
-            self._raise(keys=[self._keys.handed_on(job_id)], args=[hop, self._ttl_s])
-        except redis.RedisError as exc:
-            raise InfrastructureError(f"cannot record the hand-off of {job_id}: {exc}") from exc
-
-    def is_stale(self, job_id: str, hop: int) -> bool:
-        """Whether message ``hop`` of the job, or a later one, already handed the job on."""
-        try:
-            raw = self._client.get(self._keys.handed_on(job_id))
-        except redis.RedisError as exc:
-            raise InfrastructureError(f"cannot read the hand-offs of {job_id}: {exc}") from exc
-        return raw is not None and hop <= int(raw)

@@ -30,7 +30,7 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
     def run(self: Task, envelope: dict[str, Any]) -> dict[str, Any]:
         env = Envelope.model_validate(envelope)
         ctx = context()
-        if ctx.handoffs.is_stale(env.job.id, env.hop):
+        if ctx.pending.is_stale(env.job.id, env.hop):
             # A redelivered message whose job already moved on: acknowledge, do nothing.
             log.warning("dropped stale message %s hop=%d", env.label(), env.hop)
             raise Ignore()
@@ -47,7 +47,7 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
                 kwargsrepr="{}",
                 throw=False,
             )
-            _handed_on(ctx, env)
+            _handed_on(ctx, env, nxt)
             raise retry
         assert isinstance(outcome, Forward)
         nxt = outcome.envelope
@@ -61,7 +61,7 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
         try:
             raise self.replace(sig)
         except Ignore:  # replace() publishes the next message, then raises Ignore
-            _handed_on(ctx, env)
+            _handed_on(ctx, env, nxt)
             raise
 
     @app.task(name=NOOP_TASK, acks_late=True)
@@ -69,7 +69,7 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
         return value
 
 
-def _handed_on(ctx: WorkerContext, env: Envelope) -> None:
+def _handed_on(ctx: WorkerContext, env: Envelope, nxt: Envelope) -> None:
     """Mark ``env`` as handed on, after its successor is published and before it is acked.
 
     Without the mark a lost acknowledgement lets the old message run again later; that is
@@ -77,6 +77,6 @@ def _handed_on(ctx: WorkerContext, env: Envelope) -> None:
     here is logged, not raised (raising would fail a job whose next message is on its way).
     """
     try:
-        ctx.handoffs.mark(env.job.id, env.hop)
+        ctx.pending.hand_on(env.job.id, env.hop, nxt.instance, nxt.to_wire())
     except InfrastructureError as exc:
         log.warning("job %s: hand-off of hop %d not recorded: %s", env.job.id, env.hop, exc)

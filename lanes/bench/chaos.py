@@ -37,6 +37,7 @@ import yaml
 
 from broker.app import wait_for_queues
 from broker.embedded import EmbeddedRedis
+from broker.pending import PendingJobs
 from lanes.bench.chaos_faults import FaultRunner, FaultSpec, WorkerFleet, fault_plan
 from lanes.bench.chaos_jobs import Audit, JobMix, Submitter, Watcher, audit, chaos_jobs
 from lanes.bench.harness import sim_process
@@ -165,8 +166,9 @@ def _run(
     _stop_threads(stop, submitter, watcher)
     if submitter.error is not None:
         raise submitter.error
-    store = ResultStore(lanes.redis, lanes.keys, lanes.config.result_ttl_s)
-    book = ChargeBook(lanes.redis, lanes.keys, lanes.config.result_ttl_s)
+    ttl_s = lanes.config.result_ttl_s
+    store = ResultStore(lanes.redis, lanes.keys, ttl_s, PendingJobs(lanes.redis, lanes.keys, ttl_s))
+    book = ChargeBook(lanes.redis, lanes.keys, ttl_s)
     found = audit(submitter.accepted, watcher.seen, store, book,
                   lambda job_id: str(lanes.app.AsyncResult(job_id).state))  # fmt: skip
     return _report(found, submitter, faults, sim, time.monotonic() - started)

@@ -78,7 +78,7 @@ def up(
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             while True:
-                stack._check_alive()
+                stack.respawn_dead()
                 time.sleep(1)
         except KeyboardInterrupt:
             console.print("stopping")

@@ -240,9 +240,13 @@ class Config(_Frozen):
     """Prefix of every Redis key lanes writes (several deployments can share one Redis)."""
     state_dir: str = ".lanes"
     result_ttl_s: int = Field(default=86400, ge=60)
-    visibility_timeout_s: int = Field(default=3600, ge=60)
+    visibility_timeout_s: int = Field(default=3600, ge=5)
     worker: WorkerSpec = WorkerSpec()
     retry: RetrySpec = RetrySpec()
+    janitor_interval_s: float = Field(default=30.0, ge=0)
+    """How often a worker looks for lost messages (0: never). One process sweeps at a time."""
+    janitor_quiet_s: float = Field(default=60.0, gt=0)
+    """A job is only checked once its pending entry has not changed for this long."""
     limit_margin: float = Field(default=0.005, ge=0, lt=0.5)
     """Fraction of every per-minute limit lanes leaves unused: a provider starts counting when
     a request arrives, lanes when it reserves, and the difference must never add up to a 429."""

@@ -31,13 +31,17 @@ def _env(isolated_redis_url: str, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _workers_named(isolated_redis_url: str, prefix: str) -> list[str]:
+def _worker_pids(isolated_redis_url: str, prefix: str) -> dict[str, int]:
     app = create_app(load_config(EXAMPLE, env={}), isolated_redis_url)
     try:
-        replies = app.control.inspect(timeout=1.0).ping() or {}
+        replies = app.control.inspect(timeout=1.0).stats() or {}
     finally:
         app.close()
-    return [name for name in replies if name.startswith(prefix)]
+    return {name: int(info["pid"]) for name, info in replies.items() if name.startswith(prefix)}
+
+
+def _workers_named(isolated_redis_url: str, prefix: str) -> list[str]:
+    return list(_worker_pids(isolated_redis_url, prefix))
 
 
 def test_demo_json_reviews_across_lanes_and_leaves_nothing_running(
@@ -63,7 +67,19 @@ def test_demo_json_reviews_across_lanes_and_leaves_nothing_running(
     assert _workers_named(isolated_redis_url, "lanes-") == []
 
 
-def test_up_stops_its_workers_on_ctrl_c(isolated_redis_url: str, tmp_path: Path) -> None:
+def _wait_for_worker(url: str, prefix: str, proc: subprocess.Popen[str], not_pid: int = 0) -> int:
+    deadline = time.monotonic() + 90
+    while True:
+        pids = [pid for pid in _worker_pids(url, prefix).values() if pid != not_pid]
+        if pids:
+            return pids[0]
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert time.monotonic() < deadline, f"no worker {prefix} came up"
+
+
+def test_up_replaces_a_dead_worker_and_stops_all_on_ctrl_c(
+    isolated_redis_url: str, tmp_path: Path
+) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "lanes", "--config", str(EXAMPLE), "up", "koala"],
         env=_env(isolated_redis_url, tmp_path),
@@ -72,10 +88,10 @@ def test_up_stops_its_workers_on_ctrl_c(isolated_redis_url: str, tmp_path: Path)
         text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        while not _workers_named(isolated_redis_url, "lanes-koala@"):
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "lanes up never brought a koala worker up"
+        first = _wait_for_worker(isolated_redis_url, "lanes-koala@", proc)
+        os.kill(first, signal.SIGKILL)
+        second = _wait_for_worker(isolated_redis_url, "lanes-koala@", proc, not_pid=first)
+        assert second != first
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) in (0, 130)
     finally:

@@ -26,6 +26,7 @@ import redis
 from broker.app import RUN_TASK, wait_for_queues
 from broker.embedded import EmbeddedRedis
 from broker.keys import Keys
+from broker.pending import PendingJobs
 from lanes.bench.chaos import ChaosSettings, chaos_config
 from lanes.client import Lanes
 from lanes.config import Config
@@ -130,9 +131,9 @@ def _wait_for(what: str, check: Callable[[], bool], timeout_s: float) -> None:
 def _recorded(rig: Rig, job_id: str) -> tuple[dict[str, Any] | None, dict[str, float]]:
     """The job's one recorded result and its charges by ``step:attempt``."""
     client, keys, ttl_s = rig.redis(), Keys(rig.config.redis_prefix), rig.config.result_ttl_s
-    return ResultStore(client, keys, ttl_s).get(job_id), ChargeBook(client, keys, ttl_s).charges(
+    return ResultStore(client, keys, ttl_s, PendingJobs(client, keys, ttl_s)).get(
         job_id
-    )
+    ), ChargeBook(client, keys, ttl_s).charges(job_id)
 
 
 def _queues_drained(rig: Rig) -> bool:
