@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 
@@ -92,15 +92,25 @@ class RedisLaneState:
 
     def statuses(self, instances: list[str]) -> dict[str, LaneStatus]:
         """The state of each instance, in one pipelined round trip (with the server TIME)."""
-        names = list(dict.fromkeys(instances))
         with redis_errors("reading lane state"):
             pipe = self._client.pipeline(transaction=False)
-            pipe.time()
-            for name in names:
-                pipe.get(self._keys.disabled(name))
-                pipe.pttl(self._keys.cooldown(name))
-                pipe.hmget(self._keys.health(name), ["ok", "fail", "ts_ms"])
-            replies = pipe.execute()
+            parse = self.statuses_in(pipe, instances)
+            return parse(pipe.execute())
+
+    def statuses_in(
+        self, pipe: redis.client.Pipeline, instances: list[str]
+    ) -> Callable[[list[Any]], dict[str, LaneStatus]]:
+        """Queue the reads of :meth:`statuses` on ``pipe``; return the parser of the replies
+        from the first one queued here to the end."""
+        names = list(dict.fromkeys(instances))
+        pipe.time()
+        for name in names:
+            pipe.get(self._keys.disabled(name))
+            pipe.pttl(self._keys.cooldown(name))
+            pipe.hmget(self._keys.health(name), ["ok", "fail", "ts_ms"])
+        return lambda replies: self._parse_statuses(names, replies)
+
+    def _parse_statuses(self, names: list[str], replies: list[Any]) -> dict[str, LaneStatus]:
         seconds, micros = replies[0]
         now_ms = server_time_s(seconds, micros) * 1000
         out: dict[str, LaneStatus] = {}
@@ -147,12 +157,22 @@ class RedisLaneState:
     def record_failure(self, instance: str, kind: str) -> float:
         return self._record(instance, "fail", kind)
 
+    def record_success_in(self, pipe: redis.client.Pipeline, instance: str) -> None:
+        """Queue :meth:`record_success` on ``pipe``."""
+        keys, args = self._record_call(instance, "ok", "")
+        self._scripts.health(keys=keys, args=args, client=pipe)
+
     def _record(self, instance: str, outcome: str, kind: str) -> float:
-        half_life_ms = math.ceil(self._half_life_s * 1000)
-        args: list[str | int | float] = [outcome, half_life_ms, kind, HEALTH_PRIOR]
+        keys, args = self._record_call(instance, outcome, kind)
         with redis_errors(f"recording an outcome of {instance}"):
-            health = self._scripts.health(keys=[self._keys.health(instance)], args=args)
+            health = self._scripts.health(keys=keys, args=args)
         return float(text(health))
+
+    def _record_call(
+        self, instance: str, outcome: str, kind: str
+    ) -> tuple[list[str], list[str | int | float]]:
+        half_life_ms = math.ceil(self._half_life_s * 1000)
+        return [self._keys.health(instance)], [outcome, half_life_ms, kind, HEALTH_PRIOR]
 
     def clear(self, instance: str) -> None:
         keys = self._keys

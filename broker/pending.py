@@ -18,6 +18,11 @@ from broker.keys import Keys
 from broker.scripts import lua_source, redis_errors, text
 
 
+def stale_hop(raw: object, hop: int) -> bool:
+    """Whether ``hop`` is at or below the recorded hand-off mark ``raw`` (None: no mark)."""
+    return raw is not None and hop <= int(text(raw))
+
+
 class PendingJobs:
     def __init__(self, client: redis.Redis, keys: Keys, ttl_s: int) -> None:
         self._client = client
@@ -47,7 +52,12 @@ class PendingJobs:
         """Whether message ``hop`` of the job, or a later one, already handed the job on."""
         with redis_errors(f"reading the hand-offs of {job_id}"):
             raw = self._client.get(self._keys.handed_on(job_id))
-        return raw is not None and hop <= int(text(raw))
+        return stale_hop(raw, hop)
+
+    def is_stale_in(self, pipe: redis.client.Pipeline, job_id: str) -> None:
+        """Queue the read of :meth:`is_stale` on ``pipe``; judge the reply with
+        :func:`stale_hop`."""
+        pipe.get(self._keys.handed_on(job_id))
 
     def forget(self, pipe: redis.client.Pipeline, job_id: str) -> None:
         """Queue the commands that drop the job's entry (its result is being recorded)."""

@@ -27,6 +27,7 @@ from broker.pools import RedisCounter
 from lanes.config import Config, load_config
 from router.engine import Router
 from router.job import Job
+from router.lane_state import CachedLaneState
 
 
 class Lanes:
@@ -36,7 +37,8 @@ class Lanes:
         self.keys = keys or Keys(config.redis_prefix)
         self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
         self.app: Celery = create_app(config, redis_url)
-        self.lane_state = RedisLaneState(self.redis, self.keys)
+        # Routing reads lane state at most once a second; workers re-check before each call.
+        self.lane_state = CachedLaneState(RedisLaneState(self.redis, self.keys), ttl_s=1.0)
         self.router = Router(
             config, lane_state=self.lane_state, counter=RedisCounter(self.redis, self.keys)
         )

@@ -6,6 +6,8 @@ for tests and for routing without Redis (``lanes route`` on a laptop).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -59,3 +61,35 @@ class NoHistory:
 
     def score(self, instance: str, model: str, task_type: str) -> float | None:
         return None
+
+
+class CachedLaneState:
+    """A :class:`LaneStateReader` that asks ``inner`` at most once per ``ttl_s``.
+
+    For dispatchers: routing on a state up to ``ttl_s`` old costs nothing, because the worker
+    reads the live state again before every call (and moves the job if its lane cools down).
+    """
+
+    def __init__(
+        self,
+        inner: LaneStateReader,
+        ttl_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._cached: dict[str, LaneStatus] = {}
+        self._expires_at = 0.0
+
+    def status(self, instance: str) -> LaneStatus:
+        return self.statuses([instance])[instance]
+
+    def statuses(self, instances: list[str]) -> dict[str, LaneStatus]:
+        now = self._clock()
+        cached = self._cached
+        if now >= self._expires_at or any(name not in cached for name in instances):
+            wanted = sorted(set(instances) | set(cached))
+            cached = {**cached, **self._inner.statuses(wanted)}
+            self._cached, self._expires_at = cached, now + self._ttl_s
+        return {name: cached[name] for name in instances}

@@ -40,9 +40,19 @@ class CapacityGate:
 
     def acquire(
         self, instance: str, spec: InstanceSpec, model: str, input_tokens: int, output_tokens: int
-    ) -> Acquired:
-        """Reserve capacity for one call or raise CapacityWait (or ReservationTooLarge)."""
+    ) -> Acquired | None:
+        """Reserve capacity for one call or raise CapacityWait (or ReservationTooLarge).
+
+        None when the instance has no limits at all: there is nothing to reserve or settle.
+        """
         model_class, limits = limits_for(spec, model, self._margin)
+        if not (
+            limits.requests_per_min
+            or limits.input_tokens_per_min
+            or limits.output_tokens_per_min
+            or limits.concurrency
+        ):
+            return None
         lease_ttl_s = spec.timeout_s + LEASE_MARGIN_S
         waiters = self._semaphore(instance)
         may_wait = waiters.acquire(blocking=False)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import redis
 
 from broker.keys import Keys
-from broker.lane_state import LaneStateStore, RedisLaneState
+from broker.lane_state import RedisLaneState
 from broker.pending import PendingJobs
 from broker.pools import PoolBalancer
 from lanes.config import Config
@@ -20,41 +20,28 @@ from workers.results import ChargeBook, ResultStore
 
 @dataclass
 class WorkerContext:
-    """``lane_state`` and ``gate`` default to the Redis implementations on ``redis``."""
+    """A worker's shared state; everything lives in the Redis behind ``redis``."""
 
     config: Config
     redis: redis.Redis
     keys: Keys = field(default_factory=Keys)
-    lane_state: LaneStateStore | None = None
-    gate: CapacityGate | None = None
     _providers: dict[str, Provider] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
-        if self.lane_state is None:
-            self.lane_state = RedisLaneState(self.redis, self.keys)
-        if self.gate is None:
-            self.gate = CapacityGate(
-                RedisLimiter(self.redis, self.keys),
-                wait_slice_s=self.config.retry.wait_slice_s,
-                threads=self.config.worker.concurrency,
-                margin=self.config.limit_margin,
-            )
         ttl_s = self.config.result_ttl_s
+        self.state = RedisLaneState(self.redis, self.keys)
+        self.limiter = RedisLimiter(self.redis, self.keys)
+        self.capacity = CapacityGate(
+            self.limiter,
+            wait_slice_s=self.config.retry.wait_slice_s,
+            threads=self.config.worker.concurrency,
+            margin=self.config.limit_margin,
+        )
         self.pending = PendingJobs(self.redis, self.keys, ttl_s)
         self.results = ResultStore(self.redis, self.keys, ttl_s, self.pending)
         self.charges = ChargeBook(self.redis, self.keys, ttl_s)
-        self.pools = PoolBalancer(self.config, self.redis, self.keys, self.lane_state)
-
-    @property
-    def state(self) -> LaneStateStore:
-        assert self.lane_state is not None  # set in __post_init__
-        return self.lane_state
-
-    @property
-    def capacity(self) -> CapacityGate:
-        assert self.gate is not None  # set in __post_init__
-        return self.gate
+        self.pools = PoolBalancer(self.config, self.redis, self.keys, self.state)
 
     def provider(self, instance: str) -> Provider:
         """The provider client of ``instance``, built on first use and then reused by every

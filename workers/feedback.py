@@ -43,10 +43,6 @@ def reset_in_s(headers: Mapping[str, str], now_s: float) -> float | None:
     return None if latest is None else max(0.0, latest - now_s)
 
 
-def on_success(store: LaneStateStore, instance: str) -> None:
-    store.record_success(instance)
-
-
 def on_error(config: Config, store: LaneStateStore, instance: str, exc: ProviderError) -> None:
     """Record ``exc`` against ``instance`` and apply what it implies for everybody."""
     log.warning("instance %s: %s: %s", instance, type(exc).__name__, exc)

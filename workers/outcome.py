@@ -30,4 +30,9 @@ class Forward:
     envelope: Envelope
 
 
-Outcome = Done | Retry | Forward
+@dataclass(frozen=True)
+class Drop:
+    """A stale message: its job already moved on. Acknowledge it and do nothing."""
+
+
+Outcome = Done | Retry | Forward | Drop

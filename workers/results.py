@@ -27,7 +27,17 @@ class ResultStore:
             raw = self._client.get(self._keys.result_once(job_id))
         except redis.RedisError as exc:
             raise InfrastructureError(f"cannot read result of {job_id}: {exc}") from exc
-        return None if raw is None else dict(json.loads(raw))
+        return parse_result(raw)
+
+    def get_in(self, pipe: redis.client.Pipeline, job_id: str) -> None:
+        """Queue :meth:`get` on ``pipe``; read the reply with :func:`parse_result`."""
+        pipe.get(self._keys.result_once(job_id))
+
+    def record_in(self, pipe: redis.client.Pipeline, job_id: str, result: dict[str, Any]) -> None:
+        """Queue :meth:`record` on ``pipe``: its first reply says whether this result stands
+        (if not, read the one that does with :meth:`get`)."""
+        pipe.set(self._keys.result_once(job_id), json.dumps(result), nx=True, ex=self._ttl_s)
+        self._pending.forget(pipe, job_id)
 
     def record(self, job_id: str, result: dict[str, Any]) -> dict[str, Any]:
         """Record ``result`` unless one is already there; return the one that stands."""
@@ -45,6 +55,11 @@ class ResultStore:
         return result if raw is None else dict(json.loads(raw))
 
 
+def parse_result(raw: object) -> dict[str, Any] | None:
+    """A recorded result from its raw reply (None when there is none)."""
+    return None if raw is None else dict(json.loads(str(raw)))
+
+
 class ChargeBook:
     """What each job cost, written once per provider call key (job, step, attempt).
 
@@ -57,13 +72,19 @@ class ChargeBook:
         self._keys = keys
         self._ttl_s = ttl_s
 
+    def charge_in(
+        self, pipe: redis.client.Pipeline, job_id: str, step: int, attempt: int, cost_usd: float
+    ) -> None:
+        """Queue :meth:`charge` on ``pipe``: its first reply says whether it was new."""
+        key = self._keys.charges(job_id)
+        pipe.hsetnx(key, f"{step}:{attempt}", repr(cost_usd))
+        pipe.expire(key, self._ttl_s)
+
     def charge(self, job_id: str, step: int, attempt: int, cost_usd: float) -> bool:
         """Record the cost of call (job, step, attempt); False if it was already charged."""
-        key = self._keys.charges(job_id)
         try:
             pipe = self._client.pipeline(transaction=True)
-            pipe.hsetnx(key, f"{step}:{attempt}", repr(cost_usd))
-            pipe.expire(key, self._ttl_s)
+            self.charge_in(pipe, job_id, step, attempt, cost_usd)
             created, _ = pipe.execute()
         except redis.RedisError as exc:
             raise InfrastructureError(f"cannot record the charge of {job_id}: {exc}") from exc

@@ -11,6 +11,9 @@ adapts their :data:`Outcome` to Celery (return, ``retry``, ``replace``). Order o
    same bounded way;
 5. the call; success settles the reservation to actual usage and records the one result;
    a retryable failure retries the step with backoff, then falls back to the next step.
+
+Step 1 also drops a message whose job already moved on (a stale ``hop``). Reads before the
+call and writes after it take one Redis round trip each (:mod:`workers.steps`).
 """
 
 from __future__ import annotations
@@ -22,20 +25,23 @@ from lanes.errors import AuthFailed, ProviderError
 from workers import feedback
 from workers.context import WorkerContext
 from workers.envelope import Envelope
-from workers.outcome import Done, Forward, Outcome, Retry
+from workers.outcome import Done, Drop, Forward, Outcome, Retry
 from workers.providers import ProviderRequest, ProviderResponse
 from workers.ratelimit import Acquired, CapacityWait, ReservationTooLarge
 from workers.result_records import failure_record, success_record
+from workers.steps import after_success, before_call
 
 MAX_COUNTDOWN_S = 5.0
 """Longest countdown a waiting job is re-queued with: far below any visibility timeout."""
 
 
 def run_step(ctx: WorkerContext, env: Envelope) -> Outcome:
-    recorded = ctx.results.get(env.job.id)
-    if recorded is not None:
-        return Done(recorded)  # a redelivery of a finished job: same result, no new call
-    status = ctx.state.status(env.instance)
+    before = before_call(ctx, env)
+    if before.stale:
+        return Drop()  # a redelivered message whose job already moved on
+    if before.recorded is not None:
+        return Done(before.recorded)  # a redelivery of a finished job: same result, no call
+    status = before.status
     unfit = _unfit_reason(ctx, env, status.disabled_reason)
     if unfit is not None:
         return _forward_or_fail(ctx, env, unfit)
@@ -70,23 +76,21 @@ def _unfit_reason(ctx: WorkerContext, env: Envelope, disabled: str | None) -> st
     return None
 
 
-def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired) -> Outcome:
-    limiter = ctx.capacity.limiter
+def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> Outcome:
+    reservation = acquired.reservation if acquired is not None else None
     try:
         response = _call(ctx, env)
     except ProviderError as exc:
-        # The provider counted the request: keep it charged, just end the lease.
-        limiter.release(acquired.reservation, refund=False)
+        if reservation is not None:  # the provider counted the request: keep it charged
+            ctx.limiter.release(reservation, refund=False)
         feedback.on_error(ctx.config, ctx.state, env.instance, exc)
         return _after_error(ctx, env, exc)
     except BaseException:
-        limiter.release(acquired.reservation, refund=True)
+        if reservation is not None:
+            ctx.limiter.release(reservation, refund=True)
         raise
-    limiter.settle(acquired.reservation, response.input_tokens, response.output_tokens)
-    feedback.on_success(ctx.state, env.instance)
     record = success_record(ctx.config, env, response)
-    ctx.charges.charge(env.job.id, env.step, env.attempt, record["cost_usd"])
-    return Done(ctx.results.record(env.job.id, record))
+    return Done(after_success(ctx, env, reservation, record))
 
 
 def _call(ctx: WorkerContext, env: Envelope) -> ProviderResponse:

@@ -13,7 +13,7 @@ from broker.app import NOOP_TASK, RUN_TASK
 from lanes.errors import InfrastructureError
 from workers.context import WorkerContext
 from workers.envelope import Envelope
-from workers.outcome import Done, Forward, Retry
+from workers.outcome import Done, Drop, Forward, Retry
 from workers.runner import run_step
 
 log = logging.getLogger("lanes.workers")
@@ -30,13 +30,12 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
     def run(self: Task, envelope: dict[str, Any]) -> dict[str, Any]:
         env = Envelope.model_validate(envelope)
         ctx = context()
-        if ctx.pending.is_stale(env.job.id, env.hop):
-            # A redelivered message whose job already moved on: acknowledge, do nothing.
-            log.warning("dropped stale message %s hop=%d", env.label(), env.hop)
-            raise Ignore()
         outcome = run_step(ctx, env)
         if isinstance(outcome, Done):
             return outcome.result
+        if isinstance(outcome, Drop):
+            log.warning("dropped stale message %s hop=%d", env.label(), env.hop)
+            raise Ignore()
         if isinstance(outcome, Retry):
             nxt = outcome.envelope
             retry = self.retry(

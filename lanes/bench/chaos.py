@@ -3,8 +3,9 @@ lane fails; then proof that no job was lost, no result duplicated, nothing charg
 
 Everything runs on its own: an embedded Redis (AOF, ``appendfsync always``, data under
 ``<state_dir>/bench-chaos``), a simulator process and worker processes consuming every
-lane, all from a derived config with the shortest visibility timeout the config accepts
-(60 s, so messages held by a killed worker come back within the run) and 10 s calls. Worker
+lane, all from a derived config with a short visibility timeout (30 s, so messages held by
+a killed worker come back within the run), 10 s calls and a janitor that looks for lost
+messages every 5 s (a message popped by a worker killed before it recorded it). Worker
 processes that exit on their own are replaced, as a supervisor would. On exit, even on
 Ctrl-C, all of it is stopped.
 
@@ -64,8 +65,11 @@ class ChaosSettings:
     """Simulated latency of every call: long enough for kills to land mid-call."""
     submit_window_s: float = 60.0
     """Jobs are submitted evenly over this window, while the faults are injected."""
-    visibility_timeout_s: int = 60
-    """Redelivery timeout of unacknowledged messages (the lowest the config accepts)."""
+    visibility_timeout_s: int = 30
+    """Redelivery timeout of unacknowledged messages (at least twice ``call_timeout_s``)."""
+    janitor_interval_s: float = 5.0
+    janitor_quiet_s: float = 20.0
+    """A job is checked for a lost message once its state has not moved for this long."""
     call_timeout_s: float = 10.0
     """``timeout_s`` of every instance: one call never outlives the visibility timeout."""
     drain_s: float | None = None
@@ -85,7 +89,9 @@ def chaos_config(
     quick retries; written to ``directory/chaos-config.yaml``."""
     data = config.model_dump(mode="json")
     data.update(redis_url=redis_url, redis_prefix="chaos",
-                visibility_timeout_s=settings.visibility_timeout_s)  # fmt: skip
+                visibility_timeout_s=settings.visibility_timeout_s,
+                janitor_interval_s=settings.janitor_interval_s,
+                janitor_quiet_s=settings.janitor_quiet_s)  # fmt: skip
     data["simulator"].update(mode=SimMode.ALWAYS.value, enforce_limits=False,
                              latency_s=settings.latency_s, latency_jitter_s=0.0)  # fmt: skip
     data["retry"].update(attempts_per_step=2, backoff_base_s=0.1, backoff_max_s=0.5,

@@ -1,6 +1,6 @@
 """``lanes bench throughput``: jobs/s through dispatcher → lanes → simulator vs plain Celery.
 
-Both runs use the same Redis, the same worker process (all lanes plus the no-op queue, the
+Both runs use the same Redis, the same worker processes (all lanes plus the no-op queue, the
 same pool and concurrency) and the same number of tasks; the simulator answers at once in a
 process of its own. ratio = lanes jobs/s ÷ Celery no-op tasks/s.
 """
@@ -45,7 +45,12 @@ def bench_config(config: Config, directory: Path) -> tuple[Config, Path]:
 
 
 def run_throughput(
-    config: Config, *, jobs: int, concurrency: int, progress: Callable[[str], None]
+    config: Config,
+    *,
+    jobs: int,
+    concurrency: int,
+    workers: int,
+    progress: Callable[[str], None],
 ) -> dict[str, Any]:
     state = Path(config.state_dir)
     cfg, path = bench_config(config, state / "bench")
@@ -55,14 +60,14 @@ def run_throughput(
             port = sim.rsplit(":", 1)[1]
             env["LANES_SIMULATOR__PORT"] = port
             queues = [*cfg.lanes(), NOOP_QUEUE]
-            with worker_processes(cfg, queues, count=1, concurrency=concurrency, env=env,
+            with worker_processes(cfg, queues, count=workers, concurrency=concurrency, env=env,
                                   log_dir=state / "logs") as procs:  # fmt: skip
-                return _measure(cfg, url, jobs, procs[0].pid, progress)
+                result = _measure(cfg, url, jobs, progress)
+                rss = max(peak_rss_mb(proc.pid) for proc in procs)
+    return {**result, "worker_peak_rss_mb": round(rss, 1), "workers": workers}
 
 
-def _measure(
-    cfg: Config, url: str, jobs: int, worker_pid: int, progress: Callable[[str], None]
-) -> dict[str, Any]:
+def _measure(cfg: Config, url: str, jobs: int, progress: Callable[[str], None]) -> dict[str, Any]:
     app = create_app(cfg, url)
     wait_for_queues(app, {*cfg.lanes(), NOOP_QUEUE})
     with Lanes(cfg, url) as lanes:
@@ -80,7 +85,6 @@ def _measure(
         "lanes_jobs_per_s": round(lanes_rate, 1),
         "celery_noop_per_s": round(noop_rate, 1),
         "ratio": round(lanes_rate / noop_rate, 3),
-        "worker_peak_rss_mb": round(peak_rss_mb(worker_pid), 1),
     }
 
 

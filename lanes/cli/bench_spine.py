@@ -11,7 +11,8 @@ from lanes.cli.app import bench_app, print_result, progress_printer, state
 def throughput(
     ctx: typer.Context,
     jobs: int = typer.Option(2000, "--jobs", min=10, help="Jobs in each run."),
-    concurrency: int = typer.Option(32, "--concurrency", min=1),
+    concurrency: int = typer.Option(32, "--concurrency", min=1, help="Threads per worker."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Worker processes (both runs)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Jobs/s through lanes vs plain Celery no-op tasks, same Redis, same worker, same run."""
@@ -21,6 +22,7 @@ def throughput(
         state(ctx).config(),
         jobs=jobs,
         concurrency=concurrency,
+        workers=workers,
         progress=progress_printer(as_json),
     )
     print_result(result, as_json)

@@ -101,7 +101,22 @@ class RedisLimiter:
         """See :meth:`workers.ratelimit.base.RateLimiter.release`. One round trip."""
         return self._end(reservation, "refund" if refund else "keep", 0, 0)
 
+    def settle_in(
+        self, pipe: redis.client.Pipeline, res: Reservation, input_tokens: int, output_tokens: int
+    ) -> None:
+        """Queue :meth:`settle` on ``pipe`` (its reply is the script's, unparsed)."""
+        keys, args = self._end_call(res, "settle", input_tokens, output_tokens)
+        self._scripts.settle(keys=keys, args=args, client=pipe)
+
     def _end(self, res: Reservation, mode: str, input_tokens: int, output_tokens: int) -> Settled:
+        keys, args = self._end_call(res, mode, input_tokens, output_tokens)
+        with redis_errors(f"settling a reservation on {res.instance}/{res.model_class}"):
+            applied, time_s, time_us = self._scripts.settle(keys=keys, args=args)
+        return Settled(int(applied) == 1, server_time_s(time_s, time_us))
+
+    def _end_call(
+        self, res: Reservation, mode: str, input_tokens: int, output_tokens: int
+    ) -> tuple[list[str], list[str | int]]:
         keys = [
             self._keys.limiter(res.instance, res.model_class),
             self._keys.leases(res.instance),
@@ -117,9 +132,7 @@ class RedisLimiter:
             input_tokens,
             output_tokens,
         ]
-        with redis_errors(f"settling a reservation on {res.instance}/{res.model_class}"):
-            applied, time_s, time_us = self._scripts.settle(keys=keys, args=args)
-        return Settled(int(applied) == 1, server_time_s(time_s, time_us))
+        return keys, args
 
     def usage(self, instance: str, model_class: str, limits: Limits) -> UsageSnapshot:
         """See :meth:`workers.ratelimit.base.RateLimiter.usage`. One round trip, no writes."""
