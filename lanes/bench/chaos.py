@@ -34,16 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from broker.app import wait_for_queues
 from broker.embedded import EmbeddedRedis
 from broker.pending import PendingJobs
 from lanes.bench.chaos_faults import FaultRunner, FaultSpec, WorkerFleet, fault_plan
 from lanes.bench.chaos_jobs import Audit, JobMix, Submitter, Watcher, audit, chaos_jobs
-from lanes.bench.harness import sim_process
+from lanes.bench.harness import derived_config, sim_process
 from lanes.client import Lanes
-from lanes.config import Config, SimMode, load_config
+from lanes.config import Config, SimMode
 from lanes.errors import InfrastructureError
 from lanes.sim import SimControl
 from workers.results import ChargeBook, ResultStore
@@ -87,23 +85,22 @@ def chaos_config(
 ) -> tuple[Config, Path]:
     """``config`` on ``redis_url``, every lane simulated and unlimited, short timeouts and
     quick retries; written to ``directory/chaos-config.yaml``."""
-    data = config.model_dump(mode="json")
-    data.update(redis_url=redis_url, redis_prefix="chaos",
-                visibility_timeout_s=settings.visibility_timeout_s,
-                janitor_interval_s=settings.janitor_interval_s,
-                janitor_quiet_s=settings.janitor_quiet_s)  # fmt: skip
-    data["simulator"].update(mode=SimMode.ALWAYS.value, enforce_limits=False,
-                             latency_s=settings.latency_s, latency_jitter_s=0.0)  # fmt: skip
-    data["retry"].update(attempts_per_step=2, backoff_base_s=0.1, backoff_max_s=0.5,
-                         max_wait_s=10.0, wait_slice_s=1.0)  # fmt: skip
-    data["worker"]["concurrency"] = settings.concurrency
-    data["routing"]["cache_ttl_s"] = 0
-    for inst in data["instances"].values():
-        inst.update(limits={}, model_limits={}, timeout_s=settings.call_timeout_s)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "chaos-config.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return load_config(path, env={}), path
+
+    def change(data: dict[str, Any]) -> None:
+        data.update(redis_url=redis_url, redis_prefix="chaos",
+                    visibility_timeout_s=settings.visibility_timeout_s,
+                    janitor_interval_s=settings.janitor_interval_s,
+                    janitor_quiet_s=settings.janitor_quiet_s)  # fmt: skip
+        data["simulator"].update(mode=SimMode.ALWAYS.value, enforce_limits=False,
+                                 latency_s=settings.latency_s, latency_jitter_s=0.0)  # fmt: skip
+        data["retry"].update(attempts_per_step=2, backoff_base_s=0.1, backoff_max_s=0.5,
+                             max_wait_s=10.0, wait_slice_s=1.0)  # fmt: skip
+        data["worker"]["concurrency"] = settings.concurrency
+        data["routing"]["cache_ttl_s"] = 0
+        for inst in data["instances"].values():
+            inst.update(limits={}, model_limits={}, timeout_s=settings.call_timeout_s)
+
+    return derived_config(config, directory / "chaos-config.yaml", change)
 
 
 def run_chaos(config: Config, settings: ChaosSettings, progress: Progress) -> dict[str, Any]:

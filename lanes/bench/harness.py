@@ -6,19 +6,33 @@ import contextlib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
+import yaml
 
 from broker.connection import with_db
 from broker.embedded import free_port, resolve_redis
 from broker.keys import Keys
-from lanes.config import Config
+from lanes.config import Config, load_config
 from lanes.errors import InfrastructureError
 from lanes.processes import child_env, spawn, stop_all
 from lanes.stack import worker_command
+
+
+def derived_config(
+    config: Config, path: Path, change: Callable[[dict[str, Any]], None]
+) -> tuple[Config, Path]:
+    """``config`` as plain data, changed in place by ``change``, written to ``path`` (for the
+    benchmark's worker processes) and loaded back, validated."""
+    data = config.model_dump(mode="json")
+    change(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return load_config(path, env={}), path
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -16,12 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from broker.app import create_app, wait_for_queues
-from lanes.bench.harness import bench_redis, sim_process, worker_processes
+from lanes.bench.harness import bench_redis, derived_config, sim_process, worker_processes
 from lanes.client import Lanes
-from lanes.config import Config, SimMode, load_config
+from lanes.config import Config, SimMode
 from lanes.errors import LanesError
 from lanes.sim import SimControl
 
@@ -38,15 +36,14 @@ ACCOUNT_LIMITS = {
 
 def ratelimit_config(config: Config, directory: Path) -> tuple[Config, Path]:
     """The pool's members get ACCOUNT_LIMITS, on the simulator, with a chain of the pool only."""
-    data = config.model_dump(mode="json")
-    data["simulator"].update(mode=SimMode.ALWAYS.value, enforce_limits=True)
-    for member in config.members(POOL):
-        data["instances"][member]["limits"] = dict(ACCOUNT_LIMITS)
-    data["fallback_chains"][CHAIN] = [{"instance": POOL, "model": MODEL}]
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "bench-ratelimit.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return load_config(path, env={}), path
+
+    def change(data: dict[str, Any]) -> None:
+        data["simulator"].update(mode=SimMode.ALWAYS.value, enforce_limits=True)
+        for member in config.members(POOL):
+            data["instances"][member]["limits"] = dict(ACCOUNT_LIMITS)
+        data["fallback_chains"][CHAIN] = [{"instance": POOL, "model": MODEL}]
+
+    return derived_config(config, directory / "bench-ratelimit.yaml", change)
 
 
 def run_ratelimit(

@@ -12,12 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from broker.app import NOOP_QUEUE, NOOP_TASK, create_app, wait_for_queues
-from lanes.bench.harness import bench_redis, peak_rss_mb, sim_process, worker_processes
+from lanes.bench.harness import (
+    bench_redis,
+    derived_config,
+    peak_rss_mb,
+    sim_process,
+    worker_processes,
+)
 from lanes.client import Lanes
-from lanes.config import Config, SimMode, load_config
+from lanes.config import Config, SimMode
 
 PROMPTS = (
     "Fix the off-by-one error in the pagination helper",
@@ -33,15 +37,13 @@ PROMPTS = (
 
 def bench_config(config: Config, directory: Path) -> tuple[Config, Path]:
     """The config with limits off and every lane on the simulator, written to a file."""
-    data = config.model_dump(mode="json")
-    data["simulator"]["mode"] = SimMode.ALWAYS.value
-    data["simulator"]["enforce_limits"] = False
-    for inst in data["instances"].values():
-        inst["limits"] = {}
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "bench-config.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return load_config(path, env={}), path
+
+    def change(data: dict[str, Any]) -> None:
+        data["simulator"].update(mode=SimMode.ALWAYS.value, enforce_limits=False)
+        for inst in data["instances"].values():
+            inst["limits"] = {}
+
+    return derived_config(config, directory / "bench-config.yaml", change)
 
 
 def run_throughput(

@@ -20,20 +20,10 @@ from broker.keys import Keys
 from broker.lane_state import LaneStateStore, MemoryLaneState, RedisLaneState
 from lanes.errors import InfrastructureError
 from router.lane_state import LaneStatus
+from tests.fakes import FakeClock
 
 SLACK_S = 0.5
 HALF_LIFE_S = 1.0
-
-
-class FakeClock:
-    def __init__(self, start_s: float = 5_000.0) -> None:
-        self.now_s = start_s
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
 
 
 @dataclass
@@ -51,7 +41,7 @@ class Harness:
 @pytest.fixture(params=["memory", "redis"])
 def harness(request: pytest.FixtureRequest) -> Harness:
     if request.param == "memory":
-        clock = FakeClock()
+        clock = FakeClock(5_000.0)
         return Harness(MemoryLaneState(clock, health_half_life_s=HALF_LIFE_S), clock.advance, True)
     client = request.getfixturevalue("redis_client")
     keys = request.getfixturevalue("keys")

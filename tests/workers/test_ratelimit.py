@@ -19,6 +19,7 @@ from redis.retry import Retry
 from broker.keys import Keys
 from lanes.config.models import Limits
 from lanes.errors import InfrastructureError, LanesError, RequestTooLarge
+from tests.fakes import FakeClock
 from workers.ratelimit import (
     Acquired,
     CapacityWait,
@@ -34,17 +35,6 @@ from workers.ratelimit import (
 
 SLACK_S = 0.5
 """Real time a Redis-backed test may spend between two calls that are checked together."""
-
-
-class FakeClock:
-    def __init__(self, start_s: float = 1_000.0) -> None:
-        self.now_s = start_s
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
 
 
 @dataclass
