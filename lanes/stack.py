@@ -160,7 +160,15 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running(config: Config, config_path: Path, **kwargs: object) -> Iterator[Stack]:
-    with Stack(config, config_path, **kwargs) as stack:  # type: ignore[arg-type]
+def running(
+    config: Config,
+    config_path: Path,
+    *,
+    lanes: list[str] | None = None,
+    concurrency: int | None = None,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> Iterator[Stack]:
+    """The topology, up and consuming every lane, for the duration of the ``with``."""
+    with Stack(config, config_path, lanes=lanes, concurrency=concurrency, log=log) as stack:
         stack.wait_ready()
         yield stack
