@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from broker.app import create_app, wait_for_queues
 from broker.connection import with_db
@@ -61,6 +63,16 @@ def redis_client(redis_url: str, keys: Keys) -> Iterator[redis.Redis]:
     yield client
     for key in client.scan_iter(keys.scan_pattern(), count=1000):
         client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def dead_client() -> Iterator[redis.Redis]:
+    """A client of a Redis that is not there: every command fails at once."""
+    client = redis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )
+    yield client
     client.close()
 
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from broker.keys import Keys
 from broker.lane_state import LaneStateStore, MemoryLaneState, RedisLaneState
@@ -206,15 +204,6 @@ def test_statuses_is_one_round_trip(
     )
     store.statuses(["a", "b", "c"])
     assert calls == [1 + 3 * 3]
-
-
-@pytest.fixture
-def dead_client() -> Iterator[redis.Redis]:
-    client = redis.Redis(
-        host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
-    )
-    yield client
-    client.close()
 
 
 def test_redis_errors_become_infrastructure_errors(dead_client: redis.Redis, keys: Keys) -> None:

@@ -8,13 +8,11 @@ exact value, and waits within a small margin below it. Real waits are at most ~1
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from broker.keys import Keys
 from lanes.config.models import Limits
@@ -410,15 +408,6 @@ def test_works_without_decoded_responses(
     assert limiter.usage("acct", "all", ALL)["leases_in_use"] == 1
     assert limiter.settle(granted.reservation, 5, 5).applied
     raw_client.close()
-
-
-@pytest.fixture
-def dead_client() -> Iterator[redis.Redis]:
-    client = redis.Redis(
-        host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
-    )
-    yield client
-    client.close()
 
 
 def test_redis_errors_become_infrastructure_errors(dead_client: redis.Redis, keys: Keys) -> None:
