@@ -80,7 +80,7 @@ class Dispatcher:
         retry or fallback; :meth:`submit` tracks from the start.
         """
         envelope, _ = self.prepare(job, strategy=strategy)
-        return self._signature(envelope)
+        return self._signature(envelope, envelope.to_wire())
 
     def submit(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> JobHandle:
         """Route and enqueue ``job``. Re-submitting an idempotency key returns the first job."""
@@ -91,8 +91,9 @@ class Dispatcher:
             return JobHandle(self.app.AsyncResult(existing), decision=None)
         try:
             # Tracked before it is sent: a message lost on its way to a worker is re-sent.
-            self._pending.track(job_id, envelope.instance, envelope.to_wire())
-            result = self._signature(envelope).apply_async()
+            wire = envelope.to_wire()
+            self._pending.track(job_id, envelope.instance, wire)
+            result = self._signature(envelope, wire).apply_async()
         except (OperationalError, redis.RedisError, OSError, InfrastructureError) as exc:
             self._abandon(envelope.job)
             raise InfrastructureError(f"cannot enqueue job {job_id}: {exc}") from exc
@@ -110,10 +111,10 @@ class Dispatcher:
         except (InfrastructureError, redis.RedisError) as exc:
             log.warning("job %s: could not undo a failed submit: %s", job.id, exc)
 
-    def _signature(self, envelope: Envelope) -> Signature:
+    def _signature(self, envelope: Envelope, wire: dict[str, Any]) -> Signature:
         return self.app.signature(
             RUN_TASK,
-            args=[envelope.to_wire()],
+            args=[wire],
             task_id=envelope.job.id,
             queue=envelope.instance,
             argsrepr=envelope.label(),

@@ -45,10 +45,6 @@ class Keys:
         """Held (with a TTL) by the one process sweeping for lost messages."""
         return f"{self.prefix}:janitor"
 
-    def call(self, job_id: str, step: int, attempt: int) -> str:
-        """Outcome of one provider call, keyed by (job, step, attempt)."""
-        return f"{self.prefix}:call:{job_id}:{step}:{attempt}"
-
     # -- per instance (hash-tagged) -------------------------------------------------------------
     def limiter(self, instance: str, model_class: str = "all") -> str:
         """Hash with the token buckets (requests, input, output) of one instance/model class."""

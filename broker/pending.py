@@ -48,15 +48,9 @@ class PendingJobs:
         with redis_errors(f"tracking job {job_id}"):
             return bool(self._track(keys=keys, args=[job_id, hop, self._ttl_s, entry]))
 
-    def is_stale(self, job_id: str, hop: int) -> bool:
-        """Whether message ``hop`` of the job, or a later one, already handed the job on."""
-        with redis_errors(f"reading the hand-offs of {job_id}"):
-            raw = self._client.get(self._keys.handed_on(job_id))
-        return stale_hop(raw, hop)
-
     def is_stale_in(self, pipe: redis.client.Pipeline, job_id: str) -> None:
-        """Queue the read of :meth:`is_stale` on ``pipe``; judge the reply with
-        :func:`stale_hop`."""
+        """Queue the read of the job's hand-off mark on ``pipe``; judge the reply with
+        :func:`stale_hop` (whether a message's hop is stale)."""
         pipe.get(self._keys.handed_on(job_id))
 
     def forget(self, pipe: redis.client.Pipeline, job_id: str) -> None:

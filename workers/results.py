@@ -41,18 +41,13 @@ class ResultStore:
 
     def record(self, job_id: str, result: dict[str, Any]) -> dict[str, Any]:
         """Record ``result`` unless one is already there; return the one that stands."""
-        key = self._keys.result_once(job_id)
         try:
             pipe = self._client.pipeline(transaction=True)
-            pipe.set(key, json.dumps(result), nx=True, ex=self._ttl_s)
-            self._pending.forget(pipe, job_id)
+            self.record_in(pipe, job_id, result)
             created = pipe.execute()[0]
-            if created:
-                return result
-            raw = self._client.get(key)
         except redis.RedisError as exc:
             raise InfrastructureError(f"cannot record result of {job_id}: {exc}") from exc
-        return result if raw is None else dict(json.loads(raw))
+        return result if created else self.get(job_id) or result
 
 
 def parse_result(raw: object) -> dict[str, Any] | None:
@@ -75,20 +70,11 @@ class ChargeBook:
     def charge_in(
         self, pipe: redis.client.Pipeline, job_id: str, step: int, attempt: int, cost_usd: float
     ) -> None:
-        """Queue :meth:`charge` on ``pipe``: its first reply says whether it was new."""
+        """Queue the charge of call (job, step, attempt) on ``pipe``; its first reply is 0 when
+        that call was already charged."""
         key = self._keys.charges(job_id)
         pipe.hsetnx(key, f"{step}:{attempt}", repr(cost_usd))
         pipe.expire(key, self._ttl_s)
-
-    def charge(self, job_id: str, step: int, attempt: int, cost_usd: float) -> bool:
-        """Record the cost of call (job, step, attempt); False if it was already charged."""
-        try:
-            pipe = self._client.pipeline(transaction=True)
-            self.charge_in(pipe, job_id, step, attempt, cost_usd)
-            created, _ = pipe.execute()
-        except redis.RedisError as exc:
-            raise InfrastructureError(f"cannot record the charge of {job_id}: {exc}") from exc
-        return bool(created)
 
     def charges(self, job_id: str) -> dict[str, float]:
         """Every charge of ``job_id`` by ``step:attempt``."""

@@ -57,6 +57,4 @@ def after_success(
             )
         ctx.state.record_success_in(pipe, env.instance)
         created = pipe.execute()[0]
-    if created:
-        return record
-    return ctx.results.get(env.job.id) or record
+    return record if created else ctx.results.get(env.job.id) or record

@@ -16,7 +16,6 @@ import yaml
 
 from broker.connection import with_db
 from broker.embedded import free_port, resolve_redis
-from broker.keys import Keys
 from lanes.config import Config, load_config
 from lanes.errors import InfrastructureError
 from lanes.processes import child_env, spawn, stop_all
@@ -109,8 +108,3 @@ def worker_processes(
         yield procs
     finally:
         stop_all(procs)
-
-
-def clean_keys(client: redis.Redis, keys: Keys) -> None:
-    for key in client.scan_iter(keys.scan_pattern(), count=1000):
-        client.delete(key)

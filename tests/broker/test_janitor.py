@@ -13,7 +13,7 @@ from broker.app import create_app
 from broker.dispatcher import Dispatcher
 from broker.janitor import UNACKED_KEY, Janitor
 from broker.keys import Keys
-from broker.pending import PendingJobs
+from broker.pending import PendingJobs, stale_hop
 from lanes.config import Config
 from router.engine import Router
 
@@ -113,7 +113,8 @@ def test_pending_hand_on_replaces_the_entry_and_marks_older_hops_stale(
     assert pending.hand_on("job-1", 0, "koala", {"step": 1}) is True
     entry = json.loads(client.hget(keys.pending(), "job-1") or "{}")
     assert entry == {"queue": "koala", "envelope": {"step": 1}}
-    assert pending.is_stale("job-1", 0) and not pending.is_stale("job-1", 1)
+    mark = client.get(keys.handed_on("job-1"))
+    assert stale_hop(mark, 0) and not stale_hop(mark, 1)
     assert pending.hand_on("job-1", 0, "zai", {"step": 0}) is False  # a late duplicate
     assert json.loads(client.hget(keys.pending(), "job-1") or "{}")["queue"] == "koala"
 
