@@ -12,6 +12,8 @@ adapts their :data:`Outcome` to Celery (return, ``retry``, ``replace``). Order o
 5. the call; success settles the reservation to actual usage and records the one result;
    a retryable failure retries the step with backoff, then falls back to the next step.
 
+A Redis outage after the call repeats the writes, not the call (:mod:`workers.outage`).
+
 Step 1 also drops a message whose job already moved on (a stale ``hop``). Reads before the
 call and writes after it take one Redis round trip each (:mod:`workers.steps`).
 """
@@ -25,6 +27,7 @@ from lanes.errors import AuthFailed, ProviderError
 from workers import feedback
 from workers.context import WorkerContext
 from workers.envelope import Envelope
+from workers.outage import outlast
 from workers.outcome import Done, Drop, Forward, Outcome, Retry
 from workers.providers import ProviderRequest, ProviderResponse
 from workers.ratelimit import Acquired, CapacityWait, ReservationTooLarge
@@ -90,7 +93,13 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> 
             ctx.limiter.release(reservation, refund=True)
         raise
     record = success_record(ctx.config, env, response)
-    return Done(after_success(ctx, env, reservation, record))
+    # Repeat the writes, never the call, if Redis is away right now (workers.outage).
+    return Done(
+        outlast(
+            ctx.redis, ctx.config.retry.outage_s, f"recording the result of job {env.job.id}",
+            lambda: after_success(ctx, env, reservation, record),
+        )
+    )  # fmt: skip
 
 
 def _call(ctx: WorkerContext, env: Envelope) -> ProviderResponse:

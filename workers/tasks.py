@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, Reject
 
 from broker.app import NOOP_TASK, RUN_TASK
 from lanes.errors import InfrastructureError
 from workers.context import WorkerContext
 from workers.envelope import Envelope
-from workers.outcome import Done, Drop, Forward, Retry
+from workers.outage import is_outage, wait_for_redis
+from workers.outcome import Done, Drop, Forward, Outcome, Retry
 from workers.runner import run_step
 
 log = logging.getLogger("lanes.workers")
@@ -26,46 +28,72 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
     that connections are made in the process that uses them.
     """
 
-    @app.task(name=RUN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+    # max_retries=None: no Celery limit on retries (Task.retry's own max_retries=None means
+    # "the task's default", 3); the job's retries and waits are bounded by the retry config.
+    @app.task(
+        name=RUN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None
+    )
     def run(self: Task, envelope: dict[str, Any]) -> dict[str, Any]:
         env = Envelope.model_validate(envelope)
         ctx = context()
-        outcome = run_step(ctx, env)
-        if isinstance(outcome, Done):
-            return outcome.result
-        if isinstance(outcome, Drop):
-            log.warning("dropped stale message %s hop=%d", env.label(), env.hop)
-            raise Ignore()
-        if isinstance(outcome, Retry):
-            nxt = outcome.envelope
-            retry = self.retry(
-                args=[nxt.to_wire()],
-                countdown=outcome.countdown_s,
-                max_retries=None,
-                argsrepr=nxt.label(),
-                kwargsrepr="{}",
-                throw=False,
-            )
-            _handed_on(ctx, env, nxt)
-            raise retry
-        assert isinstance(outcome, Forward)
-        nxt = outcome.envelope
-        sig = app.signature(
-            RUN_TASK,
-            args=[nxt.to_wire()],
-            queue=nxt.instance,
-            argsrepr=nxt.label(),
-            kwargsrepr="{}",
-        )
-        try:
-            raise self.replace(sig)
-        except Ignore:  # replace() publishes the next message, then raises Ignore
-            _handed_on(ctx, env, nxt)
-            raise
+        deadline = time.monotonic() + ctx.config.retry.outage_s
+        while True:
+            try:
+                return _carry_out(app, self, ctx, env, run_step(ctx, env))
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                _outlast(ctx, env, exc, deadline)
 
     @app.task(name=NOOP_TASK, acks_late=True)
     def noop(value: int = 0) -> int:
         return value
+
+
+def _outlast(ctx: WorkerContext, env: Envelope, exc: Exception, deadline: float) -> None:
+    """Wait for Redis after an outage hit a step (see :mod:`workers.outage`); the caller then
+    runs the step again. If Redis stays away, leave the message to be redelivered."""
+    log.warning("job %s: Redis away (%s); waiting for it", env.label(), exc)
+    if not wait_for_redis(ctx.redis, deadline):
+        log.error("job %s: Redis still away; message left for redelivery", env.label())
+        raise Reject(exc, requeue=True) from exc
+    log.warning("job %s: Redis is back; running the step again", env.label())
+
+
+def _carry_out(
+    app: Celery, task: Task, ctx: WorkerContext, env: Envelope, outcome: Outcome
+) -> dict[str, Any]:
+    """Turn ``outcome`` into what Celery expects: a return value, ``retry`` or ``replace``."""
+    if isinstance(outcome, Done):
+        return outcome.result
+    if isinstance(outcome, Drop):
+        log.warning("dropped stale message %s hop=%d", env.label(), env.hop)
+        raise Ignore()
+    if isinstance(outcome, Retry):
+        nxt = outcome.envelope
+        retry = task.retry(
+            args=[nxt.to_wire()],
+            countdown=outcome.countdown_s,
+            argsrepr=nxt.label(),
+            kwargsrepr="{}",
+            throw=False,
+        )
+        _handed_on(ctx, env, nxt)
+        raise retry
+    assert isinstance(outcome, Forward)
+    nxt = outcome.envelope
+    sig = app.signature(
+        RUN_TASK,
+        args=[nxt.to_wire()],
+        queue=nxt.instance,
+        argsrepr=nxt.label(),
+        kwargsrepr="{}",
+    )
+    try:
+        raise task.replace(sig)
+    except Ignore:  # replace() publishes the next message, then raises Ignore
+        _handed_on(ctx, env, nxt)
+        raise
 
 
 def _handed_on(ctx: WorkerContext, env: Envelope, nxt: Envelope) -> None:

@@ -153,6 +153,9 @@ class RetrySpec(_Frozen):
     countdown (so waiting never holds a thread for long)."""
     exhausted_cooldown_s: float = Field(default=900.0, gt=0)
     """Cooldown after a 429 with no retry-after and no reset header (a spend cap)."""
+    outage_s: float = Field(default=60.0, ge=0)
+    """Longest a worker thread waits for Redis to come back (a restart, a failover) before it
+    leaves its message to be redelivered after the visibility timeout."""
 
 
 class Weights(_Frozen):

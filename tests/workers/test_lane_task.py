@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 
 import pytest
 
+from broker.keys import Keys
+from broker.lane_state import RedisLaneState
 from lanes.errors import JobError
 from lanes.sim import Fault, Profile, expected_reply
 
@@ -65,6 +69,33 @@ def test_lane_falls_back_to_next_step_when_a_lane_fails(lane_stack: LaneStack) -
     assert result["instance"] == "koala"
     assert result["fallbacks"][0]["from_instance"] == "zai"
     assert "Overloaded" in result["fallbacks"][0]["reason"]
+
+
+def test_lane_job_waits_out_a_long_cooldown_over_many_requeues(lane_stack: LaneStack) -> None:
+    # zai keeps cooling down 0.2 s at a time for 2 s: the job goes back on its queue with a
+    # short countdown again and again (far more often than Celery's default of 3 retries).
+    state = RedisLaneState(lane_stack.redis(), Keys(lane_stack.config.redis_prefix))
+    stop = threading.Event()
+
+    def keep_cooling() -> None:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and not stop.is_set():
+            state.cool_down("zai", 0.2, "test: held down")
+            time.sleep(0.05)
+
+    holder = threading.Thread(target=keep_cooling)
+    holder.start()
+    try:
+        with lane_stack.client() as lanes:
+            result = lanes.submit({"prompt": "patient", "max_tokens": 10, "instance": "zai"}).get(
+                timeout_s=60, raise_on_failure=False
+            )
+    finally:
+        stop.set()
+        holder.join()
+        state.clear("zai")
+    assert result["status"] == "ok", result.get("error")
+    assert result["instance"] == "zai"
 
 
 def test_lane_bad_request_fails_fast_without_fallback(lane_stack: LaneStack) -> None:

@@ -216,7 +216,7 @@ def test_a_redis_restart_during_a_backlog_loses_no_job(rig: Rig) -> None:
     _wait_for("a backlog in progress", lambda: rig.requests("claude1") >= 4, 20)
     assert rig.redis().llen("claude1") > 0, "no backlog left: the test would prove nothing"
 
-    rig.server.restart(down_s=1.0)
+    rig.server.restart(down_s=2.0)
     deadline = time.monotonic() + 45
     while not all(h.ready() for h in handles) and time.monotonic() < deadline:
         rig.tend()
@@ -228,3 +228,26 @@ def test_a_redis_restart_during_a_backlog_loses_no_job(rig: Rig) -> None:
         recorded, charges = _recorded(rig, handle.id)
         assert recorded == result
         assert list(charges.values()) == [result["cost_usd"]]
+
+
+def test_calls_that_fail_while_redis_is_down_are_tried_again_once_it_is_back(rig: Rig) -> None:
+    # The first four calls hang past the call timeout (4 s); Redis goes down before they time
+    # out and comes back after, so each worker thread meets the outage while handling an error.
+    rig.sim.set_fault("claude1", Fault(kind="timeout", delay_s=10.0, count=4))
+    rig.start_worker(concurrency=4)
+    lanes = rig.client()
+    handles = [lanes.submit({"prompt": f"Draft release note {i}", "max_tokens": 40,
+                             "instance": "claude1"}) for i in range(8)]  # fmt: skip
+    _wait_for("four hanging calls", lambda: rig.sim.stats()["claude1"]["in_flight"] >= 4, 20)
+    time.sleep(2.5)
+    rig.server.stop()
+    time.sleep(3.0)
+    rig.server.start()
+    deadline = time.monotonic() + 45
+    while not all(h.ready() for h in handles) and time.monotonic() < deadline:
+        rig.tend()
+        time.sleep(0.2)
+
+    results = [h.get(timeout_s=1) for h in handles]
+    assert [r["status"] for r in results] == ["ok"] * len(handles)
+    assert rig.requests("claude1") >= len(handles) + 4  # the timed-out calls were made again
