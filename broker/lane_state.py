@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import redis
 
 from broker.keys import Keys
-from broker.scripts import LaneStateScripts, redis_errors, server_time_s, text
+from broker.scripts import LaneStateScripts, queue_script, redis_errors, server_time_s, text
 from router.lane_state import LaneStateReader, LaneStatus
 
 HEALTH_HALF_LIFE_S = 300.0
@@ -160,7 +160,7 @@ class RedisLaneState:
     def record_success_in(self, pipe: redis.client.Pipeline, instance: str) -> None:
         """Queue :meth:`record_success` on ``pipe``."""
         keys, args = self._record_call(instance, "ok", "")
-        self._scripts.health(keys=keys, args=args, client=pipe)
+        queue_script(pipe, self._scripts.health, keys, args)
 
     def _record(self, instance: str, outcome: str, kind: str) -> float:
         keys, args = self._record_call(instance, outcome, kind)

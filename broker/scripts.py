@@ -10,14 +10,16 @@ Every script receives all the keys it touches through ``KEYS`` and reads the clo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import redis
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from lanes.errors import InfrastructureError
 
@@ -58,6 +60,42 @@ def lua_source(name: str) -> str:
         lib = resources.files(_PACKAGE).joinpath(f"{_BUCKET_LIB}.lua").read_text(encoding="utf-8")
         return f"{lib}\n{text}"
     return text
+
+
+SCRIPT_NAMES = ("acquire", "settle", "usage", "cool_down", "health", "track")
+"""Every script of ``broker/lua`` that runs on its own (``bucket_lib`` is prepended)."""
+
+
+def queue_script(
+    pipe: redis.client.Pipeline, script: Script, keys: list[str], args: list[str | int | float]
+) -> None:
+    """Queue ``script`` on ``pipe`` as a bare ``EVALSHA``.
+
+    ``Script.__call__`` on a pipeline makes every ``execute`` ask ``SCRIPT EXISTS`` first: one
+    more round trip per pipeline. Run a pipeline holding such calls with
+    :func:`execute_with_scripts`, which loads the scripts when Redis has forgotten them.
+    """
+    pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+
+def execute_with_scripts(
+    client: redis.Redis, build: Callable[[redis.client.Pipeline], None]
+) -> list[Any]:
+    """Build a pipeline with ``build``, execute it and return its replies.
+
+    On ``NOSCRIPT`` (a new or restarted Redis) every script is loaded and the pipeline is built
+    and executed once more, so what ``build`` queues must be safe to run twice.
+    """
+    pipe = client.pipeline(transaction=False)
+    build(pipe)
+    try:
+        return pipe.execute()
+    except NoScriptError:
+        for name in SCRIPT_NAMES:
+            client.script_load(lua_source(name))
+        pipe = client.pipeline(transaction=False)
+        build(pipe)
+        return pipe.execute()
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from lanes.config.models import Config, Weights
-from lanes.errors import JobError
+from lanes.errors import JobError, NoRoute
 from router.candidates import CandidateTable, build_candidates
 from router.chains import chain_name, chain_options
 from router.classifier import classify as default_classify
@@ -33,7 +33,13 @@ from router.filters import (
     summarize,
 )
 from router.job import Job
-from router.lane_state import HistoryReader, LaneStateReader, NoHistory, StaticLaneState
+from router.lane_state import (
+    HistoryReader,
+    LaneStateReader,
+    LaneStatus,
+    NoHistory,
+    StaticLaneState,
+)
 from router.scorer import NormalWeights, Option, capability_reason, cost_reason, normalize
 from router.strategies import (
     Choice,
@@ -50,6 +56,10 @@ Classifier = Callable[[Job], Classification]
 MAX_ALTERNATIVES = 5
 CERTAIN_MARGIN = 10.0
 """A lead of this many score points over the runner-up counts as a clear choice."""
+WAITS_REASON = (
+    "every lane that can take this job is cooling down: it waits on its queue until one is "
+    "free (at most retry.max_wait_s)"
+)
 UNCACHED_STRATEGIES = frozenset({"round_robin"})
 """Strategies whose answer must change from one identical job to the next."""
 
@@ -125,21 +135,45 @@ class Router:
         classification = self._classifier(job)
         self._check_size(job, classification)
         chain_name(job, self.config)
+        statuses = self._lane_state.statuses(list(self.table.instances))
+        try:
+            decision = self._choose(job, name, weights, classification, statuses, waive=False)
+        except NoRoute:
+            if not any(status.cooldown_s > 0 for status in statuses.values()):
+                raise
+            # Only cooldowns stand in the way, and they end by themselves: route as if they
+            # were over and let the job wait on its queue (not cached: it is a stopgap).
+            decision = self._choose(job, name, weights, classification, statuses, waive=True)
+            return decision.model_copy(update={"reasons": [*decision.reasons, WAITS_REASON]})
+        if key is not None and self._cache is not None:
+            self._cache.put(key, decision)
+        return decision
+
+    def _choose(
+        self,
+        job: Job,
+        name: str,
+        weights: Weights | None,
+        classification: Classification,
+        statuses: Mapping[str, LaneStatus],
+        *,
+        waive: bool,
+    ) -> Decision:
+        problems = lane_reasons(
+            self.table, self.config, statuses, self._min_health, waive_cooldowns=waive
+        )
         ctx = DecisionContext(
             config=self.config,
             table=self.table,
             job=job,
             classification=classification,
-            lane_problems=self._lane_problems(),
+            lane_problems=problems,
             demand=Demand.of(job, classification),
             weights=normalize(weights) if weights is not None else self._weights,
             services=self._services,
             pins=(job.instance, job.model),
         )
-        decision = _assemble(ctx, name, get_strategy(name)(ctx))
-        if key is not None and self._cache is not None:
-            self._cache.put(key, decision)
-        return decision
+        return _assemble(ctx, name, get_strategy(name)(ctx))
 
     def _check_size(self, job: Job, classification: Classification) -> None:
         window, model = self.table.largest_window
@@ -148,10 +182,6 @@ class Router:
                 f"prompt is {classification.input_tokens:,} tokens + max_tokens "
                 f"{job.max_tokens:,}; the largest context window is {window:,} (model {model})"
             )
-
-    def _lane_problems(self) -> dict[str, str | None]:
-        statuses = self._lane_state.statuses(list(self.table.instances))
-        return lane_reasons(self.table, self.config, statuses, self._min_health)
 
     def _lane_usable(self, lane_name: str) -> bool:
         lane = self.table.lanes.get(lane_name)

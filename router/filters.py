@@ -29,8 +29,16 @@ def lane_reasons(
     config: Config,
     statuses: Mapping[str, LaneStatus],
     min_health: float,
+    *,
+    waive_cooldowns: bool = False,
 ) -> dict[str, str | None]:
-    """Why each lane cannot take work right now, or None when it can."""
+    """Why each lane cannot take work right now, or None when it can.
+
+    ``waive_cooldowns`` counts a cooling-down instance as usable: a cooldown ends by itself,
+    and a job sent to it waits on its queue (bounded by ``retry.max_wait_s``).
+    """
+    if waive_cooldowns:
+        statuses = {name: status.without_cooldown() for name, status in statuses.items()}
     problems = {
         name: instance_problem(config, name, status, min_health)
         for name, status in statuses.items()

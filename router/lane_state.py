@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 
@@ -22,6 +22,10 @@ class LaneStatus:
     """Seconds until a rate-limit cooldown ends; 0 when not cooling down."""
     health: float = 1.0
     """0 (every recent call failed) to 1 (all recent calls succeeded)."""
+
+    def without_cooldown(self) -> LaneStatus:
+        """This status as it will be once the cooldown is over."""
+        return replace(self, cooldown_s=0.0) if self.cooldown_s > 0 else self
 
 
 class LaneStateReader(Protocol):

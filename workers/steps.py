@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+
 from broker.pending import stale_hop
-from broker.scripts import redis_errors
+from broker.scripts import execute_with_scripts, redis_errors
 from router.lane_state import LaneStatus
 from workers.context import WorkerContext
 from workers.envelope import Envelope
@@ -47,8 +49,8 @@ def after_success(
     """Record the result (once), the charge (once per call key), settle the reservation to the
     real usage and count a success for the lane's health: one round trip. Returns the result
     that stands (an earlier one, if this job had already been recorded)."""
-    with redis_errors(f"recording the result of job {env.job.id}"):
-        pipe = ctx.redis.pipeline(transaction=False)
+
+    def build(pipe: redis.client.Pipeline) -> None:
         ctx.results.record_in(pipe, env.job.id, record)
         ctx.charges.charge_in(pipe, env.job.id, env.step, env.attempt, record["cost_usd"])
         if reservation is not None:
@@ -56,5 +58,7 @@ def after_success(
                 pipe, reservation, record["input_tokens"], record["output_tokens"]
             )
         ctx.state.record_success_in(pipe, env.instance)
-        created = pipe.execute()[0]
+
+    with redis_errors(f"recording the result of job {env.job.id}"):
+        created = execute_with_scripts(ctx.redis, build)[0]
     return record if created else ctx.results.get(env.job.id) or record

@@ -5,7 +5,7 @@ import pytest
 from lanes.config import Config
 from lanes.errors import JobError, NoRoute
 from router.candidates import build_candidates
-from router.engine import Router
+from router.engine import WAITS_REASON, Router
 from router.filters import VITAL_ON_CHEAP, lane_reasons, summarize
 from router.job import Job
 from router.lane_state import LaneStatus, StaticLaneState
@@ -116,15 +116,39 @@ def test_filters_enabled_false_instance_is_rejected(example_config: Config) -> N
 
 
 def test_filters_no_route_lists_every_rejection(example_config: Config) -> None:
-    down = StaticLaneState({n: LaneStatus(cooldown_s=5) for n in ("claude1", "claude2", "claude3")})
+    down = StaticLaneState(
+        {
+            n: LaneStatus(disabled_reason="401 invalid key")
+            for n in ("claude1", "claude2", "claude3")
+        }
+    )
     router = Router(example_config, lane_state=down, classifier=fixed(vital=True))
     with pytest.raises(NoRoute) as caught:
         router.decide(Job(prompt="x"))
     rejections = caught.value.rejections
     assert set(rejections) == {c.key for c in build_candidates(example_config).routable}
     assert rejections["zai/glm-4.6"] == VITAL_ON_CHEAP
-    assert "cooling down" in rejections["claude1/claude-sonnet-4-5"]
+    assert "disabled: 401" in rejections["claude1/claude-sonnet-4-5"]
     assert "zai/glm-4.6" in str(caught.value)
+
+
+def test_filters_a_job_waits_for_a_cooling_lane_rather_than_fail(example_config: Config) -> None:
+    # Vital work, every Claude account cooling down: the job is routed anyway and waits.
+    cooling = {n: LaneStatus(cooldown_s=5) for n in ("claude1", "claude2", "claude3")}
+    router = Router(example_config, lane_state=StaticLaneState(cooling),
+                    classifier=fixed(vital=True))  # fmt: skip
+    decision = router.decide(Job(prompt="x"))
+    assert decision.instance in {"claude1", "vital"}
+    assert WAITS_REASON in decision.reasons
+
+    # A disabled account is never waited for; the cooling pool is.
+    cooling["claude1"] = LaneStatus(disabled_reason="402 payment required")
+    router = Router(example_config, lane_state=StaticLaneState(cooling),
+                    classifier=fixed(vital=True))  # fmt: skip
+    assert router.decide(Job(prompt="x")).instance == "vital"
+    pinned = Job(prompt="x", instance="claude1")
+    with pytest.raises(NoRoute, match="402"):
+        router.decide(pinned)
 
 
 def test_filters_summarize_groups_a_lane_with_one_reason(example_config: Config) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import redis
 
 from broker.keys import Keys
-from broker.scripts import LimiterScripts, redis_errors, server_time_s, text
+from broker.scripts import LimiterScripts, queue_script, redis_errors, server_time_s, text
 from lanes.config.models import Limits
 from lanes.errors import InfrastructureError
 from workers.ratelimit.base import (
@@ -106,7 +106,7 @@ class RedisLimiter:
     ) -> None:
         """Queue :meth:`settle` on ``pipe`` (its reply is the script's, unparsed)."""
         keys, args = self._end_call(res, "settle", input_tokens, output_tokens)
-        self._scripts.settle(keys=keys, args=args, client=pipe)
+        queue_script(pipe, self._scripts.settle, keys, list(args))
 
     def _end(self, res: Reservation, mode: str, input_tokens: int, output_tokens: int) -> Settled:
         keys, args = self._end_call(res, mode, input_tokens, output_tokens)

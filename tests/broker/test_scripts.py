@@ -1,0 +1,50 @@
+"""Scripts queued on pipelines: one round trip, and loaded again when Redis forgot them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from broker.embedded import EmbeddedRedis
+from broker.keys import Keys
+from broker.lane_state import RedisLaneState
+from broker.scripts import execute_with_scripts
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[redis.Redis]:
+    server = EmbeddedRedis(tmp_path / "redis").start()  # its own server: SCRIPT FLUSH is global
+    made = redis.Redis.from_url(server.url, decode_responses=True)
+    yield made
+    made.close()
+    server.stop()
+
+
+def _script_checks(client: redis.Redis) -> int:
+    return int(client.info("commandstats").get("cmdstat_script|exists", {}).get("calls", 0))
+
+
+def test_a_pipeline_with_a_script_runs_on_a_redis_that_forgot_it(client: redis.Redis) -> None:
+    state = RedisLaneState(client, Keys("scripts"))
+    client.script_flush()
+
+    def build(pipe: redis.client.Pipeline) -> None:
+        pipe.incr("runs")
+        state.record_success_in(pipe, "zai")
+
+    replies = execute_with_scripts(client, build)
+    assert float(replies[1]) > 0  # the health score the script returns
+    assert client.get("runs") == "2"  # built and run again once the scripts were loaded
+    assert state.status("zai").health == pytest.approx(float(replies[1]))
+
+
+def test_a_pipeline_with_a_loaded_script_asks_nothing_more(client: redis.Redis) -> None:
+    state = RedisLaneState(client, Keys("scripts"))
+    execute_with_scripts(client, lambda pipe: state.record_success_in(pipe, "zai"))
+    checks = _script_checks(client)
+    execute_with_scripts(client, lambda pipe: state.record_success_in(pipe, "zai"))
+    assert _script_checks(client) == checks
+    assert int(client.get("runs") or 0) == 0
