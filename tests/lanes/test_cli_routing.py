@@ -175,7 +175,7 @@ def test_cli_routing_exit_codes_for_bad_job_and_no_route(monkeypatch: pytest.Mon
 
 
 def test_cli_routing_bench_route_json() -> None:
-    result = invoke("bench", "route", "--json", "--size", "60", "--warmup", "10")
+    result = invoke("bench", "route", "--json", "--size", "60", "--warmup", "10", "--passes", "2")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["decisions"] == 60
