@@ -34,10 +34,12 @@ ACCOUNT_LIMITS = {
 }
 
 
-def ratelimit_config(config: Config, directory: Path) -> tuple[Config, Path]:
-    """The pool's members get ACCOUNT_LIMITS, on the simulator, with a chain of the pool only."""
+def ratelimit_config(config: Config, directory: Path, redis_url: str) -> tuple[Config, Path]:
+    """The config on ``redis_url``; the pool's members get ACCOUNT_LIMITS, on the simulator,
+    with a chain of the pool only."""
 
     def change(data: dict[str, Any]) -> None:
+        data["redis_url"] = redis_url
         data["simulator"].update(mode=SimMode.ALWAYS.value, enforce_limits=True)
         for member in config.members(POOL):
             data["instances"][member]["limits"] = dict(ACCOUNT_LIMITS)
@@ -56,10 +58,10 @@ def run_ratelimit(
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
     state = Path(config.state_dir)
-    cfg, path = ratelimit_config(config, state / "bench")
     logs = state / "logs"
-    members = cfg.members(POOL)
-    with bench_redis(cfg) as url:
+    with bench_redis(config) as url:
+        cfg, path = ratelimit_config(config, state / "bench", url)
+        members = cfg.members(POOL)
         env = {"REDIS_URL": url, "LANES_CONFIG": str(path.resolve())}
         with sim_process(path, latency_s=latency_s, limits=True, log_dir=logs, env=env) as sim:
             env["LANES_SIMULATOR__PORT"] = sim.rsplit(":", 1)[1]

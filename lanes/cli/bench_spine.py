@@ -13,6 +13,9 @@ def throughput(
     jobs: int = typer.Option(2000, "--jobs", min=10, help="Jobs in each run."),
     concurrency: int = typer.Option(32, "--concurrency", min=1, help="Threads per worker."),
     workers: int = typer.Option(2, "--workers", min=1, help="Worker processes (both runs)."),
+    rounds: int = typer.Option(
+        3, "--rounds", min=1, help="Alternating rounds of both runs; each keeps its best."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Jobs/s through lanes vs plain Celery no-op tasks, same Redis, same worker, same run."""
@@ -23,6 +26,7 @@ def throughput(
         jobs=jobs,
         concurrency=concurrency,
         workers=workers,
+        rounds=rounds,
         progress=progress_printer(as_json),
     )
     print_result(result, as_json)

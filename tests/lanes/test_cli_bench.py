@@ -3,9 +3,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from lanes.cli.app import app
+from lanes.config import Config
+
+from ..conftest import write_config
 
 runner = CliRunner()
 
@@ -31,3 +35,42 @@ def test_bench_classify_missing_file_is_bad_input(tmp_path: Path) -> None:
     result = runner.invoke(app, ["bench", "classify", str(tmp_path / "none.jsonl")])
     assert result.exit_code != 0
     assert "no such file" in str(result.exception)
+
+
+def test_bench_throughput_runs_both_kinds_in_rounds(
+    redis_url: str, example_config: Config, tmp_path: Path
+) -> None:
+    _, path = write_config(example_config, tmp_path, redis_url=redis_url,
+                           state_dir=str(tmp_path / "state"))  # fmt: skip
+    args = ["--config", str(path), "bench", "throughput", "--jobs", "20", "--workers", "1",
+            "--concurrency", "4", "--rounds", "2", "--json"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["jobs"] == 20 and report["workers"] == 1
+    assert len(report["rounds"]) == 2
+    assert report["lanes_jobs_per_s"] == max(r["lanes_jobs_per_s"] for r in report["rounds"])
+    assert report["celery_noop_per_s"] == max(r["celery_noop_per_s"] for r in report["rounds"])
+    assert report["ratio"] == pytest.approx(
+        report["lanes_jobs_per_s"] / report["celery_noop_per_s"], abs=2e-3
+    )
+    assert report["worker_peak_rss_mb"] > 0
+
+
+def test_bench_ratelimit_holds_the_pool_under_its_limits(
+    redis_url: str, example_config: Config, tmp_path: Path
+) -> None:
+    _, path = write_config(example_config, tmp_path, redis_url=redis_url,
+                           state_dir=str(tmp_path / "state"))  # fmt: skip
+    # The warm-up drains the buckets' initial full minute; the window then runs at refill rate.
+    args = ["--config", str(path), "bench", "ratelimit", "--workers", "2", "--duration", "5",
+            "--warmup", "6", "--latency", "0.2", "--json"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["workers"] == 2 and report["configured_rpm"] == 1200
+    assert report["provider_429s"] == 0
+    assert report["achieved_rpm"] > 0
+    assert report["utilization"] == pytest.approx(
+        report["achieved_rpm"] / report["configured_rpm"], abs=2e-3
+    )

@@ -25,6 +25,7 @@ import redis
 
 from broker.app import RUN_TASK, wait_for_queues
 from broker.embedded import EmbeddedRedis
+from broker.handle import JobHandle
 from broker.keys import Keys
 from broker.pending import PendingJobs
 from lanes.bench.chaos import ChaosSettings, chaos_config
@@ -136,6 +137,15 @@ def _recorded(rig: Rig, job_id: str) -> tuple[dict[str, Any] | None, dict[str, f
     ), ChargeBook(client, keys, ttl_s).charges(job_id)
 
 
+def _results_tending(rig: Rig, handles: list[JobHandle], timeout_s: float = 45) -> list[Any]:
+    """Every job's result, replacing workers that exit (as a supervisor would) meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while not all(h.ready() for h in handles) and time.monotonic() < deadline:
+        rig.tend()
+        time.sleep(0.2)
+    return [h.get(timeout_s=1) for h in handles]
+
+
 def _queues_drained(rig: Rig) -> bool:
     """No message waiting in any lane queue and none held unacknowledged."""
     client = rig.redis()
@@ -217,12 +227,7 @@ def test_a_redis_restart_during_a_backlog_loses_no_job(rig: Rig) -> None:
     assert rig.redis().llen("claude1") > 0, "no backlog left: the test would prove nothing"
 
     rig.server.restart(down_s=2.0)
-    deadline = time.monotonic() + 45
-    while not all(h.ready() for h in handles) and time.monotonic() < deadline:
-        rig.tend()
-        time.sleep(0.2)
-
-    results = [h.get(timeout_s=1) for h in handles]
+    results = _results_tending(rig, handles)
     assert [r["status"] for r in results] == ["ok"] * len(handles)
     for handle, result in zip(handles, results, strict=True):
         recorded, charges = _recorded(rig, handle.id)
@@ -243,11 +248,6 @@ def test_calls_that_fail_while_redis_is_down_are_tried_again_once_it_is_back(rig
     rig.server.stop()
     time.sleep(3.0)
     rig.server.start()
-    deadline = time.monotonic() + 45
-    while not all(h.ready() for h in handles) and time.monotonic() < deadline:
-        rig.tend()
-        time.sleep(0.2)
-
-    results = [h.get(timeout_s=1) for h in handles]
+    results = _results_tending(rig, handles)
     assert [r["status"] for r in results] == ["ok"] * len(handles)
     assert rig.requests("claude1") >= len(handles) + 4  # the timed-out calls were made again
