@@ -60,7 +60,9 @@ def test_bench_throughput_runs_both_kinds_in_rounds(
 def test_bench_ratelimit_holds_the_pool_under_its_limits(
     redis_url: str, example_config: Config, tmp_path: Path
 ) -> None:
-    _, path = write_config(example_config, tmp_path, redis_url=redis_url,
+    # A 2% margin (12 requests a minute per account) absorbs a loaded test machine's delays
+    # between reserving capacity and the request reaching the simulator.
+    _, path = write_config(example_config, tmp_path, redis_url=redis_url, limit_margin=0.02,
                            state_dir=str(tmp_path / "state"))  # fmt: skip
     # The warm-up drains the buckets' initial full minute; the window then runs at refill rate.
     args = ["--config", str(path), "bench", "ratelimit", "--workers", "2", "--duration", "5",
