@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -37,16 +38,22 @@ def test_bench_classify_missing_file_is_bad_input(tmp_path: Path) -> None:
     assert "no such file" in str(result.exception)
 
 
+def _bench_json(config: Config, tmp_path: Path, redis_url: str, *args: str, **updates: object
+                ) -> dict[str, Any]:  # fmt: skip
+    """Run ``lanes bench ARGS --json`` on ``config`` (its own state dir, the test Redis)."""
+    _, path = write_config(config, tmp_path, redis_url=redis_url,
+                           state_dir=str(tmp_path / "state"), **updates)  # fmt: skip
+    result = runner.invoke(app, ["--config", str(path), "bench", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    report: dict[str, Any] = json.loads(result.output.strip().splitlines()[-1])
+    return report
+
+
 def test_bench_throughput_runs_both_kinds_in_rounds(
     redis_url: str, example_config: Config, tmp_path: Path
 ) -> None:
-    _, path = write_config(example_config, tmp_path, redis_url=redis_url,
-                           state_dir=str(tmp_path / "state"))  # fmt: skip
-    args = ["--config", str(path), "bench", "throughput", "--jobs", "20", "--workers", "1",
-            "--concurrency", "4", "--rounds", "2", "--json"]  # fmt: skip
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.output.strip().splitlines()[-1])
+    report = _bench_json(example_config, tmp_path, redis_url, "throughput", "--jobs", "20",
+                         "--workers", "1", "--concurrency", "4", "--rounds", "2")  # fmt: skip
     assert report["jobs"] == 20 and report["workers"] == 1
     assert len(report["rounds"]) == 2
     assert report["lanes_jobs_per_s"] == max(r["lanes_jobs_per_s"] for r in report["rounds"])
@@ -60,16 +67,12 @@ def test_bench_throughput_runs_both_kinds_in_rounds(
 def test_bench_ratelimit_holds_the_pool_under_its_limits(
     redis_url: str, example_config: Config, tmp_path: Path
 ) -> None:
+    # The warm-up drains the buckets' initial full minute; the window then runs at refill rate.
     # A 2% margin (12 requests a minute per account) absorbs a loaded test machine's delays
     # between reserving capacity and the request reaching the simulator.
-    _, path = write_config(example_config, tmp_path, redis_url=redis_url, limit_margin=0.02,
-                           state_dir=str(tmp_path / "state"))  # fmt: skip
-    # The warm-up drains the buckets' initial full minute; the window then runs at refill rate.
-    args = ["--config", str(path), "bench", "ratelimit", "--workers", "2", "--duration", "5",
-            "--warmup", "6", "--latency", "0.2", "--json"]  # fmt: skip
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.output.strip().splitlines()[-1])
+    report = _bench_json(example_config, tmp_path, redis_url, "ratelimit", "--workers", "2",
+                         "--duration", "5", "--warmup", "6", "--latency", "0.2",
+                         limit_margin=0.02)  # fmt: skip
     assert report["workers"] == 2 and report["configured_rpm"] == 1200
     assert report["provider_429s"] == 0
     assert report["achieved_rpm"] > 0
