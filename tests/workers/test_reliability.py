@@ -36,6 +36,8 @@ from lanes.sim import Fault, Simulator
 from lanes.stack import sim_profiles
 from workers.results import ChargeBook, ResultStore
 
+from ..conftest import write_config
+
 VISIBILITY_S = 5
 """Broker visibility timeout of the test workers."""
 
@@ -235,9 +237,10 @@ def test_a_redis_restart_during_a_backlog_loses_no_job(rig: Rig) -> None:
         assert list(charges.values()) == [result["cost_usd"]]
 
 
-def test_calls_that_fail_while_redis_is_down_are_tried_again_once_it_is_back(rig: Rig) -> None:
-    # The first four calls hang past the call timeout (4 s); Redis goes down before they time
-    # out and comes back after, so each worker thread meets the outage while handling an error.
+def _calls_time_out_while_redis_is_down(rig: Rig, down_s: float) -> list[Any]:
+    """The first four calls hang past the call timeout (4 s); Redis goes down before they time
+    out and comes back ``down_s`` later, so each worker thread meets the outage while handling
+    an error. Every job's result."""
     rig.sim.set_fault("claude1", Fault(kind="timeout", delay_s=10.0, count=4))
     rig.start_worker(concurrency=4)
     lanes = rig.client()
@@ -246,8 +249,23 @@ def test_calls_that_fail_while_redis_is_down_are_tried_again_once_it_is_back(rig
     _wait_for("four hanging calls", lambda: rig.sim.stats()["claude1"]["in_flight"] >= 4, 20)
     time.sleep(2.5)
     rig.server.stop()
-    time.sleep(3.0)
+    time.sleep(down_s)
     rig.server.start()
-    results = _results_tending(rig, handles)
-    assert [r["status"] for r in results] == ["ok"] * len(handles)
-    assert rig.requests("claude1") >= len(handles) + 4  # the timed-out calls were made again
+    return _results_tending(rig, handles)
+
+
+def test_calls_that_fail_while_redis_is_down_are_tried_again_once_it_is_back(rig: Rig) -> None:
+    results = _calls_time_out_while_redis_is_down(rig, down_s=3.0)
+    assert [r["status"] for r in results] == ["ok"] * len(results)
+    assert rig.requests("claude1") >= len(results) + 4  # the timed-out calls were made again
+
+
+def test_a_worker_gives_up_on_a_long_outage_and_leaves_the_job_for_redelivery(rig: Rig) -> None:
+    # Threads wait at most 1 s for Redis, far less than it stays away: they leave their
+    # messages unacknowledged, and the broker hands them out again once Redis is back.
+    rig.config, rig.config_path = write_config(rig.config, rig.log_dir.parent / "short-wait",
+                                               retry={"outage_s": 1.0})  # fmt: skip
+    results = _calls_time_out_while_redis_is_down(rig, down_s=4.0)
+    assert [r["status"] for r in results] == ["ok"] * len(results)
+    logs = "".join(p.read_text() for p in rig.log_dir.glob("*.log"))
+    assert "message left for redelivery" in logs
