@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import redis
 from broker.embedded import EmbeddedRedis
 from broker.keys import Keys
 from broker.lane_state import RedisLaneState
-from broker.scripts import execute_with_scripts
+from broker.scripts import SCRIPT_NAMES, execute_with_scripts
 
 
 @pytest.fixture
@@ -48,3 +49,9 @@ def test_a_pipeline_with_a_loaded_script_asks_nothing_more(client: redis.Redis) 
     execute_with_scripts(client, lambda pipe: state.record_success_in(pipe, "zai"))
     assert _script_checks(client) == checks
     assert int(client.get("runs") or 0) == 0
+
+
+def test_every_script_is_reloaded_after_a_flush() -> None:
+    shipped = {p.name.removesuffix(".lua") for p in resources.files("broker.lua").iterdir()
+               if p.name.endswith(".lua")}  # fmt: skip
+    assert set(SCRIPT_NAMES) == shipped - {"bucket_lib"}
