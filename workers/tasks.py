@@ -53,11 +53,11 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
 def _outlast(ctx: WorkerContext, env: Envelope, exc: Exception, deadline: float) -> None:
     """Wait for Redis after an outage hit a step (see :mod:`workers.outage`); the caller then
     runs the step again. If Redis stays away, leave the message to be redelivered."""
-    log.warning("job %s: Redis away (%s); waiting for it", env.label(), exc)
+    log.warning("%s: Redis away (%s); waiting for it", env.label(), exc)
     if not wait_for_redis(ctx.redis, deadline):
-        log.error("job %s: Redis still away; message left for redelivery", env.label())
+        log.error("%s: Redis still away; message left for redelivery", env.label())
         raise Reject(exc, requeue=True) from exc
-    log.warning("job %s: Redis is back; running the step again", env.label())
+    log.warning("%s: Redis is back; running the step again", env.label())
 
 
 def _carry_out(
