@@ -166,27 +166,28 @@ class RateLimiter(Protocol):
         ...
 
 
-def check_request(input_tokens: int, output_tokens: int, lease_ttl_s: float) -> None:
-    """Raise ``ValueError`` for arguments no limiter accepts."""
+def check_tokens(input_tokens: int, output_tokens: int) -> None:
+    """Raise ``ValueError`` for negative token counts."""
     if input_tokens < 0 or output_tokens < 0:
         raise ValueError(f"token counts must be >= 0, got {input_tokens}, {output_tokens}")
+
+
+def check_request(
+    instance: str, limits: Limits, input_tokens: int, output_tokens: int, lease_ttl_s: float
+) -> None:
+    """What every limiter checks before reserving: ``ValueError`` for arguments no limiter
+    accepts, :class:`ReservationTooLarge` when a token count exceeds its bucket's capacity."""
+    check_tokens(input_tokens, output_tokens)
     if not lease_ttl_s > 0 or math.isinf(lease_ttl_s):
         raise ValueError(f"lease_ttl_s must be a positive finite number, got {lease_ttl_s}")
-
-
-def oversize(
-    instance: str, limits: Limits, input_tokens: int, output_tokens: int
-) -> ReservationTooLarge | None:
-    """The error for a reservation that exceeds a token bucket's capacity, if it does."""
     if 0 < limits.input_tokens_per_min < input_tokens:
-        return ReservationTooLarge(
+        raise ReservationTooLarge(
             instance, Reason.INPUT_TOKENS, input_tokens, limits.input_tokens_per_min
         )
     if 0 < limits.output_tokens_per_min < output_tokens:
-        return ReservationTooLarge(
+        raise ReservationTooLarge(
             instance, Reason.OUTPUT_TOKENS, output_tokens, limits.output_tokens_per_min
         )
-    return None
 
 
 def acquire_blocking(

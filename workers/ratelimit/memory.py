@@ -25,7 +25,7 @@ from workers.ratelimit.base import (
     Settled,
     UsageSnapshot,
     check_request,
-    oversize,
+    check_tokens,
 )
 
 
@@ -81,10 +81,7 @@ class MemoryLimiter:
         lease_ttl_s: float,
     ) -> Acquired | Denied:
         """See :meth:`workers.ratelimit.base.RateLimiter.try_acquire`."""
-        check_request(input_tokens, output_tokens, lease_ttl_s)
-        too_large = oversize(instance, limits, input_tokens, output_tokens)
-        if too_large is not None:
-            raise too_large
+        check_request(instance, limits, input_tokens, output_tokens, lease_ttl_s)
         need = {Reason.REQUESTS: 1, Reason.INPUT_TOKENS: input_tokens}
         need[Reason.OUTPUT_TOKENS] = output_tokens
         with self._lock:
@@ -142,8 +139,7 @@ class MemoryLimiter:
 
     def settle(self, reservation: Reservation, input_tokens: int, output_tokens: int) -> Settled:
         """See :meth:`workers.ratelimit.base.RateLimiter.settle`."""
-        if input_tokens < 0 or output_tokens < 0:
-            raise ValueError(f"token counts must be >= 0, got {input_tokens}, {output_tokens}")
+        check_tokens(input_tokens, output_tokens)
         return self._end(reservation, "settle", input_tokens, output_tokens)
 
     def release(self, reservation: Reservation, *, refund: bool = True) -> Settled:

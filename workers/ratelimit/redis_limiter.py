@@ -30,7 +30,7 @@ from workers.ratelimit.base import (
     Settled,
     UsageSnapshot,
     check_request,
-    oversize,
+    check_tokens,
 )
 
 
@@ -57,7 +57,7 @@ class RedisLimiter:
         lease_ttl_s: float,
     ) -> Acquired | Denied:
         """See :meth:`workers.ratelimit.base.RateLimiter.try_acquire`. One round trip."""
-        check_request(input_tokens, output_tokens, lease_ttl_s)
+        check_request(instance, limits, input_tokens, output_tokens, lease_ttl_s)
         lease_id = uuid.uuid4().hex
         keys = [
             self._keys.limiter(instance, model_class),
@@ -86,15 +86,11 @@ class RedisLimiter:
             return Acquired(reservation, server_time_s(time_s, time_us))
         if status == "denied":
             return Denied(Reason(reason), int(wait_ms) / 1000)
-        too_large = oversize(instance, limits, input_tokens, output_tokens)
-        if status == "too_large" and too_large is not None:
-            raise too_large
         raise InfrastructureError(f"unexpected reply from acquire.lua: {status!r} {reason!r}")
 
     def settle(self, reservation: Reservation, input_tokens: int, output_tokens: int) -> Settled:
         """See :meth:`workers.ratelimit.base.RateLimiter.settle`. One round trip."""
-        if input_tokens < 0 or output_tokens < 0:
-            raise ValueError(f"token counts must be >= 0, got {input_tokens}, {output_tokens}")
+        check_tokens(input_tokens, output_tokens)
         return self._end(reservation, "settle", input_tokens, output_tokens)
 
     def release(self, reservation: Reservation, *, refund: bool = True) -> Settled:
