@@ -13,6 +13,7 @@ from rich.table import Table
 from lanes.cli.app import bench_app, console, print_json, state
 from lanes.config import Config
 from router.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
+from router.decision import Decision
 from router.engine import Router
 from router.job import Job
 
@@ -51,13 +52,12 @@ def measure_routing(
     router = Router(config.model_copy(update={"routing": routing}))
     for i in range(min(warmup, len(jobs))):
         router.decide(jobs[i])
-    fastest_ns = [_time_pass(router, jobs) for _ in range(max(1, passes))]
-    timings_ns = sorted(min(times) for times in zip(*fastest_ns, strict=True))
+    runs = [_time_pass(router, jobs) for _ in range(max(1, passes))]
+    timings_ns = sorted(min(times) for times in zip(*(ns for ns, _ in runs), strict=True))
     instance, model = premium_target(config)
     routed_usd = 0.0
     premium_usd = 0.0
-    for job in jobs:
-        decision = router.decide(job)
+    for decision in runs[-1][1]:
         routed_usd += decision.estimated_cost_usd
         clf = decision.classification
         if clf is not None:
@@ -73,15 +73,16 @@ def measure_routing(
     }
 
 
-def _time_pass(router: Router, jobs: Sequence[Job]) -> list[int]:
-    """Nanoseconds of one ``decide`` per job, in corpus order."""
+def _time_pass(router: Router, jobs: Sequence[Job]) -> tuple[list[int], list[Decision]]:
+    """Nanoseconds of one ``decide`` per job, and the decisions, in corpus order."""
     gc.collect()
     timings_ns = []
+    decisions = []
     for job in jobs:
         start = time.perf_counter_ns()
-        router.decide(job)
+        decisions.append(router.decide(job))
         timings_ns.append(time.perf_counter_ns() - start)
-    return timings_ns
+    return timings_ns, decisions
 
 
 def _percentile(sorted_values: Sequence[int], fraction: float) -> float:
