@@ -12,8 +12,8 @@ from collections.abc import Callable
 from celery import Celery
 from kombu.entity import Queue
 
-from lanes.config import Config
-from lanes.errors import InfrastructureError
+from kernel.config import Config
+from kernel.errors import InfrastructureError
 
 RUN_TASK = "lanes.run"
 NOOP_TASK = "lanes.noop"

@@ -6,8 +6,8 @@ import os
 from urllib.parse import urlsplit, urlunsplit
 
 from broker.embedded import DEFAULT_HOST, DEFAULT_PORT, port_open
-from lanes.config import Config
-from lanes.errors import InfrastructureError
+from kernel.config import Config
+from kernel.errors import InfrastructureError
 
 
 def require_redis_url(config: Config) -> str:

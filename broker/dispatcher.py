@@ -7,7 +7,7 @@
     result = handle.get(timeout_s=60)        # or: await handle.wait(timeout_s=60)
 
 Nothing is enqueued unless the job is valid and routable; errors are
-:class:`lanes.errors.JobError` (bad job) or :class:`lanes.errors.NoRoute`.
+:class:`kernel.errors.JobError` (bad job) or :class:`kernel.errors.NoRoute`.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from kombu.exceptions import OperationalError
 from broker.app import RUN_TASK
 from broker.handle import JobHandle
 from broker.keys import Keys
+from broker.message import Envelope
 from broker.pending import PendingJobs
 from broker.pools import PoolBalancer
-from lanes.config import Config
-from lanes.errors import InfrastructureError, JobError
+from kernel.config import Config
+from kernel.errors import InfrastructureError, JobError
 from router.decision import Decision
 from router.job import Job, parse_job
 from router.lane_state import LaneStateReader, StaticLaneState
-from workers.envelope import Envelope
 
 log = logging.getLogger("lanes.dispatcher")
 

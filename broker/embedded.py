@@ -19,7 +19,7 @@ from typing import Literal
 
 import redis
 
-from lanes.errors import InfrastructureError
+from kernel.errors import InfrastructureError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6379

@@ -9,7 +9,7 @@ from typing import Any
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
 
-from lanes.errors import JobFailed, JobTimeout
+from kernel.errors import JobFailed, JobTimeout
 from router.decision import Decision
 
 

@@ -13,7 +13,7 @@ in-process twin with an injectable clock, for tests and routing without Redis.
   so no data means 1.0, failures pull it toward 0, and it recovers with successes or, with no
   traffic at all, as old failures fade.
 
-Redis errors surface as :class:`lanes.errors.InfrastructureError`.
+Redis errors surface as :class:`kernel.errors.InfrastructureError`.
 """
 
 from __future__ import annotations

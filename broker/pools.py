@@ -10,8 +10,8 @@ from __future__ import annotations
 import redis
 
 from broker.keys import Keys
-from lanes.config import Config
-from lanes.errors import InfrastructureError
+from kernel.config import Config
+from kernel.errors import InfrastructureError
 from router.lane_state import LaneStateReader
 
 

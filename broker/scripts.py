@@ -21,7 +21,7 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-from lanes.errors import InfrastructureError
+from kernel.errors import InfrastructureError
 
 _PACKAGE = "broker.lua"
 _BUCKET_LIB = "bucket_lib"

@@ -24,7 +24,7 @@ from broker.handle import JobHandle
 from broker.keys import Keys
 from broker.lane_state import RedisLaneState
 from broker.pools import RedisCounter
-from lanes.config import Config, load_config
+from kernel.config import Config, load_config
 from router.engine import Router
 from router.job import Job
 from router.lane_state import CachedLaneState

@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.table import Table
 
+from kernel.config import Config
 from lanes.client import Lanes
-from lanes.config import Config
 from lanes.review import SAMPLE_DIFF, collect, fan_out
 from lanes.stack import running
 from workers.providers import is_simulated

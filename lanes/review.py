@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from broker.handle import JobHandle
+from kernel.errors import JobFailed, JobTimeout
 from lanes.client import Lanes
-from lanes.errors import JobFailed, JobTimeout
 
 SAMPLE_DIFF = Path(__file__).resolve().parent / "data" / "sample.diff"
 

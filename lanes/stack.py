@@ -16,10 +16,10 @@ from celery import Celery
 
 from broker.app import create_app, wait_for_queues
 from broker.embedded import port_open, resolve_redis
-from lanes.config import Config, SimMode
-from lanes.errors import InfrastructureError
+from kernel.config import Config, SimMode
+from kernel.errors import InfrastructureError
 from lanes.processes import child_env, spawn, stop_all
-from lanes.sim import Profile, Simulator
+from sim import Profile, Simulator
 from workers.providers import is_simulated
 
 

@@ -9,8 +9,8 @@ from celery import Celery
 
 from broker.keys import Keys
 from broker.lane_state import RedisLaneState
-from lanes.config import Config
-from lanes.errors import InfrastructureError
+from kernel.config import Config
+from kernel.errors import InfrastructureError
 from workers.capacity import ALL_MODELS
 from workers.ratelimit import RedisLimiter
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from kernel.taxonomy import TaskType
 from router import _classify_rules as rules
-from router.taxonomy import TaskType
 
 TYPES: tuple[TaskType, ...] = tuple(TaskType)
 """Task types in a fixed order; score vectors are indexed by position in this tuple."""

@@ -15,7 +15,7 @@ tests", "Fix the docs") needs more than 1.5 times the verb's weight: keep such n
 
 from __future__ import annotations
 
-from router.taxonomy import TaskType
+from kernel.taxonomy import TaskType
 
 T = TaskType
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import compress, islice
 
+from kernel.taxonomy import TaskType
 from router import _classify_rules as rules
 from router._classify_index import PAIRS, TYPES, WORDS, Cue
-from router.taxonomy import TaskType
 
 SCAN_CHARS = 2000
 """Characters of text scanned for cues (the task is stated up front; pasted material

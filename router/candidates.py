@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from lanes.config.models import Config
-from lanes.errors import JobError
-from router.taxonomy import TaskType
+from kernel.config.models import Config
+from kernel.errors import JobError
+from kernel.taxonomy import TaskType
 
 VITAL_TAG = "vital"
 CHEAP_TAG = "cheap"

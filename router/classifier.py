@@ -18,11 +18,11 @@ C): about 10 microseconds for a one-line request, 35-60 for 2 KB or more.
 
 from __future__ import annotations
 
+from kernel.taxonomy import Classification, Complexity, Pattern, TaskType
 from router import _classify_rules as rules
 from router._classify_index import TYPE_INDEX, TYPES
 from router._classify_scan import Scan, scan_text
 from router.job import Job
-from router.taxonomy import Classification, Complexity, Pattern, TaskType
 
 MIN_POINTS = 1.0
 """Below this many points for the best type, the text carries no usable cue."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from router.taxonomy import Classification
+from kernel.taxonomy import Classification
 
 
 class Step(BaseModel):

@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-from lanes.config.models import Weights
+from kernel.config.models import Weights
 from router.decision import Decision
 from router.job import Job
 

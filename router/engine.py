@@ -17,10 +17,10 @@ import re
 import time
 from collections.abc import Callable, Mapping
 
-from lanes.config.models import Config, Weights
-from lanes.errors import JobError, NoRoute
+from kernel.config.models import Config, Weights
+from kernel.errors import JobError, NoRoute
+from kernel.taxonomy import Classification
 from router.candidates import CandidateTable, build_candidates
-from router.chains import chain_name, chain_options
 from router.classifier import classify as default_classify
 from router.decision import Decision
 from router.decision_cache import DecisionCache, cache_key
@@ -50,7 +50,7 @@ from router.strategies import (
     Services,
     get_strategy,
 )
-from router.taxonomy import Classification
+from router.strategies.chains import chain_name, chain_options
 
 Classifier = Callable[[Job], Classification]
 MAX_ALTERNATIVES = 5

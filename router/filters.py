@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lanes.config.models import Config
+from kernel.config.models import Config
+from kernel.taxonomy import Classification
 from router.candidates import Candidate, CandidateTable, Lane
 from router.job import Job
 from router.lane_state import LaneStatus
 from router.scorer import Option, latency_factor
-from router.taxonomy import Classification
 
 DEFAULT_MIN_HEALTH = 0.25
 """An instance whose health (0-1) is below this is not routed to."""

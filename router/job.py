@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lanes.errors import JobError
-from router.taxonomy import Complexity, TaskType
+from kernel.errors import JobError
+from kernel.taxonomy import Complexity, TaskType
 
 
 class Message(BaseModel):

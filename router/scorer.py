@@ -16,10 +16,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lanes.config.models import Weights
+from kernel.config.models import Weights
+from kernel.taxonomy import Complexity
 from router.candidates import Candidate
 from router.lane_state import HistoryReader
-from router.taxonomy import Complexity
 
 LATENCY_GROWTH_PER_KTOK = 0.1
 """Estimated latency grows by this fraction of the model's latency per 1,000 output tokens."""

@@ -19,11 +19,11 @@ from redis.retry import Retry
 from broker.app import create_app, wait_for_queues
 from broker.connection import with_db
 from broker.keys import Keys
+from kernel.config import Config, load_config
 from lanes.client import Lanes
-from lanes.config import Config, load_config
 from lanes.processes import child_env, spawn, stop_all
-from lanes.sim import Simulator
 from lanes.stack import sim_profiles, worker_command
+from sim import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "ops" / "lanes.yaml"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 
-from lanes.config import InstanceSpec, Limits
-from lanes.config.models import with_margin
+from kernel.config import InstanceSpec, Limits
+from kernel.config.models import with_margin
 from workers.ratelimit import Acquired, CapacityWait, RateLimiter, acquire_blocking
 
 ALL_MODELS = "all"

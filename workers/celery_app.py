@@ -15,7 +15,7 @@ from celery.signals import worker_ready, worker_shutdown
 from broker.app import create_app
 from broker.connection import require_redis_url
 from broker.keys import Keys
-from lanes.config import load_config
+from kernel.config import load_config
 from workers.context import WorkerContext
 from workers.maintenance import start_janitor
 from workers.tasks import register_tasks

@@ -11,7 +11,7 @@ from broker.keys import Keys
 from broker.lane_state import RedisLaneState
 from broker.pending import PendingJobs
 from broker.pools import PoolBalancer
-from lanes.config import Config
+from kernel.config import Config
 from workers.capacity import CapacityGate
 from workers.providers import Provider, build_provider
 from workers.ratelimit import RedisLimiter

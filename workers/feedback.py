@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from broker.lane_state import LaneStateStore
-from lanes.config import Config
-from lanes.errors import AuthFailed, ProviderError, RateLimited
+from kernel.config import Config
+from kernel.errors import AuthFailed, ProviderError, RateLimited
 
 alerts = logging.getLogger("lanes.alerts")
 log = logging.getLogger("lanes.workers")

@@ -10,9 +10,9 @@ from celery import Celery
 
 from broker.app import RUN_TASK
 from broker.janitor import Janitor
-from lanes.errors import InfrastructureError
+from broker.message import Envelope
+from kernel.errors import InfrastructureError
 from workers.context import WorkerContext
-from workers.envelope import Envelope
 
 log = logging.getLogger("lanes.janitor")
 

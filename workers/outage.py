@@ -25,7 +25,7 @@ import redis
 from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
 
-from lanes.errors import InfrastructureError
+from kernel.errors import InfrastructureError
 
 log = logging.getLogger("lanes.workers")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workers.envelope import Envelope
+from broker.message import Envelope
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import socket
 import time
 from typing import Any
 
-from lanes.config import Config
-from workers.envelope import Envelope
+from broker.message import Envelope
+from kernel.config import Config
 from workers.providers import ProviderResponse, is_simulated
 
 

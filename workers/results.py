@@ -9,7 +9,7 @@ import redis
 
 from broker.keys import Keys
 from broker.pending import PendingJobs
-from lanes.errors import InfrastructureError
+from kernel.errors import InfrastructureError
 
 
 class ResultStore:

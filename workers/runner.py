@@ -23,10 +23,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from lanes.errors import AuthFailed, ProviderError
+from broker.message import Envelope
+from kernel.errors import AuthFailed, ProviderError
 from workers import feedback
 from workers.context import WorkerContext
-from workers.envelope import Envelope
 from workers.outage import outlast
 from workers.outcome import Done, Drop, Forward, Outcome, Retry
 from workers.providers import ProviderRequest, ProviderResponse

@@ -7,11 +7,11 @@ from typing import Any
 
 import redis
 
+from broker.message import Envelope
 from broker.pending import stale_hop
 from broker.scripts import execute_with_scripts, redis_errors
 from router.lane_state import LaneStatus
 from workers.context import WorkerContext
-from workers.envelope import Envelope
 from workers.ratelimit import Reservation
 from workers.results import parse_result
 

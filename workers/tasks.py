@@ -11,9 +11,9 @@ from celery import Celery, Task
 from celery.exceptions import Ignore, Reject
 
 from broker.app import NOOP_TASK, RUN_TASK
-from lanes.errors import InfrastructureError
+from broker.message import Envelope
+from kernel.errors import InfrastructureError
 from workers.context import WorkerContext
-from workers.envelope import Envelope
 from workers.outage import is_outage, wait_for_redis
 from workers.outcome import Done, Drop, Forward, Outcome, Retry
 from workers.runner import run_step

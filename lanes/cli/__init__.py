@@ -6,6 +6,7 @@ import sys
 
 from rich.markup import escape
 
+from kernel.errors import LanesError
 from lanes.cli import (  # noqa: F401  (importing registers the commands)
     bench_chaos,
     bench_classify,
@@ -18,7 +19,6 @@ from lanes.cli import (  # noqa: F401  (importing registers the commands)
     status,
 )
 from lanes.cli.app import app, err_console
-from lanes.errors import LanesError
 
 
 def main() -> None:

@@ -17,8 +17,8 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from lanes.config import Config, find_config, load_config
-from lanes.errors import ConfigError
+from kernel.config import Config, find_config, load_config
+from kernel.errors import ConfigError
 
 app = typer.Typer(
     name="lanes",

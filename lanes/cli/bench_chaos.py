@@ -26,8 +26,8 @@ def chaos(
 ) -> None:
     """Kill workers, restart Redis and fail a lane while jobs run; count lost jobs,
     duplicated results and double charges (each must be 0)."""
-    from lanes.bench.chaos import run_chaos, settings_with
-    from lanes.bench.chaos_faults import FaultSpec
+    from bench.chaos import run_chaos, settings_with
+    from bench.chaos_faults import FaultSpec
 
     # SIGTERM unwinds like Ctrl-C, so that workers, simulator and Redis are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

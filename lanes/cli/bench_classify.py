@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
+from kernel.errors import JobError
 from lanes.cli.app import bench_app, print_json
-from lanes.errors import JobError
 
 
 @bench_app.command("classify")
@@ -18,7 +18,7 @@ def classify_accuracy(
     misses: bool = typer.Option(False, "--misses", help="List every wrong prediction."),
 ) -> None:
     """Accuracy overall, per type (and per `prefix` if rows carry one), confusion matrix."""
-    from router.evaluation import evaluate, format_report, load_jsonl
+    from bench.evaluation import evaluate, format_report, load_jsonl
 
     if not file.is_file():
         raise JobError(f"{file}: no such file; give a JSONL file of labelled rows")

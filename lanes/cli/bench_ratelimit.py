@@ -17,7 +17,7 @@ def ratelimit(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Share of a pool's real RPM that lanes sustains against a limit-enforcing simulator."""
-    from lanes.bench.ratelimit import run_ratelimit
+    from bench.ratelimit import run_ratelimit
 
     result = run_ratelimit(
         state(ctx).config(),

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 import typer
 from rich.table import Table
 
+from bench.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
+from kernel.config import Config
 from lanes.cli.app import bench_app, console, print_json, state
-from lanes.config import Config
-from router.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
 from router.decision import Decision
 from router.engine import Router
 from router.job import Job

@@ -19,7 +19,7 @@ def throughput(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Jobs/s through lanes vs plain Celery no-op tasks, same Redis, same worker, same run."""
-    from lanes.bench.throughput import run_throughput
+    from bench.throughput import run_throughput
 
     result = run_throughput(
         state(ctx).config(),

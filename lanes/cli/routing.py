@@ -22,14 +22,14 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
+from kernel.config import EXAMPLE_CONFIG, Config, load_config
+from kernel.config.models import Weights
+from kernel.errors import ConfigError, JobError, LanesError
+from kernel.taxonomy import Classification
 from lanes.cli.app import app, console, print_json, state
-from lanes.config import EXAMPLE_CONFIG, Config, load_config
-from lanes.config.models import Weights
-from lanes.errors import ConfigError, JobError, LanesError
 from router.decision import Decision
 from router.engine import Router
 from router.job import Job, parse_job
-from router.taxonomy import Classification
 
 CONSTRAINT_KEYS = ("max_cost_usd", "min_quality", "max_latency_s")
 _URL_SECRET = re.compile(r"(://)[^/@\s]+@")

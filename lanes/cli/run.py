@@ -53,8 +53,8 @@ def run(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Submit one job to a running deployment (see `lanes up`) and print its result."""
+    from kernel.errors import JobError
     from lanes.client import Lanes
-    from lanes.errors import JobError
 
     if job_file is not None:
         job = json.loads(job_file.read_text(encoding="utf-8"))

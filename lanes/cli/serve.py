@@ -45,8 +45,8 @@ def sim(
     no_limits: bool = typer.Option(False, "--no-limits", help="Never answer 429 for limits."),
 ) -> None:
     """Run the provider simulator (Anthropic Messages + OpenAI chat APIs) in the foreground."""
-    from lanes.sim import Profile, run_forever
     from lanes.stack import sim_profiles
+    from sim import Profile, run_forever
 
     config = state(ctx).config()
     profiles = sim_profiles(config)

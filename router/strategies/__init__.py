@@ -1,6 +1,6 @@
 """Routing strategies by name. Each is a function ``(DecisionContext) -> Choice``.
 
-The names are those of :data:`lanes.config.models.STRATEGIES` (a test keeps them equal);
+Keyed by :class:`kernel.taxonomy.StrategyName` (a test checks that every name has one);
 :func:`get_strategy` turns an unknown one into a :class:`JobError` listing the valid names.
 """
 
@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from lanes.errors import JobError
+from kernel.errors import JobError
+from kernel.taxonomy import StrategyName
+from router.hooks import HookLoader, RouteHook
 from router.strategies.base import (
     Choice,
     DecisionContext,
@@ -19,7 +21,7 @@ from router.strategies.base import (
     Strategy,
 )
 from router.strategies.chain import fallback_chain
-from router.strategies.hook import HookLoader, RouteHook, hook
+from router.strategies.hook import hook
 from router.strategies.pinned import custom_rules, manual
 from router.strategies.rotation import round_robin
 from router.strategies.scored import (
@@ -31,15 +33,15 @@ from router.strategies.scored import (
 
 REGISTRY: Mapping[str, Strategy] = MappingProxyType(
     {
-        "best_for_task": best_for_task,
-        "cost_optimized": cost_optimized,
-        "performance_optimized": performance_optimized,
-        "criticality": criticality,
-        "round_robin": round_robin,
-        "fallback_chain": fallback_chain,
-        "manual": manual,
-        "custom_rules": custom_rules,
-        "hook": hook,
+        StrategyName.BEST_FOR_TASK: best_for_task,
+        StrategyName.COST_OPTIMIZED: cost_optimized,
+        StrategyName.PERFORMANCE_OPTIMIZED: performance_optimized,
+        StrategyName.CRITICALITY: criticality,
+        StrategyName.ROUND_ROBIN: round_robin,
+        StrategyName.FALLBACK_CHAIN: fallback_chain,
+        StrategyName.MANUAL: manual,
+        StrategyName.CUSTOM_RULES: custom_rules,
+        StrategyName.HOOK: hook,
     }
 )
 

@@ -12,19 +12,17 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from lanes.config.models import Config, CustomRule, Weights
-from lanes.errors import NoRoute
+from kernel.config.models import Config, CustomRule, Weights
+from kernel.errors import NoRoute
+from kernel.taxonomy import Classification
 from router.candidates import Candidate, CandidateTable
 from router.filters import VITAL_ON_CHEAP, Demand, evaluate
+from router.hooks import HookLoader
 from router.job import Job
 from router.lane_state import HistoryReader
 from router.scorer import QUALITY_FLOOR, NormalWeights, Option, normalize, score_options
-from router.taxonomy import Classification
-
-if TYPE_CHECKING:
-    from router.strategies.hook import HookLoader
 
 CompiledRule = tuple[re.Pattern[str], CustomRule]
 

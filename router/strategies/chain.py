@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lanes.errors import JobError
-from router.chains import chain_name, resolve_chain
+from kernel.errors import JobError
 from router.strategies.base import Choice, DecisionContext
+from router.strategies.chains import chain_name, resolve_chain
 
 
 def fallback_chain(ctx: DecisionContext) -> Choice:

@@ -1,79 +1,17 @@
-"""``hook``: a user function named in ``routing.hook`` (``"package.module:function"``) decides.
+"""``hook``: the user function of ``routing.hook`` (:mod:`router.hooks`) decides.
 
-The function must satisfy :class:`RouteHook`. It is imported once per Router, on first use;
-failing to import it, or a hook that raises or answers with something that is not a
-surviving candidate, is a :class:`ConfigError` naming ``routing.hook``.
+A hook that raises, or answers with something that is not a surviving candidate, is a
+:class:`ConfigError` naming ``routing.hook``.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
-from typing import Protocol
-
-from lanes.errors import ConfigError, LanesError
+from kernel.errors import ConfigError, LanesError
 from router.candidates import Candidate
-from router.job import Job
+from router.hooks import HOOK_KEY
 from router.scorer import Option, rank
 from router.strategies.base import Choice, DecisionContext
 from router.strategies.scored import best_for_task
-from router.taxonomy import Classification
-
-HOOK_KEY = "routing.hook"
-HookAnswer = Candidate | tuple[str, str] | None
-
-
-class RouteHook(Protocol):
-    """A routing function: ``fn(job, classification, candidates) -> answer``.
-
-    ``candidates`` are the surviving candidates (pins applied), best weighted score first.
-    Answer with one of them, a ``(lane, model)`` tuple naming one of them, or None to let
-    ``best_for_task`` decide. It runs on the routing hot path: keep it fast and pure.
-    """
-
-    def __call__(
-        self, job: Job, classification: Classification, candidates: Sequence[Candidate], /
-    ) -> HookAnswer: ...
-
-
-class HookLoader:
-    """Imports ``routing.hook`` on first use and keeps the function."""
-
-    def __init__(self, spec: str | None) -> None:
-        self._spec = spec
-        self._fn: RouteHook | None = None
-
-    def get(self) -> RouteHook:
-        if self._fn is None:
-            self._fn = _load(self._spec)
-        return self._fn
-
-
-def _load(spec: str | None) -> RouteHook:
-    if spec is None:
-        raise ConfigError(
-            "strategy 'hook' needs a hook function",
-            key=HOOK_KEY,
-            fix='set routing.hook: "package.module:function"',
-        )
-    module_name, _, attr = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ConfigError(
-            f"cannot import {module_name!r}: {type(exc).__name__}: {exc}",
-            key=HOOK_KEY,
-            fix="check the module is importable (installed or on PYTHONPATH)",
-        ) from exc
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ConfigError(
-            f"{module_name!r} has no function {attr!r}",
-            key=HOOK_KEY,
-            fix="name a function defined at the module's top level",
-        )
-    hook: RouteHook = fn
-    return hook
 
 
 def hook(ctx: DecisionContext) -> Choice:

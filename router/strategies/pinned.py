@@ -7,7 +7,7 @@ cheap lane is honoured, and the reasons say so.
 
 from __future__ import annotations
 
-from lanes.errors import JobError
+from kernel.errors import JobError
 from router.scorer import Option, rank
 from router.strategies.base import Choice, DecisionContext
 from router.strategies.scored import best_for_task

@@ -11,11 +11,11 @@
 
 from __future__ import annotations
 
-from lanes.config.models import Weights
+from kernel.config.models import Weights
+from kernel.taxonomy import Complexity
 from router.candidates import PREMIUM_TAG, VITAL_TAG
 from router.scorer import Option, rank
 from router.strategies.base import Choice, DecisionContext
-from router.taxonomy import Complexity
 
 PERFORMANCE_WEIGHTS = Weights(capability=0.5, cost=0.0, quality=0.5, latency=0.0, historical=0.0)
 """Scores shown for performance_optimized: the mean of strength and quality."""

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from broker.connection import require_redis_url, with_db
-from lanes.config import Config
-from lanes.errors import InfrastructureError
+from kernel.config import Config
+from kernel.errors import InfrastructureError
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from broker.dispatcher import Dispatcher
 from broker.janitor import UNACKED_KEY, Janitor
 from broker.keys import Keys
 from broker.pending import PendingJobs, stale_hop
-from lanes.config import Config
+from kernel.config import Config
 from router.engine import Router
 
 
@@ -125,7 +125,7 @@ def test_failed_submit_releases_its_idempotency_key(
 ) -> None:  # fmt: skip
     from kombu.exceptions import OperationalError
 
-    from lanes.errors import InfrastructureError
+    from kernel.errors import InfrastructureError
 
     def broken(*_: object, **__: object) -> None:
         raise OperationalError("broker down")

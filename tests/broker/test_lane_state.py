@@ -16,7 +16,7 @@ import redis
 
 from broker.keys import Keys
 from broker.lane_state import LaneStateStore, MemoryLaneState, RedisLaneState
-from lanes.errors import InfrastructureError
+from kernel.errors import InfrastructureError
 from router.lane_state import LaneStatus
 from tests.fakes import FakeClock
 

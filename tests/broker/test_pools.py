@@ -8,14 +8,14 @@ import redis
 
 from broker.keys import Keys
 from broker.pools import PoolBalancer
-from lanes.config import Config
+from kernel.config import Config
 from router.lane_state import LaneStatus, StaticLaneState
 
 _PICKER = """
 import sys, redis
 from broker.keys import Keys
 from broker.pools import PoolBalancer
-from lanes.config import load_config
+from kernel.config import load_config
 from router.lane_state import StaticLaneState
 cfg = load_config(sys.argv[1], env={})
 client = redis.Redis.from_url(sys.argv[2], decode_responses=True)

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from kernel.config import load_config
 from lanes.cli import main
 from lanes.cli.app import app
-from lanes.config import load_config
 
 from ..conftest import EXAMPLE
 

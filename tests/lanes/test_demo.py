@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from broker.app import create_app
-from lanes.config import load_config
+from kernel.config import load_config
 
 from ..conftest import EXAMPLE
 

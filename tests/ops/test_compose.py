@@ -7,7 +7,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from lanes.config import load_config
+from kernel.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

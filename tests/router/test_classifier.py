@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from kernel.taxonomy import Complexity, Pattern, TaskType
 from router.classifier import classify, classify_text, estimate_tokens
 from router.job import Job, Message
-from router.taxonomy import Complexity, Pattern, TaskType
 
 T = TaskType
 

@@ -4,15 +4,15 @@ from typing import Any
 
 import pytest
 
-from lanes.config import Config
-from lanes.config.models import Weights
-from lanes.errors import JobError
+from bench.corpus import build_corpus
+from kernel.config import Config
+from kernel.config.models import Weights
+from kernel.errors import JobError
+from kernel.taxonomy import Classification, TaskType
 from router.candidates import build_candidates
-from router.corpus import build_corpus
 from router.engine import Router, confidence
 from router.job import Job
 from router.lane_state import LaneStatus, StaticLaneState
-from router.taxonomy import Classification, TaskType
 from tests.router.fixed_classifier import fixed
 
 

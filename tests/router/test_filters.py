@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from lanes.config import Config
-from lanes.errors import JobError, NoRoute
+from kernel.config import Config
+from kernel.errors import JobError, NoRoute
+from kernel.taxonomy import TaskType
 from router.candidates import build_candidates
 from router.engine import WAITS_REASON, Router
 from router.filters import VITAL_ON_CHEAP, lane_reasons, summarize
 from router.job import Job
 from router.lane_state import LaneStatus, StaticLaneState
-from router.taxonomy import TaskType
 from tests.router.fixed_classifier import fixed
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from broker.dispatcher import parse_job
-from lanes.errors import JobError
+from kernel.errors import JobError
 from router.job import Job
 
 

@@ -4,8 +4,9 @@ from typing import Any
 
 import pytest
 
-from lanes.config import Config
-from lanes.config.models import Weights
+from kernel.config import Config
+from kernel.config.models import Weights
+from kernel.taxonomy import Classification, Complexity, TaskType
 from router.candidates import DEFAULT_STRENGTH, build_candidates
 from router.filters import Demand, evaluate
 from router.job import Job
@@ -19,7 +20,6 @@ from router.scorer import (
     rank,
     score_options,
 )
-from router.taxonomy import Classification, Complexity, TaskType
 
 
 def _clf(task: TaskType = TaskType.CODE_REVIEW, **kw: Any) -> Classification:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lanes.sim import Profile
-from lanes.sim.buckets import Limiter, TokenBucket
+from sim import Profile
+from sim.buckets import Limiter, TokenBucket
 
 
 def test_bucket_starts_full_and_refills_continuously() -> None:

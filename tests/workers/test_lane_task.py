@@ -11,8 +11,8 @@ import pytest
 
 from broker.keys import Keys
 from broker.lane_state import RedisLaneState
-from lanes.errors import JobError
-from lanes.sim import Fault, Profile, expected_reply
+from kernel.errors import JobError
+from sim import Fault, Profile, expected_reply
 
 from ..conftest import LaneStack
 

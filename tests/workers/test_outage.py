@@ -13,14 +13,14 @@ from celery.exceptions import Reject
 
 from broker.embedded import EmbeddedRedis
 from broker.keys import Keys
-from lanes.config import Config
-from lanes.errors import InfrastructureError
-from lanes.sim import Simulator
+from broker.message import Envelope
+from kernel.config import Config
+from kernel.errors import InfrastructureError
 from lanes.stack import sim_profiles
 from router.decision import Step
 from router.job import Job
+from sim import Simulator
 from workers.context import WorkerContext
-from workers.envelope import Envelope
 from workers.outage import is_outage, outlast
 from workers.outcome import Done
 from workers.runner import run_step

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lanes.errors import (
+from kernel.errors import (
     AuthFailed,
     BadRequest,
     ConnectionFailed,
@@ -13,7 +13,7 @@ from lanes.errors import (
     RateLimited,
     ServerError,
 )
-from lanes.sim import Fault, Profile, Simulator, expected_reply
+from sim import Fault, Profile, Simulator, expected_reply
 from workers.providers import AnthropicProvider, OpenAIProvider, ProviderRequest
 
 MESSAGES = [{"role": "user", "content": "Explain the retry policy in one line."}]

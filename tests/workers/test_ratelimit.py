@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from broker.keys import Keys
-from lanes.config.models import Limits
-from lanes.errors import InfrastructureError, LanesError, RequestTooLarge
+from kernel.config.models import Limits
+from kernel.errors import InfrastructureError, LanesError, RequestTooLarge
 from tests.fakes import FakeClock
 from workers.ratelimit import (
     Acquired,

@@ -19,7 +19,7 @@ import time
 import redis
 
 from broker.keys import Keys
-from lanes.config.models import Limits
+from kernel.config.models import Limits
 from workers.ratelimit import Acquired, Denied, RedisLimiter
 
 INSTANCE = "shared"

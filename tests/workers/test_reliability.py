@@ -23,17 +23,17 @@ from typing import Any
 import pytest
 import redis
 
+from bench.chaos import ChaosSettings, chaos_config
 from broker.app import RUN_TASK, wait_for_queues
 from broker.embedded import EmbeddedRedis
 from broker.handle import JobHandle
 from broker.keys import Keys
 from broker.pending import PendingJobs
-from lanes.bench.chaos import ChaosSettings, chaos_config
+from kernel.config import Config
 from lanes.client import Lanes
-from lanes.config import Config
 from lanes.processes import child_env, spawn, stop_all
-from lanes.sim import Fault, Simulator
 from lanes.stack import sim_profiles
+from sim import Fault, Simulator
 from workers.results import ChargeBook, ResultStore
 
 from ..conftest import write_config

@@ -8,13 +8,13 @@ import pytest
 import redis
 
 from broker.keys import Keys
-from lanes.config import Config
-from lanes.sim import Fault, Simulator
+from broker.message import Envelope
+from kernel.config import Config
 from lanes.stack import sim_profiles
 from router.decision import Step
 from router.job import Job
+from sim import Fault, Simulator
 from workers.context import WorkerContext
-from workers.envelope import Envelope
 from workers.outcome import Done, Forward, Retry
 from workers.runner import MAX_COUNTDOWN_S, run_step
 

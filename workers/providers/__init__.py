@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lanes.config import Config, ProviderKind, SimMode
+from kernel.config import Config, ProviderKind, SimMode
 from workers.providers.anthropic_provider import AnthropicProvider
 from workers.providers.base import Provider, ProviderRequest, ProviderResponse
 from workers.providers.openai_provider import OpenAIProvider

@@ -7,7 +7,7 @@ from typing import Any
 
 import anthropic
 
-from lanes.errors import ConnectionFailed, ProviderError, ProviderTimeout
+from kernel.errors import ConnectionFailed, ProviderError, ProviderTimeout
 from workers.providers.base import ProviderRequest, ProviderResponse
 from workers.providers.errors import error_for_status, rate_limit_headers
 

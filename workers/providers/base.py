@@ -39,7 +39,7 @@ class ProviderResponse:
 
 
 class Provider(Protocol):
-    """Calls one model on one account. Raises only :class:`lanes.errors.ProviderError`s."""
+    """Calls one model on one account. Raises only :class:`kernel.errors.ProviderError`s."""
 
     def call(self, request: ProviderRequest) -> ProviderResponse: ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from lanes.errors import (
+from kernel.errors import (
     AuthFailed,
     BadRequest,
     Overloaded,

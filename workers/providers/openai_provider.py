@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from lanes.errors import BadRequest, ConnectionFailed, ProviderTimeout
+from kernel.errors import BadRequest, ConnectionFailed, ProviderTimeout
 from workers.providers.base import ProviderRequest, ProviderResponse
 from workers.providers.errors import error_for_status, rate_limit_headers
 

@@ -24,10 +24,10 @@ total wait; :func:`acquire_blocking` does exactly that. It does **not** retry th
 with a long ``countdown``: the broker holds such messages unacknowledged and redelivers them
 after the visibility timeout, so the job would run twice. When the maximum wait runs out,
 :func:`acquire_blocking` raises :class:`CapacityWait`, a control-flow signal (not a
-:class:`lanes.errors.LanesError`): the caller decides to route elsewhere or re-enqueue.
+:class:`kernel.errors.LanesError`): the caller decides to route elsewhere or re-enqueue.
 
 A reservation larger than a bucket's capacity can never fit: :class:`ReservationTooLarge`
-(a :class:`lanes.errors.RequestTooLarge`) is raised at once instead of waiting forever.
+(a :class:`kernel.errors.RequestTooLarge`) is raised at once instead of waiting forever.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypedDict
 
-from lanes.config.models import Limits
-from lanes.errors import RequestTooLarge
+from kernel.config.models import Limits
+from kernel.errors import RequestTooLarge
 
 WAIT_CAP_S = 60.0
 """Longest ``wait_s`` a denial reports; ask again after it."""

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lanes.config.models import Limits
+from kernel.config.models import Limits
 from workers.ratelimit.base import (
     SETTLE_GRACE_S,
     WAIT_CAP_S,

@@ -5,7 +5,7 @@ Each operation is one ``EVALSHA`` of a script in ``broker/lua`` (``acquire.lua``
 workers on hosts with skewed clocks still agree. All keys of one instance share the
 ``{instance}`` hash tag and therefore one Redis Cluster slot.
 
-Redis errors surface as :class:`lanes.errors.InfrastructureError`.
+Redis errors surface as :class:`kernel.errors.InfrastructureError`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import redis
 
 from broker.keys import Keys
 from broker.scripts import LimiterScripts, queue_script, redis_errors, server_time_s, text
-from lanes.config.models import Limits
-from lanes.errors import InfrastructureError
+from kernel.config.models import Limits
+from kernel.errors import InfrastructureError
 from workers.ratelimit.base import (
     SETTLE_GRACE_S,
     WAIT_CAP_S,

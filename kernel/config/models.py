@@ -1,0 +1,330 @@
+"""The validated shape of a lanes config file.
+
+Everything here is immutable once loaded: config is built once and passed in.
+Units are in the names (``_s``, ``_per_min``, ``_per_mtok``, ``_usd``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from kernel.taxonomy import STRATEGY_NAMES, TaskType
+
+NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ProviderKind(StrEnum):
+    ANTHROPIC = "anthropic"
+    OPENAI = "openai"
+    OLLAMA = "ollama"
+
+
+class SimMode(StrEnum):
+    AUTO = "auto"
+    """Instances whose API key env var is unset talk to the simulator."""
+    ALWAYS = "always"
+    """Every instance talks to the simulator (tests, benchmarks)."""
+    NEVER = "never"
+    """Every instance talks to its real provider."""
+
+
+class Price(_Frozen):
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    cache_read_per_mtok: float = Field(default=0.0, ge=0)
+    cache_write_per_mtok: float = Field(default=0.0, ge=0)
+
+
+class ModelSpec(_Frozen):
+    """One model as lanes knows it: price, context window, quality and strengths."""
+
+    family: str = Field(default="claude", description="claude, glm, llama, qwen... for prompts")
+    price: Price
+    context_window: int = Field(gt=0)
+    max_output_tokens: int = Field(default=8192, gt=0)
+    quality: int = Field(ge=0, le=100)
+    latency_s: float = Field(gt=0, description="typical latency of one call")
+    strengths: dict[TaskType, int] = Field(default_factory=dict)
+
+    @field_validator("strengths")
+    @classmethod
+    def _strengths_in_range(cls, value: dict[TaskType, int]) -> dict[TaskType, int]:
+        for task, score in value.items():
+            if not 0 <= score <= 100:
+                raise ValueError(f"strength for {task} must be 0-100, got {score}")
+        return value
+
+
+class Limits(_Frozen):
+    """Account limits as the provider enforces them. 0 means unlimited."""
+
+    requests_per_min: int = Field(default=0, ge=0)
+    input_tokens_per_min: int = Field(default=0, ge=0)
+    output_tokens_per_min: int = Field(default=0, ge=0)
+    concurrency: int = Field(default=0, ge=0)
+
+
+def with_margin(limits: Limits, margin: float) -> Limits:
+    """``limits`` less a fraction ``margin`` of each per-minute limit (never below 1)."""
+    if margin <= 0:
+        return limits
+
+    def cut(value: int) -> int:
+        return max(1, int(value * (1 - margin))) if value > 0 else 0
+
+    return Limits(
+        requests_per_min=cut(limits.requests_per_min),
+        input_tokens_per_min=cut(limits.input_tokens_per_min),
+        output_tokens_per_min=cut(limits.output_tokens_per_min),
+        concurrency=limits.concurrency,
+    )
+
+
+class InstanceSpec(_Frozen):
+    """One account on one provider: a lane."""
+
+    provider: ProviderKind
+    base_url: str
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    models: list[str] = Field(min_length=1)
+    limits: Limits = Limits()
+    model_limits: dict[str, Limits] = Field(default_factory=dict)
+    """Per-model limits where the provider keeps them per model class (concurrency stays
+    per instance). Models not listed share ``limits``."""
+    price_multiplier: float = Field(default=1.0, ge=0)
+    tags: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=600.0, gt=0)
+    enabled: bool = True
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def api_key(self) -> SecretStr | None:
+        """The key from the environment, or None when the variable is unset or empty."""
+        if not self.api_key_env:
+            return None
+        value = os.environ.get(self.api_key_env, "")
+        return SecretStr(value) if value else None
+
+
+class SimulatorSpec(_Frozen):
+    mode: SimMode = SimMode.AUTO
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+    latency_s: float = Field(default=0.4, ge=0)
+    """Mean simulated call latency (the demo's pace; benchmarks set their own)."""
+    latency_jitter_s: float = Field(default=0.2, ge=0)
+    enforce_limits: bool = True
+    """Answer 429 + retry-after when a lane exceeds its configured limits, like the real API."""
+
+    def base_url(self, instance: str) -> str:
+        return f"http://{self.host}:{self.port}/{instance}"
+
+
+class WorkerSpec(_Frozen):
+    pool: Literal["threads", "gevent", "solo", "prefork"] = "threads"
+    concurrency: int = Field(default=32, ge=1, le=1024)
+
+
+class RetrySpec(_Frozen):
+    """The one retry loop: per fallback step, then on to the next step of the chain."""
+
+    attempts_per_step: int = Field(default=3, ge=1, le=20)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=10.0, ge=0)
+    max_wait_s: float = Field(default=120.0, ge=0)
+    """Longest a job waits for capacity when every lane it may use is cooling down."""
+    wait_slice_s: float = Field(default=5.0, gt=0)
+    """Longest one worker thread sleeps for capacity before the job is re-queued with a short
+    countdown (so waiting never holds a thread for long)."""
+    exhausted_cooldown_s: float = Field(default=900.0, gt=0)
+    """Cooldown after a 429 with no retry-after and no reset header (a spend cap)."""
+    outage_s: float = Field(default=60.0, ge=0)
+    """Longest a worker thread waits for Redis to come back (a restart, a failover) before it
+    leaves its message to be redelivered after the visibility timeout."""
+
+
+class Weights(_Frozen):
+    capability: float = Field(default=0.35, ge=0)
+    cost: float = Field(default=0.20, ge=0)
+    quality: float = Field(default=0.20, ge=0)
+    latency: float = Field(default=0.15, ge=0)
+    historical: float = Field(default=0.10, ge=0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> Weights:
+        if self.capability + self.cost + self.quality + self.latency + self.historical <= 0:
+            raise ValueError("at least one weight must be above 0")
+        return self
+
+
+class CustomRule(_Frozen):
+    """A regex on the prompt that pins a model and/or a lane. First match wins."""
+
+    pattern: str
+    model: str | None = None
+    instance: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regex {value!r}: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _pins_something(self) -> CustomRule:
+        if self.model is None and self.instance is None:
+            raise ValueError("a custom rule needs a model, an instance, or both")
+        return self
+
+
+class RoutingSpec(_Frozen):
+    strategy: str = "best_for_task"
+    weights: Weights = Weights()
+    custom_rules: list[CustomRule] = Field(default_factory=list)
+    hook: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    cache_ttl_s: float = Field(default=0.0, ge=0)
+    default_chain: str | None = None
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value not in STRATEGY_NAMES:
+            names = ", ".join(STRATEGY_NAMES)
+            raise ValueError(f"unknown strategy {value!r}; choose one of {names}")
+        return value
+
+
+class ChainStep(_Frozen):
+    """One step of a fallback chain: a lane (instance or pool) and optionally a model."""
+
+    instance: str
+    model: str | None = None
+
+
+class Config(_Frozen):
+    """The whole config. Build it with :func:`kernel.config.load_config`."""
+
+    redis_url: str | None = Field(
+        default=None, description="empty: 127.0.0.1:6379 if it answers, else an embedded Redis"
+    )
+    redis_prefix: str = Field(default="lanes", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    """Prefix of every Redis key lanes writes (several deployments can share one Redis)."""
+    state_dir: str = ".lanes"
+    result_ttl_s: int = Field(default=86400, ge=60)
+    visibility_timeout_s: int = Field(default=3600, ge=5)
+    worker: WorkerSpec = WorkerSpec()
+    retry: RetrySpec = RetrySpec()
+    janitor_interval_s: float = Field(default=30.0, ge=0)
+    """How often a worker looks for lost messages (0: never). One process sweeps at a time."""
+    janitor_quiet_s: float = Field(default=60.0, gt=0)
+    """A job is only checked once its pending entry has not changed for this long."""
+    limit_margin: float = Field(default=0.005, ge=0, lt=0.5)
+    """Fraction of every per-minute limit lanes leaves unused: a provider starts counting when
+    a request arrives, lanes when it reserves, and the difference must never add up to a 429."""
+    simulator: SimulatorSpec = SimulatorSpec()
+    models: dict[str, ModelSpec] = Field(min_length=1)
+    instances: dict[Name, InstanceSpec] = Field(min_length=1)
+    pools: dict[Name, list[str]] = Field(default_factory=dict)
+    fallback_chains: dict[Name, list[ChainStep]] = Field(default_factory=dict)
+    routing: RoutingSpec = RoutingSpec()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Config:
+        _check_cross_references(self)
+        return self
+
+    def lanes(self) -> list[str]:
+        """Every lane (queue) name: one per instance."""
+        return list(self.instances)
+
+    def members(self, target: str) -> list[str]:
+        """The instances behind a lane or pool name."""
+        return list(self.pools[target]) if target in self.pools else [target]
+
+    def price_usd(self, instance: str, model: str, usage: dict[str, int]) -> float:
+        """What ``usage`` (tokens by kind) costs on ``instance``/``model``."""
+        price = self.models[model].price
+        mult = self.instances[instance].price_multiplier
+        total = (
+            usage.get("input_tokens", 0) * price.input_per_mtok
+            + usage.get("output_tokens", 0) * price.output_per_mtok
+            + usage.get("cache_read_input_tokens", 0) * price.cache_read_per_mtok
+            + usage.get("cache_creation_input_tokens", 0) * price.cache_write_per_mtok
+        )
+        return total * mult / 1_000_000
+
+
+def _check_cross_references(cfg: Config) -> None:
+    """Every name used must be defined; raise ValueError naming the key path."""
+    for problem in (
+        *_instance_problems(cfg),
+        *_pool_problems(cfg),
+        *_chain_problems(cfg),
+        *_routing_problems(cfg),
+    ):
+        raise ValueError(problem)
+
+
+def _instance_problems(cfg: Config) -> Iterator[str]:
+    for name, inst in cfg.instances.items():
+        for model in inst.model_limits:
+            if model not in inst.models:
+                yield f"instances.{name}.model_limits: {model!r} is not in its models"
+        for model in inst.models:
+            if model not in cfg.models:
+                yield (
+                    f"instances.{name}.models: unknown model {model!r}; "
+                    f"define it under models: or use one of {', '.join(cfg.models)}"
+                )
+
+
+def _pool_problems(cfg: Config) -> Iterator[str]:
+    for pool, members in cfg.pools.items():
+        if pool in cfg.instances:
+            yield f"pools.{pool}: a pool cannot share its name with an instance"
+        if not members:
+            yield f"pools.{pool}: a pool needs at least one instance"
+        for member in members:
+            if member not in cfg.instances:
+                yield f"pools.{pool}: unknown instance {member!r}"
+
+
+def _chain_problems(cfg: Config) -> Iterator[str]:
+    for chain, steps in cfg.fallback_chains.items():
+        for i, step in enumerate(steps):
+            if step.instance not in cfg.instances and step.instance not in cfg.pools:
+                yield f"fallback_chains.{chain}[{i}].instance: unknown lane {step.instance!r}"
+            if step.model is not None and step.model not in cfg.models:
+                yield f"fallback_chains.{chain}[{i}].model: unknown model {step.model!r}"
+
+
+def _routing_problems(cfg: Config) -> Iterator[str]:
+    lanes = set(cfg.instances) | set(cfg.pools)
+    for i, rule in enumerate(cfg.routing.custom_rules):
+        if rule.model is not None and rule.model not in cfg.models:
+            yield f"routing.custom_rules[{i}].model: unknown model {rule.model!r}"
+        if rule.instance is not None and rule.instance not in lanes:
+            yield f"routing.custom_rules[{i}].instance: unknown lane {rule.instance!r}"
+    chain = cfg.routing.default_chain
+    if chain is not None and chain not in cfg.fallback_chains:
+        yield f"routing.default_chain: unknown chain {chain!r}"

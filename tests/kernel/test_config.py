@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kernel.config import SimMode, load_config
+from kernel.errors import ConfigError
+
+from ..conftest import EXAMPLE
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "lanes.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _example_with(tmp_path: Path, mutate: object) -> Path:
+    data = yaml.safe_load(EXAMPLE.read_text())
+    mutate(data)  # type: ignore[operator]
+    return _write(tmp_path, yaml.safe_dump(data))
+
+
+def test_config_example_has_the_five_default_lanes(example_config: object) -> None:
+    cfg = load_config(EXAMPLE, env={})
+    assert cfg.lanes() == ["claude1", "claude2", "claude3", "zai", "koala"]
+    assert cfg.members("vital") == ["claude2", "claude3"]
+    assert cfg.instances["zai"].provider == "anthropic"
+    assert cfg.instances["zai"].base_url.startswith("https://api.z.ai")
+    assert cfg.instances["koala"].provider == "openai"
+    assert "cheap" in cfg.instances["zai"].tags and "vital" in cfg.instances["claude2"].tags
+
+
+def test_config_env_interpolation_and_default(tmp_path: Path) -> None:
+    cfg = load_config(EXAMPLE, env={"REDIS_URL": "redis://example:6380/3"})
+    assert cfg.redis_url == "redis://example:6380/3"
+    assert load_config(EXAMPLE, env={}).redis_url is None
+
+
+def test_config_lanes_overrides_nested_keys() -> None:
+    env = {"LANES_SIMULATOR__PORT": "9999", "LANES_SIMULATOR__MODE": "always",
+           "LANES_WORKER__CONCURRENCY": "64"}  # fmt: skip
+    cfg = load_config(EXAMPLE, env=env)
+    assert cfg.simulator.port == 9999
+    assert cfg.simulator.mode is SimMode.ALWAYS
+    assert cfg.worker.concurrency == 64
+
+
+def test_config_api_key_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZAI_API_KEY", "zk-very-secret")
+    cfg = load_config(EXAMPLE, env={})
+    key = cfg.instances["zai"].api_key()
+    assert key is not None and key.get_secret_value() == "zk-very-secret"
+    assert "zk-very-secret" not in repr(cfg) and "zk-very-secret" not in str(key)
+
+
+def test_config_unknown_key_names_file_key_and_fix(tmp_path: Path) -> None:
+    path = _example_with(tmp_path, lambda d: d["instances"]["zai"].update(rpm=5))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    text = str(info.value)
+    assert str(path) in text and "instances.zai.rpm" in text and "fix:" in text
+
+
+def test_config_unknown_model_reference_is_named(tmp_path: Path) -> None:
+    path = _example_with(tmp_path, lambda d: d["instances"]["zai"]["models"].append("glm-9"))
+    with pytest.raises(ConfigError, match=r"instances\.zai\.models: unknown model 'glm-9'"):
+        load_config(path, env={})
+
+
+def test_config_bad_value_type_names_key(tmp_path: Path) -> None:
+    path = _example_with(
+        tmp_path, lambda d: d["instances"]["claude1"]["limits"].update(requests_per_min="many")
+    )
+    with pytest.raises(ConfigError, match=r"instances\.claude1\.limits\.requests_per_min") as info:
+        load_config(path, env={})
+    assert "whole number" in str(info.value)
+
+
+def test_config_missing_env_var_without_default(tmp_path: Path) -> None:
+    path = _write(tmp_path, "redis_url: ${NOT_SET_ANYWHERE}\n")
+    with pytest.raises(ConfigError, match="NOT_SET_ANYWHERE is not set") as info:
+        load_config(path, env={})
+    assert "redis_url" in str(info.value)
+
+
+def test_config_invalid_yaml_gives_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "models:\n  a: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML") as info:
+        load_config(path, env={})
+    assert "line" in str(info.value)
+
+
+def test_config_missing_file_says_where(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml", env={})
+
+
+def test_config_pool_with_unknown_member(tmp_path: Path) -> None:
+    path = _example_with(tmp_path, lambda d: d["pools"].update(vital=["claude2", "claude9"]))
+    with pytest.raises(ConfigError, match=r"pools\.vital: unknown instance 'claude9'"):
+        load_config(path, env={})
+
+
+def test_config_bad_strategy_names_key(tmp_path: Path) -> None:
+    path = _example_with(tmp_path, lambda d: d["routing"].update(strategy="fastest"))
+    with pytest.raises(ConfigError, match=r"routing\.strategy.*unknown strategy 'fastest'"):
+        load_config(path, env={})
+
+
+def test_config_bad_regex_names_key(tmp_path: Path) -> None:
+    path = _example_with(
+        tmp_path, lambda d: d["routing"].update(custom_rules=[{"pattern": "(", "model": "glm-4.6"}])
+    )
+    with pytest.raises(ConfigError, match=r"routing\.custom_rules\.0\.pattern"):
+        load_config(path, env={})
+
+
+def test_config_error_on_cli_exits_2_without_traceback(tmp_path: Path) -> None:
+    path = _example_with(tmp_path, lambda d: d["instances"]["zai"].update(provider="grpc"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "lanes", "--config", str(path), "config", "--json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "instances.zai.provider" in proc.stderr
+    assert "Traceback" not in proc.stderr
