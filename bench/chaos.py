@@ -39,12 +39,10 @@ from bench.chaos_jobs import Audit, JobMix, Submitter, Watcher, audit, chaos_job
 from bench.harness import derived_config, sim_process
 from broker.app import wait_for_queues
 from broker.embedded import EmbeddedRedis
-from broker.pending import PendingJobs
 from kernel.config import Config, SimMode
 from kernel.errors import InfrastructureError
 from lanes.client import Lanes
 from sim import SimControl
-from workers.results import ChargeBook, ResultStore
 
 Progress = Callable[[str], None]
 _NOTE_EVERY_S = 10.0
@@ -169,10 +167,7 @@ def _run(
     _stop_threads(stop, submitter, watcher)
     if submitter.error is not None:
         raise submitter.error
-    ttl_s = lanes.config.result_ttl_s
-    store = ResultStore(lanes.redis, lanes.keys, ttl_s, PendingJobs(lanes.redis, lanes.keys, ttl_s))
-    book = ChargeBook(lanes.redis, lanes.keys, ttl_s)
-    found = audit(submitter.accepted, watcher.seen, store, book,
+    found = audit(submitter.accepted, watcher.seen, lanes.stores.jobs,
                   lambda job_id: str(lanes.app.AsyncResult(job_id).state))  # fmt: skip
     return _report(found, submitter, faults, sim, time.monotonic() - started)
 

@@ -3,7 +3,7 @@
 A caller whose submit fails with :class:`InfrastructureError` (Redis down) submits the same
 job (same id, same idempotency key) again; only accepted submits count. Each job's
 *caller-visible* result is the first one its handle reports; the audit compares it with what
-the workers recorded (:class:`ResultStore`) and charged (:class:`ChargeBook`).
+the workers recorded and charged (:class:`broker.stores.jobs.JobStore`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from kombu.exceptions import OperationalError
 
 from bench.throughput import PROMPTS
 from broker.handle import JobHandle
+from broker.result import Result
+from broker.stores.jobs import JobStore
 from kernel.errors import InfrastructureError, NoRoute
 from lanes.client import Lanes
-from workers.results import ChargeBook, ResultStore
 
 _RETRY_SUBMIT_S = 0.25
 _COST_TOLERANCE_USD = 1e-12
@@ -211,8 +212,7 @@ class Audit:
 def audit(
     accepted: list[Accepted],
     seen: dict[str, Seen],
-    store: ResultStore,
-    book: ChargeBook,
+    jobs: JobStore,
     state_of: Callable[[str], str],
 ) -> Audit:
     """Compare each job's caller-visible result with the recorded result and its charges;
@@ -221,19 +221,19 @@ def audit(
     for item in accepted:
         job_id = item.handle.id
         outcome = seen.get(job_id)
-        recorded = store.get(job_id)
+        recorded = jobs.result(job_id)
         if outcome is not None and outcome.result is not None:
-            result = outcome.result
+            result = Result.model_validate(outcome.result)
             report.completed += 1
-            report.failed += result.get("status") != "ok"
-            report.fallbacks += bool(result.get("fallbacks"))
-            if recorded != result:
+            report.failed += not result.ok
+            report.fallbacks += bool(result.fallbacks)
+            if recorded != result:  # the result the caller saw was replaced later
                 report.duplicated_results += 1
                 report.note("duplicated_results", job_id)
         else:
             _note_lost(report, item, outcome, state_of(job_id), recorded)
-        charges = book.charges(job_id)
-        cost_usd = float(recorded["cost_usd"]) if recorded else 0.0
+        charges = jobs.charges(job_id)
+        cost_usd = recorded.cost_usd if recorded else 0.0
         if len(charges) > 1 or abs(cost_usd - sum(charges.values())) > _COST_TOLERANCE_USD:
             report.double_charged += 1
             report.note("double_charged", job_id)
@@ -245,7 +245,7 @@ def _note_lost(
     item: Accepted,
     outcome: Seen | None,
     state: str,
-    recorded: dict[str, Any] | None,
+    recorded: Result | None,
 ) -> None:
     """Why a job has no caller-visible result: the caller's error, its Celery state, and
     whether a result was recorded all the same."""

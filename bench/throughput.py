@@ -1,28 +1,51 @@
-"""``lanes bench throughput``: jobs/s through dispatcher → lanes → simulator vs plain Celery.
+"""``lanes bench throughput``: jobs/s through lanes vs plain Celery, and CPU ms per job.
 
-Both runs use the same Redis, the same worker processes (all lanes plus the no-op queue, the
-same pool and concurrency) and the same number of tasks; the simulator answers at once in a
-process of its own. The two kinds run in alternating rounds; ratio = the best lanes jobs/s ÷
-the best Celery no-op tasks/s.
+Three arms, the same number of jobs each, on the same Redis (its own db) and the same worker
+processes (started with :mod:`bench.celery_app`: every lane plus the bench queue, the same pool
+and concurrency); the simulator answers at once in a process of its own:
+
+- ``lanes``: ``Lanes.submit`` (route, track, enqueue) and ``handle.get``; the worker runs the
+  job through lanes (limits, lane state, results) and calls the provider;
+- ``sdk_task``: what a user writes without lanes: a plain Celery task that makes the same
+  provider call (same instance and model as lanes decides, routed before the timed span; a pool
+  stands for its first member) with the provider's own client, same prompts and max_tokens;
+- ``celery_noop``: a plain Celery task that returns its argument: the floor of a round trip.
+
+The arms run in alternating rounds and each keeps its best rate: ``ratio`` = lanes ÷
+celery_noop, ``ratio_vs_sdk_task`` = lanes ÷ sdk_task. ``cpu_ms_per_job`` gives, per arm, the
+CPU milliseconds per job spent by the dispatcher (this process), the workers, the simulator
+and the Redis server (all of it: ``INFO cpu``), and their total, AVERAGED over the timed
+rounds (all their CPU ÷ all their jobs; warm-ups excluded).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from bench.harness import (
+    BENCH_APP,
+    BENCH_QUEUE,
+    CPU_KINDS,
+    NOOP_TASK,
+    SDK_TASK,
+    CpuMeter,
+    add_bench_queue,
     bench_redis,
     derived_config,
     peak_rss_mb,
-    sim_process,
+    sim_subprocess,
     worker_processes,
 )
-from broker.app import NOOP_QUEUE, NOOP_TASK, create_app, wait_for_queues
+from broker.app import create_app, wait_for_queues
 from kernel.config import Config, SimMode
 from lanes.client import Lanes
+from router.job import Job
 
 PROMPTS = (
     "Fix the off-by-one error in the pagination helper",
@@ -34,6 +57,18 @@ PROMPTS = (
     "What is the difference between a mutex and a semaphore?",
     "Refactor the retry loop into a reusable decorator",
 )
+MAX_TOKENS = 64
+WARMUP_JOBS = 50
+TIMEOUT_S = 120
+ARMS = ("celery_noop", "sdk_task", "lanes")
+"""Order of the arms in each round."""
+CPU_ARMS = ("lanes", "sdk_task", "celery_noop")
+"""Order of the arms in ``cpu_ms_per_job``."""
+RATE_KEYS = {
+    "lanes": "lanes_jobs_per_s",
+    "celery_noop": "celery_noop_per_s",
+    "sdk_task": "sdk_task_per_s",
+}
 
 
 def bench_config(config: Config, directory: Path, redis_url: str) -> tuple[Config, Path]:
@@ -59,65 +94,138 @@ def run_throughput(
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
     state = Path(config.state_dir)
+    logs = state / "logs"
     with bench_redis(config) as url:
         cfg, path = bench_config(config, state / "bench", url)
         env = {"REDIS_URL": url, "LANES_CONFIG": str(path.resolve())}
-        with sim_process(path, latency_s=0.0, limits=False, log_dir=state / "logs", env=env) as sim:
-            port = sim.rsplit(":", 1)[1]
-            env["LANES_SIMULATOR__PORT"] = port
-            queues = [*cfg.lanes(), NOOP_QUEUE]
+        with sim_subprocess(path, latency_s=0.0, limits=False, log_dir=logs, env=env) as (
+            sim_url,
+            sim,
+        ):
+            env["LANES_SIMULATOR__PORT"] = sim_url.rsplit(":", 1)[1]
+            queues = [*cfg.lanes(), BENCH_QUEUE]
             with worker_processes(cfg, queues, count=workers, concurrency=concurrency, env=env,
-                                  log_dir=state / "logs") as procs:  # fmt: skip
-                result = _measure(cfg, url, jobs, rounds, progress)
+                                  log_dir=logs, app=BENCH_APP) as procs:  # fmt: skip
+                client = redis.Redis.from_url(url)
+                meter = CpuMeter([proc.pid for proc in procs], sim.pid, client)
+                try:
+                    result = _measure(cfg, url, meter, jobs, rounds, progress)
+                finally:
+                    client.close()
                 rss = max(peak_rss_mb(proc.pid) for proc in procs)
     return {**result, "worker_peak_rss_mb": round(rss, 1), "workers": workers}
 
 
+@dataclass
+class Arm:
+    """One kind of run: ``run(n)`` sends ``n`` jobs and waits for all of them."""
+
+    name: str
+    run: Callable[[int], None]
+    rates: list[float] = field(default_factory=list)
+    cpu_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CPU_KINDS, 0.0))
+
+    def record(self, jobs: int, elapsed_s: float, cpu_s: dict[str, float]) -> None:
+        self.rates.append(jobs / elapsed_s)
+        for kind, used_s in cpu_s.items():
+            self.cpu_s[kind] += used_s
+
+
 def _measure(
-    cfg: Config, url: str, jobs: int, rounds: int, progress: Callable[[str], None]
+    cfg: Config,
+    url: str,
+    meter: CpuMeter,
+    jobs: int,
+    rounds: int,
+    progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    """``rounds`` alternating runs of each kind; each kind keeps its best rate, so a burst of
-    load from elsewhere on the machine does not decide the ratio."""
+    """``rounds`` alternating runs of each arm; each arm keeps its best rate, so a burst of
+    load from elsewhere on the machine does not decide the ratios."""
     app = create_app(cfg, url)
-    wait_for_queues(app, {*cfg.lanes(), NOOP_QUEUE})
-    noop_rates: list[float] = []
-    lanes_rates: list[float] = []
-    with Lanes(cfg, url) as lanes:
-        _noop_run(app, min(50, jobs))
-        _lanes_run(lanes, min(50, jobs))
-        for n in range(1, rounds + 1):
-            progress(f"round {n}/{rounds}: plain Celery, {jobs} no-op tasks")
-            noop_rates.append(jobs / _noop_run(app, jobs))
-            progress(f"round {n}/{rounds}: lanes, {jobs} jobs")
-            lanes_rates.append(jobs / _lanes_run(lanes, jobs))
-    app.close()
-    lanes_rate, noop_rate = max(lanes_rates), max(noop_rates)
+    add_bench_queue(app)
+    wait_for_queues(app, {*cfg.lanes(), BENCH_QUEUE})
+    try:
+        with Lanes(cfg, url) as lanes:
+            calls = sdk_calls(cfg, lanes, jobs)  # routed here, outside the timed runs
+            runs: dict[str, Callable[[int], None]] = {
+                "celery_noop": lambda n: _noop_run(app, n),
+                "sdk_task": lambda n: _sdk_run(app, calls[:n]),
+                "lanes": lambda n: _lanes_run(lanes, n),
+            }
+            arms = [Arm(name, runs[name]) for name in ARMS]
+            _alternate(arms, jobs, rounds, meter, progress)
+    finally:
+        app.close()
+    return report(jobs, rounds, {arm.name: arm for arm in arms})
+
+
+def _alternate(
+    arms: list[Arm], jobs: int, rounds: int, meter: CpuMeter, progress: Callable[[str], None]
+) -> None:
+    """An untimed warm-up of each arm, then ``rounds`` rounds of each, timed and metered."""
+    for arm in arms:
+        arm.run(min(WARMUP_JOBS, jobs))
+    for n in range(1, rounds + 1):
+        for arm in arms:
+            progress(f"round {n}/{rounds}: {arm.name}, {jobs} jobs")
+            elapsed_s, cpu_s = meter.measure(partial(arm.run, jobs))
+            arm.record(jobs, elapsed_s, cpu_s)
+
+
+def report(jobs: int, rounds: int, arms: dict[str, Arm]) -> dict[str, Any]:
+    """The JSON figures: best rate of each arm, the ratios, every round, CPU ms per job."""
+    best = {name: max(arm.rates) for name, arm in arms.items()}
     return {
         "jobs": jobs,
-        "lanes_jobs_per_s": round(lanes_rate, 1),
-        "celery_noop_per_s": round(noop_rate, 1),
-        "ratio": round(lanes_rate / noop_rate, 3),
+        **{RATE_KEYS[name]: round(best[name], 1) for name in RATE_KEYS},
+        "ratio": round(best["lanes"] / best["celery_noop"], 3),
+        "ratio_vs_sdk_task": round(best["lanes"] / best["sdk_task"], 3),
         "rounds": [
-            {"lanes_jobs_per_s": round(lane, 1), "celery_noop_per_s": round(noop, 1)}
-            for lane, noop in zip(lanes_rates, noop_rates, strict=True)
+            {RATE_KEYS[name]: round(arms[name].rates[i], 1) for name in RATE_KEYS}
+            for i in range(rounds)
         ],
+        "cpu_ms_per_job": {
+            name: cpu_ms_per_job(arms[name].cpu_s, jobs * rounds) for name in CPU_ARMS
+        },
     }
 
 
-def _noop_run(app: Any, n: int) -> float:
-    started = time.perf_counter()
-    results = [app.send_task(NOOP_TASK, args=[i], queue=NOOP_QUEUE) for i in range(n)]
+def cpu_ms_per_job(cpu_s: dict[str, float], jobs: int) -> dict[str, float]:
+    """CPU seconds by kind over ``jobs`` jobs → ms per job by kind, and their total."""
+    per_job_ms = {kind: cpu_s[kind] * 1000 / jobs for kind in CPU_KINDS}
+    return {
+        **{kind: round(ms, 3) for kind, ms in per_job_ms.items()},
+        "total": round(sum(per_job_ms.values()), 3),
+    }
+
+
+def prompt(i: int) -> str:
+    return f"{PROMPTS[i % len(PROMPTS)]} (#{i})"
+
+
+def sdk_calls(cfg: Config, lanes: Lanes, n: int) -> list[list[Any]]:
+    """Arguments of ``bench.sdk_call`` for the first ``n`` prompts: the instance (a pool's first
+    member) and model lanes' router picks for each, the prompt and max_tokens."""
+    calls: list[list[Any]] = []
+    for i in range(n):
+        step = lanes.router.decide(Job(prompt=prompt(i), max_tokens=MAX_TOKENS)).chain[0]
+        calls.append([cfg.members(step.instance)[0], step.model, prompt(i), MAX_TOKENS])
+    return calls
+
+
+def _noop_run(app: Any, n: int) -> None:
+    results = [app.send_task(NOOP_TASK, args=[i], queue=BENCH_QUEUE) for i in range(n)]
     for result in results:
-        result.get(timeout=120, interval=0.01)
-    return time.perf_counter() - started
+        result.get(timeout=TIMEOUT_S, interval=0.01)
 
 
-def _lanes_run(lanes: Lanes, n: int) -> float:
-    started = time.perf_counter()
-    handles = [
-        lanes.submit({"prompt": f"{PROMPTS[i % len(PROMPTS)]} (#{i})", "max_tokens": 64})
-        for i in range(n)
-    ]
+def _sdk_run(app: Any, calls: list[list[Any]]) -> None:
+    results = [app.send_task(SDK_TASK, args=args, queue=BENCH_QUEUE) for args in calls]
+    for result in results:
+        result.get(timeout=TIMEOUT_S, interval=0.01)
+
+
+def _lanes_run(lanes: Lanes, n: int) -> None:
+    handles = [lanes.submit({"prompt": prompt(i), "max_tokens": MAX_TOKENS}) for i in range(n)]
     for handle in handles:
-        handle.get(timeout_s=120)
-    return time.perf_counter() - started
+        handle.get(timeout_s=TIMEOUT_S)

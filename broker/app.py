@@ -1,7 +1,8 @@
 """The Celery app: JSON only, one queue per lane, late acks, redelivery on worker loss.
 
 Queues are plain lane names (``claude1``, ``zai``...). Priority, where needed, is carried by
-separate queues, not by message priorities.
+separate queues, not by message priorities. No default queue is declared: a task sent without
+a lane is refused (``QueueNotFound``) instead of waiting on a queue nobody consumes.
 """
 
 from __future__ import annotations
@@ -14,11 +15,6 @@ from kombu.entity import Queue
 
 from kernel.config import Config
 from kernel.errors import InfrastructureError
-
-RUN_TASK = "lanes.run"
-NOOP_TASK = "lanes.noop"
-NOOP_QUEUE = "lanes-noop"
-"""Queue of the baseline task used by ``lanes bench throughput``."""
 
 
 def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
@@ -35,7 +31,6 @@ def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
         "unacked_restore_throttle": 1,
     }
     queues = [Queue(lane, routing_key=lane) for lane in config.lanes()]
-    queues.append(Queue(NOOP_QUEUE, routing_key=NOOP_QUEUE))
     return {
         "broker_url": redis_url,
         "result_backend": redis_url,
@@ -51,11 +46,8 @@ def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
         "broker_transport_options": transport,
         "result_backend_transport_options": transport,
         "result_expires": config.result_ttl_s,
-        "result_extended": True,
         "task_queues": queues,
-        "task_default_queue": NOOP_QUEUE,
         "task_create_missing_queues": False,
-        "task_track_started": True,
         "task_send_sent_event": True,
         "worker_send_task_events": True,
         "broker_connection_retry_on_startup": True,

@@ -2,7 +2,7 @@
 
 ::
 
-    dispatcher = Dispatcher(config, app, client, router)
+    dispatcher = Dispatcher(config, app, router, stores)
     handle = dispatcher.submit({"prompt": "Summarise ...", "max_tokens": 300})
     result = handle.get(timeout_s=60)        # or: await handle.wait(timeout_s=60)
 
@@ -20,17 +20,15 @@ from celery import Celery
 from celery.canvas import Signature
 from kombu.exceptions import OperationalError
 
-from broker.app import RUN_TASK
 from broker.handle import JobHandle
-from broker.keys import Keys
-from broker.message import Envelope
-from broker.pending import PendingJobs
+from broker.message import Envelope, publish, signature
 from broker.pools import PoolBalancer
+from broker.stores import Stores
 from kernel.config import Config
 from kernel.errors import InfrastructureError, JobError
 from router.decision import Decision
 from router.job import Job, parse_job
-from router.lane_state import LaneStateReader, StaticLaneState
+from router.lane_state import LaneStateReader
 
 log = logging.getLogger("lanes.dispatcher")
 
@@ -44,19 +42,18 @@ class Dispatcher:
         self,
         config: Config,
         app: Celery,
-        client: redis.Redis,
         router: RouterLike,
+        stores: Stores,
         *,
-        keys: Keys | None = None,
         lane_state: LaneStateReader | None = None,
     ) -> None:
+        """``lane_state``: what pool expansion reads (default: the stores' live lane state; a
+        caller may pass a cached view of it)."""
         self.config = config
         self.app = app
-        self._client = client
         self._router = router
-        self._keys = keys or Keys()
-        self._pools = PoolBalancer(config, client, self._keys, lane_state or StaticLaneState())
-        self._pending = PendingJobs(client, self._keys, config.result_ttl_s)
+        self._jobs = stores.jobs
+        self._pools = PoolBalancer(config, stores.counter, lane_state or stores.lane_state)
 
     def prepare(
         self, job: Job | dict[str, Any], *, strategy: str | None = None
@@ -80,20 +77,21 @@ class Dispatcher:
         retry or fallback; :meth:`submit` tracks from the start.
         """
         envelope, _ = self.prepare(job, strategy=strategy)
-        return self._signature(envelope, envelope.to_wire())
+        return signature(self.app, envelope)
 
     def submit(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> JobHandle:
         """Route and enqueue ``job``. Re-submitting an idempotency key returns the first job."""
         envelope, decision = self.prepare(job, strategy=strategy)
         job_id = envelope.job.id
-        existing = self._claim_idempotency(envelope.job)
+        key = envelope.job.idempotency_key
+        existing = self._jobs.claim_idempotency(key, job_id) if key else None
         if existing is not None:
             return JobHandle(self.app.AsyncResult(existing), decision=None)
         try:
             # Tracked before it is sent: a message lost on its way to a worker is re-sent.
             wire = envelope.to_wire()
-            self._pending.track(job_id, envelope.instance, wire)
-            result = self._signature(envelope, wire).apply_async()
+            self._jobs.track(job_id, envelope.instance, wire)
+            result = publish(self.app, envelope, wire=wire)
         except (OperationalError, redis.RedisError, OSError, InfrastructureError) as exc:
             self._abandon(envelope.job)
             raise InfrastructureError(f"cannot enqueue job {job_id}: {exc}") from exc
@@ -103,33 +101,8 @@ class Dispatcher:
         """Undo what a failed submit claimed, so that submitting again really sends the job.
         Best effort: Redis may be the reason the submit failed."""
         try:
-            self._pending.untrack(job.id)
+            self._jobs.untrack(job.id)
             if job.idempotency_key:
-                key = self._keys.idempotency(job.idempotency_key)
-                if self._client.get(key) == job.id:
-                    self._client.delete(key)
-        except (InfrastructureError, redis.RedisError) as exc:
+                self._jobs.release_idempotency(job.idempotency_key, job.id)
+        except InfrastructureError as exc:
             log.warning("job %s: could not undo a failed submit: %s", job.id, exc)
-
-    def _signature(self, envelope: Envelope, wire: dict[str, Any]) -> Signature:
-        return self.app.signature(
-            RUN_TASK,
-            args=[wire],
-            task_id=envelope.job.id,
-            queue=envelope.instance,
-            argsrepr=envelope.label(),
-            kwargsrepr="{}",
-        )
-
-    def _claim_idempotency(self, job: Job) -> str | None:
-        if not job.idempotency_key:
-            return None
-        key = self._keys.idempotency(job.idempotency_key)
-        try:
-            claimed = self._client.set(key, job.id, nx=True, ex=self.config.result_ttl_s)
-            if claimed:
-                return None
-            existing = self._client.get(key)
-        except redis.RedisError as exc:
-            raise InfrastructureError(f"cannot reach Redis: {exc}") from exc
-        return None if existing is None else str(existing)

@@ -1,4 +1,4 @@
-"""A caller's handle on a submitted job: wait for its one result, sync or async."""
+"""A caller's handle on a submitted job: wait for its one :class:`Result`, sync or async."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
+from pydantic import ValidationError
 
+from broker.result import Result
 from kernel.errors import JobFailed, JobTimeout
 from router.decision import Decision
 
 
 class JobHandle:
+    """``decision`` is the routing decision (None when an idempotency key returned an earlier
+    job); ``instance`` the lane the first step was sent to."""
+
     def __init__(
         self, result: AsyncResult, *, decision: Decision | None, instance: str | None = None
     ) -> None:
@@ -28,10 +33,9 @@ class JobHandle:
     def ready(self) -> bool:
         return bool(self._result.ready())
 
-    def get(
-        self, timeout_s: float | None = None, *, raise_on_failure: bool = True
-    ) -> dict[str, Any]:
-        """Block until the job's result; :class:`JobFailed` if it failed (unless told not to)."""
+    def get(self, timeout_s: float | None = None, *, raise_on_failure: bool = True) -> Result:
+        """Block until the job's result; :class:`JobFailed` if it failed (unless told not to),
+        :class:`JobTimeout` after ``timeout_s``."""
         try:
             value = self._result.get(timeout=timeout_s, propagate=True, interval=0.05)
         except CeleryTimeout as exc:
@@ -40,7 +44,7 @@ class JobHandle:
 
     async def wait(
         self, timeout_s: float | None = None, *, raise_on_failure: bool = True
-    ) -> dict[str, Any]:
+    ) -> Result:
         """Await the job's result without blocking the event loop."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         delay_s = 0.02
@@ -52,9 +56,11 @@ class JobHandle:
         return self.get(timeout_s=1, raise_on_failure=raise_on_failure)
 
 
-def _checked(job_id: str, value: Any, raise_on_failure: bool) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise JobFailed(f"job {job_id} returned an unexpected result: {value!r}")
-    if raise_on_failure and value.get("status") != "ok":
-        raise JobFailed(f"job {job_id} failed: {value.get('error')}", result=value)
-    return value
+def _checked(job_id: str, value: Any, raise_on_failure: bool) -> Result:
+    try:
+        result = Result.model_validate(value)
+    except ValidationError as exc:
+        raise JobFailed(f"job {job_id} returned an unexpected result: {value!r:.200}") from exc
+    if raise_on_failure and not result.ok:
+        raise JobFailed(f"job {job_id} failed: {result.error}", result=result)
+    return result

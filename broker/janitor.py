@@ -3,33 +3,32 @@
 Celery's Redis transport pops a message off its queue and only then records it as held
 (unacknowledged) by the worker; a worker killed between the two loses the message without a
 trace. Redelivery after the visibility timeout cannot bring it back, because nothing remembers
-it. lanes does: :class:`broker.pending.PendingJobs` keeps, for every unfinished job, the
-message that runs next. A sweep (one process at a time, under a lock) looks at the jobs whose
-entry has not changed for ``quiet_s``; those whose message is still in a lane queue or held by
-a worker are only marked as seen, the others are published again. A copy that turns out not to
-be lost after all is harmless: results are written once, charges once per (job, step,
-attempt), and a stale hop is dropped.
+it. lanes does: the job store (:class:`broker.stores.jobs.JobStore`) keeps, for every
+unfinished job, the message that runs next. A sweep (one process at a time, under a lock)
+looks at the jobs whose entry has not changed for ``quiet_s``; those whose message is still in
+a lane queue or held by a worker are only marked as seen, the others are published again. A
+copy that turns out not to be lost after all is harmless: results are written once, charges
+once per (job, step, attempt), and a stale hop is dropped.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 import redis
+from celery import Celery
 
 from broker.keys import Keys
-from broker.pending import PendingJobs
+from broker.message import Envelope, publish
 from broker.scripts import redis_errors, text
+from broker.stores.jobs import JobStore
 
 UNACKED_KEY = "unacked"
 """Hash in which kombu's Redis transport keeps messages held by workers."""
 
 log = logging.getLogger("lanes.janitor")
-Publish = Callable[[str, str, dict[str, Any]], None]
-"""``publish(job_id, queue, envelope)`` sends the job's message again."""
 
 
 class Janitor:
@@ -37,17 +36,17 @@ class Janitor:
         self,
         client: redis.Redis,
         keys: Keys,
-        pending: PendingJobs,
+        jobs: JobStore,
+        app: Celery,
         queues: Iterable[str],
-        publish: Publish,
         *,
         quiet_s: float,
     ) -> None:
         self._client = client
         self._keys = keys
-        self._pending = pending
+        self._jobs = jobs
+        self._app = app
         self._queues = list(queues)
-        self._publish = publish
         self._quiet_s = quiet_s
 
     def sweep(self) -> list[str]:
@@ -62,19 +61,19 @@ class Janitor:
                 self._client.delete(self._keys.janitor_lock())
 
     def _sweep(self) -> list[str]:
-        now_s = self._pending.server_now_s()
-        quiet = self._pending.quiet_since(now_s - self._quiet_s)
+        now_s = self._jobs.now_s()
+        quiet = self._jobs.quiet_since(now_s - self._quiet_s)
         if not quiet:
             return []
         present = self._messages_present(set(quiet))
-        self._pending.touch([job for job in quiet if job in present], now_s)
+        self._jobs.touch([job for job in quiet if job in present], now_s)
         lost = [job for job in quiet if job not in present]
         for job in lost:
             entry = quiet[job]
             log.warning("job %s: its message was lost; sending it again to %s", job,
                         entry["queue"])  # fmt: skip
-            self._publish(job, entry["queue"], entry["envelope"])
-        self._pending.touch(lost, now_s)
+            publish(self._app, Envelope.model_validate(entry["envelope"]))
+        self._jobs.touch(lost, now_s)
         return lost
 
     def _messages_present(self, wanted: set[str]) -> set[str]:

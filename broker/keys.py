@@ -2,7 +2,7 @@
 
 Keys that belong to one instance carry a ``{instance}`` hash tag so that every key a Lua
 script touches for that instance lives in one Redis Cluster slot. ``prefix`` lets tests (and
-several deployments on one Redis) keep apart; it defaults to ``lanes``.
+several deployments on one Redis) keep apart; it comes from the config's ``redis_prefix``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Keys:
-    prefix: str = "lanes"
+    prefix: str
 
     # -- dispatch ---------------------------------------------------------------------------
     def pool_counter(self, pool: str) -> str:
@@ -23,9 +23,12 @@ class Keys:
         """Job id already submitted under a caller's idempotency key."""
         return f"{self.prefix}:idem:{key}"
 
-    def result_once(self, job_id: str) -> str:
-        """Set once when a job's final result is recorded: redeliveries see it and stop."""
-        return f"{self.prefix}:done:{job_id}"
+    @staticmethod
+    def result(job_id: str) -> str:
+        """A job's one result, set once: Celery's own result key (its Redis backend's
+        ``celery-task-meta-`` prefix), so ``AsyncResult`` and canvases read it where lanes
+        wrote it and it is stored a single time. Not under ``prefix``: job ids are unique."""
+        return f"celery-task-meta-{job_id}"
 
     def handed_on(self, job_id: str) -> str:
         """Highest ``hop`` of the job's messages that handed it on to a next message (retry,
@@ -70,7 +73,7 @@ class Keys:
         """Matches every key under this prefix (for cleanup in tests and `lanes reset`)."""
         return f"{self.prefix}:*"
 
-    # -- rate limiter: added for the settle marker (pending review) -----------------------------
+    # -- rate limiter ---------------------------------------------------------------------------
     def reservation(self, instance: str, lease_id: str) -> str:
         """String set at grant and deleted by the first settle/release of that lease: makes
         settling idempotent. Lives longer than the lease (TTL in ms set by the limiter)."""

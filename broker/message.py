@@ -1,17 +1,28 @@
-"""The one argument of the ``lanes.run`` task: a job, its chain and where it is on it.
+"""The ``lanes.run`` message: its one argument (:class:`Envelope`) and the one way it is built.
 
-Plain JSON (no pickle). It carries the prompt but never a secret: API keys stay in the
-worker's environment. Flower shows :meth:`Envelope.label`, not the envelope.
+Every message that runs a job step is built by :func:`signature`: the dispatcher's submit
+(:func:`publish`), a canvas signature, the janitor's re-send (:func:`publish`) and a worker's
+retry, wait or fallback (:func:`hand_over`, which replaces the running task). So the rules of
+the message hold everywhere: plain JSON (no pickle), the job id as the task id, the lane as
+the queue, and monitoring (Flower, ``celery inspect``) shows :meth:`Envelope.label`, never the
+envelope: the prompt stays out of sight and no secret is ever in it (API keys stay in the
+worker's environment).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
+from celery import Celery, Task
+from celery.canvas import Signature
+from celery.result import AsyncResult
 from pydantic import BaseModel, ConfigDict, Field
 
 from router.decision import Step
 from router.job import Job
+
+RUN_TASK = "lanes.run"
+"""The one task lanes runs: one step of one job on one lane."""
 
 
 class FallbackEvent(BaseModel):
@@ -77,3 +88,44 @@ class Envelope(BaseModel):
                 "hop": self.hop + 1,
             }
         )
+
+
+def signature(
+    app: Celery,
+    env: Envelope,
+    *,
+    wire: dict[str, Any] | None = None,
+    countdown_s: float | None = None,
+) -> Signature:
+    """The ``lanes.run`` message for ``env`` (``wire``: its JSON, when already built)."""
+    options: dict[str, Any] = {}
+    if countdown_s:
+        options["countdown"] = countdown_s
+    return app.signature(
+        RUN_TASK,
+        args=[env.to_wire() if wire is None else wire],
+        task_id=env.job.id,
+        queue=env.instance,
+        argsrepr=env.label(),
+        kwargsrepr="{}",
+        **options,
+    )
+
+
+def publish(
+    app: Celery,
+    env: Envelope,
+    *,
+    wire: dict[str, Any] | None = None,
+    countdown_s: float | None = None,
+) -> AsyncResult:
+    """Send ``env`` to its lane's queue (a submit, or the janitor re-sending a lost message)."""
+    return signature(app, env, wire=wire, countdown_s=countdown_s).apply_async()
+
+
+def hand_over(task: Task, env: Envelope, *, countdown_s: float | None = None) -> NoReturn:
+    """From inside a running ``lanes.run``: send ``env`` (a retry, a wait, a move to another
+    pool member or a fallback step) as the replacement of ``task``, keeping the task id and
+    any canvas links (chain, chord, callbacks), then end ``task`` (raises ``Ignore``)."""
+    task.replace(signature(task.app, env, countdown_s=countdown_s))
+    raise AssertionError("Task.replace returned instead of raising Ignore")  # pragma: no cover

@@ -1,43 +1,24 @@
-"""Pool expansion: a global round robin over a pool's members, shared by every process.
+"""Pool expansion: a round robin over a pool's members that is global across dispatchers.
 
-The counter is one Redis ``INCR`` (not a per-process itertools cycle), so two dispatchers on
-two hosts alternate claude2/claude3 between them. Members that are disabled or cooling down
-are skipped; if every member is, the next one in turn is returned anyway (the worker waits).
+The turn comes from a :class:`router.strategies.RotationCounter` (in a deployment, one Redis
+``INCR``: :class:`broker.stores.redis.counter.RedisCounter`), so two dispatchers on two hosts
+alternate claude2/claude3 between them. Members that are disabled or cooling down are skipped;
+if every member is, the next one in turn is returned anyway (the worker waits).
 """
 
 from __future__ import annotations
 
-import redis
-
-from broker.keys import Keys
 from kernel.config import Config
-from kernel.errors import InfrastructureError
 from router.lane_state import LaneStateReader
-
-
-class RedisCounter:
-    """A rotation counter shared by every process: one ``INCR`` per turn.
-
-    Satisfies ``router.strategies.RotationCounter``, so ``round_robin`` rotates globally too.
-    """
-
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
-        self._client = client
-        self._keys = keys
-
-    def next(self, key: str) -> int:
-        try:
-            return int(self._client.incr(self._keys.pool_counter(key)))
-        except redis.RedisError as exc:
-            raise InfrastructureError(f"cannot reach Redis for rotation {key!r}: {exc}") from exc
+from router.strategies import RotationCounter
 
 
 class PoolBalancer:
     def __init__(
-        self, config: Config, client: redis.Redis, keys: Keys, lane_state: LaneStateReader
+        self, config: Config, counter: RotationCounter, lane_state: LaneStateReader
     ) -> None:
         self._config = config
-        self._counter = RedisCounter(client, keys)
+        self._counter = counter
         self._lane_state = lane_state
 
     def expand(self, lane: str) -> str:

@@ -62,7 +62,7 @@ def lua_source(name: str) -> str:
     return text
 
 
-SCRIPT_NAMES = ("acquire", "settle", "usage", "cool_down", "health", "track")
+SCRIPT_NAMES = ("acquire", "settle", "usage", "cool_down", "health", "track", "record")
 """Every script of ``broker/lua`` that runs on its own (``bucket_lib`` is prepended)."""
 
 
@@ -127,4 +127,19 @@ class LaneStateScripts:
         return cls(
             cool_down=client.register_script(lua_source("cool_down")),
             health=client.register_script(lua_source("health")),
+        )
+
+
+@dataclass(frozen=True)
+class JobScripts:
+    """The job store's scripts, registered on one client."""
+
+    track: Script
+    record: Script
+
+    @classmethod
+    def register(cls, client: redis.Redis) -> JobScripts:
+        return cls(
+            track=client.register_script(lua_source("track")),
+            record=client.register_script(lua_source("record")),
         )

@@ -87,12 +87,13 @@ class InfrastructureError(LanesError):
 
 
 class JobFailed(LanesError):
-    """A job ended in failure after its whole fallback chain. ``result`` holds the record."""
+    """A job ended in failure after its whole fallback chain. ``result`` holds its
+    :class:`broker.result.Result` (None when there is none to show)."""
 
     exit_code = 6
 
-    def __init__(self, message: str, result: dict[str, object] | None = None) -> None:
-        self.result = dict(result or {})
+    def __init__(self, message: str, result: object | None = None) -> None:
+        self.result = result
         super().__init__(message)
 
 

@@ -5,7 +5,7 @@
     from lanes import Lanes
     with Lanes.connect() as lanes:                 # config from the default search path
         handle = lanes.submit({"prompt": "Summarise RFC 9110 in 5 bullets", "max_tokens": 400})
-        print(handle.get(timeout_s=120)["text"])
+        print(handle.get(timeout_s=120).text)
 """
 
 from __future__ import annotations
@@ -16,34 +16,40 @@ from typing import Any
 
 import redis
 from celery import Celery
+from celery.canvas import Signature
 
 from broker.app import create_app
 from broker.connection import require_redis_url
 from broker.dispatcher import Dispatcher
 from broker.handle import JobHandle
 from broker.keys import Keys
-from broker.lane_state import RedisLaneState
-from broker.pools import RedisCounter
+from broker.stores.redis import redis_stores
 from kernel.config import Config, load_config
+from router.decision import Decision
 from router.engine import Router
 from router.job import Job
 from router.lane_state import CachedLaneState
 
 
 class Lanes:
-    def __init__(self, config: Config, redis_url: str, *, keys: Keys | None = None) -> None:
+    """A connection to one deployment: its Redis, its Celery app, a router and a dispatcher.
+
+    Every Redis key lives under the config's ``redis_prefix``. Thread-safe; one per process
+    is enough.
+    """
+
+    def __init__(self, config: Config, redis_url: str) -> None:
         self.config = config
         self.redis_url = redis_url
-        self.keys = keys or Keys(config.redis_prefix)
+        self.keys = Keys(config.redis_prefix)
         self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
         self.app: Celery = create_app(config, redis_url)
+        self.stores = redis_stores(self.redis, self.keys, ttl_s=config.result_ttl_s)
         # Routing reads lane state at most once a second; workers re-check before each call.
-        self.lane_state = CachedLaneState(RedisLaneState(self.redis, self.keys), ttl_s=1.0)
-        self.router = Router(
-            config, lane_state=self.lane_state, counter=RedisCounter(self.redis, self.keys)
-        )
+        self.lane_state = CachedLaneState(self.stores.lane_state, ttl_s=1.0)
+        self.router = Router(config, lane_state=self.lane_state, counter=self.stores.counter)
         self.dispatcher = Dispatcher(
-            config, self.app, self.redis, self.router, keys=self.keys, lane_state=self.lane_state
+            config, self.app, self.router, self.stores, lane_state=self.lane_state
         )
 
     @classmethod
@@ -53,7 +59,17 @@ class Lanes:
         return cls(cfg, require_redis_url(cfg))
 
     def submit(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> JobHandle:
+        """Route and enqueue ``job``; wait for its :class:`Result` with the handle."""
         return self.dispatcher.submit(job, strategy=strategy)
+
+    def route(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> Decision:
+        """Where ``job`` would go and why; enqueues nothing."""
+        _, decision = self.dispatcher.prepare(job, strategy=strategy)
+        return decision
+
+    def signature(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> Signature:
+        """``job`` as a Celery signature, for a group, chord or chain (see the README)."""
+        return self.dispatcher.signature(job, strategy=strategy)
 
     def close(self) -> None:
         self.app.close()

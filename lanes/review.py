@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from broker.handle import JobHandle
-from kernel.errors import JobFailed, JobTimeout
+from broker.result import Result
+from kernel.errors import JobTimeout
 from lanes.client import Lanes
 
 SAMPLE_DIFF = Path(__file__).resolve().parent / "data" / "sample.diff"
@@ -71,25 +72,41 @@ def collect(handles: list[tuple[Reviewer, JobHandle]], timeout_s: float) -> list
         try:
             result = handle.get(timeout_s=timeout_s, raise_on_failure=False)
         except JobTimeout as exc:
-            result = {"status": "timeout", "error": str(exc)}
-        except JobFailed as exc:
-            result = {"status": "failed", **exc.result}
-        rows.append(_row(reviewer, handle, result))
+            rows.append(_late_row(reviewer, handle, str(exc)))
+        else:
+            rows.append(_row(reviewer, handle, result))
     return rows
 
 
-def _row(reviewer: Reviewer, handle: JobHandle, result: dict[str, Any]) -> dict[str, Any]:
+def _row(reviewer: Reviewer, handle: JobHandle, result: Result) -> dict[str, Any]:
     return {
         "reviewer": reviewer.name,
         "job_id": handle.id,
-        "lane": result.get("instance", handle.instance),
-        "model": result.get("model", handle.decision.model if handle.decision else None),
-        "status": result.get("status"),
-        "input_tokens": result.get("input_tokens", 0),
-        "output_tokens": result.get("output_tokens", 0),
-        "cost_usd": round(float(result.get("cost_usd", 0.0)), 6),
-        "latency_s": round(float(result.get("latency_s", 0.0)), 3),
-        "fallbacks": len(result.get("fallbacks", [])),
-        "error": result.get("error"),
-        "text": result.get("text", ""),
+        "lane": result.instance,
+        "model": result.model,
+        "status": result.status,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "cost_usd": round(result.cost_usd, 6),
+        "latency_s": round(result.latency_s, 3),
+        "fallbacks": len(result.fallbacks),
+        "error": result.error,
+        "text": result.text,
+    }
+
+
+def _late_row(reviewer: Reviewer, handle: JobHandle, error: str) -> dict[str, Any]:
+    return {
+        "reviewer": reviewer.name,
+        "job_id": handle.id,
+        "lane": handle.instance,
+        "model": handle.decision.model if handle.decision else None,
+        "status": "timeout",
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cost_usd": 0.0,
+        "latency_s": 0.0,
+        "fallbacks": 0,
+        "error": error,
+        "text": "",
     }

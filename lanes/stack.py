@@ -19,16 +19,22 @@ from broker.embedded import port_open, resolve_redis
 from kernel.config import Config, SimMode
 from kernel.errors import InfrastructureError
 from lanes.processes import child_env, spawn, stop_all
-from sim import Profile, Simulator
+from sim import ModelLimits, Profile, Simulator
 from workers.providers import is_simulated
 
 
 def sim_profiles(config: Config) -> dict[str, Profile]:
-    """One simulator profile per instance: its models, context windows and (optionally) limits."""
+    """One simulator profile per instance: its models, context windows and (optionally) limits.
+
+    With ``simulator.enforce_limits`` the profile carries the instance's per-minute limits and
+    its ``model_limits`` as configured (no ``limit_margin``), so the simulator keeps buckets per
+    model class exactly as the workers' limiter does; concurrency is not simulated.
+    """
     spec = config.simulator
     profiles = {}
     for name, inst in config.instances.items():
         limits = inst.limits if spec.enforce_limits else None
+        model_limits = inst.model_limits if spec.enforce_limits else {}
         profiles[name] = Profile(
             models=list(inst.models),
             context_windows={m: config.models[m].context_window for m in inst.models},
@@ -37,6 +43,14 @@ def sim_profiles(config: Config) -> dict[str, Profile]:
             requests_per_min=limits.requests_per_min if limits else 0,
             input_tokens_per_min=limits.input_tokens_per_min if limits else 0,
             output_tokens_per_min=limits.output_tokens_per_min if limits else 0,
+            model_limits={
+                model: ModelLimits(
+                    requests_per_min=own.requests_per_min,
+                    input_tokens_per_min=own.input_tokens_per_min,
+                    output_tokens_per_min=own.output_tokens_per_min,
+                )
+                for model, own in model_limits.items()
+            },
         )
     return profiles
 

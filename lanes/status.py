@@ -1,4 +1,9 @@
-"""``lanes status``: each lane's limits, usage now, cooldown, health, queue depth and workers."""
+"""``lanes status``: each lane's limits, usage now, cooldown, health, queue depth and workers.
+
+Limits are shown as configured (no ``limit_margin``), per model class: the instance-wide
+``limits`` that every model without its own shares, and one entry per model in
+``model_limits``, read from the same (instance, model class) buckets the workers reserve in.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,21 @@ import redis
 from celery import Celery
 
 from broker.keys import Keys
-from broker.lane_state import RedisLaneState
-from kernel.config import Config
+from broker.stores.redis.lane_state import RedisLaneState
+from broker.stores.redis.limiter import RedisLimiter
+from kernel.config import Config, InstanceSpec
+from kernel.config.models import ALL_MODELS
 from kernel.errors import InfrastructureError
-from workers.capacity import ALL_MODELS
-from workers.ratelimit import RedisLimiter
 
 
 def lane_status(config: Config, client: redis.Redis, app: Celery) -> list[dict[str, Any]]:
-    """One row per lane, read from Redis and the workers (1 s to hear from workers)."""
+    """One row per lane, read from Redis and the workers (1 s to hear from workers).
+
+    ``available_now`` holds tokens available now per bucket (None: unlimited; may be negative
+    after a call used more than it reserved). ``model_limits`` maps each model with limits of
+    its own to ``{"limits", "available_now"}`` of its buckets; it is empty when the lane has
+    none.
+    """
     keys = Keys(config.redis_prefix)
     states = RedisLaneState(client, keys).statuses(config.lanes())
     limiter = RedisLimiter(client, keys)
@@ -39,8 +50,21 @@ def lane_status(config: Config, client: redis.Redis, app: Celery) -> list[dict[s
                 "health": round(state.health, 3),
                 "queue_depth": depth,
                 "workers": sorted(consumers.get(lane, [])),
+                "model_limits": _model_rows(limiter, lane, spec),
             }
         )
+    return rows
+
+
+def _model_rows(limiter: RedisLimiter, lane: str, spec: InstanceSpec) -> dict[str, Any]:
+    """Per model with limits of its own: its limits and what its buckets hold now."""
+    rows: dict[str, Any] = {}
+    for model in spec.model_limits:
+        model_class, limits = spec.limits_for(model)
+        rows[model] = {
+            "limits": limits.model_dump(),
+            "available_now": dict(limiter.usage(lane, model_class, limits)),
+        }
     return rows
 
 

@@ -9,7 +9,7 @@ replies, per-minute limits and switchable faults, for the demo, tests and benchm
 """
 
 from sim.client import SimControl
-from sim.profiles import DEFAULT_CONTEXT_WINDOW, Fault, FaultKind, Profile
+from sim.profiles import DEFAULT_CONTEXT_WINDOW, Fault, FaultKind, ModelLimits, Profile
 from sim.replies import count_input_tokens, count_tokens, expected_reply
 from sim.simulator import Simulator, run_forever
 
@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_CONTEXT_WINDOW",
     "Fault",
     "FaultKind",
+    "ModelLimits",
     "Profile",
     "SimControl",
     "Simulator",

@@ -66,7 +66,10 @@ def _rfc3339(in_s: float) -> str:
 
 def ratelimit_headers(limits: list[BucketState]) -> dict[str, str]:
     """``anthropic-ratelimit-*`` for each limited bucket; ``tokens-*`` is the tighter of
-    the input and output buckets. Unlimited buckets send nothing."""
+    the input and output buckets. Unlimited buckets send nothing.
+
+    ``limits`` are the buckets of the request's model class (the model's own when it has
+    limits of its own), as the real API reports the limits of the model class used."""
     headers: dict[str, str] = {}
     for state in limits:
         _put_bucket(headers, state.name.replace("_", "-"), state)
@@ -141,9 +144,11 @@ class AnthropicAPI:
             return self.error(400, f"prompt is too long: {tokens} tokens > {window} maximum")
         if isinstance(outcome, Limited):
             denial = outcome.denial
+            scope = f" for {denial.model_class}" if denial.model_class else ""
             message = (
                 f"This request would exceed the rate limit of {denial.limit} "
-                f"{denial.name.replace('_', ' ')} per minute; retry after {denial.retry_after_s}s."
+                f"{denial.name.replace('_', ' ')} per minute{scope}; "
+                f"retry after {denial.retry_after_s}s."
             )
             headers = ratelimit_headers(outcome.limits) | retry_after_headers(denial.retry_after_s)
             return self.error(429, message, headers)

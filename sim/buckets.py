@@ -1,8 +1,9 @@
 """Per-minute limits as token buckets with continuous refill, the way the real APIs meter.
 
-A bucket holds one minute's allowance and refills at ``limit / 60`` per second. Nothing
-here locks or reads a clock: callers pass ``now_s`` (monotonic seconds) and hold their
-instance's lock, which keeps the arithmetic testable without sleeping.
+A bucket holds one minute's allowance and refills at ``limit / 60`` per second. One
+:class:`Limiter` holds the three buckets of one model class of an instance. Nothing here
+locks or reads a clock: callers pass ``now_s`` (monotonic seconds) and hold their instance's
+lock, which keeps the arithmetic testable without sleeping.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from sim.profiles import Profile
+from sim.profiles import ModelLimits
 
 LimitName = Literal["requests", "input_tokens", "output_tokens"]
 
@@ -91,16 +92,23 @@ class Denial:
     limit: int
     retry_after_s: int
     """Whole seconds, rounded up and at least 1, as the ``retry-after`` header carries."""
+    model_class: str | None = None
+    """The model whose own limits refused it; None for the instance-wide limits."""
 
 
 class Limiter:
-    """The three buckets of one instance, checked and charged together."""
+    """The three buckets of one model class of an instance, checked and charged together.
 
-    def __init__(self, profile: Profile, now_s: float) -> None:
+    ``model_class`` is the model these buckets belong to, or None for the instance-wide
+    buckets that every model without limits of its own shares.
+    """
+
+    def __init__(self, limits: ModelLimits, now_s: float, model_class: str | None = None) -> None:
+        self.model_class = model_class
         self.buckets: dict[LimitName, TokenBucket] = {
-            "requests": TokenBucket(profile.requests_per_min, now_s),
-            "input_tokens": TokenBucket(profile.input_tokens_per_min, now_s),
-            "output_tokens": TokenBucket(profile.output_tokens_per_min, now_s),
+            "requests": TokenBucket(limits.requests_per_min, now_s),
+            "input_tokens": TokenBucket(limits.input_tokens_per_min, now_s),
+            "output_tokens": TokenBucket(limits.output_tokens_per_min, now_s),
         }
 
     def admit(self, input_tokens: int, output_tokens: int, now_s: float) -> Denial | None:
@@ -118,7 +126,7 @@ class Limiter:
         worst = max(waits, key=lambda name: waits[name])
         if waits[worst] > 0:
             limit = int(self.buckets[worst].capacity)
-            return Denial(worst, limit, max(1, math.ceil(waits[worst])))
+            return Denial(worst, limit, max(1, math.ceil(waits[worst])), self.model_class)
         for name, amount in wanted.items():
             self.buckets[name].take(amount, now_s)
         return None

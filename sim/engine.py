@@ -36,6 +36,10 @@ class Runtime:
 
 @dataclass(frozen=True, slots=True)
 class Served:
+    """A reply. ``limits`` (here, in :class:`Injected` and :class:`Limited`) are the buckets
+    that govern the call's model: its own when it has ``model_limits``, else the
+    instance-wide ones; they are what the rate-limit headers describe."""
+
     text: str
     input_tokens: int
     output_tokens: int
@@ -105,7 +109,7 @@ def serve(state: InstanceState, call: Call, runtime: Runtime) -> Outcome:
         return cap
     fault = state.draw_fault(runtime.rng)
     if fault is not None and fault.kind != "timeout":
-        return Injected(fault, state.limit_states())
+        return Injected(fault, state.limit_states(call.model))
     if fault is not None and runtime.stopping.wait(fault.delay_s):
         return Abandoned()
     text, truncated = generate_reply(call.model, call.prompt, cap)
@@ -113,14 +117,14 @@ def serve(state: InstanceState, call: Call, runtime: Runtime) -> Outcome:
     # Without max_tokens the real APIs estimate output; here the exact reply is known.
     charged = call.max_tokens if call.max_tokens is not None else output_tokens
     input_tokens = call.prompt.input_tokens
-    denial = state.admit(input_tokens, charged)
+    denial = state.admit(call.model, input_tokens, charged)
     if denial is not None:
-        return Limited(denial, state.limit_states())
+        return Limited(denial, state.limit_states(call.model))
     delay_s = latency_s(profile, runtime.rng)
     if delay_s > 0 and runtime.stopping.wait(delay_s):
         return Abandoned()
-    state.settle(input_tokens, charged, output_tokens)
-    return Served(text, input_tokens, output_tokens, truncated, state.limit_states())
+    state.settle(call.model, input_tokens, charged, output_tokens)
+    return Served(text, input_tokens, output_tokens, truncated, state.limit_states(call.model))
 
 
 class Dialect(Protocol):

@@ -1,7 +1,9 @@
 """Live state of each simulated instance: profile, limits, armed faults and counters.
 
 Every instance has its own lock, so calls to different instances never wait on each
-other; the lock is held only for bookkeeping, never while a call sleeps.
+other; the lock is held only for bookkeeping, never while a call sleeps. Limits are kept
+per model class: one set of buckets for each model with its own ``model_limits`` and one
+instance-wide set shared by every other model.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ STAT_KEYS = ("requests", "ok", "in_flight", "input_tokens", "output_tokens")
 ``dropped`` appear once they happen."""
 
 
+def limiters(profile: Profile, now_s: float) -> dict[str | None, Limiter]:
+    """Full buckets for every model class of ``profile``: None is the instance-wide class."""
+    found: dict[str | None, Limiter] = {None: Limiter(profile.instance_limits(), now_s)}
+    for model, limits in profile.model_limits.items():
+        found[model] = Limiter(limits, now_s, model_class=model)
+    return found
+
+
 class _ArmedFault:
     __slots__ = ("fault", "left")
 
@@ -38,7 +48,7 @@ class InstanceState:
         self._clock = clock
         self._lock = threading.Lock()
         self._profile = profile
-        self._limiter = Limiter(profile, clock())
+        self._limiters = limiters(profile, clock())
         self._faults: list[_ArmedFault] = []
         self._counts: Counter[str] = Counter()
         self._in_flight = 0
@@ -48,10 +58,10 @@ class InstanceState:
         return self._profile
 
     def set_profile(self, profile: Profile) -> None:
-        """Swap the profile; the limit buckets restart full under the new limits."""
+        """Swap the profile; every limit bucket restarts full under the new limits."""
         with self._lock:
             self._profile = profile
-            self._limiter = Limiter(profile, self._clock())
+            self._limiters = limiters(profile, self._clock())
 
     def set_faults(self, faults: Iterable[Fault]) -> None:
         with self._lock:
@@ -79,24 +89,33 @@ class InstanceState:
                 return armed.fault
             return None
 
-    def admit(self, input_tokens: int, output_tokens: int) -> Denial | None:
-        """Charge the limits for one call, or refuse it and charge nothing."""
+    def _limiter(self, model: str) -> Limiter:
+        """The buckets governing ``model``; hold the lock."""
+        model_class, _ = self._profile.limits_for(model)
+        return self._limiters[model_class]
+
+    def admit(self, model: str, input_tokens: int, output_tokens: int) -> Denial | None:
+        """Charge ``model``'s limits for one call, or refuse it and charge nothing."""
         with self._lock:
-            denial = self._limiter.admit(input_tokens, output_tokens, self._clock())
+            denial = self._limiter(model).admit(input_tokens, output_tokens, self._clock())
             if denial is not None:
                 self._counts["rate_limited"] += 1
             return denial
 
-    def settle(self, input_tokens: int, charged_output: int, output_tokens: int) -> None:
-        """Count a served call and refund the output tokens it did not use."""
+    def settle(
+        self, model: str, input_tokens: int, charged_output: int, output_tokens: int
+    ) -> None:
+        """Count a served call and refund the output tokens it did not use to ``model``'s
+        buckets. After a profile swap mid-call the refund goes to the new, full buckets."""
         with self._lock:
-            self._limiter.refund(charged_output, output_tokens, self._clock())
+            self._limiter(model).refund(charged_output, output_tokens, self._clock())
             self._counts["input_tokens"] += input_tokens
             self._counts["output_tokens"] += output_tokens
 
-    def limit_states(self) -> list[BucketState]:
+    def limit_states(self, model: str) -> list[BucketState]:
+        """The limited buckets that govern ``model`` (its own, else the instance-wide)."""
         with self._lock:
-            return self._limiter.states(self._clock())
+            return self._limiter(model).states(self._clock())
 
     def begin(self) -> None:
         with self._lock:

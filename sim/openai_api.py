@@ -58,7 +58,10 @@ def _duration(seconds: float) -> str:
 
 
 def ratelimit_headers(limits: list[BucketState]) -> dict[str, str]:
-    """``x-ratelimit-*`` for requests and tokens (the tighter of input and output)."""
+    """``x-ratelimit-*`` for requests and tokens (the tighter of input and output).
+
+    ``limits`` are the buckets of the request's model (its own when it has limits of its
+    own), as OpenAI reports the limits of the model the request used."""
     headers: dict[str, str] = {}
     requests = [s for s in limits if s.name == "requests"]
     tokens = [s for s in limits if s.name != "requests"]
@@ -109,9 +112,10 @@ class OpenAIAPI:
             return self._too_long(outcome)
         if isinstance(outcome, Limited):
             denial = outcome.denial
+            scope = f" for {denial.model_class}" if denial.model_class else ""
             message = (
-                f"Rate limit reached: {denial.limit} {denial.name.replace('_', ' ')} per minute. "
-                f"Please try again in {denial.retry_after_s}s."
+                f"Rate limit reached{scope}: {denial.limit} {denial.name.replace('_', ' ')} "
+                f"per minute. Please try again in {denial.retry_after_s}s."
             )
             headers = ratelimit_headers(outcome.limits) | retry_after_headers(denial.retry_after_s)
             kind = "requests" if denial.name == "requests" else "tokens"

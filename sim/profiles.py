@@ -8,19 +8,33 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_CONTEXT_WINDOW = 200_000
 
 FaultKind = Literal["429", "529", "500", "401", "timeout", "drop"]
 
 
+class ModelLimits(BaseModel):
+    """The per-minute limits of one model that the provider meters apart from the others
+    (its own model class). ``0`` means unlimited."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requests_per_min: int = Field(default=0, ge=0)
+    input_tokens_per_min: int = Field(default=0, ge=0)
+    output_tokens_per_min: int = Field(default=0, ge=0)
+
+
 class Profile(BaseModel):
     """One simulated instance: the models it serves, its speed and its per-minute limits.
 
     Limits are token buckets that hold one minute's worth and refill continuously;
-    ``0`` means unlimited. ``latency_s`` is the mean added to every successful answer,
-    spread uniformly by ``±latency_jitter_s`` (never below 0).
+    ``0`` means unlimited. A model listed in ``model_limits`` draws on buckets of its own
+    sized by those limits; every other model shares the instance-wide buckets sized by
+    ``requests_per_min``, ``input_tokens_per_min`` and ``output_tokens_per_min``.
+    ``latency_s`` is the mean added to every successful answer, spread uniformly by
+    ``±latency_jitter_s`` (never below 0).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -39,14 +53,42 @@ class Profile(BaseModel):
     requests_per_min: int = Field(default=0, ge=0)
     input_tokens_per_min: int = Field(default=0, ge=0)
     output_tokens_per_min: int = Field(default=0, ge=0)
+    model_limits: dict[str, ModelLimits] = Field(
+        default_factory=dict,
+        description="model -> its own limits; models not listed share the instance-wide ones",
+    )
     require_api_key: bool = Field(
         default=True,
         description="answer 401 without a key; turn off for an Ollama box that takes none",
     )
 
+    @model_validator(mode="after")
+    def _model_limits_are_served(self) -> Profile:
+        unserved = [model for model in self.model_limits if not self.serves(model)]
+        if unserved:
+            raise ValueError(f"model_limits: {', '.join(unserved)} not in models")
+        return self
+
     def serves(self, model: str) -> bool:
         """Whether ``model`` is served here (an empty ``models`` serves every name)."""
         return not self.models or model in self.models
+
+    def limits_for(self, model: str) -> tuple[str | None, ModelLimits]:
+        """(model class, limits) that govern ``model``: the model's own name and limits when
+        it is in ``model_limits``, else ``None`` and the instance-wide limits it shares
+        with every other such model."""
+        own = self.model_limits.get(model)
+        if own is not None:
+            return model, own
+        return None, self.instance_limits()
+
+    def instance_limits(self) -> ModelLimits:
+        """The instance-wide limits, shared by every model without its own."""
+        return ModelLimits(
+            requests_per_min=self.requests_per_min,
+            input_tokens_per_min=self.input_tokens_per_min,
+            output_tokens_per_min=self.output_tokens_per_min,
+        )
 
     def context_window(self, model: str) -> int:
         """The model's context window in tokens (prompt plus ``max_tokens``)."""

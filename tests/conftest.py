@@ -19,11 +19,14 @@ from redis.retry import Retry
 from broker.app import create_app, wait_for_queues
 from broker.connection import with_db
 from broker.keys import Keys
+from broker.stores.redis import redis_stores
 from kernel.config import Config, load_config
 from lanes.client import Lanes
 from lanes.processes import child_env, spawn, stop_all
 from lanes.stack import sim_profiles, worker_command
 from sim import Simulator
+from workers.context import WorkerContext
+from workers.providers import build_provider
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "ops" / "lanes.yaml"
@@ -79,6 +82,12 @@ def dead_client() -> Iterator[redis.Redis]:
 @pytest.fixture(scope="session")
 def example_config() -> Config:
     return load_config(EXAMPLE, env={})
+
+
+def redis_context(config: Config, client: redis.Redis, keys: Keys) -> WorkerContext:
+    """A worker context on the real Redis stores under ``keys``, with the real providers."""
+    stores = redis_stores(client, keys, ttl_s=config.result_ttl_s)
+    return WorkerContext(config=config, stores=stores, providers=build_provider, ping=client.ping)
 
 
 def write_config(config: Config, directory: Path, **updates: object) -> tuple[Config, Path]:

@@ -2,7 +2,7 @@
 
 A worker thread may sleep for capacity (``retry.wait_slice_s`` at most) only while fewer than
 half of the process's threads are already sleeping for the same instance; otherwise, and
-once the slice is spent, :class:`~workers.ratelimit.CapacityWait` tells the caller to re-queue
+once the slice is spent, :class:`~broker.stores.limiter.CapacityWait` tells the caller to re-queue
 the job with a short countdown. So a saturated lane never takes every thread of a worker that
 also serves other lanes, and no countdown is long enough to meet the visibility timeout.
 """
@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import threading
 
+from broker.stores.limiter import Acquired, CapacityWait, RateLimiter, acquire_blocking
 from kernel.config import InstanceSpec, Limits
 from kernel.config.models import with_margin
-from workers.ratelimit import Acquired, CapacityWait, RateLimiter, acquire_blocking
 
-ALL_MODELS = "all"
 LEASE_MARGIN_S = 30.0
 """A lease outlives the call's timeout by this much before it is presumed dead."""
 
 
 def limits_for(spec: InstanceSpec, model: str, margin: float = 0.0) -> tuple[str, Limits]:
-    """(model class, limits less ``margin``) that govern ``model`` on this instance."""
-    if model in spec.model_limits:
-        return model, with_margin(spec.model_limits[model], margin)
-    return ALL_MODELS, with_margin(spec.limits, margin)
+    """(model class, limits less ``margin``) that govern ``model`` on this instance
+    (:meth:`kernel.config.InstanceSpec.limits_for`, which the simulator and ``lanes status``
+    read too)."""
+    model_class, limits = spec.limits_for(model)
+    return model_class, with_margin(limits, margin)
 
 
 class CapacityGate:
@@ -75,4 +75,4 @@ class CapacityGate:
         return found
 
 
-__all__ = ["ALL_MODELS", "CapacityGate", "CapacityWait", "limits_for"]
+__all__ = ["CapacityGate", "CapacityWait", "limits_for"]

@@ -2,6 +2,8 @@
 
 Reads the config from ``$LANES_CONFIG`` (else the default search path) and Redis from the
 config's ``redis_url`` / ``$REDIS_URL`` (else 127.0.0.1:6379). ``lanes worker`` uses this.
+This module is the composition root of a worker process: it builds the stores and the
+provider factory and hands them to :class:`~workers.context.WorkerContext`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from celery.signals import worker_ready, worker_shutdown
 
 from broker.app import create_app
 from broker.connection import require_redis_url
+from broker.janitor import Janitor
 from broker.keys import Keys
+from broker.stores.redis import redis_stores
 from kernel.config import load_config
 from workers.context import WorkerContext
 from workers.maintenance import start_janitor
+from workers.providers import build_provider
 from workers.tasks import register_tasks
 
 # One line per HTTP call drowns the task log; Celery's own lines already say what happened.
@@ -28,11 +33,10 @@ redis_url = require_redis_url(config)
 app = create_app(config, redis_url)
 # redis-py connects lazily and re-creates its pool after a fork, so building it here is safe
 # for every Celery pool type.
-context = WorkerContext(
-    config=config,
-    redis=redis.Redis.from_url(redis_url, decode_responses=True),
-    keys=Keys(config.redis_prefix),
-)
+client = redis.Redis.from_url(redis_url, decode_responses=True)
+keys = Keys(config.redis_prefix)
+stores = redis_stores(client, keys, ttl_s=config.result_ttl_s)
+context = WorkerContext(config=config, stores=stores, providers=build_provider, ping=client.ping)
 register_tasks(app, lambda: context)
 
 
@@ -42,7 +46,10 @@ _stop_janitor = threading.Event()
 @worker_ready.connect
 def _start_janitor(**_: object) -> None:
     if config.janitor_interval_s > 0:
-        start_janitor(context, app, _stop_janitor)
+        janitor = Janitor(
+            client, keys, stores.jobs, app, config.lanes(), quiet_s=config.janitor_quiet_s
+        )
+        start_janitor(janitor, config.janitor_interval_s, _stop_janitor)
 
 
 @worker_shutdown.connect

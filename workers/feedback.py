@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 
-from broker.lane_state import LaneStateStore
+from broker.stores.lane_state import LaneStateStore
 from kernel.config import Config
 from kernel.errors import AuthFailed, ProviderError, RateLimited
 

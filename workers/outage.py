@@ -50,19 +50,20 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, OUTAGE_ERRORS)
 
 
-def wait_for_redis(client: redis.Redis, deadline: float) -> bool:
-    """Ping until Redis answers (``True``) or ``deadline`` (monotonic) passes (``False``)."""
+def wait_for_redis(ping: Callable[[], object], deadline: float) -> bool:
+    """Call ``ping`` until it stops raising an outage error (``True``) or ``deadline``
+    (monotonic) passes (``False``)."""
     while True:
         try:
-            client.ping()
+            ping()
             return True
-        except redis.RedisError:
+        except OUTAGE_ERRORS:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(POLL_S)
 
 
-def outlast(client: redis.Redis, outage_s: float, action: str, fn: Callable[[], T]) -> T:
+def outlast(ping: Callable[[], object], outage_s: float, action: str, fn: Callable[[], T]) -> T:
     """Run ``fn``; while Redis is away, wait for it (at most ``outage_s``) and run it again.
 
     Raises the last outage error when Redis does not come back in time.
@@ -73,5 +74,5 @@ def outlast(client: redis.Redis, outage_s: float, action: str, fn: Callable[[], 
             return fn()
         except OUTAGE_ERRORS as exc:
             log.warning("Redis away while %s (%s); waiting up to %.0fs", action, exc, outage_s)
-            if not wait_for_redis(client, deadline):
+            if not wait_for_redis(ping, deadline):
                 raise

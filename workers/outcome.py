@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from broker.message import Envelope
+from broker.result import Result
 
 
 @dataclass(frozen=True)
 class Done:
-    """The job is finished (``result["status"]`` is ``ok`` or ``failed``)."""
+    """The job is finished (``result.status`` is ``ok`` or ``failed``)."""
 
-    result: dict[str, Any]
+    result: Result
 
 
 @dataclass(frozen=True)

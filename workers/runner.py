@@ -14,32 +14,31 @@ adapts their :data:`Outcome` to Celery (return, ``retry``, ``replace``). Order o
 
 A Redis outage after the call repeats the writes, not the call (:mod:`workers.outage`).
 
-Step 1 also drops a message whose job already moved on (a stale ``hop``). Reads before the
-call and writes after it take one Redis round trip each (:mod:`workers.steps`).
+Step 1 also drops a message whose job already moved on (a stale ``hop``). The reads before the
+call and the writes after it are one unit each (:class:`broker.stores.frame.StepFrame`: one
+Redis round trip each in a deployment).
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from broker.message import Envelope
+from broker.stores.limiter import Acquired, CapacityWait, ReservationTooLarge
 from kernel.errors import AuthFailed, ProviderError
 from workers import feedback
 from workers.context import WorkerContext
 from workers.outage import outlast
 from workers.outcome import Done, Drop, Forward, Outcome, Retry
 from workers.providers import ProviderRequest, ProviderResponse
-from workers.ratelimit import Acquired, CapacityWait, ReservationTooLarge
-from workers.result_records import failure_record, success_record
-from workers.steps import after_success, before_call
+from workers.records import failure_result, success_result
 
 MAX_COUNTDOWN_S = 5.0
 """Longest countdown a waiting job is re-queued with: far below any visibility timeout."""
 
 
 def run_step(ctx: WorkerContext, env: Envelope) -> Outcome:
-    before = before_call(ctx, env)
+    before = ctx.stores.frame.before(env.job.id, env.hop, env.instance)
     if before.stale:
         return Drop()  # a redelivered message whose job already moved on
     if before.recorded is not None:
@@ -85,19 +84,19 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> 
         response = _call(ctx, env)
     except ProviderError as exc:
         if reservation is not None:  # the provider counted the request: keep it charged
-            ctx.limiter.release(reservation, refund=False)
-        feedback.on_error(ctx.config, ctx.state, env.instance, exc)
+            ctx.stores.limiter.release(reservation, refund=False)
+        feedback.on_error(ctx.config, ctx.stores.lane_state, env.instance, exc)
         return _after_error(ctx, env, exc)
     except BaseException:
         if reservation is not None:
-            ctx.limiter.release(reservation, refund=True)
+            ctx.stores.limiter.release(reservation, refund=True)
         raise
-    record = success_record(ctx.config, env, response)
+    result = success_result(ctx.config, env, response)
     # Repeat the writes, never the call, if Redis is away right now (workers.outage).
     return Done(
         outlast(
-            ctx.redis, ctx.config.retry.outage_s, f"recording the result of job {env.job.id}",
-            lambda: after_success(ctx, env, reservation, record),
+            ctx.ping, ctx.config.retry.outage_s, f"recording the result of job {env.job.id}",
+            lambda: ctx.stores.frame.after_success(result, reservation),
         )
     )  # fmt: skip
 
@@ -138,7 +137,7 @@ def _elsewhere_or_wait(ctx: WorkerContext, env: Envelope, wait_s: float, why: st
     lane = env.chain[env.step].instance
     if lane in ctx.config.pools:
         other = ctx.pools.expand(lane)
-        if other != env.instance and ctx.state.status(other).cooldown_s <= 0:
+        if other != env.instance and ctx.stores.lane_state.status(other).cooldown_s <= 0:
             return Forward(env.moved(other))
     if env.waited_s < ctx.config.retry.max_wait_s:
         countdown_s = min(max(wait_s, 0.05), MAX_COUNTDOWN_S)
@@ -155,5 +154,4 @@ def _forward_or_fail(ctx: WorkerContext, env: Envelope, reason: str) -> Outcome:
 
 
 def _fail(ctx: WorkerContext, env: Envelope, reason: str) -> Done:
-    record: dict[str, Any] = failure_record(env, reason)
-    return Done(ctx.results.record(env.job.id, record))
+    return Done(ctx.stores.jobs.record(failure_result(env, reason)))

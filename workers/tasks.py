@@ -1,4 +1,4 @@
-"""Celery tasks: thin adapters over :func:`workers.runner.run_step`."""
+"""The Celery task: a thin adapter over :func:`workers.runner.run_step`."""
 
 from __future__ import annotations
 
@@ -10,28 +10,33 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Ignore, Reject
 
-from broker.app import NOOP_TASK, RUN_TASK
-from broker.message import Envelope
+from broker.message import RUN_TASK, Envelope, hand_over
 from kernel.errors import InfrastructureError
 from workers.context import WorkerContext
 from workers.outage import is_outage, wait_for_redis
-from workers.outcome import Done, Drop, Forward, Outcome, Retry
+from workers.outcome import Done, Drop, Outcome, Retry
 from workers.runner import run_step
 
 log = logging.getLogger("lanes.workers")
 
 
 def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
-    """Register ``lanes.run`` and ``lanes.noop`` on ``app``.
+    """Register ``lanes.run`` on ``app``.
 
     ``context`` returns the process's :class:`WorkerContext`; it is called on first use so
     that connections are made in the process that uses them.
     """
 
-    # max_retries=None: no Celery limit on retries (Task.retry's own max_retries=None means
-    # "the task's default", 3); the job's retries and waits are bounded by the retry config.
+    # ignore_result: the job store records the one result where Celery's backend reads it
+    # (broker.stores.redis.jobs), so Celery stores neither a STARTED state nor a second copy.
+    # An unexpected exception is still stored, so that a caller never waits for nothing.
     @app.task(
-        name=RUN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None
+        name=RUN_TASK,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        ignore_result=True,
+        store_errors_even_if_ignored=True,
     )
     def run(self: Task, envelope: dict[str, Any]) -> dict[str, Any]:
         env = Envelope.model_validate(envelope)
@@ -39,59 +44,35 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
         deadline = time.monotonic() + ctx.config.retry.outage_s
         while True:
             try:
-                return _carry_out(app, self, ctx, env, run_step(ctx, env))
+                return _carry_out(self, ctx, env, run_step(ctx, env))
             except Exception as exc:
                 if not is_outage(exc):
                     raise
                 _outlast(ctx, env, exc, deadline)
-
-    @app.task(name=NOOP_TASK, acks_late=True)
-    def noop(value: int = 0) -> int:
-        return value
 
 
 def _outlast(ctx: WorkerContext, env: Envelope, exc: Exception, deadline: float) -> None:
     """Wait for Redis after an outage hit a step (see :mod:`workers.outage`); the caller then
     runs the step again. If Redis stays away, leave the message to be redelivered."""
     log.warning("%s: Redis away (%s); waiting for it", env.label(), exc)
-    if not wait_for_redis(ctx.redis, deadline):
+    if not wait_for_redis(ctx.ping, deadline):
         log.error("%s: Redis still away; message left for redelivery", env.label())
         raise Reject(exc, requeue=True) from exc
     log.warning("%s: Redis is back; running the step again", env.label())
 
 
-def _carry_out(
-    app: Celery, task: Task, ctx: WorkerContext, env: Envelope, outcome: Outcome
-) -> dict[str, Any]:
-    """Turn ``outcome`` into what Celery expects: a return value, ``retry`` or ``replace``."""
+def _carry_out(task: Task, ctx: WorkerContext, env: Envelope, outcome: Outcome) -> dict[str, Any]:
+    """Turn ``outcome`` into what Celery expects: a return value, or the next message."""
     if isinstance(outcome, Done):
-        return outcome.result
+        return outcome.result.to_wire()  # for canvas links; the store already holds it
     if isinstance(outcome, Drop):
         log.warning("dropped stale message %s hop=%d", env.label(), env.hop)
         raise Ignore()
-    if isinstance(outcome, Retry):
-        nxt = outcome.envelope
-        retry = task.retry(
-            args=[nxt.to_wire()],
-            countdown=outcome.countdown_s,
-            argsrepr=nxt.label(),
-            kwargsrepr="{}",
-            throw=False,
-        )
-        _handed_on(ctx, env, nxt)
-        raise retry
-    assert isinstance(outcome, Forward)
     nxt = outcome.envelope
-    sig = app.signature(
-        RUN_TASK,
-        args=[nxt.to_wire()],
-        queue=nxt.instance,
-        argsrepr=nxt.label(),
-        kwargsrepr="{}",
-    )
+    countdown_s = outcome.countdown_s if isinstance(outcome, Retry) else None
     try:
-        raise task.replace(sig)
-    except Ignore:  # replace() publishes the next message, then raises Ignore
+        hand_over(task, nxt, countdown_s=countdown_s)
+    except Ignore:  # the next message is published; the task ends here
         _handed_on(ctx, env, nxt)
         raise
 
@@ -104,6 +85,6 @@ def _handed_on(ctx: WorkerContext, env: Envelope, nxt: Envelope) -> None:
     here is logged, not raised (raising would fail a job whose next message is on its way).
     """
     try:
-        ctx.pending.hand_on(env.job.id, env.hop, nxt.instance, nxt.to_wire())
+        ctx.stores.jobs.hand_on(env.job.id, env.hop, nxt.instance, nxt.to_wire())
     except InfrastructureError as exc:
         log.warning("job %s: hand-off of hop %d not recorded: %s", env.job.id, env.hop, exc)

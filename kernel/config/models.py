@@ -17,6 +17,8 @@ from kernel.taxonomy import STRATEGY_NAMES, TaskType
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+ALL_MODELS = "all"
+"""The model class of every model without its own ``model_limits``: they share ``limits``."""
 
 
 class _Frozen(BaseModel):
@@ -119,6 +121,21 @@ class InstanceSpec(_Frozen):
             return None
         value = os.environ.get(self.api_key_env, "")
         return SecretStr(value) if value else None
+
+    def limits_for(self, model: str) -> tuple[str, Limits]:
+        """(model class, limits) that govern ``model`` on this instance, before any margin.
+
+        A model listed in ``model_limits`` is its own model class, named after the model;
+        every other model (listed in ``models`` or not) shares ``limits`` under
+        :data:`ALL_MODELS`. Concurrency is counted per instance whatever the class, so the
+        ``concurrency`` of the returned limits caps that instance-wide count. Sharp edge: a
+        model literally named ``"all"`` with its own limits would share the class name of the
+        instance-wide buckets.
+        """
+        own = self.model_limits.get(model)
+        if own is not None:
+            return model, own
+        return ALL_MODELS, self.limits
 
 
 class SimulatorSpec(_Frozen):

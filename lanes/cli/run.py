@@ -66,9 +66,9 @@ def run(
         handle = lanes.submit(job, strategy=strategy)
         result = handle.get(timeout_s=timeout_s, raise_on_failure=False)
     if as_json:
-        print_json(result)
+        print_json(result.to_wire())
     else:
-        console.print(f"[bold]{result['instance']}/{result['model']}[/] {result['status']}")
-        console.print(result.get("text") or result.get("error") or "")
-    if result.get("status") != "ok":
+        console.print(f"[bold]{result.instance}/{result.model}[/] {result.status}")
+        console.print(result.text or result.error or "")
+    if not result.ok:
         raise typer.Exit(6)

@@ -50,11 +50,13 @@ def sim(
 
     config = state(ctx).config()
     profiles = sim_profiles(config)
-    update: dict[str, float] = {}
+    update: dict[str, object] = {}
     if latency_s is not None:
         update.update(latency_s=latency_s, latency_jitter_s=0.0)
     if no_limits:
-        update.update(requests_per_min=0, input_tokens_per_min=0, output_tokens_per_min=0)
+        update.update(
+            requests_per_min=0, input_tokens_per_min=0, output_tokens_per_min=0, model_limits={}
+        )
     profiles = {name: p.model_copy(update=update) for name, p in profiles.items()}
     spec = config.simulator
     run_forever(spec.host, port if port is not None else spec.port, profiles, Profile())

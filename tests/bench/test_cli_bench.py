@@ -5,10 +5,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from kernel.config import Config
 from lanes.cli.app import app
+from lanes.cli.bench_spine import cpu_table
 
 from ..conftest import write_config
 
@@ -49,19 +51,42 @@ def _bench_json(config: Config, tmp_path: Path, redis_url: str, *args: str, **up
     return report
 
 
-def test_bench_throughput_runs_both_kinds_in_rounds(
+def test_bench_throughput_runs_the_three_arms_in_rounds(
     redis_url: str, example_config: Config, tmp_path: Path
 ) -> None:
     report = _bench_json(example_config, tmp_path, redis_url, "throughput", "--jobs", "20",
                          "--workers", "1", "--concurrency", "4", "--rounds", "2")  # fmt: skip
     assert report["jobs"] == 20 and report["workers"] == 1
+    rates = ("lanes_jobs_per_s", "celery_noop_per_s", "sdk_task_per_s")
     assert len(report["rounds"]) == 2
-    assert report["lanes_jobs_per_s"] == max(r["lanes_jobs_per_s"] for r in report["rounds"])
-    assert report["celery_noop_per_s"] == max(r["celery_noop_per_s"] for r in report["rounds"])
+    for key in rates:
+        assert report[key] > 0
+        assert report[key] == max(r[key] for r in report["rounds"])
     assert report["ratio"] == pytest.approx(
         report["lanes_jobs_per_s"] / report["celery_noop_per_s"], abs=2e-3
     )
+    assert report["ratio_vs_sdk_task"] == pytest.approx(
+        report["lanes_jobs_per_s"] / report["sdk_task_per_s"], abs=2e-3
+    )
+    assert set(report["cpu_ms_per_job"]) == {"lanes", "sdk_task", "celery_noop"}
+    for arm, cpu in report["cpu_ms_per_job"].items():
+        assert list(cpu) == ["dispatcher", "workers", "simulator", "redis", "total"], arm
+        assert all(ms >= 0 for ms in cpu.values()), arm
+        parts = sum(ms for kind, ms in cpu.items() if kind != "total")
+        assert cpu["total"] == pytest.approx(parts, abs=3e-3), arm
     assert report["worker_peak_rss_mb"] > 0
+
+
+def test_cpu_table_lists_every_arm_and_kind() -> None:
+    cpu = {
+        arm: {"dispatcher": 1.0, "workers": 2.0, "simulator": 0.5, "redis": 0.25, "total": 3.75}
+        for arm in ("lanes", "sdk_task", "celery_noop")
+    }
+    out = Console(width=120, record=True)
+    out.print(cpu_table(cpu))
+    text = out.export_text()
+    for word in ("lanes", "sdk_task", "celery_noop", "dispatcher", "simulator", "3.750"):
+        assert word in text
 
 
 def test_bench_ratelimit_holds_the_pool_under_its_limits(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import redis
@@ -13,7 +12,9 @@ from broker.app import create_app
 from broker.dispatcher import Dispatcher
 from broker.janitor import UNACKED_KEY, Janitor
 from broker.keys import Keys
-from broker.pending import PendingJobs, stale_hop
+from broker.result import Result
+from broker.stores import Stores
+from broker.stores.redis import redis_stores
 from kernel.config import Config
 from router.engine import Router
 
@@ -28,24 +29,24 @@ def client(isolated_redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
+def stores(client: redis.Redis, keys: Keys) -> Stores:
+    return redis_stores(client, keys, ttl_s=3600)
+
+
+@pytest.fixture
 def dispatcher(
-    example_config: Config, client: redis.Redis, isolated_redis_url: str, keys: Keys
+    example_config: Config, stores: Stores, isolated_redis_url: str
 ) -> Iterator[Dispatcher]:
     app = create_app(example_config, isolated_redis_url)
-    yield Dispatcher(example_config, app, client, Router(example_config), keys=keys)
+    yield Dispatcher(example_config, app, Router(example_config), stores)
     app.close()
 
 
 def _janitor(
-    example_config: Config, client: redis.Redis, keys: Keys, sent: list[tuple[str, str]],
+    example_config: Config, client: redis.Redis, keys: Keys, stores: Stores,
     dispatcher: Dispatcher,
 ) -> Janitor:  # fmt: skip
-    def publish(job_id: str, queue: str, envelope: dict[str, Any]) -> None:
-        sent.append((job_id, queue))
-        dispatcher.app.send_task("lanes.run", args=[envelope], task_id=job_id, queue=queue)
-
-    pending = PendingJobs(client, keys, 3600)
-    return Janitor(client, keys, pending, example_config.lanes(), publish, quiet_s=0)
+    return Janitor(client, keys, stores.jobs, dispatcher.app, example_config.lanes(), quiet_s=0)
 
 
 def _ids_in(client: redis.Redis, queue: str) -> list[str]:
@@ -53,70 +54,61 @@ def _ids_in(client: redis.Redis, queue: str) -> list[str]:
 
 
 def test_janitor_resends_a_message_that_no_queue_or_worker_holds(
-    example_config: Config, client: redis.Redis, keys: Keys, dispatcher: Dispatcher
-) -> None:
+    example_config: Config, client: redis.Redis, keys: Keys, stores: Stores,
+    dispatcher: Dispatcher,
+) -> None:  # fmt: skip
     handle = dispatcher.submit({"prompt": "lost on its way", "instance": "zai"})
+    sent = client.lrange("zai", 0, -1)
     assert _ids_in(client, "zai") == [handle.id]
     client.rpop("zai")  # popped by a worker that died before recording it as held
-    sent: list[tuple[str, str]] = []
-    assert _janitor(example_config, client, keys, sent, dispatcher).sweep() == [handle.id]
-    assert sent == [(handle.id, "zai")]
+    assert _janitor(example_config, client, keys, stores, dispatcher).sweep() == [handle.id]
     assert _ids_in(client, "zai") == [handle.id]
+    again = json.loads(client.lrange("zai", 0, -1)[0])
+    first = json.loads(sent[0])
+    assert again["headers"]["argsrepr"] == first["headers"]["argsrepr"]  # same label, no prompt
+    assert "lost on its way" not in again["headers"]["argsrepr"]
 
 
 def test_janitor_leaves_queued_and_held_messages_alone(
-    example_config: Config, client: redis.Redis, keys: Keys, dispatcher: Dispatcher
-) -> None:
+    example_config: Config, client: redis.Redis, keys: Keys, stores: Stores,
+    dispatcher: Dispatcher,
+) -> None:  # fmt: skip
     queued = dispatcher.submit({"prompt": "waiting in line", "instance": "koala"})
     held = dispatcher.submit({"prompt": "being worked on", "instance": "zai"})
     raw = client.rpop("zai")
     client.hset(UNACKED_KEY, "tag-1", json.dumps([json.loads(raw), "", "zai"]))
-    sent: list[tuple[str, str]] = []
-    janitor = _janitor(example_config, client, keys, sent, dispatcher)
-    assert janitor.sweep() == [] and sent == []
+    janitor = _janitor(example_config, client, keys, stores, dispatcher)
+    assert janitor.sweep() == []
+    assert client.llen("zai") == 0
     assert _ids_in(client, "koala") == [queued.id]
     since = client.zscore(keys.pending_since(), held.id)
     assert since is not None  # still tracked, marked as seen
 
 
 def test_janitor_ignores_finished_jobs(
-    example_config: Config, client: redis.Redis, keys: Keys, dispatcher: Dispatcher
-) -> None:
-    from workers.results import ResultStore
-
+    example_config: Config, client: redis.Redis, keys: Keys, stores: Stores,
+    dispatcher: Dispatcher,
+) -> None:  # fmt: skip
     handle = dispatcher.submit({"prompt": "done already", "instance": "zai"})
     client.rpop("zai")
-    pending = PendingJobs(client, keys, 3600)
-    ResultStore(client, keys, 3600, pending).record(handle.id, {"status": "ok"})
+    done = Result(job_id=handle.id, status="ok", instance="zai", model="glm-4.6", step=0,
+                  attempt=0, text="fine")  # fmt: skip
+    stores.jobs.record(done)
     assert client.hget(keys.pending(), handle.id) is None
-    sent: list[tuple[str, str]] = []
-    assert _janitor(example_config, client, keys, sent, dispatcher).sweep() == []
+    assert _janitor(example_config, client, keys, stores, dispatcher).sweep() == []
+    assert client.llen("zai") == 0
 
 
 def test_janitor_sweeps_one_process_at_a_time(
-    example_config: Config, client: redis.Redis, keys: Keys, dispatcher: Dispatcher
-) -> None:
+    example_config: Config, client: redis.Redis, keys: Keys, stores: Stores,
+    dispatcher: Dispatcher,
+) -> None:  # fmt: skip
     handle = dispatcher.submit({"prompt": "lost", "instance": "zai"})
     client.rpop("zai")
     client.set(keys.janitor_lock(), "1", ex=60)  # another process is sweeping
-    sent: list[tuple[str, str]] = []
-    assert _janitor(example_config, client, keys, sent, dispatcher).sweep() == []
+    assert _janitor(example_config, client, keys, stores, dispatcher).sweep() == []
     client.delete(keys.janitor_lock())
-    assert _janitor(example_config, client, keys, sent, dispatcher).sweep() == [handle.id]
-
-
-def test_pending_hand_on_replaces_the_entry_and_marks_older_hops_stale(
-    client: redis.Redis, keys: Keys
-) -> None:
-    pending = PendingJobs(client, keys, 3600)
-    pending.track("job-1", "zai", {"step": 0})
-    assert pending.hand_on("job-1", 0, "koala", {"step": 1}) is True
-    entry = json.loads(client.hget(keys.pending(), "job-1") or "{}")
-    assert entry == {"queue": "koala", "envelope": {"step": 1}}
-    mark = client.get(keys.handed_on("job-1"))
-    assert stale_hop(mark, 0) and not stale_hop(mark, 1)
-    assert pending.hand_on("job-1", 0, "zai", {"step": 0}) is False  # a late duplicate
-    assert json.loads(client.hget(keys.pending(), "job-1") or "{}")["queue"] == "koala"
+    assert _janitor(example_config, client, keys, stores, dispatcher).sweep() == [handle.id]
 
 
 def test_failed_submit_releases_its_idempotency_key(

@@ -8,6 +8,7 @@ import redis
 
 from broker.keys import Keys
 from broker.pools import PoolBalancer
+from broker.stores.redis.counter import RedisCounter
 from kernel.config import Config
 from router.lane_state import LaneStatus, StaticLaneState
 
@@ -15,11 +16,12 @@ _PICKER = """
 import sys, redis
 from broker.keys import Keys
 from broker.pools import PoolBalancer
+from broker.stores.redis.counter import RedisCounter
 from kernel.config import load_config
 from router.lane_state import StaticLaneState
 cfg = load_config(sys.argv[1], env={})
 client = redis.Redis.from_url(sys.argv[2], decode_responses=True)
-balancer = PoolBalancer(cfg, client, Keys(sys.argv[3]), StaticLaneState())
+balancer = PoolBalancer(cfg, RedisCounter(client, Keys(sys.argv[3])), StaticLaneState())
 print(" ".join(balancer.expand("vital") for _ in range(int(sys.argv[4]))))
 """
 
@@ -43,13 +45,13 @@ def test_pool_skips_members_cooling_down(
     example_config: Config, redis_client: redis.Redis, keys: Keys
 ) -> None:
     state = StaticLaneState({"claude2": LaneStatus(cooldown_s=30)})
-    balancer = PoolBalancer(example_config, redis_client, keys, state)
+    balancer = PoolBalancer(example_config, RedisCounter(redis_client, keys), state)
     assert {balancer.expand("vital") for _ in range(6)} == {"claude3"}
 
 
 def test_pool_expand_leaves_plain_instances_alone(
     example_config: Config, redis_client: redis.Redis, keys: Keys
 ) -> None:
-    balancer = PoolBalancer(example_config, redis_client, keys, StaticLaneState())
+    balancer = PoolBalancer(example_config, RedisCounter(redis_client, keys), StaticLaneState())
     assert balancer.expand("zai") == "zai"
     assert redis_client.get(keys.pool_counter("zai")) is None

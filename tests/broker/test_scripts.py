@@ -11,8 +11,8 @@ import redis
 
 from broker.embedded import EmbeddedRedis
 from broker.keys import Keys
-from broker.lane_state import RedisLaneState
 from broker.scripts import SCRIPT_NAMES, execute_with_scripts
+from broker.stores.redis.lane_state import RedisLaneState
 
 
 @pytest.fixture

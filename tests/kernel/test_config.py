@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kernel.config import SimMode, load_config
+from kernel.config import Limits, SimMode, load_config
+from kernel.config.models import ALL_MODELS
 from kernel.errors import ConfigError
 
 from ..conftest import EXAMPLE
@@ -129,3 +130,30 @@ def test_config_error_on_cli_exits_2_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "instances.zai.provider" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_config_limits_for_gives_a_model_with_its_own_limits_its_own_class() -> None:
+    spec = load_config(EXAMPLE, env={}).instances["claude1"]
+    own = Limits(requests_per_min=7, input_tokens_per_min=7000, output_tokens_per_min=700)
+    spec = spec.model_copy(update={"model_limits": {"claude-haiku-4-5": own}})
+    assert spec.limits_for("claude-haiku-4-5") == ("claude-haiku-4-5", own)
+
+
+def test_config_limits_for_gives_other_models_the_shared_instance_limits() -> None:
+    spec = load_config(EXAMPLE, env={}).instances["claude1"]
+    own = Limits(requests_per_min=7)
+    spec = spec.model_copy(update={"model_limits": {"claude-haiku-4-5": own}})
+    assert spec.limits_for("claude-sonnet-4-5") == (ALL_MODELS, spec.limits)
+    assert spec.limits_for("claude-sonnet-4-5")[1].requests_per_min == 1000
+    assert ALL_MODELS == "all"
+
+
+def test_config_model_limits_load_from_yaml(tmp_path: Path) -> None:
+    own = {"requests_per_min": 50, "input_tokens_per_min": 20000}
+    path = _example_with(
+        tmp_path, lambda d: d["instances"]["zai"].update(model_limits={"glm-4.6": own})
+    )
+    spec = load_config(path, env={}).instances["zai"]
+    expected = Limits(requests_per_min=50, input_tokens_per_min=20000)
+    assert spec.limits_for("glm-4.6") == ("glm-4.6", expected)
+    assert spec.limits_for("glm-4.5-air") == (ALL_MODELS, spec.limits)

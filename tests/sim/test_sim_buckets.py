@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim import Profile
+from sim import ModelLimits
 from sim.buckets import Limiter, TokenBucket
 
 
@@ -47,7 +47,7 @@ def test_bucket_give_back_never_exceeds_capacity() -> None:
 
 
 def test_limiter_denial_names_the_slowest_limit_and_charges_nothing() -> None:
-    limiter = Limiter(Profile(requests_per_min=60, input_tokens_per_min=600), now_s=0.0)
+    limiter = Limiter(ModelLimits(requests_per_min=60, input_tokens_per_min=600), now_s=0.0)
     assert limiter.admit(500, 0, 0.0) is None
     denial = limiter.admit(200, 0, 0.0)
     assert denial is not None
@@ -59,7 +59,7 @@ def test_limiter_denial_names_the_slowest_limit_and_charges_nothing() -> None:
 
 
 def test_limiter_retry_after_is_rounded_up_and_at_least_one() -> None:
-    limiter = Limiter(Profile(requests_per_min=600), now_s=0.0)  # ten per second
+    limiter = Limiter(ModelLimits(requests_per_min=600), now_s=0.0)  # ten per second
     for _ in range(600):
         assert limiter.admit(1, 1, 0.0) is None
     denial = limiter.admit(1, 1, 0.0)
@@ -68,8 +68,18 @@ def test_limiter_retry_after_is_rounded_up_and_at_least_one() -> None:
 
 
 def test_limiter_refunds_unused_output_estimate() -> None:
-    limiter = Limiter(Profile(output_tokens_per_min=1000), now_s=0.0)
+    limiter = Limiter(ModelLimits(output_tokens_per_min=1000), now_s=0.0)
     assert limiter.admit(10, 800, 0.0) is None
     limiter.refund(800, 50, 0.0)
     assert [s.remaining for s in limiter.states(0.0)] == [950]
     assert limiter.admit(10, 900, 0.0) is None
+
+
+def test_limiter_denial_names_the_model_class_of_its_buckets() -> None:
+    own = Limiter(ModelLimits(requests_per_min=1), now_s=0.0, model_class="claude-haiku-4-5")
+    shared = Limiter(ModelLimits(requests_per_min=1), now_s=0.0)
+    for limiter in (own, shared):
+        assert limiter.admit(1, 1, 0.0) is None
+    own_denial, shared_denial = own.admit(1, 1, 0.0), shared.admit(1, 1, 0.0)
+    assert own_denial is not None and own_denial.model_class == "claude-haiku-4-5"
+    assert shared_denial is not None and shared_denial.model_class is None

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from broker.keys import Keys
-from broker.lane_state import RedisLaneState
+from broker.result import Result
+from broker.stores.redis.lane_state import RedisLaneState
 from kernel.errors import JobError
 from sim import Fault, Profile, expected_reply
 
@@ -37,21 +38,21 @@ def test_lane_job_round_trips_on_each_provider_kind(
         handle = lanes.submit({"prompt": prompt, "max_tokens": 80, "instance": instance,
                                "model": model})  # fmt: skip
         result = handle.get(timeout_s=60)
-    assert result["status"] == "ok"
-    assert (result["instance"], result["model"]) == (instance, model)
-    assert result["text"] == expected_reply(model, _messages(prompt), None, 80)
-    assert result["input_tokens"] > 0 and result["output_tokens"] > 0
+    assert result.status == "ok"
+    assert (result.instance, result.model) == (instance, model)
+    assert result.text == expected_reply(model, _messages(prompt), None, 80)
+    assert result.input_tokens > 0 and result.output_tokens > 0
     price = lane_stack.config.models[model].price
-    expected_cost = (result["input_tokens"] * price.input_per_mtok
-                     + result["output_tokens"] * price.output_per_mtok) / 1e6  # fmt: skip
-    assert result["cost_usd"] == pytest.approx(expected_cost)
+    expected_cost = (result.input_tokens * price.input_per_mtok
+                     + result.output_tokens * price.output_per_mtok) / 1e6  # fmt: skip
+    assert result.cost_usd == pytest.approx(expected_cost)
 
 
 def test_lane_pool_job_lands_on_a_member(lane_stack: LaneStack) -> None:
     with lane_stack.client() as lanes:
         handles = [lanes.submit({"prompt": f"pool {i}", "max_tokens": 20, "instance": "vital"})
                    for i in range(4)]  # fmt: skip
-        instances = [h.get(timeout_s=60)["instance"] for h in handles]
+        instances = [h.get(timeout_s=60).instance for h in handles]
     assert sorted(set(instances)) == ["claude2", "claude3"]
     assert instances.count("claude2") == 2
 
@@ -65,10 +66,10 @@ def test_lane_falls_back_to_next_step_when_a_lane_fails(lane_stack: LaneStack) -
             result = handle.get(timeout_s=60)
     finally:
         lane_stack.sim.clear_faults("zai")
-    assert result["status"] == "ok"
-    assert result["instance"] == "koala"
-    assert result["fallbacks"][0]["from_instance"] == "zai"
-    assert "Overloaded" in result["fallbacks"][0]["reason"]
+    assert result.status == "ok"
+    assert result.instance == "koala"
+    assert result.fallbacks[0].from_instance == "zai"
+    assert "Overloaded" in result.fallbacks[0].reason
 
 
 def test_lane_job_waits_out_a_long_cooldown_over_many_requeues(lane_stack: LaneStack) -> None:
@@ -94,8 +95,8 @@ def test_lane_job_waits_out_a_long_cooldown_over_many_requeues(lane_stack: LaneS
         stop.set()
         holder.join()
         state.clear("zai")
-    assert result["status"] == "ok", result.get("error")
-    assert result["instance"] == "zai"
+    assert result.status == "ok", result.error
+    assert result.instance == "zai"
 
 
 def test_lane_bad_request_fails_fast_without_fallback(lane_stack: LaneStack) -> None:
@@ -110,9 +111,9 @@ def test_lane_bad_request_fails_fast_without_fallback(lane_stack: LaneStack) -> 
         from lanes.stack import sim_profiles
 
         lane_stack.sim.set_profile("zai", sim_profiles(lane_stack.config)["zai"])
-    assert result["status"] == "failed"
-    assert result["instance"] == "zai" and result["fallbacks"] == []
-    assert "BadRequest" in result["error"]
+    assert result.status == "failed"
+    assert result.instance == "zai" and result.fallbacks == []
+    assert "BadRequest" in (result.error or "")
 
 
 def test_lane_refuses_bad_jobs_at_submit_and_enqueues_nothing(lane_stack: LaneStack) -> None:
@@ -135,16 +136,16 @@ def test_lane_idempotency_key_returns_the_first_job(lane_stack: LaneStack) -> No
         first = lanes.submit({"prompt": "once", "max_tokens": 10, "idempotency_key": "idem-1"})
         second = lanes.submit({"prompt": "once", "max_tokens": 10, "idempotency_key": "idem-1"})
         assert second.id == first.id
-        assert second.get(timeout_s=60)["job_id"] == first.id
+        assert second.get(timeout_s=60).job_id == first.id
 
 
 def test_lane_handle_can_be_awaited(lane_stack: LaneStack) -> None:
-    async def main() -> dict[str, object]:
+    async def main() -> Result:
         with lane_stack.client() as lanes:
             handle = lanes.submit({"prompt": "async please", "max_tokens": 10, "instance": "zai"})
             return await handle.wait(timeout_s=60)
 
-    assert asyncio.run(main())["status"] == "ok"
+    assert asyncio.run(main()).status == "ok"
 
 
 def test_lane_task_message_carries_no_secret_and_shows_only_a_label(

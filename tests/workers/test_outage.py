@@ -20,12 +20,11 @@ from lanes.stack import sim_profiles
 from router.decision import Step
 from router.job import Job
 from sim import Simulator
-from workers.context import WorkerContext
 from workers.outage import is_outage, outlast
 from workers.outcome import Done
 from workers.runner import run_step
 
-from ..conftest import write_config
+from ..conftest import redis_context, write_config
 
 
 @pytest.fixture
@@ -56,7 +55,7 @@ def test_outlast_runs_again_once_redis_is_back(server: EmbeddedRedis) -> None:
         return int(client.incr("counter"))
 
     later = _start_later(server, 0.8)
-    assert outlast(client, 30, "counting", write) == 1
+    assert outlast(client.ping, 30, "counting", write) == 1
     later.join()
     assert len(tries) >= 2  # the first try met the outage
     assert client.get("kept") == "yes"  # the AOF brought the data back
@@ -67,7 +66,7 @@ def test_outlast_gives_up_after_outage_s(server: EmbeddedRedis) -> None:
     server.stop()
     started = time.monotonic()
     with pytest.raises(redis.ConnectionError):
-        outlast(client, 0.5, "counting", lambda: client.incr("counter"))
+        outlast(client.ping, 0.5, "counting", lambda: client.incr("counter"))
     assert time.monotonic() - started >= 0.5
 
 
@@ -86,7 +85,7 @@ def test_a_restart_during_the_call_records_the_result_without_a_second_call(
     with Simulator(port=0, profiles=profiles) as sim:
         config, _ = write_config(example_config, tmp_path, redis_url=server.url,
                                  simulator={"mode": "always", "port": sim.port})  # fmt: skip
-        ctx = WorkerContext(config=config, redis=_client(server), keys=Keys("outage"))
+        ctx = redis_context(config, _client(server), Keys("outage"))
         step = Step(instance="zai", model="glm-4.6")
         env = Envelope(job=Job(prompt="hello", max_tokens=16), chain=[step], instance="zai",
                        input_tokens=3)  # fmt: skip
@@ -104,7 +103,7 @@ def test_a_restart_during_the_call_records_the_result_without_a_second_call(
         ctx.close()
 
         assert len(outcomes) == 1 and isinstance(outcomes[0], Done)
-        assert outcomes[0].result["status"] == "ok"
-        assert ctx.results.get(env.job.id) == outcomes[0].result
-        assert ctx.charges.charges(env.job.id) == {"0:0": outcomes[0].result["cost_usd"]}
+        assert outcomes[0].result.status == "ok"
+        assert ctx.stores.jobs.result(env.job.id) == outcomes[0].result
+        assert ctx.stores.jobs.charges(env.job.id) == {"0:0": outcomes[0].result.cost_usd}
         assert sim.stats()["zai"]["requests"] == 1

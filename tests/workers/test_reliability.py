@@ -24,17 +24,18 @@ import pytest
 import redis
 
 from bench.chaos import ChaosSettings, chaos_config
-from broker.app import RUN_TASK, wait_for_queues
+from broker.app import wait_for_queues
 from broker.embedded import EmbeddedRedis
 from broker.handle import JobHandle
 from broker.keys import Keys
-from broker.pending import PendingJobs
+from broker.message import RUN_TASK
+from broker.result import Result
+from broker.stores.redis.jobs import RedisJobStore
 from kernel.config import Config
 from lanes.client import Lanes
 from lanes.processes import child_env, spawn, stop_all
 from lanes.stack import sim_profiles
 from sim import Fault, Simulator
-from workers.results import ChargeBook, ResultStore
 
 from ..conftest import write_config
 
@@ -131,12 +132,10 @@ def _wait_for(what: str, check: Callable[[], bool], timeout_s: float) -> None:
         time.sleep(0.05)
 
 
-def _recorded(rig: Rig, job_id: str) -> tuple[dict[str, Any] | None, dict[str, float]]:
+def _recorded(rig: Rig, job_id: str) -> tuple[Result | None, dict[str, float]]:
     """The job's one recorded result and its charges by ``step:attempt``."""
-    client, keys, ttl_s = rig.redis(), Keys(rig.config.redis_prefix), rig.config.result_ttl_s
-    return ResultStore(client, keys, ttl_s, PendingJobs(client, keys, ttl_s)).get(
-        job_id
-    ), ChargeBook(client, keys, ttl_s).charges(job_id)
+    jobs = RedisJobStore(rig.redis(), Keys(rig.config.redis_prefix), rig.config.result_ttl_s)
+    return jobs.result(job_id), jobs.charges(job_id)
 
 
 def _results_tending(rig: Rig, handles: list[JobHandle], timeout_s: float = 45) -> list[Any]:
@@ -167,9 +166,9 @@ def test_a_job_whose_worker_is_killed_mid_call_finishes_once_on_another(rig: Rig
 
     result = handle.get(timeout_s=40)
     recorded, charges = _recorded(rig, handle.id)
-    assert result["status"] == "ok"
+    assert result.status == "ok"
     assert recorded == result
-    assert charges == {"0:0": result["cost_usd"]}
+    assert charges == {"0:0": result.cost_usd}
     assert rig.requests("claude1") == 2  # the interrupted call and the one that finished
 
 
@@ -189,8 +188,10 @@ def test_a_redelivered_finished_job_returns_its_result_without_a_call(rig: Rig) 
 
     recorded, charges = _recorded(rig, handle.id)
     assert rig.requests("zai") == calls == 1
-    assert recorded == first == lanes.app.AsyncResult(handle.id).get(timeout=5)
-    assert charges == {"0:0": first["cost_usd"]}
+    assert (
+        recorded == first == Result.model_validate(lanes.app.AsyncResult(handle.id).get(timeout=5))
+    )
+    assert charges == {"0:0": first.cost_usd}
 
 
 def test_a_stale_message_of_a_job_that_fell_back_makes_no_second_call(rig: Rig) -> None:
@@ -213,9 +214,9 @@ def test_a_stale_message_of_a_job_that_fell_back_makes_no_second_call(rig: Rig) 
 
     recorded, charges = _recorded(rig, handle.id)
     assert rig.requests("zai") == zai_calls
-    assert result["instance"] == "koala" and result["fallbacks"]
+    assert result.instance == "koala" and result.fallbacks
     assert recorded == result
-    assert charges == {"1:0": result["cost_usd"]}
+    assert charges == {"1:0": result.cost_usd}
 
 
 def test_a_redis_restart_during_a_backlog_loses_no_job(rig: Rig) -> None:
@@ -230,11 +231,11 @@ def test_a_redis_restart_during_a_backlog_loses_no_job(rig: Rig) -> None:
 
     rig.server.restart(down_s=2.0)
     results = _results_tending(rig, handles)
-    assert [r["status"] for r in results] == ["ok"] * len(handles)
+    assert [r.status for r in results] == ["ok"] * len(handles)
     for handle, result in zip(handles, results, strict=True):
         recorded, charges = _recorded(rig, handle.id)
         assert recorded == result
-        assert list(charges.values()) == [result["cost_usd"]]
+        assert list(charges.values()) == [result.cost_usd]
 
 
 def _calls_time_out_while_redis_is_down(rig: Rig, down_s: float) -> list[Any]:
@@ -256,7 +257,7 @@ def _calls_time_out_while_redis_is_down(rig: Rig, down_s: float) -> list[Any]:
 
 def test_calls_that_fail_while_redis_is_down_are_tried_again_once_it_is_back(rig: Rig) -> None:
     results = _calls_time_out_while_redis_is_down(rig, down_s=3.0)
-    assert [r["status"] for r in results] == ["ok"] * len(results)
+    assert [r.status for r in results] == ["ok"] * len(results)
     assert rig.requests("claude1") >= len(results) + 4  # the timed-out calls were made again
 
 
@@ -266,6 +267,6 @@ def test_a_worker_gives_up_on_a_long_outage_and_leaves_the_job_for_redelivery(ri
     rig.config, rig.config_path = write_config(rig.config, rig.log_dir.parent / "short-wait",
                                                retry={"outage_s": 1.0})  # fmt: skip
     results = _calls_time_out_while_redis_is_down(rig, down_s=4.0)
-    assert [r["status"] for r in results] == ["ok"] * len(results)
+    assert [r.status for r in results] == ["ok"] * len(results)
     logs = "".join(p.read_text() for p in rig.log_dir.glob("*.log"))
     assert "message left for redelivery" in logs

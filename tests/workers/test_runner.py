@@ -18,7 +18,7 @@ from workers.context import WorkerContext
 from workers.outcome import Done, Forward, Retry
 from workers.runner import run_step
 
-from ..conftest import write_config
+from ..conftest import redis_context, write_config
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def ctx(
             simulator={"mode": "always", "port": sim.port},
             retry={"attempts_per_step": 2, "backoff_base_s": 0.01, "backoff_max_s": 0.02},
         )  # fmt: skip
-        context = WorkerContext(config=config, redis=redis_client, keys=keys)
+        context = redis_context(config, redis_client, keys)
         yield context, sim
         context.close()
 
@@ -87,5 +87,5 @@ def test_runner_exhausted_chain_is_one_failed_result(ctx: tuple[WorkerContext, S
     env = _env([("zai", "glm-4.6")]).model_copy(update={"attempt": 1})
     outcome = run_step(context, env)
     assert isinstance(outcome, Done)
-    assert outcome.result["status"] == "failed"
-    assert "chain exhausted" in outcome.result["error"]
+    assert outcome.result.status == "failed"
+    assert "chain exhausted" in (outcome.result.error or "")

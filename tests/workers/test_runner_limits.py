@@ -18,7 +18,7 @@ from workers.context import WorkerContext
 from workers.outcome import Done, Forward, Retry
 from workers.runner import MAX_COUNTDOWN_S, run_step
 
-from ..conftest import write_config
+from ..conftest import redis_context, write_config
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def _context(
     }  # fmt: skip
     updates.update(kw)
     config, _ = write_config(example_config, tmp, **updates)  # type: ignore[arg-type]
-    return WorkerContext(config=config, redis=client, keys=keys)
+    return redis_context(config, client, keys)
 
 
 def _env(instance: str = "zai", model: str = "glm-4.6", **kw: object) -> Envelope:
@@ -61,7 +61,7 @@ def test_runner_429_cools_the_instance_down_for_every_worker(
     sim.set_fault("zai", Fault(kind="429", retry_after_s=30, count=1))
     outcome = run_step(first, _env())
     assert isinstance(outcome, Forward)  # attempts_per_step 1: on to the next step
-    assert first.state.status("zai").cooldown_s > 25
+    assert first.stores.lane_state.status("zai").cooldown_s > 25
     requests = sim.stats()["zai"]["requests"]
     waiting = run_step(other, _env())  # another worker: must not call a cooling instance
     assert isinstance(waiting, Retry)
@@ -77,7 +77,7 @@ def test_runner_spend_cap_429_marks_the_account_exhausted(
     ctx = _context(example_config, sim, redis_client, keys, tmp_path_factory.mktemp("c"))
     sim.set_fault("koala", Fault(kind="429", retry_after_s=None, count=1))
     run_step(ctx, _env("koala", "llama3.1:8b"))
-    cooldown_s = ctx.state.status("koala").cooldown_s
+    cooldown_s = ctx.stores.lane_state.status("koala").cooldown_s
     assert 590 < cooldown_s <= 600
 
 
@@ -89,7 +89,7 @@ def test_runner_auth_failure_disables_the_instance_and_falls_back(
     sim.set_fault("zai", Fault(kind="401", count=1))
     outcome = run_step(ctx, _env())
     assert isinstance(outcome, Forward) and outcome.envelope.instance == "koala"
-    disabled = ctx.state.status("zai").disabled_reason
+    disabled = ctx.stores.lane_state.status("zai").disabled_reason
     assert disabled is not None and "ZAI_API_KEY" in disabled
     again = run_step(ctx, _env().model_copy(update={"job": Job(prompt="later", max_tokens=16)}))
     assert isinstance(again, Forward) and "disabled" in again.envelope.fallbacks[0].reason
@@ -100,16 +100,16 @@ def test_runner_waits_are_bounded_then_fall_back_or_fail(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:  # fmt: skip
     ctx = _context(example_config, sim, redis_client, keys, tmp_path_factory.mktemp("e"))
-    ctx.state.cool_down("zai", 60, "test")
-    ctx.state.cool_down("koala", 60, "test")
+    ctx.stores.lane_state.cool_down("zai", 60, "test")
+    ctx.stores.lane_state.cool_down("koala", 60, "test")
     waited = _env().model_copy(update={"waited_s": 3.0})  # retry.max_wait_s is 3
     moved = run_step(ctx, waited)
     assert isinstance(moved, Forward) and moved.envelope.instance == "koala"
     assert "waited 3s" in moved.envelope.fallbacks[0].reason
     last = moved.envelope.model_copy(update={"waited_s": 3.0})
     failed = run_step(ctx, last)
-    assert isinstance(failed, Done) and failed.result["status"] == "failed"
-    assert "cooling down" in failed.result["error"]
+    assert isinstance(failed, Done) and failed.result.status == "failed"
+    assert "cooling down" in (failed.result.error or "")
 
 
 def test_runner_capacity_wait_requeues_without_calling(
@@ -131,7 +131,7 @@ def test_runner_pool_member_cooling_hands_job_to_the_other(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:  # fmt: skip
     ctx = _context(example_config, sim, redis_client, keys, tmp_path_factory.mktemp("g"))
-    ctx.state.cool_down("claude2", 60, "test")
+    ctx.stores.lane_state.cool_down("claude2", 60, "test")
     chain = [Step(instance="vital", model="claude-sonnet-4-5")]
     env = Envelope(job=Job(prompt="x", max_tokens=8), chain=chain, instance="claude2")
     outcome = run_step(ctx, env)

@@ -15,21 +15,21 @@ import pytest
 import redis
 
 from broker.keys import Keys
-from kernel.config.models import Limits
-from kernel.errors import InfrastructureError, LanesError, RequestTooLarge
-from tests.fakes import FakeClock
-from workers.ratelimit import (
+from broker.stores.limiter import (
     Acquired,
     CapacityWait,
     Denied,
-    MemoryLimiter,
     RateLimiter,
     Reason,
-    RedisLimiter,
     Reservation,
     ReservationTooLarge,
     acquire_blocking,
 )
+from broker.stores.memory.limiter import MemoryLimiter
+from broker.stores.redis.limiter import RedisLimiter
+from kernel.config.models import Limits
+from kernel.errors import InfrastructureError, LanesError, RequestTooLarge
+from tests.fakes import FakeClock
 
 SLACK_S = 0.5
 """Real time a Redis-backed test may spend between two calls that are checked together."""

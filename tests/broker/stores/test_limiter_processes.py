@@ -19,8 +19,9 @@ import time
 import redis
 
 from broker.keys import Keys
+from broker.stores.limiter import Acquired, Denied
+from broker.stores.redis.limiter import RedisLimiter
 from kernel.config.models import Limits
-from workers.ratelimit import Acquired, Denied, RedisLimiter
 
 INSTANCE = "shared"
 LIMITS = Limits(requests_per_min=120, output_tokens_per_min=30000, concurrency=3)

@@ -14,8 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kernel.config.models import Limits
-from workers.ratelimit.base import (
+from broker.stores.limiter import (
     SETTLE_GRACE_S,
     WAIT_CAP_S,
     Acquired,
@@ -27,6 +26,7 @@ from workers.ratelimit.base import (
     check_request,
     check_tokens,
 )
+from kernel.config.models import Limits
 
 
 def bucket_limits(limits: Limits) -> dict[Reason, int]:
@@ -80,7 +80,7 @@ class MemoryLimiter:
         output_tokens: int,
         lease_ttl_s: float,
     ) -> Acquired | Denied:
-        """See :meth:`workers.ratelimit.base.RateLimiter.try_acquire`."""
+        """See :meth:`broker.stores.limiter.RateLimiter.try_acquire`."""
         check_request(instance, limits, input_tokens, output_tokens, lease_ttl_s)
         need = {Reason.REQUESTS: 1, Reason.INPUT_TOKENS: input_tokens}
         need[Reason.OUTPUT_TOKENS] = output_tokens
@@ -138,12 +138,12 @@ class MemoryLimiter:
         return leases
 
     def settle(self, reservation: Reservation, input_tokens: int, output_tokens: int) -> Settled:
-        """See :meth:`workers.ratelimit.base.RateLimiter.settle`."""
+        """See :meth:`broker.stores.limiter.RateLimiter.settle`."""
         check_tokens(input_tokens, output_tokens)
         return self._end(reservation, "settle", input_tokens, output_tokens)
 
     def release(self, reservation: Reservation, *, refund: bool = True) -> Settled:
-        """See :meth:`workers.ratelimit.base.RateLimiter.release`."""
+        """See :meth:`broker.stores.limiter.RateLimiter.release`."""
         return self._end(reservation, "refund" if refund else "keep", 0, 0)
 
     def _end(self, res: Reservation, mode: str, input_tokens: int, output_tokens: int) -> Settled:
@@ -171,7 +171,7 @@ class MemoryLimiter:
             return Settled(True, now_s)
 
     def usage(self, instance: str, model_class: str, limits: Limits) -> UsageSnapshot:
-        """See :meth:`workers.ratelimit.base.RateLimiter.usage`. Changes nothing."""
+        """See :meth:`broker.stores.limiter.RateLimiter.usage`. Changes nothing."""
         with self._lock:
             now_s = self._clock()
             state = self._buckets.get((instance, model_class), _Buckets())

@@ -15,7 +15,9 @@ import pytest
 import redis
 
 from broker.keys import Keys
-from broker.lane_state import LaneStateStore, MemoryLaneState, RedisLaneState
+from broker.stores.lane_state import LaneStateStore
+from broker.stores.memory.lane_state import MemoryLaneState
+from broker.stores.redis.lane_state import RedisLaneState
 from kernel.errors import InfrastructureError
 from router.lane_state import LaneStatus
 from tests.fakes import FakeClock

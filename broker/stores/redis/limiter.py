@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import math
 import uuid
-from typing import TYPE_CHECKING
 
 import redis
 
 from broker.keys import Keys
 from broker.scripts import LimiterScripts, queue_script, redis_errors, server_time_s, text
-from kernel.config.models import Limits
-from kernel.errors import InfrastructureError
-from workers.ratelimit.base import (
+from broker.stores.limiter import (
     SETTLE_GRACE_S,
     WAIT_CAP_S,
     Acquired,
@@ -32,6 +29,8 @@ from workers.ratelimit.base import (
     check_request,
     check_tokens,
 )
+from kernel.config.models import Limits
+from kernel.errors import InfrastructureError
 
 
 def _ms(seconds: float) -> int:
@@ -40,7 +39,7 @@ def _ms(seconds: float) -> int:
 
 
 class RedisLimiter:
-    """:class:`workers.ratelimit.base.RateLimiter` on Redis. Safe to share between threads."""
+    """:class:`broker.stores.limiter.RateLimiter` on Redis. Safe to share between threads."""
 
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self._client = client
@@ -56,7 +55,7 @@ class RedisLimiter:
         output_tokens: int,
         lease_ttl_s: float,
     ) -> Acquired | Denied:
-        """See :meth:`workers.ratelimit.base.RateLimiter.try_acquire`. One round trip."""
+        """See :meth:`broker.stores.limiter.RateLimiter.try_acquire`. One round trip."""
         check_request(instance, limits, input_tokens, output_tokens, lease_ttl_s)
         lease_id = uuid.uuid4().hex
         keys = [
@@ -89,12 +88,12 @@ class RedisLimiter:
         raise InfrastructureError(f"unexpected reply from acquire.lua: {status!r} {reason!r}")
 
     def settle(self, reservation: Reservation, input_tokens: int, output_tokens: int) -> Settled:
-        """See :meth:`workers.ratelimit.base.RateLimiter.settle`. One round trip."""
+        """See :meth:`broker.stores.limiter.RateLimiter.settle`. One round trip."""
         check_tokens(input_tokens, output_tokens)
         return self._end(reservation, "settle", input_tokens, output_tokens)
 
     def release(self, reservation: Reservation, *, refund: bool = True) -> Settled:
-        """See :meth:`workers.ratelimit.base.RateLimiter.release`. One round trip."""
+        """See :meth:`broker.stores.limiter.RateLimiter.release`. One round trip."""
         return self._end(reservation, "refund" if refund else "keep", 0, 0)
 
     def settle_in(
@@ -131,7 +130,7 @@ class RedisLimiter:
         return keys, args
 
     def usage(self, instance: str, model_class: str, limits: Limits) -> UsageSnapshot:
-        """See :meth:`workers.ratelimit.base.RateLimiter.usage`. One round trip, no writes."""
+        """See :meth:`broker.stores.limiter.RateLimiter.usage`. One round trip, no writes."""
         keys = [self._keys.limiter(instance, model_class), self._keys.leases(instance)]
         args = [limits.requests_per_min, limits.input_tokens_per_min, limits.output_tokens_per_min]
         with redis_errors(f"reading usage of {instance}/{model_class}"):
@@ -150,13 +149,3 @@ def _optional_float(value: object) -> float | None:
     """``''`` (an unlimited bucket) as None, anything else as a float."""
     raw = text(value)
     return float(raw) if raw else None
-
-
-if TYPE_CHECKING:
-    from workers.ratelimit.base import RateLimiter
-    from workers.ratelimit.memory import MemoryLimiter
-
-    def _conforms(redis_limiter: RedisLimiter, memory_limiter: MemoryLimiter) -> None:
-        """Lets mypy check that both limiters satisfy :class:`RateLimiter`."""
-        limiters: list[RateLimiter] = [redis_limiter, memory_limiter]
-        del limiters

@@ -1,0 +1,12 @@
+-- record.lua: store a job's one result where Celery's result backend reads it, and wake waiters.
+-- KEYS[1] result key            Keys.result(job_id)  (Celery's "celery-task-meta-<id>")
+-- ARGV[1] task meta JSON        {"status": "SUCCESS", "result": {...}, "task_id": ...}
+-- ARGV[2] TTL, seconds
+-- Returns 1 when this result was stored and published; 0 when the job already had one (the
+-- earlier result stands and nothing is published: waiters already got it).
+
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('PUBLISH', KEYS[1], ARGV[1])
+  return 1
+end
+return 0

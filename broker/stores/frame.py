@@ -1,0 +1,62 @@
+"""What a worker reads before a provider call and writes after it, as one unit each.
+
+Redis does each in one round trip (:class:`broker.stores.redis.frame.RedisFrame`);
+:class:`SequentialFrame` does the same through the ports, one call at a time, for the
+in-memory stores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from broker.result import Result
+from broker.stores.jobs import JobStore
+from broker.stores.lane_state import LaneStateStore
+from broker.stores.limiter import RateLimiter, Reservation
+from router.lane_state import LaneStatus
+
+
+@dataclass(frozen=True)
+class Before:
+    stale: bool
+    """A later message of the job already took over: drop this one."""
+    recorded: Result | None
+    """The job's result, when it is already recorded (a redelivery)."""
+    status: LaneStatus
+    """The live state of the message's instance."""
+
+
+class StepFrame(Protocol):
+    def before(self, job_id: str, hop: int, instance: str) -> Before:
+        """Hand-off mark, recorded result and lane state of one message."""
+        ...
+
+    def after_success(self, result: Result, reservation: Reservation | None) -> Result:
+        """Record ``result`` (once per job), charge its call (once per job, step, attempt),
+        settle ``reservation`` to the real usage and count a success for the lane's health.
+        Returns the result that stands (an earlier one, if the job was already recorded).
+        Safe to repeat: a repeat changes nothing."""
+        ...
+
+
+@dataclass(frozen=True)
+class SequentialFrame:
+    jobs: JobStore
+    lane_state: LaneStateStore
+    limiter: RateLimiter
+
+    def before(self, job_id: str, hop: int, instance: str) -> Before:
+        return Before(
+            stale=self.jobs.is_stale(job_id, hop),
+            recorded=self.jobs.result(job_id),
+            status=self.lane_state.status(instance),
+        )
+
+    def after_success(self, result: Result, reservation: Reservation | None) -> Result:
+        standing = self.jobs.record(result)
+        self.jobs.charge(result.job_id, result.step, result.attempt, result.cost_usd)
+        if reservation is not None:
+            self.limiter.settle(reservation, result.input_tokens, result.output_tokens)
+        self.lane_state.record_success(result.instance)
+        return standing

@@ -1,0 +1,91 @@
+"""The state of every job from submit to its one result: the port and its value types.
+
+One home for what used to be three stores:
+
+* **pending**: every unfinished job and the message that runs next (queue + envelope), so the
+  janitor (:mod:`broker.janitor`) can re-send a message that no queue holds and no worker has;
+  each hand-off (retry, wait, move, fallback) replaces the entry and marks the handing
+  message's ``hop``, so a redelivered copy of it is dropped as stale;
+* **results**: the first :class:`~broker.result.Result` recorded for a job stands; recording
+  it ends the job's pending entry. It is stored once, where callers read it;
+* **charges**: what each provider call cost, written once per (job, step, attempt), so a call
+  repeated after a worker died is never billed twice;
+* **idempotency keys**: a caller's key → the job submitted under it.
+
+Implementations: :class:`broker.stores.redis.jobs.RedisJobStore` (shared by every process) and
+:class:`broker.stores.memory.jobs.MemoryJobStore` (one process; tests). Both raise
+:class:`kernel.errors.InfrastructureError` when their backing store is unreachable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol, TypedDict
+
+from broker.result import Result
+
+
+class PendingEntry(TypedDict):
+    """The message a pending job waits on."""
+
+    queue: str
+    envelope: dict[str, Any]
+
+
+class JobStore(Protocol):
+    # -- submit ---------------------------------------------------------------------------
+    def claim_idempotency(self, key: str, job_id: str) -> str | None:
+        """Claim ``key`` for ``job_id``; None when claimed, else the job that holds it."""
+        ...
+
+    def release_idempotency(self, key: str, job_id: str) -> None:
+        """Let go of ``key`` if ``job_id`` holds it (its submit failed)."""
+        ...
+
+    def track(self, job_id: str, queue: str, envelope: dict[str, Any]) -> None:
+        """A submitted job: its first message goes to ``queue``."""
+        ...
+
+    def untrack(self, job_id: str) -> None:
+        """Drop the entry of a job that never made it onto a queue."""
+        ...
+
+    # -- a worker's step ----------------------------------------------------------------------
+    def hand_on(self, job_id: str, hop: int, queue: str, envelope: dict[str, Any]) -> bool:
+        """Message ``hop`` handed the job on to ``envelope`` on ``queue``; False if a later
+        hop already did (this hand-off is stale)."""
+        ...
+
+    def is_stale(self, job_id: str, hop: int) -> bool:
+        """Whether a message at ``hop`` was already handed on (a redelivered older copy)."""
+        ...
+
+    def result(self, job_id: str) -> Result | None:
+        """The recorded result of ``job_id``, if any."""
+        ...
+
+    def record(self, result: Result) -> Result:
+        """Record ``result`` unless the job already has one, end its pending entry; return
+        the result that stands."""
+        ...
+
+    def charge(self, job_id: str, step: int, attempt: int, cost_usd: float) -> bool:
+        """Charge call (job, step, attempt); False when that call was already charged."""
+        ...
+
+    def charges(self, job_id: str) -> dict[str, float]:
+        """Every charge of ``job_id`` by ``"step:attempt"``."""
+        ...
+
+    # -- the janitor ----------------------------------------------------------------------------
+    def quiet_since(self, cutoff_s: float) -> dict[str, PendingEntry]:
+        """Pending jobs whose entry has not changed since ``cutoff_s`` (store time)."""
+        ...
+
+    def touch(self, job_ids: Iterable[str], now_s: float) -> None:
+        """Mark jobs as seen alive at store time ``now_s``."""
+        ...
+
+    def now_s(self) -> float:
+        """The store's clock, epoch seconds (Redis: server ``TIME``)."""
+        ...

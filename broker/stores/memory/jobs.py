@@ -1,0 +1,97 @@
+"""Job state in dicts (:class:`broker.stores.jobs.JobStore`), with the semantics of the Redis
+store: for tests and one process without Redis. Thread-safe. ``clock`` returns epoch seconds.
+Nothing expires: a process's lifetime is its TTL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from broker.result import Result
+from broker.stores.jobs import PendingEntry
+
+
+class MemoryJobStore:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._idempotency: dict[str, str] = {}
+        self._pending: dict[str, PendingEntry] = {}
+        self._since: dict[str, float] = {}
+        self._hops: dict[str, int] = {}
+        self._results: dict[str, Result] = {}
+        self._charges: dict[str, dict[str, float]] = {}
+
+    def claim_idempotency(self, key: str, job_id: str) -> str | None:
+        with self._lock:
+            held = self._idempotency.setdefault(key, job_id)
+        return None if held == job_id else held
+
+    def release_idempotency(self, key: str, job_id: str) -> None:
+        with self._lock:
+            if self._idempotency.get(key) == job_id:
+                del self._idempotency[key]
+
+    def track(self, job_id: str, queue: str, envelope: dict[str, Any]) -> None:
+        self.hand_on(job_id, -1, queue, envelope)
+
+    def untrack(self, job_id: str) -> None:
+        with self._lock:
+            self._forget(job_id)
+
+    def hand_on(self, job_id: str, hop: int, queue: str, envelope: dict[str, Any]) -> bool:
+        with self._lock:
+            if hop >= 0:
+                if hop <= self._hops.get(job_id, -1):
+                    return False
+                self._hops[job_id] = hop
+            self._pending[job_id] = {"queue": queue, "envelope": envelope}
+            self._since[job_id] = self._clock()
+            return True
+
+    def is_stale(self, job_id: str, hop: int) -> bool:
+        with self._lock:
+            mark = self._hops.get(job_id)
+        return mark is not None and hop <= mark
+
+    def result(self, job_id: str) -> Result | None:
+        with self._lock:
+            return self._results.get(job_id)
+
+    def record(self, result: Result) -> Result:
+        with self._lock:
+            standing = self._results.setdefault(result.job_id, result)
+            self._forget(result.job_id)
+            return standing
+
+    def _forget(self, job_id: str) -> None:
+        self._pending.pop(job_id, None)
+        self._since.pop(job_id, None)
+
+    def charge(self, job_id: str, step: int, attempt: int, cost_usd: float) -> bool:
+        with self._lock:
+            book = self._charges.setdefault(job_id, {})
+            key = f"{step}:{attempt}"
+            if key in book:
+                return False
+            book[key] = cost_usd
+            return True
+
+    def charges(self, job_id: str) -> dict[str, float]:
+        with self._lock:
+            return dict(self._charges.get(job_id, {}))
+
+    def quiet_since(self, cutoff_s: float) -> dict[str, PendingEntry]:
+        with self._lock:
+            return {j: self._pending[j] for j, at in self._since.items() if at <= cutoff_s}
+
+    def touch(self, job_ids: Iterable[str], now_s: float) -> None:
+        with self._lock:
+            for job_id in job_ids:
+                if job_id in self._since:
+                    self._since[job_id] = now_s
+
+    def now_s(self) -> float:
+        return self._clock()

@@ -1,0 +1,37 @@
+"""The Redis implementations of the store ports, shared by every process of a deployment."""
+
+from __future__ import annotations
+
+import redis
+
+from broker.keys import Keys
+from broker.stores import Stores
+from broker.stores.redis.counter import RedisCounter
+from broker.stores.redis.frame import RedisFrame
+from broker.stores.redis.jobs import RedisJobStore
+from broker.stores.redis.lane_state import RedisLaneState
+from broker.stores.redis.limiter import RedisLimiter
+
+
+def redis_stores(client: redis.Redis, keys: Keys, *, ttl_s: int) -> Stores:
+    """Every store on ``client`` under ``keys``; job state lives ``ttl_s`` seconds."""
+    jobs = RedisJobStore(client, keys, ttl_s)
+    lane_state = RedisLaneState(client, keys)
+    limiter = RedisLimiter(client, keys)
+    return Stores(
+        lane_state=lane_state,
+        limiter=limiter,
+        jobs=jobs,
+        counter=RedisCounter(client, keys),
+        frame=RedisFrame(client, jobs, lane_state, limiter),
+    )
+
+
+__all__ = [
+    "RedisCounter",
+    "RedisFrame",
+    "RedisJobStore",
+    "RedisLaneState",
+    "RedisLimiter",
+    "redis_stores",
+]
