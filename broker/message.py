@@ -90,6 +90,23 @@ class Envelope(BaseModel):
         )
 
 
+def message_options(
+    env: Envelope, *, wire: dict[str, Any] | None = None, countdown_s: float | None = None
+) -> dict[str, Any]:
+    """The ``lanes.run`` message for ``env`` (``wire``: its JSON, when already built): the one
+    place that says what a message carries and what monitoring may see of it."""
+    options: dict[str, Any] = {
+        "args": [env.to_wire() if wire is None else wire],
+        "task_id": env.job.id,
+        "queue": env.instance,
+        "argsrepr": env.label(),
+        "kwargsrepr": "{}",
+    }
+    if countdown_s:
+        options["countdown"] = countdown_s
+    return options
+
+
 def signature(
     app: Celery,
     env: Envelope,
@@ -97,19 +114,8 @@ def signature(
     wire: dict[str, Any] | None = None,
     countdown_s: float | None = None,
 ) -> Signature:
-    """The ``lanes.run`` message for ``env`` (``wire``: its JSON, when already built)."""
-    options: dict[str, Any] = {}
-    if countdown_s:
-        options["countdown"] = countdown_s
-    return app.signature(
-        RUN_TASK,
-        args=[env.to_wire() if wire is None else wire],
-        task_id=env.job.id,
-        queue=env.instance,
-        argsrepr=env.label(),
-        kwargsrepr="{}",
-        **options,
-    )
+    """``env`` as a Celery signature (for a canvas, or to replace a running task)."""
+    return app.signature(RUN_TASK, **message_options(env, wire=wire, countdown_s=countdown_s))
 
 
 def publish(
@@ -119,8 +125,11 @@ def publish(
     wire: dict[str, Any] | None = None,
     countdown_s: float | None = None,
 ) -> AsyncResult:
-    """Send ``env`` to its lane's queue (a submit, or the janitor re-sending a lost message)."""
-    return signature(app, env, wire=wire, countdown_s=countdown_s).apply_async()
+    """Send ``env`` to its lane's queue (a submit, or the janitor re-sending a lost message).
+
+    Sent by name, so a process that also registers ``lanes.run`` (a worker submitting jobs)
+    still gets a handle that waits for the result instead of one marked as ignored."""
+    return app.send_task(RUN_TASK, **message_options(env, wire=wire, countdown_s=countdown_s))
 
 
 def hand_over(task: Task, env: Envelope, *, countdown_s: float | None = None) -> NoReturn:

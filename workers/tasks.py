@@ -30,8 +30,10 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
     # ignore_result: the job store records the one result where Celery's backend reads it
     # (broker.stores.redis.jobs), so Celery stores neither a STARTED state nor a second copy.
     # An unexpected exception is still stored, so that a caller never waits for nothing.
+    # shared=False: the task belongs to this app only, not to every app the process creates.
     @app.task(
         name=RUN_TASK,
+        shared=False,
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,

@@ -124,7 +124,7 @@ def test_failed_submit_releases_its_idempotency_key(
 
     job = {"id": "idem-job", "prompt": "x", "instance": "zai", "idempotency_key": "k-1"}
     with monkeypatch.context() as patch:
-        patch.setattr("celery.canvas.Signature.apply_async", broken)
+        patch.setattr("celery.Celery.send_task", broken)
         with pytest.raises(InfrastructureError, match="cannot enqueue"):
             dispatcher.submit(job)
     assert client.get(keys.idempotency("k-1")) is None

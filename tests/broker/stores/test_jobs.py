@@ -1,0 +1,110 @@
+"""The job store's contract, run against the Redis store and the in-memory one alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from broker.keys import Keys
+from broker.result import Result
+from broker.stores.jobs import JobStore
+from broker.stores.memory.jobs import MemoryJobStore
+from broker.stores.redis.jobs import RedisJobStore, parse_result, result_meta
+
+
+@pytest.fixture(params=["redis", "memory"])
+def jobs(request: pytest.FixtureRequest) -> Iterator[JobStore]:
+    if request.param == "memory":
+        yield MemoryJobStore()
+        return
+    client: redis.Redis = request.getfixturevalue("redis_client")
+    keys: Keys = request.getfixturevalue("keys")
+    store = RedisJobStore(client, keys, ttl_s=3600)
+    yield store
+    for job_id in ("job-1", "job-2"):  # results live under Celery's key, not the test prefix
+        client.delete(Keys.result(job_id))
+
+
+def _result(job_id: str = "job-1", text: str = "first", cost_usd: float = 0.25) -> Result:
+    return Result(job_id=job_id, status="ok", instance="zai", model="glm-4.6", step=0,
+                  attempt=0, text=text, cost_usd=cost_usd)  # fmt: skip
+
+
+def test_jobs_the_first_result_stands(jobs: JobStore) -> None:
+    assert jobs.result("job-1") is None
+    assert jobs.record(_result()) == _result()
+    assert jobs.record(_result(text="second")) == _result()
+    assert jobs.result("job-1") == _result()
+
+
+def test_jobs_recording_a_result_ends_the_pending_entry(jobs: JobStore) -> None:
+    jobs.track("job-1", "zai", {"step": 0})
+    jobs.track("job-2", "koala", {"step": 0})
+    now_s = jobs.now_s()
+    assert set(jobs.quiet_since(now_s + 1)) == {"job-1", "job-2"}
+    jobs.record(_result())
+    assert set(jobs.quiet_since(now_s + 1)) == {"job-2"}
+
+
+def test_jobs_hand_on_replaces_the_entry_and_marks_older_hops_stale(jobs: JobStore) -> None:
+    jobs.track("job-1", "zai", {"step": 0})
+    assert not jobs.is_stale("job-1", 0)
+    assert jobs.hand_on("job-1", 0, "koala", {"step": 1}) is True
+    assert jobs.is_stale("job-1", 0) and not jobs.is_stale("job-1", 1)
+    assert jobs.hand_on("job-1", 0, "zai", {"step": 0}) is False  # a late duplicate
+    entry = jobs.quiet_since(jobs.now_s() + 1)["job-1"]
+    assert entry == {"queue": "koala", "envelope": {"step": 1}}
+
+
+def test_jobs_a_call_is_charged_once(jobs: JobStore) -> None:
+    assert jobs.charge("job-1", 0, 0, 0.5) is True
+    assert jobs.charge("job-1", 0, 0, 0.7) is False  # the same call, repeated after a crash
+    assert jobs.charge("job-1", 1, 0, 0.1) is True
+    assert jobs.charges("job-1") == {"0:0": 0.5, "1:0": 0.1}
+    assert jobs.charges("job-2") == {}
+
+
+def test_jobs_an_idempotency_key_belongs_to_its_first_job(jobs: JobStore) -> None:
+    assert jobs.claim_idempotency("k", "job-1") is None
+    assert jobs.claim_idempotency("k", "job-2") == "job-1"
+    jobs.release_idempotency("k", "job-2")  # not the holder: nothing changes
+    assert jobs.claim_idempotency("k", "job-2") == "job-1"
+    jobs.release_idempotency("k", "job-1")
+    assert jobs.claim_idempotency("k", "job-2") is None
+
+
+def test_jobs_touch_moves_quiet_jobs_forward_and_untrack_forgets(jobs: JobStore) -> None:
+    jobs.track("job-1", "zai", {"step": 0})
+    now_s = jobs.now_s()
+    jobs.touch(["job-1", "never-tracked"], now_s + 100)
+    assert jobs.quiet_since(now_s + 50) == {}
+    assert set(jobs.quiet_since(now_s + 150)) == {"job-1"}
+    jobs.untrack("job-1")
+    assert jobs.quiet_since(now_s + 150) == {}
+
+
+def test_jobs_redis_result_is_celery_task_meta(redis_client: redis.Redis, keys: Keys) -> None:
+    """Stored once, where Celery's AsyncResult reads it, and published to its waiters."""
+    store = RedisJobStore(redis_client, keys, ttl_s=60)
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(Keys.result("job-1"))
+    try:
+        store.record(_result())
+        store.record(_result(text="second"))
+        raw = redis_client.get(Keys.result("job-1"))
+        assert parse_result(raw) == _result()
+        assert 0 < redis_client.ttl(Keys.result("job-1")) <= 60
+        messages = [pubsub.get_message(timeout=1.0) for _ in range(3)]
+        published = [m["data"] for m in messages if m and m["type"] == "message"]
+        assert len(published) == 1 and parse_result(published[0]) == _result()
+    finally:
+        pubsub.close()
+        redis_client.delete(Keys.result("job-1"))
+
+
+def test_jobs_parse_result_ignores_celery_states_that_are_not_a_lanes_result() -> None:
+    assert parse_result(None) is None
+    assert parse_result('{"status": "FAILURE", "result": {"exc_type": "ValueError"}}') is None
+    assert parse_result(result_meta(_result())) == _result()

@@ -1,0 +1,140 @@
+"""``run_step`` in process: in-memory stores, a fake provider, a fake clock. No Redis, no HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from broker.message import Envelope
+from broker.stores.memory import memory_stores
+from kernel.config import Config
+from kernel.errors import AuthFailed, Overloaded, RateLimited
+from router.decision import Step
+from router.job import Job
+from workers.context import WorkerContext
+from workers.outcome import Done, Drop, Forward, Retry
+from workers.providers.base import ProviderRequest, ProviderResponse
+from workers.providers.fake import FakeProviders, Handler, echo
+from workers.runner import run_step
+
+from ..fakes import FakeClock
+
+
+def _context(config: Config, providers: FakeProviders, clock: FakeClock) -> WorkerContext:
+    fast = config.model_copy(
+        update={"retry": config.retry.model_copy(update={"attempts_per_step": 2})}
+    )
+    return WorkerContext(config=fast, stores=memory_stores(clock), providers=providers)
+
+
+def _env(*chain: tuple[str, str], **kw: object) -> Envelope:
+    steps = [Step(instance=i, model=m) for i, m in chain]
+    job = Job(prompt="hello there", max_tokens=16)
+    return Envelope(job=job, chain=steps, instance=steps[0].instance, input_tokens=3,
+                    **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _raises(exc: Exception) -> Handler:
+    def handler(request: ProviderRequest) -> ProviderResponse:
+        raise exc
+
+    return handler
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(1_000_000.0)
+
+
+def test_runner_unit_success_records_one_result_and_one_charge(
+    example_config: Config, clock: FakeClock
+) -> None:
+    providers = FakeProviders()
+    ctx = _context(example_config, providers, clock)
+    env = _env(("zai", "glm-4.6"))
+    outcome = run_step(ctx, env)
+    assert isinstance(outcome, Done) and outcome.result.status == "ok"
+    assert outcome.result.text == "echo: hello there"
+    assert outcome.result.cost_usd > 0
+    assert ctx.stores.jobs.result(env.job.id) == outcome.result
+    assert ctx.stores.jobs.charges(env.job.id) == {"0:0": outcome.result.cost_usd}
+    assert len(providers.built["zai"].requests) == 1
+
+
+def test_runner_unit_redelivery_returns_the_result_without_a_call(
+    example_config: Config, clock: FakeClock
+) -> None:
+    providers = FakeProviders()
+    ctx = _context(example_config, providers, clock)
+    env = _env(("zai", "glm-4.6"))
+    first, again = run_step(ctx, env), run_step(ctx, env)
+    assert isinstance(first, Done) and isinstance(again, Done)
+    assert again.result == first.result
+    assert len(providers.built["zai"].requests) == 1
+
+
+def test_runner_unit_stale_message_is_dropped(example_config: Config, clock: FakeClock) -> None:
+    providers = FakeProviders()
+    ctx = _context(example_config, providers, clock)
+    env = _env(("zai", "glm-4.6"), ("koala", "llama3.1:8b"))
+    ctx.stores.jobs.hand_on(env.job.id, env.hop, "koala", {})
+    assert isinstance(run_step(ctx, env), Drop)
+    assert "zai" not in providers.built or not providers.built["zai"].requests
+
+
+def test_runner_unit_overloaded_retries_then_falls_back(
+    example_config: Config, clock: FakeClock
+) -> None:
+    providers = FakeProviders({"zai": _raises(Overloaded("529 overloaded"))})
+    ctx = _context(example_config, providers, clock)
+    first = run_step(ctx, _env(("zai", "glm-4.6"), ("koala", "llama3.1:8b")))
+    assert isinstance(first, Retry) and first.envelope.attempt == 1
+    second = run_step(ctx, first.envelope)
+    assert isinstance(second, Forward) and second.envelope.instance == "koala"
+    assert "Overloaded" in second.envelope.fallbacks[0].reason
+    third = run_step(ctx, second.envelope)
+    assert isinstance(third, Done) and third.result.instance == "koala"
+    assert [e.from_instance for e in third.result.fallbacks] == ["zai"]
+
+
+def test_runner_unit_429_cools_the_instance_down_on_the_clock(
+    example_config: Config, clock: FakeClock
+) -> None:
+    providers = FakeProviders({"zai": _raises(RateLimited("429", retry_after_s=30.0))})
+    ctx = _context(example_config, providers, clock)
+    run_step(ctx, _env(("zai", "glm-4.6"), ("koala", "llama3.1:8b")))
+    assert ctx.stores.lane_state.status("zai").cooldown_s == pytest.approx(30.0)
+    waiting = run_step(ctx, _env(("zai", "glm-4.6")))
+    assert isinstance(waiting, Retry) and waiting.envelope.waited_s > 0
+    assert len(providers.built["zai"].requests) == 1  # nobody calls a cooling instance
+    clock.advance(31.0)
+    assert ctx.stores.lane_state.status("zai").cooldown_s == 0
+
+
+def test_runner_unit_auth_failure_disables_the_instance(
+    example_config: Config, clock: FakeClock
+) -> None:
+    providers = FakeProviders({"zai": _raises(AuthFailed("401 invalid x-api-key"))})
+    ctx = _context(example_config, providers, clock)
+    outcome = run_step(ctx, _env(("zai", "glm-4.6"), ("koala", "llama3.1:8b")))
+    assert isinstance(outcome, Forward) and outcome.envelope.instance == "koala"
+    assert "ZAI_API_KEY" in (ctx.stores.lane_state.status("zai").disabled_reason or "")
+
+
+def test_runner_unit_exhausted_chain_is_one_failed_result(
+    example_config: Config, clock: FakeClock
+) -> None:
+    providers = FakeProviders({"zai": _raises(Overloaded("529"))})
+    ctx = _context(example_config, providers, clock)
+    env = _env(("zai", "glm-4.6"), attempt=1)
+    outcome = run_step(ctx, env)
+    assert isinstance(outcome, Done) and outcome.result.status == "failed"
+    assert "chain exhausted" in (outcome.result.error or "")
+    assert ctx.stores.jobs.result(env.job.id) == outcome.result
+    assert ctx.stores.jobs.charges(env.job.id) == {}
+
+
+def test_runner_unit_fake_provider_echo_counts_words() -> None:
+    request = ProviderRequest(model="m", messages=[{"role": "user", "content": "a b c"}],
+                              max_tokens=2)  # fmt: skip
+    response = echo(request)
+    assert (response.input_tokens, response.output_tokens) == (3, 2)
