@@ -11,6 +11,7 @@ from celery import Celery, Task
 from celery.exceptions import Ignore, Reject
 
 from broker.message import RUN_TASK, Envelope, hand_over
+from broker.result import Result
 from kernel.errors import InfrastructureError
 from workers.context import WorkerContext
 from workers.outage import is_outage, wait_for_redis
@@ -66,7 +67,7 @@ def _outlast(ctx: WorkerContext, env: Envelope, exc: Exception, deadline: float)
 def _carry_out(task: Task, ctx: WorkerContext, env: Envelope, outcome: Outcome) -> dict[str, Any]:
     """Turn ``outcome`` into what Celery expects: a return value, or the next message."""
     if isinstance(outcome, Done):
-        return outcome.result.to_wire()  # for canvas links; the store already holds it
+        return _return_value(task, outcome.result)
     if isinstance(outcome, Drop):
         log.warning("dropped stale message %s hop=%d", env.label(), env.hop)
         raise Ignore()
@@ -77,6 +78,18 @@ def _carry_out(task: Task, ctx: WorkerContext, env: Envelope, outcome: Outcome) 
     except Ignore:  # the next message is published; the task ends here
         _handed_on(ctx, env, nxt)
         raise
+
+
+def _return_value(task: Task, result: Result) -> dict[str, Any]:
+    """What the task returns. Callers read the stored result, so only a canvas link (a chain's
+    next task, a chord's body, a callback) needs the whole of it; everybody else gets a summary,
+    which keeps the reply out of Celery's log lines and monitoring events (Flower), and spares
+    the worker from rendering it for them."""
+    request = task.request
+    if request.chain or request.callbacks or request.chord:
+        return result.to_wire()
+    return {"job_id": result.job_id, "status": result.status, "instance": result.instance,
+            "model": result.model}  # fmt: skip
 
 
 def _handed_on(ctx: WorkerContext, env: Envelope, nxt: Envelope) -> None:

@@ -157,3 +157,32 @@ def test_lane_task_message_carries_no_secret_and_shows_only_a_label(
     assert sig.options["argsrepr"].startswith("job=")
     assert "sk-ant-never-in-a-message" not in json.dumps(sig.args)
     assert "prompt" not in sig.options["argsrepr"]
+
+
+def test_lane_every_key_of_a_job_is_under_the_configured_prefix(lane_stack: LaneStack) -> None:
+    prefix = lane_stack.config.redis_prefix
+    assert prefix != "lanes"
+    with lane_stack.client() as lanes:
+        handle = lanes.submit({"prompt": "where do my keys go", "max_tokens": 10,
+                               "instance": "zai", "idempotency_key": "prefix-check"})  # fmt: skip
+        result = handle.get(timeout_s=60)
+    client = lane_stack.redis()
+    assert client.hgetall(f"{prefix}:charge:{handle.id}") == {"0:0": repr(result.cost_usd)}
+    assert client.get(f"{prefix}:idem:prefix-check") == handle.id
+    assert not client.exists(f"lanes:charge:{handle.id}", "lanes:idem:prefix-check")
+
+
+def test_lane_chain_link_gets_the_whole_result_and_a_plain_submit_a_summary(
+    lane_stack: LaneStack,
+) -> None:
+    with lane_stack.client() as lanes:
+        sig = lanes.signature({"prompt": "first link", "max_tokens": 10, "instance": "zai"})
+        follow = lanes.app.signature("celery.accumulate", kwargs={"index": 0}, queue="zai")
+        linked = Result.model_validate((sig | follow).apply_async().get(timeout=60))
+        plain = lanes.submit({"prompt": "no link", "max_tokens": 10, "instance": "zai"})
+        result = plain.get(timeout_s=60)
+    assert linked.status == "ok" and linked.text
+    assert result.text  # the caller reads the stored result, whole
+    logs = lane_stack.log_file.read_text()
+    assert f"lanes.run[{plain.id}] succeeded" in logs
+    assert result.text not in logs  # the worker's log line shows only the summary
