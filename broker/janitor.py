@@ -72,7 +72,7 @@ class Janitor:
             entry = quiet[job]
             log.warning("job %s: its message was lost; sending it again to %s", job,
                         entry["queue"])  # fmt: skip
-            publish(self._app, Envelope.model_validate(entry["envelope"]))
+            publish(self._app, Envelope.model_validate(entry["envelope"]), redelivered=True)
         self._jobs.touch(lost, now_s)
         return lost
 

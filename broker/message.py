@@ -90,8 +90,18 @@ class Envelope(BaseModel):
         )
 
 
+REDELIVERED = "redelivered"
+"""Message header set on a copy of a message that may already have run: kombu's Redis
+transport sets it on every message it restores, and the janitor on every copy it re-sends.
+A worker checks such a message for a recorded result or a later hop before calling."""
+
+
 def message_options(
-    env: Envelope, *, wire: dict[str, Any] | None = None, countdown_s: float | None = None
+    env: Envelope,
+    *,
+    wire: dict[str, Any] | None = None,
+    countdown_s: float | None = None,
+    redelivered: bool = False,
 ) -> dict[str, Any]:
     """The ``lanes.run`` message for ``env`` (``wire``: its JSON, when already built): the one
     place that says what a message carries and what monitoring may see of it."""
@@ -104,6 +114,8 @@ def message_options(
     }
     if countdown_s:
         options["countdown"] = countdown_s
+    if redelivered:
+        options["headers"] = {REDELIVERED: True}
     return options
 
 
@@ -123,13 +135,15 @@ def publish(
     env: Envelope,
     *,
     wire: dict[str, Any] | None = None,
-    countdown_s: float | None = None,
+    redelivered: bool = False,
 ) -> AsyncResult:
-    """Send ``env`` to its lane's queue (a submit, or the janitor re-sending a lost message).
+    """Send ``env`` to its lane's queue: a submit, or (``redelivered``) the janitor re-sending
+    a message that may have run after all.
 
     Sent by name, so a process that also registers ``lanes.run`` (a worker submitting jobs)
     still gets a handle that waits for the result instead of one marked as ignored."""
-    return app.send_task(RUN_TASK, **message_options(env, wire=wire, countdown_s=countdown_s))
+    options = message_options(env, wire=wire, redelivered=redelivered)
+    return app.send_task(RUN_TASK, **options)
 
 
 def hand_over(task: Task, env: Envelope, *, countdown_s: float | None = None) -> NoReturn:

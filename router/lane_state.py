@@ -89,6 +89,10 @@ class CachedLaneState:
     def status(self, instance: str) -> LaneStatus:
         return self.statuses([instance])[instance]
 
+    def expire(self) -> None:
+        """Read the inner state again on the next call (e.g. after writing to it)."""
+        self._expires_at = 0.0
+
     def statuses(self, instances: list[str]) -> dict[str, LaneStatus]:
         now = self._clock()
         cached = self._cached

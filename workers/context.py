@@ -10,14 +10,21 @@ microseconds without Redis or HTTP.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from broker.pools import PoolBalancer
 from broker.stores import Stores
 from kernel.config import Config
+from router.lane_state import CachedLaneState, LaneStatus
 from workers.capacity import CapacityGate
 from workers.providers import Provider
+
+LANE_STATE_TTL_S = 0.25
+"""How old a worker's view of a lane's cooldown and disabled flag may be before a fresh
+message's call. Its own process's feedback (a 429, a 401) refreshes it at once; another
+process's reaches it within this time. A redelivered message always reads the live state."""
 
 ProviderFactory = Callable[[Config, str], Provider]
 """``factory(config, instance)`` builds the provider client of one instance."""
@@ -35,6 +42,8 @@ class WorkerContext:
     ping: Callable[[], object] = _always_up
     """Raises while the shared store is unreachable (Redis: ``client.ping``); a thread that
     met an outage polls it to know when to carry on (:mod:`workers.outage`)."""
+    clock: Callable[[], float] = time.monotonic
+    """Seconds; ages the worker's view of lane state."""
     _built: dict[str, Provider] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -46,6 +55,17 @@ class WorkerContext:
             margin=self.config.limit_margin,
         )
         self.pools = PoolBalancer(self.config, self.stores.counter, self.stores.lane_state)
+        self._lanes = CachedLaneState(
+            self.stores.lane_state, ttl_s=LANE_STATE_TTL_S, clock=self.clock
+        )
+
+    def lane_status(self, instance: str) -> LaneStatus:
+        """The state of ``instance``, read from the store at most every ``LANE_STATE_TTL_S``."""
+        return self._lanes.status(instance)
+
+    def lane_state_changed(self) -> None:
+        """This process wrote lane state: read it afresh before the next call."""
+        self._lanes.expire()
 
     def provider(self, instance: str) -> Provider:
         """The provider client of ``instance``, built on first use and then reused by every

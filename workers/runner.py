@@ -3,7 +3,8 @@
 Plain functions over a :class:`WorkerContext`; the Celery task in ``workers.tasks`` only
 adapts their :data:`Outcome` to Celery (return, ``retry``, ``replace``). Order of checks:
 
-1. a result already recorded for the job (a redelivery) is returned as is, with no call;
+1. a redelivered message (the broker's flag, or the janitor's copy) whose job already has a
+   result returns it as is, with no call; one whose job already moved on is dropped;
 2. a step that cannot serve the job (disabled, context window too small) is skipped;
 3. a cooling-down instance hands the job to another member of its pool, else the job waits
    (re-queued with a short countdown, bounded by ``retry.max_wait_s``), then falls back;
@@ -14,9 +15,10 @@ adapts their :data:`Outcome` to Celery (return, ``retry``, ``replace``). Order o
 
 A Redis outage after the call repeats the writes, not the call (:mod:`workers.outage`).
 
-Step 1 also drops a message whose job already moved on (a stale ``hop``). The reads before the
-call and the writes after it are one unit each (:class:`broker.stores.frame.StepFrame`: one
-Redis round trip each in a deployment).
+A message delivered for the first time cannot be either, so step 1 reads nothing for it and
+step 2 uses the worker's lane view (at most ``LANE_STATE_TTL_S`` old); a redelivered one reads
+hand-off mark, result and live lane state in one unit (:class:`broker.stores.frame.StepFrame`).
+The writes after the call are one unit too: one Redis round trip each in a deployment.
 """
 
 from __future__ import annotations
@@ -37,13 +39,18 @@ MAX_COUNTDOWN_S = 5.0
 """Longest countdown a waiting job is re-queued with: far below any visibility timeout."""
 
 
-def run_step(ctx: WorkerContext, env: Envelope) -> Outcome:
-    before = ctx.stores.frame.before(env.job.id, env.hop, env.instance)
-    if before.stale:
-        return Drop()  # a redelivered message whose job already moved on
-    if before.recorded is not None:
-        return Done(before.recorded)  # a redelivery of a finished job: same result, no call
-    status = before.status
+def run_step(ctx: WorkerContext, env: Envelope, *, redelivered: bool = True) -> Outcome:
+    """One step of ``env``'s job. ``redelivered``: this message may have run before (the
+    broker redelivered it, or the janitor re-sent it); when unsure, say True."""
+    if redelivered:
+        before = ctx.stores.frame.before(env.job.id, env.hop, env.instance)
+        if before.stale:
+            return Drop()  # a redelivered message whose job already moved on
+        if before.recorded is not None:
+            return Done(before.recorded)  # a redelivery of a finished job: same result, no call
+        status = before.status
+    else:
+        status = ctx.lane_status(env.instance)
     unfit = _unfit_reason(ctx, env, status.disabled_reason)
     if unfit is not None:
         return _forward_or_fail(ctx, env, unfit)
@@ -86,6 +93,7 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> 
         if reservation is not None:  # the provider counted the request: keep it charged
             ctx.stores.limiter.release(reservation, refund=False)
         feedback.on_error(ctx.config, ctx.stores.lane_state, env.instance, exc)
+        ctx.lane_state_changed()
         return _after_error(ctx, env, exc)
     except BaseException:
         if reservation is not None:

@@ -10,7 +10,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Ignore, Reject
 
-from broker.message import RUN_TASK, Envelope, hand_over
+from broker.message import REDELIVERED, RUN_TASK, Envelope, hand_over
 from broker.result import Result
 from kernel.errors import InfrastructureError
 from workers.context import WorkerContext
@@ -44,14 +44,28 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
     def run(self: Task, envelope: dict[str, Any]) -> dict[str, Any]:
         env = Envelope.model_validate(envelope)
         ctx = context()
+        redelivered = _redelivered(self)
         deadline = time.monotonic() + ctx.config.retry.outage_s
         while True:
             try:
-                return _carry_out(self, ctx, env, run_step(ctx, env))
+                return _carry_out(self, ctx, env, run_step(ctx, env, redelivered=redelivered))
             except Exception as exc:
                 if not is_outage(exc):
                     raise
                 _outlast(ctx, env, exc, deadline)
+
+
+def _redelivered(task: Task) -> bool:
+    """Whether this message may have run before: the broker says so (AMQP's flag, the header
+    kombu's Redis transport sets on a restored message), or the janitor re-sent it."""
+    request = task.request
+    delivery_info = request.delivery_info or {}
+    headers = request.headers or {}
+    return bool(
+        delivery_info.get(REDELIVERED)
+        or headers.get(REDELIVERED)
+        or getattr(request, REDELIVERED, False)
+    )
 
 
 def _outlast(ctx: WorkerContext, env: Envelope, exc: Exception, deadline: float) -> None:

@@ -66,6 +66,8 @@ def test_janitor_resends_a_message_that_no_queue_or_worker_holds(
     again = json.loads(client.lrange("zai", 0, -1)[0])
     first = json.loads(sent[0])
     assert again["headers"]["argsrepr"] == first["headers"]["argsrepr"]  # same label, no prompt
+    assert again["headers"]["redelivered"] is True  # the worker checks before calling
+    assert "redelivered" not in first["headers"]
     assert "lost on its way" not in again["headers"]["argsrepr"]
 
 

@@ -12,6 +12,7 @@ starts a replacement for any worker that exited.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -28,7 +29,6 @@ from broker.app import wait_for_queues
 from broker.embedded import EmbeddedRedis
 from broker.handle import JobHandle
 from broker.keys import Keys
-from broker.message import RUN_TASK
 from broker.result import Result
 from broker.stores.redis.jobs import RedisJobStore
 from kernel.config import Config
@@ -91,9 +91,11 @@ class Rig:
         proc.wait(timeout=10)
         self.live.remove(proc)
 
-    def client(self) -> Lanes:
+    def client(self, *, wait: bool = True) -> Lanes:
+        """A client; with ``wait``, once every lane has a worker."""
         lanes = Lanes(self.config, self.server.url)
-        wait_for_queues(lanes.app, set(self.config.lanes()), check=self._check_alive)
+        if wait:
+            wait_for_queues(lanes.app, set(self.config.lanes()), check=self._check_alive)
         return lanes
 
     def _check_alive(self) -> None:
@@ -172,48 +174,52 @@ def test_a_job_whose_worker_is_killed_mid_call_finishes_once_on_another(rig: Rig
     assert rig.requests("claude1") == 2  # the interrupted call and the one that finished
 
 
+def _restore(rig: Rig, queue: str, raw: str) -> None:
+    """Put ``raw`` back on ``queue`` as kombu's Redis transport restores a message whose ack
+    was lost (``Channel._do_restore_message``): flagged as redelivered."""
+    message = json.loads(raw)
+    message["headers"]["redelivered"] = True
+    message["properties"]["delivery_info"]["redelivered"] = True
+    rig.redis().rpush(queue, json.dumps(message))
+
+
 def test_a_redelivered_finished_job_returns_its_result_without_a_call(rig: Rig) -> None:
-    rig.start_worker()
-    lanes = rig.client()
+    lanes = rig.client(wait=False)
     job = {"prompt": "List three uses of a bloom filter", "max_tokens": 40, "instance": "zai"}
-    envelope, _ = lanes.dispatcher.prepare(job)
-    handle = lanes.submit(envelope.job)
+    handle = lanes.submit(job)
+    raw = rig.redis().lrange("zai", 0, -1)[0]  # the message, before any worker takes it
+    rig.start_worker()
     first = handle.get(timeout_s=30)
     calls = rig.requests("zai")
 
-    # The very message again, as the broker redelivers it when an ack is lost.
-    lanes.app.send_task(RUN_TASK, args=[envelope.to_wire()], task_id=envelope.job.id,
-                        queue=envelope.instance)  # fmt: skip
+    _restore(rig, "zai", raw)  # the very message again, as the broker redelivers it
     _wait_for("the redelivery to be consumed", lambda: _queues_drained(rig), 20)
 
     recorded, charges = _recorded(rig, handle.id)
     assert rig.requests("zai") == calls == 1
-    assert (
-        recorded == first == Result.model_validate(lanes.app.AsyncResult(handle.id).get(timeout=5))
-    )
+    raw_result = lanes.app.AsyncResult(handle.id).get(timeout=5)
+    assert recorded == first == Result.model_validate(raw_result)
     assert charges == {"0:0": first.cost_usd}
 
 
 def test_a_stale_message_of_a_job_that_fell_back_makes_no_second_call(rig: Rig) -> None:
     rig.sim.set_fault("zai", Fault(kind="529"))
     rig.slow_down("koala", 3.0)
+    lanes = rig.client(wait=False)
+    handle = lanes.submit({"prompt": "Tag these tickets", "max_tokens": 40, "instance": "zai",
+                           "chain": "cheap"})  # fmt: skip
+    raw = rig.redis().lrange("zai", 0, -1)[0]
     rig.start_worker()
-    lanes = rig.client()
-    envelope, _ = lanes.dispatcher.prepare({"prompt": "Tag these tickets", "max_tokens": 40,
-                                            "instance": "zai", "chain": "cheap"})  # fmt: skip
-    handle = lanes.submit(envelope.job)
     _wait_for("the fallback", lambda: rig.sim.stats().get("koala", {}).get("in_flight", 0) > 0, 20)
     rig.sim.clear_faults("zai")
     zai_calls = rig.requests("zai")
 
-    # The first message again, as if its ack had been lost: zai is healthy now.
-    lanes.app.send_task(RUN_TASK, args=[envelope.to_wire()], task_id=envelope.job.id,
-                        queue=envelope.instance)  # fmt: skip
+    _restore(rig, "zai", raw)  # the first message again, as if its ack had been lost
     result = handle.get(timeout_s=30)
     _wait_for("the stale message to be consumed", lambda: _queues_drained(rig), 20)
 
     recorded, charges = _recorded(rig, handle.id)
-    assert rig.requests("zai") == zai_calls
+    assert rig.requests("zai") == zai_calls  # zai is healthy now, and still not called
     assert result.instance == "koala" and result.fallbacks
     assert recorded == result
     assert charges == {"1:0": result.cost_usd}

@@ -23,7 +23,7 @@ def _context(config: Config, providers: FakeProviders, clock: FakeClock) -> Work
     fast = config.model_copy(
         update={"retry": config.retry.model_copy(update={"attempts_per_step": 2})}
     )
-    return WorkerContext(config=fast, stores=memory_stores(clock), providers=providers)
+    return WorkerContext(config=fast, stores=memory_stores(clock), providers=providers, clock=clock)
 
 
 def _env(*chain: tuple[str, str], **kw: object) -> Envelope:
@@ -138,3 +138,43 @@ def test_runner_unit_fake_provider_echo_counts_words() -> None:
                               max_tokens=2)  # fmt: skip
     response = echo(request)
     assert (response.input_tokens, response.output_tokens) == (3, 2)
+
+
+def test_runner_unit_a_first_delivery_reads_nothing_before_the_call(
+    example_config: Config, clock: FakeClock
+) -> None:
+    providers = FakeProviders()
+    ctx = _context(example_config, providers, clock)
+    env = _env(("zai", "glm-4.6"))
+    first = run_step(ctx, env, redelivered=False)
+    assert isinstance(first, Done)
+    again = run_step(ctx, env, redelivered=True)  # the broker's redelivery: checked, no call
+    assert isinstance(again, Done) and again.result == first.result
+    assert len(providers.built["zai"].requests) == 1
+
+
+def test_runner_unit_own_feedback_reaches_the_lane_view_at_once(
+    example_config: Config, clock: FakeClock
+) -> None:
+    providers = FakeProviders({"zai": _raises(RateLimited("429", retry_after_s=30.0))})
+    ctx = _context(example_config, providers, clock)
+    assert ctx.lane_status("zai").cooldown_s == 0  # cached from now on
+    run_step(ctx, _env(("zai", "glm-4.6"), ("koala", "llama3.1:8b")), redelivered=False)
+    waiting = run_step(ctx, _env(("zai", "glm-4.6")), redelivered=False)
+    assert isinstance(waiting, Retry)
+    assert len(providers.built["zai"].requests) == 1
+
+
+def test_runner_unit_another_process_cooldown_reaches_the_lane_view_within_its_ttl(
+    example_config: Config, clock: FakeClock
+) -> None:
+    from workers.context import LANE_STATE_TTL_S
+
+    providers = FakeProviders()
+    ctx = _context(example_config, providers, clock)
+    assert ctx.lane_status("zai").cooldown_s == 0
+    ctx.stores.lane_state.cool_down("zai", 60, "429 seen by another worker")
+    clock.advance(LANE_STATE_TTL_S + 0.01)
+    outcome = run_step(ctx, _env(("zai", "glm-4.6")), redelivered=False)
+    assert isinstance(outcome, Retry)
+    assert "zai" not in providers.built or not providers.built["zai"].requests
