@@ -1,7 +1,7 @@
-"""Candidates: every (lane, model) pair the router may choose, precomputed once per Config.
+"""Candidates: every (target, model) pair the router may choose, precomputed once per Config.
 
-A lane is what a decision names: a pool (its members collapsed into one lane named by the
-pool) or an instance that belongs to no pool. A pool lane offers the models every member
+A target is what a decision names: a pool (its members collapsed into one target named by the
+pool) or an instance that belongs to no pool. A pool target offers the models every member
 offers, carries the union of its members' tags, and prices with the **largest** member price
 multiplier, so an estimate never undercounts whichever member the dispatcher picks.
 
@@ -27,14 +27,14 @@ DEFAULT_STRENGTH = 70
 
 
 @dataclass(frozen=True, slots=True)
-class Lane:
-    """A routable lane (pool or lone instance) or a pool member addressed directly."""
+class Target:
+    """A routable target (pool or lone instance) or a pool member addressed directly."""
 
     name: str
     pool: str | None
-    """The pool name when this lane is a pool, else None."""
+    """The pool name when this target is a pool, else None."""
     members: tuple[str, ...]
-    """Instances behind the lane: the pool's members, or the instance itself."""
+    """Instances behind the target: the pool's members, or the instance itself."""
     enabled_members: tuple[str, ...]
     """Members not switched off with ``enabled: false``."""
     tags: frozenset[str]
@@ -45,21 +45,21 @@ class Lane:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One (lane, model) pair with everything static the hot path needs.
+    """One (target, model) pair with everything static the hot path needs.
 
-    Prices are per single token and include the lane's price multiplier. ``strengths``
+    Prices are per single token and include the target's price multiplier. ``strengths``
     holds every task type (missing ones at ``DEFAULT_STRENGTH``), so a lookup never misses.
     """
 
-    lane: str
+    target: str
     model: str
     key: str
-    """``"lane/model"``: how rejections and logs name the pair."""
+    """``"target/model"``: how rejections and logs name the pair."""
     pool: str | None
     tags: frozenset[str]
     cheap: bool
     """Tagged ``cheap``: vital work never goes here unless pinned."""
-    vital_lane: bool
+    vital_target: bool
     """Tagged ``vital``: vital work prefers it, other work avoids it on ties."""
     usd_per_input_token: float
     usd_per_output_token: float
@@ -77,10 +77,10 @@ class Candidate:
 class CandidateTable:
     """Every candidate of one Config, indexed for the lookups a decision makes."""
 
-    lanes: Mapping[str, Lane]
+    targets: Mapping[str, Target]
     routable: tuple[Candidate, ...]
     by_pair: Mapping[tuple[str, str], Candidate]
-    by_lane: Mapping[str, tuple[Candidate, ...]]
+    by_target: Mapping[str, tuple[Candidate, ...]]
     by_model: Mapping[str, tuple[Candidate, ...]]
     """Routable candidates offering each model."""
     instances: tuple[str, ...]
@@ -88,89 +88,91 @@ class CandidateTable:
     largest_window: tuple[int, str]
     """(context window in tokens, model) of the largest window any instance offers."""
 
-    def lane_names(self) -> list[str]:
+    def target_names(self) -> list[str]:
         """Names a job may pin: instances and pools."""
-        return list(self.lanes)
+        return list(self.targets)
 
     def model_names(self) -> list[str]:
-        """Models some lane offers, in config order."""
+        """Models some target offers, in config order."""
         return list(dict.fromkeys(c.model for c in self.by_pair.values()))
 
-    def pinned(self, lane: str | None, model: str | None) -> tuple[Candidate, ...]:
+    def pinned(self, target: str | None, model: str | None) -> tuple[Candidate, ...]:
         """The candidates a pin allows; JobError naming a bad pin and the valid choices.
 
         No pin: every routable candidate. Lane only: every model on it. Model only: every
-        routable lane offering it (for a model only some pool members offer: those
+        routable target offering it (for a model only some pool members offer: those
         members). Both: exactly that pair.
         """
-        if lane is not None and lane not in self.lanes:
-            raise JobError(f"unknown lane {lane!r}; choose one of: {', '.join(self.lanes)}")
+        if target is not None and target not in self.targets:
+            raise JobError(
+                f"unknown instance or pool {target!r}; choose one of: {', '.join(self.targets)}"
+            )
         if model is not None and model not in self.model_names():
             choices = ", ".join(self.model_names())
             raise JobError(f"unknown model {model!r}; choose one of: {choices}")
-        if lane is None:
+        if target is None:
             if model is None:
                 return self.routable
             found = self.by_model.get(model)
             return found or tuple(c for c in self.by_pair.values() if c.model == model)
         if model is None:
-            return self.by_lane.get(lane, ())
-        pair = self.by_pair.get((lane, model))
+            return self.by_target.get(target, ())
+        pair = self.by_pair.get((target, model))
         if pair is None:
-            offered = ", ".join(self.lanes[lane].models) or "no model"
-            raise JobError(f"lane {lane!r} does not offer model {model!r}; it offers: {offered}")
+            offered = ", ".join(self.targets[target].models) or "no model"
+            raise JobError(f"{target!r} does not offer model {model!r}; it offers: {offered}")
         return (pair,)
 
 
 def build_candidates(config: Config) -> CandidateTable:
-    """Precompute lanes and candidates for ``config``. Pure: call once per Config."""
-    lanes = _build_lanes(config)
+    """Precompute targets and candidates for ``config``. Pure: call once per Config."""
+    targets = _build_targets(config)
     candidates: list[Candidate] = []
-    for lane in lanes.values():
-        for model in lane.models:
-            candidates.append(_candidate(config, lane, model, len(candidates)))
-    by_lane: dict[str, list[Candidate]] = {}
+    for target in targets.values():
+        for model in target.models:
+            candidates.append(_candidate(config, target, model, len(candidates)))
+    by_target: dict[str, list[Candidate]] = {}
     by_model: dict[str, list[Candidate]] = {}
     for cand in candidates:
-        by_lane.setdefault(cand.lane, []).append(cand)
+        by_target.setdefault(cand.target, []).append(cand)
         if cand.routable:
             by_model.setdefault(cand.model, []).append(cand)
     return CandidateTable(
-        lanes=MappingProxyType(lanes),
+        targets=MappingProxyType(targets),
         routable=tuple(c for c in candidates if c.routable),
-        by_pair=MappingProxyType({(c.lane, c.model): c for c in candidates}),
-        by_lane=MappingProxyType({k: tuple(v) for k, v in by_lane.items()}),
+        by_pair=MappingProxyType({(c.target, c.model): c for c in candidates}),
+        by_target=MappingProxyType({k: tuple(v) for k, v in by_target.items()}),
         by_model=MappingProxyType({k: tuple(v) for k, v in by_model.items()}),
         instances=tuple(config.instances),
         largest_window=_largest_window(config),
     )
 
 
-def _build_lanes(config: Config) -> dict[str, Lane]:
-    """Routable lanes in config order (a pool sits where its first member is), then members."""
+def _build_targets(config: Config) -> dict[str, Target]:
+    """Routable targets in config order (a pool sits where its first member is), then members."""
     pooled = {member: pool for pool, members in config.pools.items() for member in members}
-    lanes: dict[str, Lane] = {}
+    targets: dict[str, Target] = {}
     for name in config.instances:
         pool = pooled.get(name)
         if pool is None:
-            lanes[name] = _lane(config, name, None, (name,), routable=True)
-        elif pool not in lanes:
-            lanes[pool] = _lane(config, pool, pool, tuple(config.pools[pool]), routable=True)
+            targets[name] = _target(config, name, None, (name,), routable=True)
+        elif pool not in targets:
+            targets[pool] = _target(config, pool, pool, tuple(config.pools[pool]), routable=True)
     for pool in config.pools:
-        if pool not in lanes:
-            lanes[pool] = _lane(config, pool, pool, tuple(config.pools[pool]), routable=True)
+        if pool not in targets:
+            targets[pool] = _target(config, pool, pool, tuple(config.pools[pool]), routable=True)
     for name in pooled:
-        lanes[name] = _lane(config, name, None, (name,), routable=False)
-    return lanes
+        targets[name] = _target(config, name, None, (name,), routable=False)
+    return targets
 
 
-def _lane(
+def _target(
     config: Config, name: str, pool: str | None, members: tuple[str, ...], *, routable: bool
-) -> Lane:
+) -> Target:
     specs = [config.instances[m] for m in members]
     first = specs[0].models
     models = tuple(m for m in first if all(m in spec.models for spec in specs[1:]))
-    return Lane(
+    return Target(
         name=name,
         pool=pool,
         members=members,
@@ -182,26 +184,26 @@ def _lane(
     )
 
 
-def _candidate(config: Config, lane: Lane, model: str, index: int) -> Candidate:
+def _candidate(config: Config, target: Target, model: str, index: int) -> Candidate:
     spec = config.models[model]
     strengths = {task.value: spec.strengths.get(task, DEFAULT_STRENGTH) for task in TaskType}
     return Candidate(
-        lane=lane.name,
+        target=target.name,
         model=model,
-        key=f"{lane.name}/{model}",
-        pool=lane.pool,
-        tags=lane.tags,
-        cheap=CHEAP_TAG in lane.tags,
-        vital_lane=VITAL_TAG in lane.tags,
-        usd_per_input_token=spec.price.input_per_mtok * lane.price_multiplier / 1_000_000,
-        usd_per_output_token=spec.price.output_per_mtok * lane.price_multiplier / 1_000_000,
+        key=f"{target.name}/{model}",
+        pool=target.pool,
+        tags=target.tags,
+        cheap=CHEAP_TAG in target.tags,
+        vital_target=VITAL_TAG in target.tags,
+        usd_per_input_token=spec.price.input_per_mtok * target.price_multiplier / 1_000_000,
+        usd_per_output_token=spec.price.output_per_mtok * target.price_multiplier / 1_000_000,
         quality=spec.quality,
         latency_s=spec.latency_s,
         context_window=spec.context_window,
         max_output_tokens=spec.max_output_tokens,
         strengths=MappingProxyType(strengths),
         index=index,
-        routable=lane.routable,
+        routable=target.routable,
     )
 
 

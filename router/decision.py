@@ -8,7 +8,7 @@ from kernel.taxonomy import Classification
 
 
 class Step(BaseModel):
-    """One concrete step of a fallback chain: a lane (instance or pool) and a model."""
+    """One concrete step of a fallback chain: a target (instance or pool) and a model."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -28,9 +28,9 @@ from router.filters import (
     DEFAULT_MIN_HEALTH,
     Demand,
     instance_problem,
-    lane_problem,
-    lane_reasons,
     summarize,
+    target_problem,
+    target_reasons,
 )
 from router.job import Job
 from router.lane_state import (
@@ -130,7 +130,7 @@ class Router:
         if self._cache is not None and name not in UNCACHED_STRATEGIES:
             key = cache_key(job, name, weights)
             cached = self._cache.get(key)
-            if cached is not None and self._lane_usable(cached.instance):
+            if cached is not None and self._target_usable(cached.instance):
                 return cached
         classification = self._classifier(job)
         self._check_size(job, classification)
@@ -159,7 +159,7 @@ class Router:
         *,
         waive: bool,
     ) -> Decision:
-        problems = lane_reasons(
+        problems = target_reasons(
             self.table, self.config, statuses, self._min_health, waive_cooldowns=waive
         )
         ctx = DecisionContext(
@@ -167,7 +167,7 @@ class Router:
             table=self.table,
             job=job,
             classification=classification,
-            lane_problems=problems,
+            target_problems=problems,
             demand=Demand.of(job, classification),
             weights=normalize(weights) if weights is not None else self._weights,
             services=self._services,
@@ -183,16 +183,16 @@ class Router:
                 f"{job.max_tokens:,}; the largest context window is {window:,} (model {model})"
             )
 
-    def _lane_usable(self, lane_name: str) -> bool:
-        lane = self.table.lanes.get(lane_name)
-        if lane is None:
+    def _target_usable(self, target_name: str) -> bool:
+        target = self.table.targets.get(target_name)
+        if target is None:
             return False
-        statuses = self._lane_state.statuses(list(lane.members))
+        statuses = self._lane_state.statuses(list(target.members))
         problems = {
             name: instance_problem(self.config, name, status, self._min_health)
             for name, status in statuses.items()
         }
-        return lane_problem(lane, problems) is None
+        return target_problem(target, problems) is None
 
 
 def _assemble(ctx: DecisionContext, strategy: str, choice: Choice) -> Decision:
@@ -202,7 +202,7 @@ def _assemble(ctx: DecisionContext, strategy: str, choice: Choice) -> Decision:
     clf = ctx.classification
     runner_up = next((o.score for o in ranking[1:] if o.candidate.model != cand.model), None)
     chain = [
-        {"instance": o.candidate.lane, "model": o.candidate.model}
+        {"instance": o.candidate.target, "model": o.candidate.model}
         for o in chain_options(ctx, choice)
     ]
     rejections = ctx.rejections()
@@ -215,7 +215,7 @@ def _assemble(ctx: DecisionContext, strategy: str, choice: Choice) -> Decision:
         *summarize(rejections, ctx.table),
     ]
     return Decision(
-        instance=cand.lane,
+        instance=cand.target,
         pool=cand.pool,
         model=cand.model,
         strategy=strategy,
@@ -243,7 +243,7 @@ def confidence(best: float, runner_up: float | None, classification_confidence: 
 
 def _alternative(option: Option) -> dict[str, str | float]:
     cand = option.candidate
-    return {"instance": cand.lane, "model": cand.model, "score": round(option.score, 2)}
+    return {"instance": cand.target, "model": cand.model, "score": round(option.score, 2)}
 
 
 def _classified(clf: Classification) -> str:

@@ -1,6 +1,6 @@
 """Hard filters: what rules a candidate out before any scoring, each with a readable reason.
 
-Lane checks (switched off in config, disabled, cooling down, unhealthy) run once per lane per
+Target checks (switched off in config, disabled, cooling down, unhealthy) run once per target per
 decision; a pool passes while at least one member is usable. Candidate checks run in this
 order and the first failure is the reason: context window, output limit, the job's
 constraints, then vital work on a cheap lane. The vital check comes last so a pin can waive
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from kernel.config.models import Config
 from kernel.taxonomy import Classification
-from router.candidates import Candidate, CandidateTable, Lane
+from router.candidates import Candidate, CandidateTable, Target
 from router.job import Job
 from router.lane_state import LaneStatus
 from router.scorer import Option, latency_factor
@@ -24,7 +24,7 @@ DEFAULT_MIN_HEALTH = 0.25
 VITAL_ON_CHEAP = "vital work never goes to a cheap lane"
 
 
-def lane_reasons(
+def target_reasons(
     table: CandidateTable,
     config: Config,
     statuses: Mapping[str, LaneStatus],
@@ -32,7 +32,7 @@ def lane_reasons(
     *,
     waive_cooldowns: bool = False,
 ) -> dict[str, str | None]:
-    """Why each lane cannot take work right now, or None when it can.
+    """Why each target cannot take work right now, or None when it can.
 
     ``waive_cooldowns`` counts a cooling-down instance as usable: a cooldown ends by itself,
     and a job sent to it waits on its queue (bounded by ``retry.max_wait_s``).
@@ -44,8 +44,8 @@ def lane_reasons(
         for name, status in statuses.items()
     }
     if not any(problems.values()):
-        return dict.fromkeys(table.lanes)
-    return {name: lane_problem(lane, problems) for name, lane in table.lanes.items()}
+        return dict.fromkeys(table.targets)
+    return {name: target_problem(target, problems) for name, target in table.targets.items()}
 
 
 def instance_problem(
@@ -63,15 +63,15 @@ def instance_problem(
     return None
 
 
-def lane_problem(lane: Lane, problems: Mapping[str, str | None]) -> str | None:
-    """Why ``lane`` is unusable given each member's problem; a pool needs one usable member."""
-    if lane.pool is None:
-        return problems.get(lane.name)
-    member_problems = [(m, problems.get(m)) for m in lane.members]
+def target_problem(target: Target, problems: Mapping[str, str | None]) -> str | None:
+    """Why ``target`` is unusable given each member's problem; a pool needs one usable member."""
+    if target.pool is None:
+        return problems.get(target.name)
+    member_problems = [(m, problems.get(m)) for m in target.members]
     if any(problem is None for _, problem in member_problems):
         return None
     detail = "; ".join(f"{m} {problem}" for m, problem in member_problems)
-    return f"no usable member in pool {lane.name} ({detail})"
+    return f"no usable member in pool {target.name} ({detail})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +125,7 @@ def check(cand: Candidate, d: Demand) -> str | None:
 
 
 def evaluate(cand: Candidate, d: Demand) -> tuple[Option | None, str | None]:
-    """Estimate and filter one candidate whose lane is usable.
+    """Estimate and filter one candidate whose target is usable.
 
     Returns ``(option, None)`` when it survives, ``(None, reason)`` when it is rejected, and
     ``(option, VITAL_ON_CHEAP)`` when the only objection is vital work on a cheap lane.
@@ -141,7 +141,7 @@ def evaluate(cand: Candidate, d: Demand) -> tuple[Option | None, str | None]:
         cost_usd=cost,
         latency_s=cand.latency_s * d.latency_factor,
         strength=cand.strengths[d.task_type],
-        affinity=cand.vital_lane == d.vital,
+        affinity=cand.vital_target == d.vital,
     )
     if d.vital and cand.cheap:
         return option, VITAL_ON_CHEAP
@@ -149,18 +149,18 @@ def evaluate(cand: Candidate, d: Demand) -> tuple[Option | None, str | None]:
 
 
 def summarize(rejections: Mapping[str, str], table: CandidateTable) -> list[str]:
-    """One line per lane when all its rejected models share a reason, else one per candidate:
+    """One line per target when all its rejected models share a reason, else one per candidate:
     'zai rejected: vital work never goes to a cheap lane'."""
-    by_lane: dict[str, list[tuple[str, str]]] = {}
+    by_target: dict[str, list[tuple[str, str]]] = {}
     for key, reason in rejections.items():
-        lane = key.split("/", 1)[0]
-        by_lane.setdefault(lane, []).append((key, reason))
+        target = key.split("/", 1)[0]
+        by_target.setdefault(target, []).append((key, reason))
     lines: list[str] = []
-    for lane, items in by_lane.items():
+    for target, items in by_target.items():
         reasons = {reason for _, reason in items}
-        whole_lane = lane in table.lanes and len(items) == len(table.lanes[lane].models)
-        if whole_lane and len(reasons) == 1:
-            lines.append(f"{lane} rejected: {items[0][1]}")
+        whole_target = target in table.targets and len(items) == len(table.targets[target].models)
+        if whole_target and len(reasons) == 1:
+            lines.append(f"{target} rejected: {items[0][1]}")
         else:
             lines.extend(f"{key} rejected: {reason}" for key, reason in items)
     return lines

@@ -24,7 +24,7 @@ class RouteHook(Protocol):
     """A routing function: ``fn(job, classification, candidates) -> answer``.
 
     ``candidates`` are the surviving candidates (pins applied), best weighted score first.
-    Answer with one of them, a ``(lane, model)`` tuple naming one of them, or None to let
+    Answer with one of them, a ``(target, model)`` tuple naming one of them, or None to let
     ``best_for_task`` decide. It runs on the routing hot path: keep it fast and pure.
     """
 

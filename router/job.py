@@ -49,7 +49,7 @@ class Job(BaseModel):
     model: str | None = None
     """Pin a model."""
     instance: str | None = None
-    """Pin a lane: an instance or a pool."""
+    """Pin a target: an instance or a pool."""
     strategy: str | None = None
     chain: str | None = None
     """Name of a configured fallback chain to use instead of the decision's."""

@@ -46,7 +46,7 @@ class Option:
     strength: int
     """The model's strength for this job's task type, 0-100."""
     affinity: bool
-    """True when the lane suits the work: a vital lane for vital work, any other lane
+    """True when the target suits the work: a vital target for vital work, any other target
     for other work. Breaks ties between equal scores."""
     score: float = -1.0
     """0-100 once scored; -1 until then."""
@@ -112,7 +112,7 @@ def score_options(
         cand = opt.candidate
         cost = opt.cost_usd
         cost_part = 1.0 if cost <= 0.0 else max(0.0, (log_max - math.log10(cost)) / span)
-        past = history.score(cand.lane, cand.model, task_type)
+        past = history.score(cand.target, cand.model, task_type)
         opt.score = 100.0 * (
             w_cap * opt.strength / 100
             + w_cost * cost_part
@@ -123,7 +123,7 @@ def score_options(
 
 
 def rank(options: Sequence[Option], floor: int = 0) -> list[Option]:
-    """Best first: options reaching ``floor`` in capability, then score, then lane affinity,
+    """Best first: options reaching ``floor`` in capability, then score, then target affinity,
     then config order."""
     return sorted(
         options,
@@ -148,5 +148,5 @@ def capability_reason(option: Option, task_type: str) -> str:
 
 def cost_reason(option: Option) -> str:
     if option.cost_usd <= 0.0:
-        return f"Free: {option.candidate.model} costs nothing on {option.candidate.lane}"
+        return f"Free: {option.candidate.model} costs nothing on {option.candidate.target}"
     return f"Estimated cost ${option.cost_usd:.4f}, latency {option.latency_s:.1f}s"

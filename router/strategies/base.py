@@ -77,19 +77,19 @@ class Services:
 class DecisionContext:
     """Everything one decision reads and what it learns on the way.
 
-    ``lane_problems`` maps every lane to why it is unusable now (None when usable).
+    ``target_problems`` maps every target to why it is unusable now (None when usable).
     """
 
     config: Config
     table: CandidateTable
     job: Job
     classification: Classification
-    lane_problems: Mapping[str, str | None]
+    target_problems: Mapping[str, str | None]
     demand: Demand
     weights: NormalWeights
     services: Services
     pins: tuple[str | None, str | None] = (None, None)
-    """(lane, model) the options in play must match; from the job or a custom rule."""
+    """(target, model) the options in play must match; from the job or a custom rule."""
     notes: list[str] = field(default_factory=list)
     """Reasons found on the way (a waived filter, a skipped chain step)."""
     _memo: dict[int, tuple[Option | None, str | None]] = field(
@@ -123,12 +123,12 @@ class DecisionContext:
         if self._survivors is None:
             options = []
             memo = self._memo
-            problems = self.lane_problems
+            problems = self.target_problems
             demand = self.demand
             for cand in self.table.routable:
                 found = memo.get(cand.index)
                 if found is None:
-                    problem = problems[cand.lane]
+                    problem = problems[cand.target]
                     found = (None, problem) if problem is not None else evaluate(cand, demand)
                     memo[cand.index] = found
                 if found[1] is None and found[0] is not None:
@@ -162,33 +162,33 @@ class DecisionContext:
 
     def in_play(self) -> list[Option]:
         """The options a strategy chooses among: every survivor, or those the pins allow."""
-        lane, model = self.pins
-        if lane is None and model is None:
+        target, model = self.pins
+        if target is None and model is None:
             survivors = self.survivors()
             for cand in self.table.routable:
                 self._considered[cand.key] = self._memo[cand.index][1]
             return list(survivors)
-        return self._pinned(lane, model)
+        return self._pinned(target, model)
 
-    def _pinned(self, lane: str | None, model: str | None) -> list[Option]:
-        cands = self.table.pinned(lane, model)
+    def _pinned(self, target: str | None, model: str | None) -> list[Option]:
+        cands = self.table.pinned(target, model)
         options = self.consider(cands)
         if options or not self.classification.vital:
             return options
         options = self.consider(cands, waive_vital=True)
-        for lane_name in dict.fromkeys(o.candidate.lane for o in options):
+        for target_name in dict.fromkeys(o.candidate.target for o in options):
             self.notes.append(
-                f"Vital work pinned to cheap lane {lane_name}: honoured because it was pinned "
+                f"Vital work pinned to cheap lane {target_name}: honoured because it was pinned "
                 f"explicitly (otherwise {VITAL_ON_CHEAP})"
             )
         return options
 
     def reject(self, key: str, reason: str) -> None:
-        """Record a rejection no filter made (a chain step naming a model its lane lacks)."""
+        """Record a rejection no filter made (a chain step naming a model its target lacks)."""
         self._considered.setdefault(key, reason)
 
     def rejections(self) -> dict[str, str]:
-        """``"lane/model" -> reason`` for every considered candidate that was rejected."""
+        """``"target/model" -> reason`` for every considered candidate that was rejected."""
         return {
             key: reason
             for key, reason in self._considered.items()
@@ -201,14 +201,14 @@ class DecisionContext:
             return options
         job_kind = f"{self.task_type} job"
         raise NoRoute(
-            f"no lane can take this {job_kind}{what}: every candidate was rejected",
+            f"no instance or pool can take this {job_kind}{what}: every candidate was rejected",
             self.rejections(),
         )
 
     def _evaluate(self, cand: Candidate) -> tuple[Option | None, str | None]:
         found = self._memo.get(cand.index)
         if found is None:
-            problem = self.lane_problems.get(cand.lane)
+            problem = self.target_problems.get(cand.target)
             found = (None, problem) if problem is not None else evaluate(cand, self.demand)
             self._memo[cand.index] = found
         return found

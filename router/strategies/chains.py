@@ -2,10 +2,10 @@
 
 With a configured chain (the job's ``chain``, else ``routing.default_chain``) the decision's
 chain is the chosen step followed by the configured steps, each resolved (a step without a
-model takes the lane's best model for the task) and dropped if the filters reject it (the
+model takes the target's best model for the task) and dropped if the filters reject it (the
 context window cannot fit, vital work on a cheap lane...). Without one, it is the chosen
-option followed by the next best options on *different* lanes, ``MAX_STEPS`` at most; when
-every option is on one lane (a lane pin) the next best models on that lane follow instead.
+option followed by the next best options on *different* targets, ``MAX_STEPS`` at most; when
+every option is on one target (a pin) the next best models on that target follow instead.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def resolve_chain(ctx: DecisionContext, name: str) -> list[Option]:
     steps: list[Option] = []
     for step in ctx.config.fallback_chains[name]:
         if step.model is None:
-            options = rank(ctx.consider(ctx.table.by_lane.get(step.instance, ())), ctx.floor)
+            options = rank(ctx.consider(ctx.table.by_target.get(step.instance, ())), ctx.floor)
         else:
             cand = ctx.table.by_pair.get((step.instance, step.model))
             if cand is None:
@@ -67,25 +67,26 @@ def chain_options(ctx: DecisionContext, choice: Choice) -> list[Option]:
 def build_chain(ctx: DecisionContext, choice: Choice) -> list[Step]:
     """The decision's chain of steps, the chosen option first."""
     return [
-        Step(instance=o.candidate.lane, model=o.candidate.model) for o in chain_options(ctx, choice)
+        Step(instance=o.candidate.target, model=o.candidate.model)
+        for o in chain_options(ctx, choice)
     ]
 
 
 def spread(ranking: list[Option], max_steps: int = MAX_STEPS) -> list[Option]:
-    """The first option, then the next best on lanes not used yet.
+    """The first option, then the next best on targets not used yet.
 
-    When the ranking holds a single lane, the next best models on it follow instead.
+    When the ranking holds a single target, the next best models on it follow instead.
     """
-    lanes = {o.candidate.lane for o in ranking}
-    if len(lanes) == 1:
+    targets = {o.candidate.target for o in ranking}
+    if len(targets) == 1:
         return ranking[:max_steps]
     picked: list[Option] = []
     used: set[str] = set()
     for option in ranking:
-        if option.candidate.lane in used:
+        if option.candidate.target in used:
             continue
         picked.append(option)
-        used.add(option.candidate.lane)
+        used.add(option.candidate.target)
         if len(picked) == max_steps:
             break
     return picked

@@ -35,16 +35,16 @@ def hook(ctx: DecisionContext) -> Choice:
 
 def _find(answer: object, ranking: list[Option]) -> Option:
     if isinstance(answer, Candidate):
-        wanted: tuple[object, object] = (answer.lane, answer.model)
+        wanted: tuple[object, object] = (answer.target, answer.model)
     elif isinstance(answer, tuple) and len(answer) == 2:
         wanted = (answer[0], answer[1])
     else:
         raise ConfigError(
-            f"the hook returned {answer!r}; expected a Candidate, (lane, model) or None",
+            f"the hook returned {answer!r}; expected a Candidate, (target, model) or None",
             key=HOOK_KEY,
         )
     for option in ranking:
-        if (option.candidate.lane, option.candidate.model) == wanted:
+        if (option.candidate.target, option.candidate.model) == wanted:
             return option
     choices = ", ".join(o.candidate.key for o in ranking)
     raise ConfigError(

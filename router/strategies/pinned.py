@@ -1,6 +1,6 @@
 """Strategies that follow a pin: ``manual`` (the job's) and ``custom_rules`` (the config's).
 
-A pin narrows the options (model only: every lane offering it; lane only: every model on
+A pin narrows the options (model only: every target offering it; target only: every model on
 it; both: that pair) and the best weighted score among them wins. Vital work pinned to a
 cheap lane is honoured, and the reasons say so.
 """
@@ -15,13 +15,13 @@ from router.strategies.scored import best_for_task
 
 def manual(ctx: DecisionContext) -> Choice:
     """The best option the job's pins (``instance`` and/or ``model``) allow."""
-    lane, model = ctx.pins
-    if lane is None and model is None:
+    target, model = ctx.pins
+    if target is None and model is None:
         raise JobError(
-            "strategy 'manual' needs a pin: set the job's instance (a lane) and/or model"
+            "strategy 'manual' needs a pin: set the job's instance (or pool) and/or model"
         )
     ranking = rank(ctx.require(ctx.in_play(), " as pinned"), ctx.floor)
-    return Choice(ranking=ranking, reasons=[_pin_reason(lane, model, ranking[0], ctx)])
+    return Choice(ranking=ranking, reasons=[_pin_reason(target, model, ranking[0], ctx)])
 
 
 def custom_rules(ctx: DecisionContext) -> Choice:
@@ -30,9 +30,9 @@ def custom_rules(ctx: DecisionContext) -> Choice:
     for i, (regex, rule) in enumerate(ctx.services.rules):
         if regex.search(text) is None:
             continue
-        lane = rule.instance or ctx.pins[0]
+        target = rule.instance or ctx.pins[0]
         model = rule.model or ctx.pins[1]
-        ctx.pins = (lane, model)
+        ctx.pins = (target, model)
         try:
             options = ctx.in_play()
         except JobError as exc:
@@ -40,7 +40,7 @@ def custom_rules(ctx: DecisionContext) -> Choice:
         ranking = rank(ctx.require(options, " as the custom rule pins it"), ctx.floor)
         reasons = [
             f"Custom rule {i} ({rule.pattern!r}) matched the prompt",
-            _pin_reason(lane, model, ranking[0], ctx),
+            _pin_reason(target, model, ranking[0], ctx),
         ]
         return Choice(ranking=ranking, reasons=reasons)
     choice = best_for_task(ctx)
@@ -48,9 +48,9 @@ def custom_rules(ctx: DecisionContext) -> Choice:
     return choice
 
 
-def _pin_reason(lane: str | None, model: str | None, top: Option, ctx: DecisionContext) -> str:
-    if lane is not None and model is not None:
-        return f"Pinned to {lane}/{model}"
+def _pin_reason(target: str | None, model: str | None, top: Option, ctx: DecisionContext) -> str:
+    if target is not None and model is not None:
+        return f"Pinned to {target}/{model}"
     if model is not None:
-        return f"Pinned model {model}; best lane offering it: {top.candidate.lane}"
-    return f"Pinned lane {lane}; best model on it for {ctx.task_type}: {top.candidate.model}"
+        return f"Pinned model {model}; best target offering it: {top.candidate.target}"
+    return f"Pinned to {target}; best model on it for {ctx.task_type}: {top.candidate.model}"

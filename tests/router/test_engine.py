@@ -32,9 +32,9 @@ def cached_router(config: Config, **kw: Any) -> Router:
 
 def test_engine_pool_collapses_into_one_lane(example_config: Config) -> None:
     table = build_candidates(example_config)
-    lanes = [c.lane for c in table.routable]
+    lanes = [c.target for c in table.routable]
     assert list(dict.fromkeys(lanes)) == ["claude1", "vital", "zai", "koala"]
-    vital = table.lanes["vital"]
+    vital = table.targets["vital"]
     assert vital.members == ("claude2", "claude3")
     assert set(vital.models) == {"claude-opus-4-5", "claude-sonnet-4-5", "claude-haiku-4-5"}
     assert vital.tags == {"vital"}
@@ -52,8 +52,8 @@ def test_engine_pool_members_intersect_models_and_union_tags(example_config: Con
     data["instances"]["claude3"]["models"] = ["claude-sonnet-4-5"]
     data["instances"]["claude3"]["tags"] = ["vital", "eu"]
     table = build_candidates(Config.model_validate(data))
-    assert table.lanes["vital"].models == ("claude-sonnet-4-5",)
-    assert table.lanes["vital"].tags == {"vital", "eu"}
+    assert table.targets["vital"].models == ("claude-sonnet-4-5",)
+    assert table.targets["vital"].tags == {"vital", "eu"}
 
 
 def test_engine_same_job_same_decision(example_config: Config) -> None:

@@ -7,7 +7,7 @@ from kernel.errors import JobError, NoRoute
 from kernel.taxonomy import TaskType
 from router.candidates import build_candidates
 from router.engine import WAITS_REASON, Router
-from router.filters import VITAL_ON_CHEAP, lane_reasons, summarize
+from router.filters import VITAL_ON_CHEAP, summarize, target_reasons
 from router.job import Job
 from router.lane_state import LaneStatus, StaticLaneState
 from tests.router.fixed_classifier import fixed
@@ -100,9 +100,9 @@ def test_filters_disabled_and_cooling_lanes_are_skipped(example_config: Config) 
 def test_filters_pool_survives_while_one_member_is_usable(example_config: Config) -> None:
     table = build_candidates(example_config)
     one_down = {n: LaneStatus() for n in table.instances} | {"claude2": LaneStatus(cooldown_s=30)}
-    assert lane_reasons(table, example_config, one_down, 0.25)["vital"] is None
+    assert target_reasons(table, example_config, one_down, 0.25)["vital"] is None
     both_down = one_down | {"claude3": LaneStatus(disabled_reason="402 unpaid")}
-    reason = lane_reasons(table, example_config, both_down, 0.25)["vital"]
+    reason = target_reasons(table, example_config, both_down, 0.25)["vital"]
     assert reason is not None and "claude2" in reason and "claude3 disabled: 402" in reason
 
 

@@ -139,10 +139,10 @@ def test_scorer_rank_breaks_ties_by_lane_affinity(example_config: Config) -> Non
     vital = _clf(vital=True)
     ranking = rank(list(_scored(example_config, vital).values()))
     same_model = [o for o in ranking if o.candidate.model == "claude-sonnet-4-5"]
-    assert [o.candidate.lane for o in same_model] == ["vital", "claude1"]
+    assert [o.candidate.target for o in same_model] == ["vital", "claude1"]
     ordinary = rank(list(_scored(example_config, _clf()).values()))
     same_model = [o for o in ordinary if o.candidate.model == "claude-sonnet-4-5"]
-    assert [o.candidate.lane for o in same_model] == ["claude1", "vital"]
+    assert [o.candidate.target for o in same_model] == ["claude1", "vital"]
 
 
 def test_scorer_capability_reason_names_task_and_strength(example_config: Config) -> None:

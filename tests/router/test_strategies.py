@@ -200,11 +200,14 @@ def test_strategies_manual_both_pins_route_exactly(example_config: Config) -> No
 @pytest.mark.parametrize(
     ("pins", "message"),
     [
-        ({"instance": "claude9"}, "unknown lane 'claude9'; choose one of: claude1, vital"),
+        (
+            {"instance": "claude9"},
+            "unknown instance or pool 'claude9'; choose one of: claude1, vital",
+        ),
         ({"model": "gpt-9"}, "unknown model 'gpt-9'; choose one of: claude-opus-4-5"),
         (
             {"instance": "koala", "model": "claude-opus-4-5"},
-            "lane 'koala' does not offer model 'claude-opus-4-5'; it offers: qwen2.5-coder:14b",
+            "'koala' does not offer model 'claude-opus-4-5'; it offers: qwen2.5-coder:14b",
         ),
     ],
 )

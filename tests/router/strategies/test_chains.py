@@ -25,7 +25,7 @@ def test_chains_default_chain_starts_with_the_choice_on_distinct_lanes(
         chain = steps(decision)
         assert chain[0] == (decision.instance, decision.model)
         assert 1 < len(chain) <= MAX_STEPS
-        assert len({lane for lane, _ in chain}) == len(chain)
+        assert len({target for target, _ in chain}) == len(chain)
 
 
 def test_chains_configured_chain_resolves_steps_without_a_model(example_config: Config) -> None:
@@ -47,7 +47,7 @@ def test_chains_steps_that_cannot_fit_the_context_are_dropped(example_config: Co
 def test_chains_vital_work_drops_cheap_steps(example_config: Config) -> None:
     router = Router(example_config, classifier=fixed(vital=True))
     decision = router.decide(Job(prompt="x", chain="cheap"))
-    lanes = [lane for lane, _ in steps(decision)]
+    lanes = [target for target, _ in steps(decision)]
     assert "zai" not in lanes and "koala" not in lanes
     assert ("vital", "claude-haiku-4-5") in steps(decision)
     assert steps(decision)[0] == (decision.instance, decision.model)
@@ -85,5 +85,5 @@ def test_chains_lane_pin_falls_back_to_other_models_on_that_lane(example_config:
     router = Router(example_config, classifier=fixed())
     decision = router.decide(Job(prompt="x", instance="claude1"))
     chain = steps(decision)
-    assert {lane for lane, _ in chain} == {"claude1"}
+    assert {target for target, _ in chain} == {"claude1"}
     assert len(chain) == MAX_STEPS == len({model for _, model in chain})
