@@ -53,6 +53,7 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
                 if not is_outage(exc):
                     raise
                 _outlast(ctx, env, exc, deadline)
+                redelivered = True  # part of the step may have happened: check before calling
 
 
 def _redelivered(task: Task) -> bool:
