@@ -20,7 +20,7 @@ from router.strategies.base import (
     Services,
     Strategy,
 )
-from router.strategies.chain import fallback_chain
+from router.strategies.fallback_chain import fallback_chain
 from router.strategies.hook import hook
 from router.strategies.pinned import custom_rules, manual
 from router.strategies.rotation import round_robin
