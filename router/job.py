@@ -12,14 +12,14 @@ from kernel.taxonomy import Complexity, TaskType
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     role: Literal["user", "assistant"]
     content: str = Field(min_length=1)
 
 
 class Constraints(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     max_cost_usd: float | None = Field(default=None, gt=0)
     min_quality: int | None = Field(default=None, ge=0, le=100)
@@ -35,7 +35,7 @@ class Job(BaseModel):
             project="payments", max_tokens=2048)
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     id: str = Field(default_factory=lambda: uuid.uuid4().hex, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
     prompt: str | None = Field(default=None, min_length=1)

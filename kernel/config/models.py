@@ -22,7 +22,9 @@ ALL_MODELS = "all"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: an infinite weight, price or limit makes every score NaN and every
+    # JSON output invalid; refuse it at load.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ProviderKind(StrEnum):

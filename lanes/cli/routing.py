@@ -9,6 +9,7 @@ command exits 2 at the end.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -281,8 +282,10 @@ def set_weight(path: Path, name: str, raw_value: str, *, explicit: bool) -> floa
         value = float(raw_value)
     except ValueError:
         raise ConfigError(f"{raw_value!r} is not a number", source=str(path), key=key) from None
-    if not value >= 0:
-        raise ConfigError(f"must be 0 or more, got {raw_value}", source=str(path), key=key)
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(
+            f"must be a finite number, 0 or more, got {raw_value}", source=str(path), key=key
+        )
     if path.resolve() == EXAMPLE_CONFIG.resolve() and not explicit:
         raise ConfigError(
             "refusing to edit the shipped example config",

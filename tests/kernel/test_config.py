@@ -67,6 +67,21 @@ def test_config_unknown_key_names_file_key_and_fix(tmp_path: Path) -> None:
     assert str(path) in text and "instances.zai.rpm" in text and "fix:" in text
 
 
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda d: d["routing"]["weights"].update(cost=float("inf")), "routing.weights.cost"),
+        (lambda d: d["models"]["glm-4.6"].update(latency_s=float("inf")), "models.glm-4.6"),
+        (lambda d: d["instances"]["zai"].update(price_multiplier=float("nan")), "instances.zai"),
+    ],
+)
+def test_config_refuses_non_finite_numbers(tmp_path: Path, change: object, key: str) -> None:
+    path = _example_with(tmp_path, change)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="finite number") as info:
+        load_config(path, env={})
+    assert key in str(info.value)
+
+
 def test_config_unknown_model_reference_is_named(tmp_path: Path) -> None:
     path = _example_with(tmp_path, lambda d: d["instances"]["zai"]["models"].append("glm-9"))
     with pytest.raises(ConfigError, match=r"instances\.zai\.models: unknown model 'glm-9'"):

@@ -138,7 +138,10 @@ def test_cli_routing_set_weight_round_trip(
     assert len(changed) == 1 and "cost: 0.3" in changed[0][1]
 
 
-@pytest.mark.parametrize(("name", "value"), [("speed", "0.5"), ("cost", "-1"), ("cost", "lots")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("speed", "0.5"), ("cost", "-1"), ("cost", "lots"), ("cost", "1e309"), ("cost", "nan")],
+)
 def test_cli_routing_set_weight_rejects_bad_input(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

@@ -23,6 +23,12 @@ def test_job_error_names_the_field() -> None:
     assert "greater than or equal to 1" in str(info.value)
 
 
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), "Infinity"])
+def test_job_refuses_non_finite_constraints(value: object) -> None:
+    with pytest.raises(JobError, match=r"constraints\.max_cost_usd"):
+        parse_job({"prompt": "x", "constraints": {"max_cost_usd": value}})
+
+
 def test_job_unknown_field_is_refused() -> None:
     with pytest.raises(JobError, match="promt"):
         parse_job({"promt": "typo"})
