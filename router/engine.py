@@ -13,12 +13,12 @@ between threads when its lane state, history and counter are.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping
 
 from kernel.config.models import Config, Weights
 from kernel.errors import JobError, NoRoute
+from kernel.patterns import compile_safe
 from kernel.taxonomy import Classification
 from router.candidates import CandidateTable, build_candidates
 from router.classifier import classify as default_classify
@@ -90,7 +90,7 @@ class Router:
         self._classifier = classifier
         self._min_health = min_health
         self._weights: NormalWeights = normalize(config.routing.weights)
-        rules = [(re.compile(rule.pattern), rule) for rule in config.routing.custom_rules]
+        rules = [(compile_safe(rule.pattern), rule) for rule in config.routing.custom_rules]
         self._services = Services(
             history=history or NoHistory(),
             counter=counter or LocalCounter(),

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from kernel.patterns import compile_safe
 from kernel.taxonomy import STRATEGY_NAMES, TaskType
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
@@ -201,12 +202,7 @@ class CustomRule(_Frozen):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        import re
-
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regex {value!r}: {exc}") from exc
+        compile_safe(value)
         return value
 
     @model_validator(mode="after")

@@ -8,7 +8,6 @@ The context memoises every evaluation, so asking twice costs a dict lookup.
 from __future__ import annotations
 
 import itertools
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Protocol
 
 from kernel.config.models import Config, CustomRule, Weights
 from kernel.errors import NoRoute
+from kernel.patterns import SafePattern
 from kernel.taxonomy import Classification
 from router.candidates import Candidate, CandidateTable
 from router.filters import VITAL_ON_CHEAP, Demand, evaluate
@@ -24,7 +24,7 @@ from router.job import Job
 from router.lane_state import HistoryReader
 from router.scorer import QUALITY_FLOOR, NormalWeights, Option, normalize, score_options
 
-CompiledRule = tuple[re.Pattern[str], CustomRule]
+CompiledRule = tuple[SafePattern, CustomRule]
 
 
 class RotationCounter(Protocol):

@@ -136,6 +136,14 @@ def test_config_bad_regex_names_key(tmp_path: Path) -> None:
         load_config(path, env={})
 
 
+def test_config_regex_re2_cannot_take_is_refused_with_the_reason(tmp_path: Path) -> None:
+    rule = {"pattern": r"(\w+) \1", "model": "glm-4.6"}
+    path = _example_with(tmp_path, lambda d: d["routing"].update(custom_rules=[rule]))
+    with pytest.raises(ConfigError, match=r"routing\.custom_rules\.0\.pattern") as info:
+        load_config(path, env={})
+    assert "RE2" in str(info.value) and "backreferences" in str(info.value)
+
+
 def test_config_error_on_cli_exits_2_without_traceback(tmp_path: Path) -> None:
     path = _example_with(tmp_path, lambda d: d["instances"]["zai"].update(provider="grpc"))
     proc = subprocess.run(

@@ -246,6 +246,15 @@ def test_strategies_custom_rule_regex_pins_the_lane(example_config: Config) -> N
     assert "No custom rule matched the prompt; used best_for_task" in other.reasons
 
 
+def test_strategies_custom_rule_cannot_hang_routing(example_config: Config) -> None:
+    rules = [{"pattern": r"(a+)+$", "model": "glm-4.5-air"}]  # catastrophic for Python's re
+    router = Router(with_routing(example_config, custom_rules=rules), classifier=fixed())
+    decision = router.decide(Job(prompt="a" * 40 + "!"), strategy="custom_rules")
+    assert "No custom rule matched the prompt; used best_for_task" in decision.reasons
+    pinned = router.decide(Job(prompt="a" * 40), strategy="custom_rules")
+    assert pinned.model == "glm-4.5-air"
+
+
 def test_strategies_custom_rule_can_pin_a_model(example_config: Config) -> None:
     rules = [{"pattern": "^translate", "model": "glm-4.5-air"}]
     router = Router(with_routing(example_config, custom_rules=rules), classifier=fixed())
