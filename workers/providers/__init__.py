@@ -6,6 +6,7 @@ from kernel.config import Config, ProviderKind, SimMode
 from workers.providers.anthropic_provider import AnthropicProvider
 from workers.providers.base import Provider, ProviderRequest, ProviderResponse
 from workers.providers.openai_provider import OpenAIProvider
+from workers.providers.scrub import Scrubber
 
 SIM_API_KEY = "sim-local-key"
 
@@ -47,6 +48,9 @@ def endpoint(config: Config, instance: str) -> tuple[str, str | None]:
 def build_provider(config: Config, instance: str) -> Provider:
     spec = config.instances[instance]
     base_url, api_key = endpoint(config, instance)
+    scrub = Scrubber.from_config(config)
     if spec.provider is ProviderKind.ANTHROPIC:
-        return AnthropicProvider(base_url=base_url, api_key=api_key or "", timeout_s=spec.timeout_s)
-    return OpenAIProvider(base_url=base_url, api_key=api_key, timeout_s=spec.timeout_s)
+        return AnthropicProvider(
+            base_url=base_url, api_key=api_key or "", timeout_s=spec.timeout_s, scrub=scrub
+        )
+    return OpenAIProvider(base_url=base_url, api_key=api_key, timeout_s=spec.timeout_s, scrub=scrub)

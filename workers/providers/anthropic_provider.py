@@ -10,18 +10,24 @@ import anthropic
 from kernel.errors import ConnectionFailed, ProviderError, ProviderTimeout
 from workers.providers.base import ProviderRequest, ProviderResponse
 from workers.providers.errors import error_for_status, rate_limit_headers
+from workers.providers.scrub import NO_SECRETS, Scrubber
 
 
 class AnthropicProvider:
     """One account on an Anthropic(-compatible) endpoint. The SDK's retries are off:
     lanes owns the one retry loop."""
 
-    def __init__(self, *, base_url: str, api_key: str, timeout_s: float) -> None:
+    def __init__(
+        self, *, base_url: str, api_key: str, timeout_s: float, scrub: Scrubber = NO_SECRETS
+    ) -> None:
         self._client = anthropic.Anthropic(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
         )
+        self._scrub = scrub
 
     def call(self, request: ProviderRequest) -> ProviderResponse:
+        # Errors carrying provider text are raised ``from None``: the vendor exception they
+        # replace may quote the key, and a logged traceback would show it.
         params: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens,
@@ -38,11 +44,11 @@ class AnthropicProvider:
             )
             message = raw.parse()
         except anthropic.APIStatusError as exc:
-            raise _status_error(exc) from exc
+            raise _status_error(exc, self._scrub) from None
         except anthropic.APITimeoutError as exc:
             raise ProviderTimeout(f"no answer within {request.timeout_s}s") from exc
         except anthropic.APIConnectionError as exc:
-            raise ConnectionFailed(f"connection failed: {exc}") from exc
+            raise ConnectionFailed(self._scrub(f"connection failed: {exc}")) from None
         latency_s = time.perf_counter() - started
         usage = message.usage
         text = "".join(getattr(block, "text", "") for block in message.content)
@@ -62,9 +68,9 @@ class AnthropicProvider:
         self._client.close()
 
 
-def _status_error(exc: anthropic.APIStatusError) -> ProviderError:
+def _status_error(exc: anthropic.APIStatusError, scrub: Scrubber) -> ProviderError:
     message = exc.message
     body = exc.body
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         message = str(body["error"].get("message", message))
-    return error_for_status(exc.status_code, message, exc.response.headers)
+    return error_for_status(exc.status_code, message, exc.response.headers, scrub)

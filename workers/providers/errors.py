@@ -13,6 +13,7 @@ from kernel.errors import (
     RequestTooLarge,
     ServerError,
 )
+from workers.providers.scrub import Scrubber
 
 
 def retry_after_s(headers: Mapping[str, str]) -> float | None:
@@ -32,9 +33,11 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def error_for_status(status: int, message: str, headers: Mapping[str, str]) -> ProviderError:
-    """The lanes error for an HTTP error status from a provider."""
-    text = f"HTTP {status}: {message}"
+def error_for_status(
+    status: int, message: str, headers: Mapping[str, str], scrub: Scrubber
+) -> ProviderError:
+    """The lanes error for an HTTP error status from a provider, its text scrubbed."""
+    text = scrub(f"HTTP {status}: {message}")
     sent = rate_limit_headers(headers)
     if status == 429:
         return RateLimited(text, status=status, retry_after_s=retry_after_s(headers), headers=sent)

@@ -10,12 +10,21 @@ import httpx
 from kernel.errors import BadRequest, ConnectionFailed, ProviderTimeout
 from workers.providers.base import ProviderRequest, ProviderResponse
 from workers.providers.errors import error_for_status, rate_limit_headers
+from workers.providers.scrub import NO_SECRETS, Scrubber
 
 _FINISH_TO_STOP = {"stop": "end_turn", "length": "max_tokens"}
 
 
 class OpenAIProvider:
-    def __init__(self, *, base_url: str, api_key: str | None, timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        timeout_s: float,
+        scrub: Scrubber = NO_SECRETS,
+    ) -> None:
+        self._scrub = scrub
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             base_url=base_url,
@@ -25,6 +34,8 @@ class OpenAIProvider:
         )
 
     def call(self, request: ProviderRequest) -> ProviderResponse:
+        # Errors carrying provider text are raised ``from None``: the vendor exception they
+        # replace may quote the key, and a logged traceback would show it.
         messages = list(request.messages)
         if request.system:
             messages.insert(0, {"role": "system", "content": request.system})
@@ -41,11 +52,12 @@ class OpenAIProvider:
         except httpx.TimeoutException as exc:
             raise ProviderTimeout(f"no answer within {request.timeout_s}s") from exc
         except httpx.TransportError as exc:
-            raise ConnectionFailed(f"connection failed: {exc}") from exc
+            raise ConnectionFailed(self._scrub(f"connection failed: {exc}")) from None
         latency_s = time.perf_counter() - started
         if resp.status_code >= 400:
-            raise error_for_status(resp.status_code, _error_message(resp), resp.headers)
-        return _parse(resp, latency_s)
+            message = _error_message(resp)
+            raise error_for_status(resp.status_code, message, resp.headers, self._scrub)
+        return _parse(resp, latency_s, self._scrub)
 
     def close(self) -> None:
         self._client.close()
@@ -62,14 +74,14 @@ def _error_message(resp: httpx.Response) -> str:
     return str(err or data)[:300]
 
 
-def _parse(resp: httpx.Response, latency_s: float) -> ProviderResponse:
+def _parse(resp: httpx.Response, latency_s: float, scrub: Scrubber) -> ProviderResponse:
     try:
         data = resp.json()
         choice = data["choices"][0]
         usage = data.get("usage") or {}
         text = choice["message"].get("content") or ""
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise BadRequest(f"unreadable chat completion: {resp.text[:200]}") from exc
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise BadRequest(scrub(f"unreadable chat completion: {resp.text[:200]}")) from None
     details = usage.get("prompt_tokens_details") or {}
     return ProviderResponse(
         text=text,

@@ -1,0 +1,107 @@
+"""A provider (or proxy) that quotes the API key back in its error: the key goes nowhere.
+
+The fake provider here is a real HTTP server on loopback that answers every call with a 401
+whose body repeats the key it was sent, as some LiteLLM proxies do.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from broker.message import Envelope
+from broker.stores.memory import memory_stores
+from kernel.config import Config
+from kernel.errors import AuthFailed
+from router.decision import Step
+from router.job import Job
+from workers.context import WorkerContext
+from workers.outcome import Done
+from workers.providers import AnthropicProvider, OpenAIProvider, ProviderRequest, build_provider
+from workers.providers.scrub import REDACTED, Scrubber
+from workers.runner import run_step
+
+CANARY = "sk-canary-0123456789abcdef"
+REQUEST = ProviderRequest(model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=8)
+
+
+class _Echo(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        sent = self.headers.get("x-api-key") or self.headers.get("authorization", "")
+        key = sent.split()[-1] if sent else ""  # the bare key, whichever header carried it
+        body = {"type": "error", "error": {"type": "authentication_error",
+                "message": f"invalid key {key!r} (Authorization: {sent})"}}  # fmt: skip
+        data = json.dumps(body).encode()
+        self.send_response(401)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def echo_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _auth_error(provider: AnthropicProvider | OpenAIProvider) -> AuthFailed:
+    with pytest.raises(AuthFailed) as info:
+        provider.call(REQUEST)
+    return info.value
+
+
+def test_provider_secrets_anthropic_error_quoting_the_key_is_scrubbed(echo_url: str) -> None:
+    provider = AnthropicProvider(base_url=echo_url, api_key=CANARY, timeout_s=5,
+                                 scrub=Scrubber([CANARY]))  # fmt: skip
+    error = _auth_error(provider)
+    assert CANARY not in str(error) and REDACTED in str(error)
+    assert error.__cause__ is None and error.__suppress_context__  # no vendor text chained
+
+
+def test_provider_secrets_openai_bearer_echo_is_scrubbed(echo_url: str) -> None:
+    provider = OpenAIProvider(base_url=echo_url, api_key=CANARY, timeout_s=5,
+                              scrub=Scrubber([CANARY]))  # fmt: skip
+    error = _auth_error(provider)
+    assert CANARY not in str(error) and f"Bearer {REDACTED}" in str(error)
+
+
+def test_provider_secrets_scrubber_hides_bearer_tokens_it_was_not_told_about() -> None:
+    scrub = Scrubber(["abcd1234"])
+    assert scrub("key abcd1234 and Bearer other-token, done") == (
+        f"key {REDACTED} and Bearer {REDACTED}, done"
+    )
+    assert scrub("no secret here") == "no secret here"
+
+
+def test_provider_secrets_key_reaches_no_result_no_reason_no_lane_state(
+    example_config: Config, echo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the worker: the real provider client built from the config, in-memory stores."""
+    monkeypatch.setenv("ZAI_API_KEY", CANARY)
+    zai = example_config.instances["zai"].model_copy(update={"base_url": echo_url})
+    sim = example_config.simulator.model_copy(update={"mode": "never"})
+    config = example_config.model_copy(
+        update={"instances": {**example_config.instances, "zai": zai}, "simulator": sim}
+    )
+    ctx = WorkerContext(config=config, stores=memory_stores(), providers=build_provider)
+    steps = [Step(instance="zai", model="glm-4.6")]
+    env = Envelope(job=Job(prompt="hello", max_tokens=8), chain=steps, instance="zai")
+    outcome = run_step(ctx, env)
+    assert isinstance(outcome, Done) and outcome.result.status == "failed"
+    error = outcome.result.error or ""
+    disabled = ctx.stores.lane_state.status("zai").disabled_reason or ""
+    assert "invalid key" in error and "invalid key" in disabled
+    assert CANARY not in outcome.result.model_dump_json() and CANARY not in disabled
