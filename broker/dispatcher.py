@@ -24,6 +24,7 @@ from broker.handle import JobHandle
 from broker.message import Envelope, publish, signature
 from broker.pools import PoolBalancer
 from broker.stores import Stores
+from broker.stores.jobs import Claim
 from kernel.config import Config
 from kernel.errors import InfrastructureError, JobError
 from router.decision import Decision
@@ -90,12 +91,26 @@ class Dispatcher:
         try:
             # Tracked before it is sent: a message lost on its way to a worker is re-sent.
             wire = envelope.to_wire()
-            self._jobs.track(job_id, envelope.instance, wire)
+            claim = self._jobs.track(job_id, envelope.job.fingerprint(), envelope.instance, wire)
+            if claim is not Claim.NEW:
+                return self._claimed(envelope, decision, claim)
             result = publish(self.app, envelope, wire=wire)
         except (OperationalError, redis.RedisError, OSError, InfrastructureError) as exc:
             self._abandon(envelope.job)
             raise InfrastructureError(f"cannot enqueue job {job_id}: {exc}") from exc
         return JobHandle(result, decision=decision, instance=envelope.instance)
+
+    def _claimed(self, envelope: Envelope, decision: Decision, claim: Claim) -> JobHandle:
+        """A job id that was submitted before: the same job again gets a handle on it (nothing
+        is sent twice); another payload under the id is refused."""
+        job_id = envelope.job.id
+        if claim is Claim.CONFLICT:
+            raise JobError(
+                f"job id {job_id!r} already belongs to another job: an id is owned by the first"
+                " job submitted under it (leave 'id' out to get a fresh one, or use"
+                " 'idempotency_key' to submit the same job again)"
+            )
+        return JobHandle(self.app.AsyncResult(job_id), decision=decision, instance=None)
 
     def _abandon(self, job: Job) -> None:
         """Undo what a failed submit claimed, so that submitting again really sends the job.

@@ -35,6 +35,10 @@ class Keys:
         wait, move, fallback): a redelivered message at or below it is stale."""
         return f"{self.prefix}:{{jobs}}:hop:{job_id}"
 
+    def owner(self, job_id: str) -> str:
+        """Fingerprint of the payload that claimed a job id: another payload may not use it."""
+        return f"{self.prefix}:{{jobs}}:owner:{job_id}"
+
     def pending(self) -> str:
         """Hash of unfinished jobs: job id → the message that runs next (queue, envelope)."""
         return f"{self.prefix}:{{jobs}}:pending"

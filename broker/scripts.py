@@ -62,7 +62,7 @@ def lua_source(name: str) -> str:
     return text
 
 
-SCRIPT_NAMES = ("acquire", "settle", "usage", "cool_down", "health", "track", "record")
+SCRIPT_NAMES = ("acquire", "settle", "usage", "cool_down", "health", "track", "record", "submit")
 """Every script of ``broker/lua`` that runs on its own (``bucket_lib`` is prepended)."""
 
 
@@ -134,12 +134,14 @@ class LaneStateScripts:
 class JobScripts:
     """The job store's scripts, registered on one client."""
 
+    submit: Script
     track: Script
     record: Script
 
     @classmethod
     def register(cls, client: redis.Redis) -> JobScripts:
         return cls(
+            submit=client.register_script(lua_source("submit")),
             track=client.register_script(lua_source("track")),
             record=client.register_script(lua_source("record")),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from typing import Any, Literal
 
@@ -71,6 +73,11 @@ class Job(BaseModel):
         if self.messages is not None:
             return [m.model_dump() for m in self.messages]
         return [{"role": "user", "content": self.prompt or ""}]
+
+    def fingerprint(self) -> str:
+        """A digest of everything but the id: two submits of one job share it."""
+        data = json.dumps(self.model_dump(mode="json", exclude={"id"}), sort_keys=True)
+        return hashlib.sha256(data.encode()).hexdigest()[:32]
 
     def text(self) -> str:
         """All the text the model will read (system + messages), for classifying and sizing."""

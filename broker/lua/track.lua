@@ -1,4 +1,5 @@
 -- track.lua: remember which message of a job runs next, so a lost message can be re-sent.
+-- (A job's first message is tracked by submit.lua, which also claims the job id.)
 -- KEYS[1] hop mark            Keys.handed_on(job_id)
 -- KEYS[2] pending entries     Keys.pending()        hash: job id -> entry JSON
 -- KEYS[3] pending since       Keys.pending_since()  zset: job id -> server time (s)

@@ -10,7 +10,9 @@ One home for what used to be three stores:
   it ends the job's pending entry. It is stored once, where callers read it;
 * **charges**: what each provider call cost, written once per (job, step, attempt), so a call
   repeated after a worker died is never billed twice;
-* **idempotency keys**: a caller's key → the job submitted under it.
+* **idempotency keys**: a caller's key → the job submitted under it;
+* **id claims**: a job id belongs to the first payload submitted under it, so another caller
+  cannot take over (or read) a job by reusing its id.
 
 Implementations: :class:`broker.stores.redis.jobs.RedisJobStore` (shared by every process) and
 :class:`broker.stores.memory.jobs.MemoryJobStore` (one process; tests). Both raise
@@ -20,6 +22,7 @@ Implementations: :class:`broker.stores.redis.jobs.RedisJobStore` (shared by ever
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
 from typing import Any, Protocol, TypedDict
 
 from broker.result import Result
@@ -32,6 +35,17 @@ class PendingEntry(TypedDict):
     envelope: dict[str, Any]
 
 
+class Claim(StrEnum):
+    """What submitting a job id found."""
+
+    NEW = "new"
+    """The id was free: it now belongs to this payload, and the job is tracked."""
+    SAME = "same"
+    """This very job (same id, same payload) was submitted before: nothing to send."""
+    CONFLICT = "conflict"
+    """The id belongs to a job with another payload: refuse."""
+
+
 class JobStore(Protocol):
     # -- submit ---------------------------------------------------------------------------
     def claim_idempotency(self, key: str, job_id: str) -> str | None:
@@ -42,12 +56,13 @@ class JobStore(Protocol):
         """Let go of ``key`` if ``job_id`` holds it (its submit failed)."""
         ...
 
-    def track(self, job_id: str, queue: str, envelope: dict[str, Any]) -> None:
-        """A submitted job: its first message goes to ``queue``."""
+    def track(self, job_id: str, fingerprint: str, queue: str, envelope: dict[str, Any]) -> Claim:
+        """Claim ``job_id`` for the payload ``fingerprint`` and, when new, track the job's
+        first message to ``queue``; nothing changes unless the claim is :attr:`Claim.NEW`."""
         ...
 
     def untrack(self, job_id: str) -> None:
-        """Drop the entry of a job that never made it onto a queue."""
+        """Drop the entry and the id claim of a job that never made it onto a queue."""
         ...
 
     # -- a worker's step ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -186,3 +187,21 @@ def test_lane_chain_link_gets_the_whole_result_and_a_plain_submit_a_summary(
     logs = lane_stack.log_file.read_text()
     assert f"lanes.run[{plain.id}] succeeded" in logs
     assert result.text not in logs  # the worker's log line shows only the summary
+
+
+def test_lane_a_job_id_cannot_be_taken_over_by_another_payload(lane_stack: LaneStack) -> None:
+    client = lane_stack.redis()
+    job_id = f"chosen-{uuid.uuid4().hex[:8]}"
+    with lane_stack.client() as lanes:
+        first = lanes.submit({"id": job_id, "prompt": "owner's prompt", "max_tokens": 10,
+                              "instance": "zai", "user": "alice"})  # fmt: skip
+        result = first.get(timeout_s=60)
+        before = {lane: client.llen(lane) for lane in lane_stack.config.lanes()}
+        with pytest.raises(JobError, match="already belongs to another job"):
+            lanes.submit({"id": job_id, "prompt": "someone else's", "max_tokens": 10,
+                          "instance": "zai", "user": "mallory"})  # fmt: skip
+        again = lanes.submit({"id": job_id, "prompt": "owner's prompt", "max_tokens": 10,
+                              "instance": "zai", "user": "alice"})  # fmt: skip
+        assert again.get(timeout_s=10) == result  # the same job: its one result, no new call
+    assert {lane: client.llen(lane) for lane in lane_stack.config.lanes()} == before
+    assert result.user == "alice"

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from broker.result import Result
-from broker.stores.jobs import PendingEntry
+from broker.stores.jobs import Claim, PendingEntry
 
 
 class MemoryJobStore:
@@ -18,6 +18,7 @@ class MemoryJobStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._idempotency: dict[str, str] = {}
+        self._owners: dict[str, str] = {}
         self._pending: dict[str, PendingEntry] = {}
         self._since: dict[str, float] = {}
         self._hops: dict[str, int] = {}
@@ -34,12 +35,20 @@ class MemoryJobStore:
             if self._idempotency.get(key) == job_id:
                 del self._idempotency[key]
 
-    def track(self, job_id: str, queue: str, envelope: dict[str, Any]) -> None:
+    def track(self, job_id: str, fingerprint: str, queue: str, envelope: dict[str, Any]) -> Claim:
+        with self._lock:
+            owner = self._owners.setdefault(job_id, fingerprint)
+        if owner != fingerprint:
+            return Claim.CONFLICT
+        if job_id in self._since or job_id in self._results:
+            return Claim.SAME
         self.hand_on(job_id, -1, queue, envelope)
+        return Claim.NEW
 
     def untrack(self, job_id: str) -> None:
         with self._lock:
             self._forget(job_id)
+            self._owners.pop(job_id, None)
 
     def hand_on(self, job_id: str, hop: int, queue: str, envelope: dict[str, Any]) -> bool:
         with self._lock:

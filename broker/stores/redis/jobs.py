@@ -20,7 +20,7 @@ import redis
 from broker.keys import Keys
 from broker.result import Result
 from broker.scripts import JobScripts, queue_script, redis_errors, server_time_s, text
-from broker.stores.jobs import PendingEntry
+from broker.stores.jobs import Claim, PendingEntry
 
 SUCCESS = "SUCCESS"
 """Celery's state of a task that returned; a lanes job that failed also returned a Result."""
@@ -78,13 +78,19 @@ class RedisJobStore:
             if held is not None and text(held) == job_id:
                 self._client.delete(name)
 
-    def track(self, job_id: str, queue: str, envelope: dict[str, Any]) -> None:
-        self._mark(job_id, -1, queue, envelope)
+    def track(self, job_id: str, fingerprint: str, queue: str, envelope: dict[str, Any]) -> Claim:
+        keys = [self._keys.owner(job_id), self._keys.pending(), self._keys.pending_since()]
+        entry = json.dumps({"queue": queue, "envelope": envelope})
+        with redis_errors(f"submitting job {job_id}"):
+            found = int(self._scripts.submit(keys=keys, args=[job_id, fingerprint,
+                                                                self._ttl_s, entry]))  # fmt: skip
+        return {1: Claim.NEW, 2: Claim.SAME}.get(found, Claim.CONFLICT)
 
     def untrack(self, job_id: str) -> None:
         with redis_errors(f"untracking job {job_id}"):
             pipe = self._client.pipeline(transaction=True)
             self._forget_in(pipe, job_id)
+            pipe.delete(self._keys.owner(job_id))
             pipe.execute()
 
     # -- a worker's step ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import redis
 
 from broker.keys import Keys
 from broker.result import Result
-from broker.stores.jobs import JobStore
+from broker.stores.jobs import Claim, JobStore
 from broker.stores.memory.jobs import MemoryJobStore
 from broker.stores.redis.jobs import RedisJobStore, parse_result, result_meta
 
@@ -40,8 +40,8 @@ def test_jobs_the_first_result_stands(jobs: JobStore) -> None:
 
 
 def test_jobs_recording_a_result_ends_the_pending_entry(jobs: JobStore) -> None:
-    jobs.track("job-1", "zai", {"step": 0})
-    jobs.track("job-2", "koala", {"step": 0})
+    jobs.track("job-1", "fp-1", "zai", {"step": 0})
+    jobs.track("job-2", "fp-2", "koala", {"step": 0})
     now_s = jobs.now_s()
     assert set(jobs.quiet_since(now_s + 1)) == {"job-1", "job-2"}
     jobs.record(_result())
@@ -49,13 +49,22 @@ def test_jobs_recording_a_result_ends_the_pending_entry(jobs: JobStore) -> None:
 
 
 def test_jobs_hand_on_replaces_the_entry_and_marks_older_hops_stale(jobs: JobStore) -> None:
-    jobs.track("job-1", "zai", {"step": 0})
+    jobs.track("job-1", "fp-1", "zai", {"step": 0})
     assert not jobs.is_stale("job-1", 0)
     assert jobs.hand_on("job-1", 0, "koala", {"step": 1}) is True
     assert jobs.is_stale("job-1", 0) and not jobs.is_stale("job-1", 1)
     assert jobs.hand_on("job-1", 0, "zai", {"step": 0}) is False  # a late duplicate
     entry = jobs.quiet_since(jobs.now_s() + 1)["job-1"]
     assert entry == {"queue": "koala", "envelope": {"step": 1}}
+
+
+def test_jobs_an_id_belongs_to_the_first_payload_submitted_under_it(jobs: JobStore) -> None:
+    assert jobs.track("job-1", "fp-1", "zai", {"step": 0}) is Claim.NEW
+    assert jobs.track("job-1", "fp-1", "zai", {"step": 0}) is Claim.SAME
+    assert jobs.track("job-1", "fp-other", "koala", {"step": 9}) is Claim.CONFLICT
+    assert jobs.quiet_since(jobs.now_s() + 1)["job-1"] == {"queue": "zai", "envelope": {"step": 0}}
+    jobs.untrack("job-1")  # a submit that failed gives the id back
+    assert jobs.track("job-1", "fp-other", "koala", {"step": 0}) is Claim.NEW
 
 
 def test_jobs_a_call_is_charged_once(jobs: JobStore) -> None:
@@ -76,7 +85,7 @@ def test_jobs_an_idempotency_key_belongs_to_its_first_job(jobs: JobStore) -> Non
 
 
 def test_jobs_touch_moves_quiet_jobs_forward_and_untrack_forgets(jobs: JobStore) -> None:
-    jobs.track("job-1", "zai", {"step": 0})
+    jobs.track("job-1", "fp-1", "zai", {"step": 0})
     now_s = jobs.now_s()
     jobs.touch(["job-1", "never-tracked"], now_s + 100)
     assert jobs.quiet_since(now_s + 50) == {}
