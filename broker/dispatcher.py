@@ -61,6 +61,12 @@ class Dispatcher:
     ) -> tuple[Envelope, Decision]:
         """Validate and route ``job`` and expand its lane; enqueue nothing."""
         parsed = parse_job(job)
+        size = parsed.payload_bytes()
+        if size > self.config.max_job_bytes:
+            raise JobError(
+                f"job {parsed.id} carries {size} bytes of prompt, system, messages and metadata;"
+                f" the limit is {self.config.max_job_bytes} (max_job_bytes in the config)"
+            )
         decision = self._router.decide(parsed, strategy=strategy)
         chain = decision.chain or []
         if not chain:

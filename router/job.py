@@ -74,6 +74,13 @@ class Job(BaseModel):
             return [m.model_dump() for m in self.messages]
         return [{"role": "user", "content": self.prompt or ""}]
 
+    def payload_bytes(self) -> int:
+        """UTF-8 bytes of the text it carries: prompt, system, messages and metadata."""
+        texts = [self.prompt or "", self.system or ""]
+        texts += [m.content for m in self.messages or ()]
+        texts += [f"{k}{v}" for k, v in self.metadata.items()]
+        return sum(len(t.encode()) for t in texts)
+
     def fingerprint(self) -> str:
         """A digest of everything but the id: two submits of one job share it."""
         data = json.dumps(self.model_dump(mode="json", exclude={"id"}), sort_keys=True)

@@ -246,6 +246,10 @@ class Config(_Frozen):
     """Prefix of every Redis key lanes writes (several deployments can share one Redis)."""
     state_dir: str = ".lanes"
     result_ttl_s: int = Field(default=86400, ge=60)
+    max_job_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """Largest job accepted at submit: the UTF-8 bytes of its prompt, system, messages and
+    metadata. A job travels in its queue message and its pending entry, and Redis runs with
+    ``noeviction``: one huge job must not fill it."""
     visibility_timeout_s: int = Field(default=3600, ge=5)
     worker: WorkerSpec = WorkerSpec()
     retry: RetrySpec = RetrySpec()

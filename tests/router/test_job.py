@@ -54,3 +54,8 @@ def test_job_text_includes_system_and_messages() -> None:
 
 def test_job_gets_a_unique_id() -> None:
     assert Job(prompt="a").id != Job(prompt="a").id
+
+
+def test_job_payload_bytes_counts_utf8_of_every_text_it_carries() -> None:
+    job = Job(system="sé", messages=[{"role": "user", "content": "hi"}], metadata={"k": "vv"})  # type: ignore[list-item]
+    assert job.payload_bytes() == len("sé".encode()) + 2 + 3

@@ -205,3 +205,19 @@ def test_lane_a_job_id_cannot_be_taken_over_by_another_payload(lane_stack: LaneS
         assert again.get(timeout_s=10) == result  # the same job: its one result, no new call
     assert {lane: client.llen(lane) for lane in lane_stack.config.lanes()} == before
     assert result.user == "alice"
+
+
+def test_lane_a_job_over_max_job_bytes_is_refused_and_nothing_is_enqueued(
+    lane_stack: LaneStack,
+) -> None:
+    client = lane_stack.redis()
+    before = {lane: client.llen(lane) for lane in lane_stack.config.lanes()}
+    limit = lane_stack.config.max_job_bytes
+    with lane_stack.client() as lanes:
+        with pytest.raises(JobError, match="max_job_bytes") as info:
+            lanes.submit({"prompt": "hi", "instance": "zai", "metadata": {"blob": "x" * limit}})
+        lanes.submit({"prompt": "hi", "instance": "zai", "metadata": {"note": "small"}}).get(
+            timeout_s=60
+        )
+    assert str(limit) in str(info.value)
+    assert {lane: client.llen(lane) for lane in lane_stack.config.lanes()} == before
