@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from kernel.config import Config, find_config, load_config
 from kernel.errors import ConfigError
@@ -83,6 +85,17 @@ def state(ctx: typer.Context) -> CliState:
     obj = ctx.find_root().obj
     assert isinstance(obj, CliState)
     return obj
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def foreign(text: object, style: str = "") -> Text:
+    """Text lanes did not write (a model's reply, a provider's error, a disabled reason) as
+    rich shows it: never read as markup (``[/INST]`` is a llama token, not a closing tag), and
+    without control characters (a raw escape sequence could rewrite the operator's terminal):
+    each one becomes U+FFFD."""
+    return Text(_CONTROL.sub("\ufffd", str(text)), style=style)
 
 
 def progress_printer(as_json: bool) -> Callable[[str], None]:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from lanes.cli.app import app, console, err_console, print_json, state
+from broker.result import Result
+from lanes.cli.app import app, console, err_console, foreign, print_json, state
 
 
 @app.command()
@@ -68,7 +69,12 @@ def run(
     if as_json:
         print_json(result.to_wire())
     else:
-        console.print(f"[bold]{result.instance}/{result.model}[/] {result.status}")
-        console.print(result.text or result.error or "")
+        show_result(result)
     if not result.ok:
         raise typer.Exit(6)
+
+
+def show_result(result: Result) -> None:
+    """A result for a person: where it ran, then the reply (or the error), as plain text."""
+    console.print(foreign(f"{result.instance}/{result.model} {result.status}", "bold"))
+    console.print(foreign(result.text or result.error or ""))

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from lanes.cli.app import app, console, print_json, state
+from lanes.cli.app import app, console, foreign, print_json, state
 
 
 @app.command()
@@ -47,8 +47,8 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
         table.add_column(col, no_wrap=True)
     for row in rows:
         state_text = (
-            f"[red]disabled: {row['disabled']}[/]" if row["disabled"]
-            else f"[yellow]{row['cooldown_s']:.1f}s[/]" if row["cooldown_s"] > 0
+            foreign(f"disabled: {row['disabled']}", "red") if row["disabled"]
+            else foreign(f"{row['cooldown_s']:.1f}s", "yellow") if row["cooldown_s"] > 0
             else "-"
         )  # fmt: skip
         table.add_row(
@@ -57,7 +57,7 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
             state_text,
             f"{row['health']:.2f}",
             str(row["queue_depth"]),
-            ", ".join(row["workers"]) or "[red]none[/]",
+            foreign(", ".join(row["workers"])) if row["workers"] else "[red]none[/]",
         )
         for model, model_row in row.get("model_limits", {}).items():
             cells = _limit_cells(model_row["limits"], model_row["available_now"])
