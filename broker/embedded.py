@@ -83,7 +83,8 @@ class EmbeddedRedis:
         return f"redis://{DEFAULT_HOST}:{self.port}/0"
 
     def start(self) -> EmbeddedRedis:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # the AOF holds every queued prompt
         args = [
             redis_server_binary(),
             "--bind", DEFAULT_HOST,

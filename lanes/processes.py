@@ -22,6 +22,13 @@ def _die_with_parent() -> None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only its owner can read (logs may hold job details)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
 def spawn(
     args: Sequence[str], *, env: Mapping[str, str], log_file: Path
 ) -> subprocess.Popen[bytes]:
@@ -30,8 +37,9 @@ def spawn(
     Sharp edge: Linux ties "dies with its parent" to the *thread* that spawned the child, so
     call this from a thread that lives as long as the child should (the main thread).
     """
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as log:
+    private_dir(log_file.parent)
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as log:
         return subprocess.Popen(
             list(args),
             env=dict(env),

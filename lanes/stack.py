@@ -18,6 +18,7 @@ from broker.app import create_app, wait_for_queues
 from broker.embedded import port_open, resolve_redis
 from kernel.config import Config, SimMode
 from kernel.errors import InfrastructureError
+from kernel.redact import mask_url_secrets
 from lanes.processes import child_env, spawn, stop_all
 from sim import ModelLimits, Profile, Simulator
 from workers.providers import is_simulated
@@ -107,7 +108,7 @@ class Stack:
         self.redis_url = self._exit.enter_context(
             resolve_redis(self.config.redis_url, state_dir=state_dir)
         )
-        self.log(f"redis: {self.redis_url}")
+        self.log(f"redis: {mask_url_secrets(self.redis_url)}")
         self._start_sim()
         self._start_workers()
 

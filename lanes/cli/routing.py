@@ -26,6 +26,7 @@ from rich.table import Table
 from kernel.config import EXAMPLE_CONFIG, Config, load_config
 from kernel.config.models import Weights
 from kernel.errors import ConfigError, JobError, LanesError
+from kernel.redact import mask_url_secrets
 from kernel.taxonomy import Classification
 from lanes.cli.app import app, console, print_json, state
 from router.decision import Decision
@@ -33,7 +34,6 @@ from router.engine import Router
 from router.job import Job, parse_job
 
 CONSTRAINT_KEYS = ("max_cost_usd", "min_quality", "max_latency_s")
-_URL_SECRET = re.compile(r"(://)[^/@\s]+@")
 
 
 def job_from_fields(fields: dict[str, Any]) -> Job:
@@ -218,7 +218,7 @@ def _masked(value: Any) -> Any:
     if isinstance(value, list):
         return [_masked(v) for v in value]
     if isinstance(value, str):
-        return _URL_SECRET.sub(r"\1***@", value)
+        return mask_url_secrets(value)
     return value
 
 

@@ -9,6 +9,7 @@ import time
 
 import typer
 
+from kernel.redact import mask_url_secrets
 from lanes.cli.app import app, console, state
 
 
@@ -75,8 +76,9 @@ def up(
     config = st.config()
     with running(config, st.config_file(), lanes=st.lanes(lanes), concurrency=concurrency,
                  log=lambda m: console.print(f"[dim]{m}[/]")) as stack:  # fmt: skip
-        console.print(f"[green]up[/]: lanes {', '.join(stack.lanes)} on {stack.redis_url}")
-        console.print(f"export REDIS_URL={stack.redis_url}   # for `lanes run` in another shell")
+        shown = mask_url_secrets(stack.redis_url)
+        console.print(f"[green]up[/]: lanes {', '.join(stack.lanes)} on {shown}")
+        console.print(f"export REDIS_URL={shown}   # for `lanes run` in another shell")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             while True:

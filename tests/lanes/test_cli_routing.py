@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from kernel.config import load_config
+from kernel.config import Config, load_config
 from lanes.cli import main
 from lanes.cli.app import app
 
@@ -187,3 +187,11 @@ def test_cli_routing_bench_route_json() -> None:
     assert data["savings"] == pytest.approx(
         1 - data["routed_cost_usd"] / data["all_premium_cost_usd"], abs=1e-3
     )
+
+
+def test_cli_routing_config_json_masks_url_passwords(example_config: Config) -> None:
+    from lanes.cli.routing import public_config
+
+    for url in ("redis://:pw-9f8e7d@host:6379/0", "redis://host:6379/0?password=pw-9f8e7d"):
+        shown = json.dumps(public_config(example_config.model_copy(update={"redis_url": url})))
+        assert "pw-9f8e7d" not in shown and "***" in shown
