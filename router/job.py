@@ -43,7 +43,7 @@ class Job(BaseModel):
     prompt: str | None = Field(default=None, min_length=1)
     messages: list[Message] | None = Field(default=None, min_length=1)
     system: str | None = None
-    max_tokens: int = Field(default=1024, ge=1, le=128000)
+    max_tokens: int = Field(default=1024, ge=1, le=128000, strict=True)
     temperature: float | None = Field(default=None, ge=0, le=2)
     task_type: TaskType | None = None
     complexity: Complexity | None = None

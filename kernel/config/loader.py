@@ -23,12 +23,14 @@ import yaml
 from pydantic import ValidationError
 
 from kernel.config.models import Config
+from kernel.config.yaml_file import read_yaml
 from kernel.errors import ConfigError
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "ops" / "lanes.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _OVERRIDE_PREFIX = "LANES_"
-_NOT_OVERRIDES = {"LANES_CONFIG"}
+_NOT_OVERRIDES = frozenset({"LANES_CONFIG", "LANES_EVAL_DEV"})
+"""``LANES_*`` variables that are not config overrides."""
 
 
 def find_config(path: str | os.PathLike[str] | None = None) -> Path:
@@ -64,27 +66,6 @@ def load_config(
     data = _interpolate(raw, env, str(file))
     data = apply_overrides(data, env)
     return validate(data, str(file))
-
-
-def read_yaml(file: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-            source=str(file),
-            key=where,
-            fix="fix the YAML syntax (indentation, quotes, colons)",
-        ) from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", source=str(file)) from exc
-    if not isinstance(data, dict):
-        raise ConfigError(
-            "the top level must be a mapping", source=str(file), fix="start with e.g. 'models:'"
-        )
-    return data
 
 
 def _interpolate(value: Any, env: Mapping[str, str], source: str, key: str = "") -> Any:
@@ -154,6 +135,8 @@ def _config_error(exc: ValidationError, source: str) -> ConfigError:
     err = exc.errors(include_url=False)[0]
     key = ".".join(str(p) for p in err["loc"])
     message = str(err["msg"]).removeprefix("Value error, ")
+    if not key and ": " in message:  # a cross-reference check names its key in the message
+        key, message = message.split(": ", 1)
     fix = _FIXES.get(err["type"], "see ops/lanes.yaml for a valid example")
     if err["type"] == "extra_forbidden":
         message = f"unknown key {err['loc'][-1]!r}"
@@ -171,6 +154,8 @@ _FIXES = {
     "greater_than": "use a larger value",
     "less_than_equal": "use a smaller value",
     "int_parsing": "use a whole number",
+    "int_type": "use a whole number",
+    "finite_number": "use a finite number",
     "float_parsing": "use a number",
     "enum": "use one of the allowed values",
     "literal_error": "use one of the allowed values",

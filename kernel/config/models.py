@@ -6,6 +6,7 @@ Units are in the names (``_s``, ``_per_min``, ``_per_mtok``, ``_usd``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterator
 from enum import StrEnum
@@ -73,10 +74,11 @@ class ModelSpec(_Frozen):
 class Limits(_Frozen):
     """Account limits as the provider enforces them. 0 means unlimited."""
 
-    requests_per_min: int = Field(default=0, ge=0)
-    input_tokens_per_min: int = Field(default=0, ge=0)
-    output_tokens_per_min: int = Field(default=0, ge=0)
-    concurrency: int = Field(default=0, ge=0)
+    # strict: YAML's ``true`` is not a limit of 1.
+    requests_per_min: int = Field(default=0, ge=0, strict=True)
+    input_tokens_per_min: int = Field(default=0, ge=0, strict=True)
+    output_tokens_per_min: int = Field(default=0, ge=0, strict=True)
+    concurrency: int = Field(default=0, ge=0, strict=True)
 
 
 def with_margin(limits: Limits, margin: float) -> Limits:
@@ -108,7 +110,7 @@ class InstanceSpec(_Frozen):
     per instance). Models not listed share ``limits``."""
     price_multiplier: float = Field(default=1.0, ge=0)
     tags: list[str] = Field(default_factory=list)
-    timeout_s: float = Field(default=600.0, gt=0)
+    timeout_s: float = Field(default=600.0, gt=0, le=86400)
     enabled: bool = True
 
     @field_validator("base_url")
@@ -150,6 +152,22 @@ class SimulatorSpec(_Frozen):
     latency_jitter_s: float = Field(default=0.2, ge=0)
     enforce_limits: bool = True
     """Answer 429 + retry-after when a lane exceeds its configured limits, like the real API."""
+
+    @field_validator("host")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        if value == "localhost":
+            return value
+        try:
+            loopback = ipaddress.ip_address(value).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(
+                f"{value!r} is not a loopback address; use 127.0.0.1, ::1 or localhost "
+                "(the simulator's control API has no authentication)"
+            )
+        return value
 
     def base_url(self, instance: str) -> str:
         return f"http://{self.host}:{self.port}/{instance}"
@@ -323,6 +341,9 @@ def _pool_problems(cfg: Config) -> Iterator[str]:
             yield f"pools.{pool}: a pool cannot share its name with an instance"
         if not members:
             yield f"pools.{pool}: a pool needs at least one instance"
+        twice = sorted({m for m in members if members.count(m) > 1})
+        if twice:
+            yield f"pools.{pool}: {', '.join(twice)} listed more than once; list each member once"
         for member in members:
             if member not in cfg.instances:
                 yield f"pools.{pool}: unknown instance {member!r}"
@@ -330,11 +351,30 @@ def _pool_problems(cfg: Config) -> Iterator[str]:
 
 def _chain_problems(cfg: Config) -> Iterator[str]:
     for chain, steps in cfg.fallback_chains.items():
+        if not steps:
+            yield f"fallback_chains.{chain}: a chain needs at least one step"
         for i, step in enumerate(steps):
-            if step.instance not in cfg.instances and step.instance not in cfg.pools:
-                yield f"fallback_chains.{chain}[{i}].instance: unknown lane {step.instance!r}"
-            if step.model is not None and step.model not in cfg.models:
-                yield f"fallback_chains.{chain}[{i}].model: unknown model {step.model!r}"
+            yield from _step_problems(cfg, f"fallback_chains.{chain}[{i}]", step)
+
+
+def _step_problems(cfg: Config, key: str, step: ChainStep) -> Iterator[str]:
+    if step.instance not in cfg.instances and step.instance not in cfg.pools:
+        yield f"{key}.instance: unknown instance or pool {step.instance!r}"
+        return
+    if step.model is None:
+        return
+    if step.model not in cfg.models:
+        yield f"{key}.model: unknown model {step.model!r}"
+        return
+    members = cfg.members(step.instance)
+    if any(m not in cfg.instances for m in members):
+        return  # the pool's own check names the unknown member
+    offered = [m for m in cfg.models if all(m in cfg.instances[i].models for i in members)]
+    if step.model not in offered:
+        yield (
+            f"{key}.model: {step.instance} does not offer {step.model!r}; "
+            f"use one of {', '.join(offered) or 'its models'}"
+        )
 
 
 def _routing_problems(cfg: Config) -> Iterator[str]:

@@ -180,3 +180,38 @@ def test_config_model_limits_load_from_yaml(tmp_path: Path) -> None:
     expected = Limits(requests_per_min=50, input_tokens_per_min=20000)
     assert spec.limits_for("glm-4.6") == ("glm-4.6", expected)
     assert spec.limits_for("glm-4.5-air") == (ALL_MODELS, spec.limits)
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "words"),
+    [
+        (
+            lambda d: d["pools"].update(vital=["claude2", "claude2"]),
+            "pools.vital",
+            "more than once",
+        ),
+        (lambda d: d["fallback_chains"].update(empty=[]), "fallback_chains.empty", "at least one"),
+        (
+            lambda d: d["fallback_chains"].update(
+                odd=[{"instance": "zai", "model": "llama3.1:8b"}]
+            ),
+            "fallback_chains.odd[0].model",
+            "zai does not offer",
+        ),
+        (lambda d: d["instances"]["zai"].update(timeout_s=1e12), "instances.zai.timeout_s", ""),
+        (
+            lambda d: d["instances"]["zai"]["limits"].update(requests_per_min=True),
+            "instances.zai.limits.requests_per_min",
+            "whole number",
+        ),
+        (lambda d: d["simulator"].update(host="0.0.0.0"), "simulator.host", "loopback"),
+    ],
+)
+def test_config_refuses_mistakes_it_used_to_accept(
+    tmp_path: Path, change: object, key: str, words: str
+) -> None:
+    path = _example_with(tmp_path, change)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    text = str(info.value)
+    assert f": {key}: " in text and words in text and "(top level)" not in text

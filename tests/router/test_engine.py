@@ -51,6 +51,7 @@ def test_engine_pool_members_intersect_models_and_union_tags(example_config: Con
     data = example_config.model_dump()
     data["instances"]["claude3"]["models"] = ["claude-sonnet-4-5"]
     data["instances"]["claude3"]["tags"] = ["vital", "eu"]
+    data["fallback_chains"] = {}  # the example's chains name vital models claude3 drops here
     table = build_candidates(Config.model_validate(data))
     assert table.targets["vital"].models == ("claude-sonnet-4-5",)
     assert table.targets["vital"].tags == {"vital", "eu"}

@@ -59,3 +59,8 @@ def test_job_gets_a_unique_id() -> None:
 def test_job_payload_bytes_counts_utf8_of_every_text_it_carries() -> None:
     job = Job(system="sé", messages=[{"role": "user", "content": "hi"}], metadata={"k": "vv"})  # type: ignore[list-item]
     assert job.payload_bytes() == len("sé".encode()) + 2 + 3
+
+
+def test_job_max_tokens_must_be_a_whole_number_not_a_boolean() -> None:
+    with pytest.raises(JobError, match="max_tokens"):
+        parse_job({"prompt": "x", "max_tokens": True})

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from kernel.config import Config
 from kernel.errors import JobError
@@ -69,16 +70,16 @@ def test_chains_unknown_job_chain_is_a_job_error(example_config: Config) -> None
         router.decide(Job(prompt="x", chain="nope"))
 
 
-def test_chains_step_naming_a_model_its_lane_lacks_is_skipped(example_config: Config) -> None:
+def test_chains_step_naming_a_model_its_target_lacks_is_a_config_error(
+    example_config: Config,
+) -> None:
     data = example_config.model_dump()
     data["fallback_chains"]["odd"] = [
         {"instance": "koala", "model": "claude-opus-4-5"},
         {"instance": "claude1", "model": "claude-haiku-4-5"},
     ]
-    router = Router(Config.model_validate(data), classifier=fixed())
-    decision = router.decide(Job(prompt="x", chain="odd"), strategy="fallback_chain")
-    assert steps(decision) == [("claude1", "claude-haiku-4-5")]
-    assert "does not offer it" in decision.rejections["koala/claude-opus-4-5"]
+    with pytest.raises(ValidationError, match=r"odd\[0\]\.model: koala does not offer"):
+        Config.model_validate(data)
 
 
 def test_chains_lane_pin_falls_back_to_other_models_on_that_lane(example_config: Config) -> None:

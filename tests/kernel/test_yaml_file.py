@@ -1,0 +1,63 @@
+"""Config files that would hang, crash or silently lose a key are refused with the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kernel.config import load_config
+from kernel.config.yaml_file import MAX_NODES, read_yaml
+from kernel.errors import ConfigError
+
+from ..conftest import EXAMPLE
+
+BOMB = """\
+a: &a ["x","x","x","x","x","x","x","x","x"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def _file(tmp_path: Path, text: str | bytes) -> Path:
+    path = tmp_path / "lanes.yaml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    assert len(BOMB) < 400
+    with pytest.raises(ConfigError, match=f"more than {MAX_NODES} values") as info:
+        load_config(_file(tmp_path, BOMB), env={})
+    assert "aliases" in str(info.value)
+
+
+def test_yaml_recursive_alias_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="refers to itself"):
+        read_yaml(_file(tmp_path, "models: &m\n  inner: *m\n"))
+
+
+def test_yaml_duplicate_key_names_both_lines(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("instances:\n", "instances:\n  zai: {}\n", 1)
+    with pytest.raises(ConfigError, match=r"duplicate key 'zai' \(first on line \d+\)") as info:
+        load_config(_file(tmp_path, text), env={})
+    assert "line" in str(info.value)
+
+
+def test_yaml_non_utf8_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 7\)"):
+        load_config(_file(tmp_path, b"models:\xff\xfe\n"), env={})
+
+
+def test_yaml_anchors_that_stay_small_still_work(tmp_path: Path) -> None:
+    data = read_yaml(_file(tmp_path, "a: &x {k: 1}\nb: *x\n"))
+    assert data == {"a": {"k": 1}, "b": {"k": 1}}
