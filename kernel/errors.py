@@ -39,6 +39,7 @@ class ConfigError(LanesError):
     exit_code = 2
 
     def __init__(self, message: str, *, source: str = "", key: str = "", fix: str = "") -> None:
+        self.message = message
         self.source = source
         self.key = key
         self.fix = fix

@@ -65,7 +65,7 @@ def load_config(
     raw = read_yaml(file)
     data = _interpolate(raw, env, str(file))
     data = apply_overrides(data, env)
-    return validate(data, str(file))
+    return validate(data, str(file), overrides=override_keys(env))
 
 
 def _interpolate(value: Any, env: Mapping[str, str], source: str, key: str = "") -> Any:
@@ -96,15 +96,23 @@ def _interpolate(value: Any, env: Mapping[str, str], source: str, key: str = "")
     return None if result == "" else result
 
 
+def override_keys(env: Mapping[str, str]) -> dict[str, str]:
+    """Config key (``a.b``) → the ``LANES_A__B`` variable that overrides it."""
+    keys = {}
+    for name in env:
+        if name.startswith(_OVERRIDE_PREFIX) and name not in _NOT_OVERRIDES:
+            path = [p.lower() for p in name[len(_OVERRIDE_PREFIX) :].split("__") if p]
+            if path:
+                keys[".".join(path)] = name
+    return keys
+
+
 def apply_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     """Return ``data`` with every ``LANES_A__B=value`` set at ``a.b``."""
     out = dict(data)
-    for name, raw in env.items():
-        if not name.startswith(_OVERRIDE_PREFIX) or name in _NOT_OVERRIDES:
-            continue
-        path = [p.lower() for p in name[len(_OVERRIDE_PREFIX) :].split("__") if p]
-        if not path:
-            continue
+    for key, name in override_keys(env).items():
+        raw = env[name]
+        path = key.split(".")
         node = out
         for part in path[:-1]:
             child = node.get(part)
@@ -124,11 +132,32 @@ def _scalar(raw: str) -> Any:
         return raw
 
 
-def validate(data: dict[str, Any], source: str) -> Config:
+def validate(
+    data: dict[str, Any], source: str, *, overrides: Mapping[str, str] | None = None
+) -> Config:
+    """``data`` as a Config; a ConfigError naming the file, or the ``LANES_*`` variable when
+    the bad value came from one (``overrides``: key → variable)."""
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(exc, source) from None
+        error = _config_error(exc, source)
+        variable = _override_for(error.key, overrides or {})
+        if variable is None:
+            raise error from None
+        raise ConfigError(
+            error.message, source=f"environment variable {variable}", key=error.key,
+            fix=f"fix or unset {variable}",
+        ) from None  # fmt: skip
+
+
+def _override_for(key: str | None, overrides: Mapping[str, str]) -> str | None:
+    """The variable that set ``key`` or one of its parents (or children), if any."""
+    if not key:
+        return None
+    for set_key, variable in overrides.items():
+        if key == set_key or key.startswith(f"{set_key}.") or set_key.startswith(f"{key}."):
+            return variable
+    return None
 
 
 def _config_error(exc: ValidationError, source: str) -> ConfigError:

@@ -215,3 +215,17 @@ def test_config_refuses_mistakes_it_used_to_accept(
         load_config(path, env={})
     text = str(info.value)
     assert f": {key}: " in text and words in text and "(top level)" not in text
+
+
+def test_config_bad_override_names_the_variable_not_the_file() -> None:
+    env = {"LANES_SIMULATOR__PORT": "not-a-port"}
+    with pytest.raises(ConfigError) as info:
+        load_config(EXAMPLE, env=env)
+    text = str(info.value)
+    assert text.startswith("environment variable LANES_SIMULATOR__PORT: simulator.port:")
+    assert str(EXAMPLE) not in text and "fix or unset LANES_SIMULATOR__PORT" in text
+
+
+def test_config_project_variables_are_not_overrides() -> None:
+    env = {"LANES_EVAL_DEV": "/some/file.jsonl", "LANES_CONFIG": str(EXAMPLE)}
+    assert load_config(EXAMPLE, env=env).lanes() == load_config(EXAMPLE, env={}).lanes()
