@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kernel.config import Config, find_config, load_config
-from kernel.errors import ConfigError
+from kernel.errors import ConfigError, JobError
 
 app = typer.Typer(
     name="lanes",
@@ -85,6 +85,35 @@ def state(ctx: typer.Context) -> CliState:
     obj = ctx.find_root().obj
     assert isinstance(obj, CliState)
     return obj
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of ``path`` (``-``: stdin); a :class:`JobError` (exit 2) naming the file
+    and the problem otherwise."""
+    try:
+        return sys.stdin.read() if str(path) == "-" else path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise JobError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise JobError(
+            f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
+
+
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """The one JSON object in ``path``; a :class:`JobError` (exit 2) saying what is wrong."""
+    text = read_text_file(path, what)
+    if not text.strip():
+        raise JobError(f"{what} {path} is empty; write one JSON object")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JobError(
+            f"{what} {path} is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise JobError(f"{what} {path} must hold one JSON object, not {type(data).__name__}")
+    return data
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

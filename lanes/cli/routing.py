@@ -13,7 +13,6 @@ import math
 import os
 import re
 import shutil
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from kernel.config.models import Weights
 from kernel.errors import ConfigError, JobError, LanesError
 from kernel.redact import mask_url_secrets
 from kernel.taxonomy import Classification
-from lanes.cli.app import app, console, print_json, state
+from lanes.cli.app import app, console, print_json, read_text_file, state
 from router.decision import Decision
 from router.engine import Router
 from router.job import Job, parse_job
@@ -64,10 +63,7 @@ def run_jsonl(path: Path, handle: Callable[[dict[str, Any]], dict[str, Any]]) ->
 
 
 def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise JobError(f"cannot read {path}: {exc.strerror}") from exc
+    text = read_text_file(path, "--jsonl file")
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             yield number, line

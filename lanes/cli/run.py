@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from broker.result import Result
-from lanes.cli.app import app, console, err_console, foreign, print_json, state
+from lanes.cli.app import (
+    app,
+    console,
+    err_console,
+    foreign,
+    print_json,
+    read_json_object,
+    state,
+)
 
 
 @app.command()
@@ -50,7 +57,9 @@ def run(
     instance: str | None = typer.Option(None, "--instance", help="Pin a lane or pool."),
     model: str | None = typer.Option(None, "--model", help="Pin a model."),
     strategy: str | None = typer.Option(None, "--strategy"),
-    timeout_s: float = typer.Option(600.0, "--timeout"),
+    timeout_s: float = typer.Option(
+        600.0, "--timeout", min=0.1, help="Seconds to wait for the result (0.1 or more)."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Submit one job to a running deployment (see `lanes up`) and print its result."""
@@ -58,7 +67,7 @@ def run(
     from lanes.client import Lanes
 
     if job_file is not None:
-        job = json.loads(job_file.read_text(encoding="utf-8"))
+        job = read_json_object(job_file, "job file")
     elif prompt:
         job = {"prompt": prompt, "max_tokens": max_tokens, "instance": instance, "model": model}
     else:
