@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from kernel.config import Config
+from kernel.config import Config, SimMode
 from lanes.client import Lanes
 from lanes.review import SAMPLE_DIFF, collect, fan_out
 from lanes.stack import running
@@ -21,6 +21,15 @@ DEMO_COLUMNS = ("reviewer", "lane", "model", "status", "input_tokens", "output_t
 def real_lanes(config: Config) -> list[str]:
     """Lanes that will call their real provider (their API key is set)."""
     return [lane for lane in config.lanes() if not is_simulated(config, lane)]
+
+
+def demo_providers_line(config: Config, real: list[str]) -> str:
+    """Which lanes call a real provider, and if none, why."""
+    if real:
+        return f"real providers for: {', '.join(real)}"
+    if config.simulator.mode is SimMode.ALWAYS:
+        return "simulator.mode is always: every lane talks to the local provider simulator"
+    return "no API keys set: every lane talks to the local provider simulator"
 
 
 def run_demo(

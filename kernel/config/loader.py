@@ -167,6 +167,8 @@ def _config_error(exc: ValidationError, source: str) -> ConfigError:
     if not key and ": " in message:  # a cross-reference check names its key in the message
         key, message = message.split(": ", 1)
     fix = _FIXES.get(err["type"], "see ops/lanes.yaml for a valid example")
+    if err["type"] == "string_pattern_mismatch":
+        fix = _PATTERN_FIXES.get(str(err["loc"][-1]), fix)
     if err["type"] == "extra_forbidden":
         message = f"unknown key {err['loc'][-1]!r}"
     more = exc.error_count() - 1
@@ -175,10 +177,18 @@ def _config_error(exc: ValidationError, source: str) -> ConfigError:
     return ConfigError(message, source=source, key=key or "(top level)", fix=fix)
 
 
+_PATTERN_FIXES = {
+    "api_key_env": "name an environment variable: letters, digits and '_', no leading digit",
+    "redis_prefix": "use 1 to 40 letters, digits, '.', '_' or '-'",
+    "hook": "write it as package.module:function",
+}
+"""Fixes for keys whose pattern differs from the one of names (NAME_PATTERN)."""
+
 _FIXES = {
     "missing": "add this key",
     "extra_forbidden": "remove it or check its spelling",
-    "string_pattern_mismatch": "use lowercase letters, digits, '-' or '_'",
+    "string_pattern_mismatch": "start with a lowercase letter; then lowercase letters, digits,"
+    " '-' or '_' (40 at most)",
     "greater_than_equal": "use a larger value",
     "greater_than": "use a larger value",
     "less_than_equal": "use a smaller value",

@@ -25,7 +25,7 @@ def demo(
     timeout_s: float = typer.Option(120.0, "--timeout", help="Seconds to wait for the review."),
 ) -> None:
     """Start what is missing (Redis, simulator, a worker per lane), run a 4-reviewer code review."""
-    from lanes.demo import demo_json, demo_table, real_lanes, run_demo
+    from lanes.demo import demo_json, demo_providers_line, demo_table, real_lanes, run_demo
 
     st = state(ctx)
     config = st.config()
@@ -35,10 +35,7 @@ def demo(
     def log(message: str) -> None:
         out.print(f"[dim]{message}[/]")
 
-    log(
-        f"real providers for: {', '.join(real)}" if real
-        else "no API keys set: every lane talks to the local provider simulator"
-    )  # fmt: skip
+    log(demo_providers_line(config, real))
     rows = run_demo(config, st.config_file(), log=log, timeout_s=timeout_s)
     if as_json:
         print_json(demo_json(rows))

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -229,3 +231,27 @@ def test_config_bad_override_names_the_variable_not_the_file() -> None:
 def test_config_project_variables_are_not_overrides() -> None:
     env = {"LANES_EVAL_DEV": "/some/file.jsonl", "LANES_CONFIG": str(EXAMPLE)}
     assert load_config(EXAMPLE, env=env).lanes() == load_config(EXAMPLE, env={}).lanes()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fix"),
+    [
+        (
+            "api_key_env",
+            "1BAD-NAME",
+            "name an environment variable: letters, digits and '_', no leading digit",
+        ),
+        ("redis_prefix", "has space", "use 1 to 40 letters, digits, '.', '_' or '-'"),
+    ],
+)
+def test_config_pattern_fix_describes_the_keys_own_pattern(
+    tmp_path: Path, key: str, value: str, fix: str
+) -> None:
+    def change(d: dict[str, Any]) -> None:
+        if key == "api_key_env":
+            d["instances"]["zai"][key] = value
+        else:
+            d[key] = value
+
+    with pytest.raises(ConfigError, match=f"fix: {re.escape(fix)}"):
+        load_config(_example_with(tmp_path, change), env={})

@@ -11,8 +11,10 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from broker.app import create_app
-from kernel.config import load_config
+from kernel.config import Config, load_config
 
 from ..conftest import EXAMPLE
 
@@ -98,3 +100,18 @@ def test_up_replaces_a_dead_worker_and_stops_all_on_ctrl_c(
         if proc.poll() is None:
             proc.kill()
     assert _workers_named(isolated_redis_url, "lanes-koala@") == []
+
+
+def test_demo_says_why_every_lane_is_simulated(
+    example_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kernel.config import SimMode
+    from lanes.demo import demo_providers_line, real_lanes
+
+    monkeypatch.setenv("ZAI_API_KEY", "set-but-unused")
+    sim = example_config.simulator.model_copy(update={"mode": SimMode.ALWAYS})
+    config = example_config.model_copy(update={"simulator": sim})
+    assert real_lanes(config) == []
+    assert demo_providers_line(config, []).startswith("simulator.mode is always")
+    assert demo_providers_line(example_config, []).startswith("no API keys set")
+    assert demo_providers_line(example_config, ["zai"]) == "real providers for: zai"

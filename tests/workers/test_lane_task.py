@@ -128,7 +128,7 @@ def test_lane_refuses_bad_jobs_at_submit_and_enqueues_nothing(lane_stack: LaneSt
         with pytest.raises(JobError, match="gpt-17"):
             lanes.submit({"prompt": "x", "model": "gpt-17"})
         with pytest.raises(JobError, match="context window"):
-            lanes.submit({"prompt": "word " * 900_000, "max_tokens": 100})
+            lanes.submit({"prompt": "word " * 300_000, "max_tokens": 100})
     assert {lane: client.llen(lane) for lane in lane_stack.config.lanes()} == before
 
 

@@ -1,0 +1,45 @@
+"""The dispatcher's checks before anything is sent (no broker needed for ``prepare``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from broker.app import create_app
+from broker.dispatcher import Dispatcher
+from broker.stores.memory import memory_stores
+from kernel.config import Config
+from kernel.errors import JobError
+from router.engine import Router
+
+from ..router.fixed_classifier import fixed
+
+
+@pytest.fixture
+def dispatcher(example_config: Config) -> Iterator[Dispatcher]:
+    app = create_app(example_config, "redis://127.0.0.1:1/0")  # never contacted by prepare
+    router = Router(example_config, classifier=fixed(vital=True))
+    yield Dispatcher(example_config, app, router, memory_stores())
+    app.close()
+
+
+def test_dispatcher_vital_work_pinned_to_a_cheap_lane_is_logged(
+    dispatcher: Dispatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="lanes.dispatcher"):
+        envelope, _ = dispatcher.prepare({"prompt": "audit auth", "instance": "zai"})
+        assert envelope.instance == "zai"
+        dispatcher.prepare({"prompt": "audit auth"})  # routed by the router: no cheap lane
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "vital work sent to cheap lane zai" in warnings[0]
+
+
+def test_dispatcher_refuses_a_job_over_max_job_bytes(example_config: Config) -> None:
+    config = example_config.model_copy(update={"max_job_bytes": 2048})
+    app = create_app(config, "redis://127.0.0.1:1/0")
+    dispatcher = Dispatcher(config, app, Router(config), memory_stores())
+    with pytest.raises(JobError, match=r"3000 bytes .* the limit is 2048"):
+        dispatcher.prepare({"prompt": "x" * 3000})
+    assert dispatcher.prepare({"prompt": "x" * 2000})[0].job.prompt
+    app.close()
