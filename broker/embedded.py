@@ -20,6 +20,7 @@ from typing import Literal
 import redis
 
 from kernel.errors import InfrastructureError
+from kernel.redact import mask_url_secrets
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6379
@@ -149,10 +150,28 @@ class EmbeddedRedis:
             proc.wait(timeout=5)
 
 
+def require_answer(url: str, timeout_s: float = 2.0) -> None:
+    """PING the Redis at ``url``; InfrastructureError saying which one did not answer."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        raise InfrastructureError(
+            f"cannot reach Redis at {mask_url_secrets(url)}: {exc}; start it, or fix redis_url"
+            " (or REDIS_URL)"
+        ) from None
+    finally:
+        client.close()
+
+
 @contextlib.contextmanager
 def resolve_redis(url: str | None, *, state_dir: Path) -> Iterator[str]:
-    """Yield the Redis URL to use; start (and afterwards stop) an embedded one if needed."""
+    """Yield the Redis URL to use; start (and afterwards stop) an embedded one if needed.
+
+    A URL given must answer: InfrastructureError (exit 5) names it (password masked) if not.
+    """
     if url:
+        require_answer(url)
         yield url
         return
     if port_open(DEFAULT_HOST, DEFAULT_PORT):

@@ -261,6 +261,18 @@ class Config(_Frozen):
         default=None, description="empty: 127.0.0.1:6379 if it answers, else an embedded Redis"
     )
     redis_prefix: str = Field(default="lanes", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            scheme = value.split("://", 1)[0] if "://" in value else value
+            raise ValueError(
+                f"{scheme!r} is not a Redis URL; write redis://host:port/db (rediss:// for TLS,"
+                " unix:///path/to/socket)"
+            )
+        return value
+
     """Prefix of every Redis key lanes writes (several deployments can share one Redis)."""
     state_dir: str = ".lanes"
     result_ttl_s: int = Field(default=86400, ge=60)
