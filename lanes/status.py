@@ -31,7 +31,7 @@ def lane_status(config: Config, client: redis.Redis, app: Celery) -> list[dict[s
     keys = Keys(config.redis_prefix)
     states = RedisLaneState(client, keys).statuses(config.lanes())
     limiter = RedisLimiter(client, keys)
-    consumers = _consumers(app)
+    consumers_by_queue = consumers(app)
     rows = []
     for lane, spec in config.instances.items():
         state = states[lane]
@@ -49,7 +49,7 @@ def lane_status(config: Config, client: redis.Redis, app: Celery) -> list[dict[s
                 "disabled": state.disabled_reason,
                 "health": round(state.health, 3),
                 "queue_depth": depth,
-                "workers": sorted(consumers.get(lane, [])),
+                "workers": sorted(consumers_by_queue.get(lane, [])),
                 "model_limits": _model_rows(limiter, lane, spec),
             }
         )
@@ -68,7 +68,8 @@ def _model_rows(limiter: RedisLimiter, lane: str, spec: InstanceSpec) -> dict[st
     return rows
 
 
-def _consumers(app: Celery) -> dict[str, list[str]]:
+def consumers(app: Celery) -> dict[str, list[str]]:
+    """Queue name → the workers consuming it (asks every worker; takes up to 1 s)."""
     replies = app.control.inspect(timeout=1.0).active_queues() or {}
     found: dict[str, list[str]] = {}
     for worker, queues in replies.items():

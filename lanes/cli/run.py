@@ -1,12 +1,16 @@
-"""Commands that run jobs: ``lanes demo``, ``lanes run``."""
+"""Commands that run jobs: ``lanes demo``, ``lanes run``.
+
+Commands import the client (Celery, Redis) when they run, so ``lanes --help`` stays quick.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from broker.result import Result
+from kernel.errors import JobTimeout
 from lanes.cli.app import (
     app,
     console,
@@ -16,6 +20,11 @@ from lanes.cli.app import (
     read_json_object,
     state,
 )
+
+if TYPE_CHECKING:
+    from broker.handle import JobHandle
+    from broker.result import Result
+    from lanes.client import Lanes
 
 
 @app.command()
@@ -71,13 +80,36 @@ def run(
         raise JobError("give a PROMPT or --job FILE")
     with Lanes.connect(state(ctx).config()) as lanes:
         handle = lanes.submit(job, strategy=strategy)
-        result = handle.get(timeout_s=timeout_s, raise_on_failure=False)
+        result = wait_for(lanes, handle, timeout_s)
     if as_json:
         print_json(result.to_wire())
     else:
         show_result(result)
     if not result.ok:
         raise typer.Exit(6)
+
+
+FIRST_WAIT_S = 5.0
+"""After this long without a result, ``lanes run`` checks that some worker serves the lane."""
+
+
+def wait_for(lanes: Lanes, handle: JobHandle, timeout_s: float) -> Result:
+    """The job's result; JobTimeout early, with the fix, when no worker consumes its lane."""
+    from lanes.status import consumers
+
+    first_s = min(FIRST_WAIT_S, timeout_s)
+    try:
+        return handle.get(timeout_s=first_s, raise_on_failure=False)
+    except JobTimeout:
+        if first_s >= timeout_s:
+            raise
+    lane = handle.instance
+    if lane is not None and lane not in consumers(lanes.app):
+        raise JobTimeout(
+            f"job {handle.id} waits on lane {lane}, which no worker consumes: start one with"
+            f" `lanes worker {lane}` (or `lanes up`); the job stays queued until then"
+        )
+    return handle.get(timeout_s=timeout_s - first_s, raise_on_failure=False)
 
 
 def show_result(result: Result) -> None:

@@ -60,3 +60,24 @@ def test_cli_inputs_non_utf8_jsonl_exits_2(
     rows.write_bytes(b'{"text": "ok"}\n\xff\n')
     assert run_main(monkeypatch, "classify", "--jsonl", str(rows)) == 2
     assert "not UTF-8 text" in capsys.readouterr().err
+
+
+def test_cli_inputs_run_on_a_lane_no_worker_serves_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    isolated_redis_url: str,
+) -> None:
+    import yaml
+
+    from ..conftest import EXAMPLE
+
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["redis_url"] = isolated_redis_url  # a db no worker listens on
+    path = tmp_path / "lanes.yaml"
+    path.write_text(yaml.safe_dump(data))
+    code = run_main(monkeypatch, "--config", str(path), "run", "hello", "--instance", "zai",
+                    "--timeout", "60")  # fmt: skip
+    assert code == 7
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert "lane zai, which no worker consumes" in err and "lanes worker zai" in err
