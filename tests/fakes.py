@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 
 class FakeClock:
     """A clock that only moves when told to (seconds)."""
@@ -14,3 +20,37 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now_s += seconds
+
+
+class _EchoKey(BaseHTTPRequestHandler):
+    """Answers every POST with a 401 whose body quotes the key it was sent, bare and as the
+    Authorization header, the way some LiteLLM proxies do."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        sent = self.headers.get("x-api-key") or self.headers.get("authorization", "")
+        key = sent.split()[-1] if sent else ""
+        body = {"type": "error", "error": {"type": "authentication_error",
+                "message": f"invalid key {key!r} (Authorization: {sent})"}}  # fmt: skip
+        data = json.dumps(body).encode()
+        self.send_response(401)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@contextmanager
+def key_echoing_provider() -> Iterator[str]:
+    """A provider on loopback that answers 401 quoting the API key; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoKey)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

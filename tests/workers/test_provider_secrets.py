@@ -6,10 +6,7 @@ whose body repeats the key it was sent, as some LiteLLM proxies do.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -25,36 +22,16 @@ from workers.providers import AnthropicProvider, OpenAIProvider, ProviderRequest
 from workers.providers.scrub import REDACTED, Scrubber
 from workers.runner import run_step
 
+from ..fakes import key_echoing_provider
+
 CANARY = "sk-canary-0123456789abcdef"
 REQUEST = ProviderRequest(model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=8)
 
 
-class _Echo(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        sent = self.headers.get("x-api-key") or self.headers.get("authorization", "")
-        key = sent.split()[-1] if sent else ""  # the bare key, whichever header carried it
-        body = {"type": "error", "error": {"type": "authentication_error",
-                "message": f"invalid key {key!r} (Authorization: {sent})"}}  # fmt: skip
-        data = json.dumps(body).encode()
-        self.send_response(401)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def echo_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with key_echoing_provider() as url:
+        yield url
 
 
 def _auth_error(provider: AnthropicProvider | OpenAIProvider) -> AuthFailed:
