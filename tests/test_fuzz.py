@@ -34,7 +34,7 @@ JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
-    ),  # fmt: skip
+    ),
     max_leaves=12,
 )
 JOB_KEYS = sorted(Job.model_fields)
