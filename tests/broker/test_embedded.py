@@ -7,6 +7,7 @@ import pytest
 import redis
 
 from broker.embedded import EmbeddedRedis, free_port, resolve_redis
+from kernel.errors import InfrastructureError
 
 
 def test_embedded_redis_starts_with_aof_and_stops(tmp_path: Path) -> None:
@@ -49,9 +50,18 @@ def test_embedded_redis_falls_back_to_bundled_binary(
         server.stop()
 
 
-def test_resolve_redis_prefers_explicit_url(tmp_path: Path) -> None:
-    with resolve_redis("redis://somewhere:1/2", state_dir=tmp_path) as url:
-        assert url == "redis://somewhere:1/2"
+def test_resolve_redis_prefers_explicit_url(tmp_path: Path, redis_url: str) -> None:
+    with resolve_redis(redis_url, state_dir=tmp_path) as url:
+        assert url == redis_url
+    assert not (tmp_path / "redis").exists()  # nothing embedded was started
+
+
+def test_resolve_redis_refuses_an_explicit_url_that_does_not_answer(tmp_path: Path) -> None:
+    with (
+        pytest.raises(InfrastructureError, match=r"cannot reach Redis at redis://\*\*\*@127"),
+        resolve_redis("redis://:pw@127.0.0.1:1/2", state_dir=tmp_path),
+    ):
+        pass
 
 
 def test_resolve_redis_yields_a_working_server(tmp_path: Path) -> None:
