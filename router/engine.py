@@ -135,6 +135,8 @@ class Router:
         classification = self._classifier(job)
         self._check_size(job, classification)
         chain_name(job, self.config)
+        if job.instance is not None or job.model is not None:
+            self.table.pinned(job.instance, job.model)  # a bad pin is refused before any read
         statuses = self._lane_state.statuses(list(self.table.instances))
         try:
             decision = self._choose(job, name, weights, classification, statuses, waive=False)

@@ -81,3 +81,24 @@ def test_cli_inputs_run_on_a_lane_no_worker_serves_says_so(
     assert code == 7
     err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
     assert "lane zai, which no worker consumes" in err and "lanes worker zai" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--instance", "nope"), "unknown instance or pool 'nope'"),
+        (("--model", "gpt-17"), "unknown model 'gpt-17'"),
+        (("--instance", "koala", "--model", "claude-opus-4-5"), "'koala' does not offer"),
+        (("--max-tokens", "0"), "max_tokens"),
+        (("--strategy", "bogus"), "unknown strategy 'bogus'"),
+    ],
+)
+def test_cli_inputs_bad_job_exits_2_even_with_redis_down(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    words: str,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", DEAD_REDIS)
+    assert run_main(monkeypatch, "run", "hello", *args) == 2
+    assert words in " ".join(capsys.readouterr().err.split())
