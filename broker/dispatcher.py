@@ -96,17 +96,25 @@ class Dispatcher:
         return signature(self.app, envelope)
 
     def submit(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> JobHandle:
-        """Route and enqueue ``job``. Re-submitting an idempotency key returns the first job."""
+        """Route and enqueue ``job``. Re-submitting the same job under an idempotency key
+        returns the first one; another job under that key is refused."""
         envelope, decision = self.prepare(job, strategy=strategy)
         job_id = envelope.job.id
+        fingerprint = envelope.job.fingerprint()
         key = envelope.job.idempotency_key
-        existing = self._jobs.claim_idempotency(key, job_id) if key else None
-        if existing is not None:
-            return JobHandle(self.app.AsyncResult(existing), decision=None)
+        held = self._jobs.claim_idempotency(key, job_id, fingerprint) if key else None
+        if held is not None:
+            holder, same = held
+            if not same:
+                raise JobError(
+                    f"idempotency key {key!r} was used for another job ({holder}): a key stands"
+                    " for one job; use a new key for a different job"
+                )
+            return JobHandle(self.app.AsyncResult(holder), decision=None)
         try:
             # Tracked before it is sent: a message lost on its way to a worker is re-sent.
             wire = envelope.to_wire()
-            claim = self._jobs.track(job_id, envelope.job.fingerprint(), envelope.instance, wire)
+            claim = self._jobs.track(job_id, fingerprint, envelope.instance, wire)
             if claim is not Claim.NEW:
                 return self._claimed(envelope, decision, claim)
             result = publish(self.app, envelope, wire=wire)

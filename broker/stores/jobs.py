@@ -48,8 +48,9 @@ class Claim(StrEnum):
 
 class JobStore(Protocol):
     # -- submit ---------------------------------------------------------------------------
-    def claim_idempotency(self, key: str, job_id: str) -> str | None:
-        """Claim ``key`` for ``job_id``; None when claimed, else the job that holds it."""
+    def claim_idempotency(self, key: str, job_id: str, fingerprint: str) -> tuple[str, bool] | None:
+        """Claim ``key`` for ``job_id`` (payload ``fingerprint``); None when claimed, else the
+        job that holds it and whether that job's payload is the same."""
         ...
 
     def release_idempotency(self, key: str, job_id: str) -> None:

@@ -17,7 +17,7 @@ class MemoryJobStore:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._idempotency: dict[str, str] = {}
+        self._idempotency: dict[str, tuple[str, str]] = {}
         self._owners: dict[str, str] = {}
         self._pending: dict[str, PendingEntry] = {}
         self._since: dict[str, float] = {}
@@ -25,14 +25,17 @@ class MemoryJobStore:
         self._results: dict[str, Result] = {}
         self._charges: dict[str, dict[str, float]] = {}
 
-    def claim_idempotency(self, key: str, job_id: str) -> str | None:
+    def claim_idempotency(self, key: str, job_id: str, fingerprint: str) -> tuple[str, bool] | None:
         with self._lock:
-            held = self._idempotency.setdefault(key, job_id)
-        return None if held == job_id else held
+            held = self._idempotency.get(key)
+            if held is None:
+                self._idempotency[key] = (job_id, fingerprint)
+                return None
+        return held[0], held[1] == fingerprint
 
     def release_idempotency(self, key: str, job_id: str) -> None:
         with self._lock:
-            if self._idempotency.get(key) == job_id:
+            if self._idempotency.get(key, ("",))[0] == job_id:
                 del self._idempotency[key]
 
     def track(self, job_id: str, fingerprint: str, queue: str, envelope: dict[str, Any]) -> Claim:

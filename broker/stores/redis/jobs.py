@@ -63,19 +63,22 @@ class RedisJobStore:
         self._scripts = JobScripts.register(client)
 
     # -- submit ---------------------------------------------------------------------------------
-    def claim_idempotency(self, key: str, job_id: str) -> str | None:
+    def claim_idempotency(self, key: str, job_id: str, fingerprint: str) -> tuple[str, bool] | None:
         name = self._keys.idempotency(key)
         with redis_errors(f"claiming idempotency key {key!r}"):
-            if self._client.set(name, job_id, nx=True, ex=self._ttl_s):
+            if self._client.set(name, f"{job_id} {fingerprint}", nx=True, ex=self._ttl_s):
                 return None
-            existing = self._client.get(name)
-        return None if existing is None else text(existing)
+            held = self._client.get(name)
+        if held is None:
+            return None
+        holder, _, held_fingerprint = text(held).partition(" ")  # ids hold no space
+        return holder, held_fingerprint == fingerprint
 
     def release_idempotency(self, key: str, job_id: str) -> None:
         name = self._keys.idempotency(key)
         with redis_errors(f"releasing idempotency key {key!r}"):
             held = self._client.get(name)
-            if held is not None and text(held) == job_id:
+            if held is not None and text(held).partition(" ")[0] == job_id:
                 self._client.delete(name)
 
     def track(self, job_id: str, fingerprint: str, queue: str, envelope: dict[str, Any]) -> Claim:

@@ -76,12 +76,13 @@ def test_jobs_a_call_is_charged_once(jobs: JobStore) -> None:
 
 
 def test_jobs_an_idempotency_key_belongs_to_its_first_job(jobs: JobStore) -> None:
-    assert jobs.claim_idempotency("k", "job-1") is None
-    assert jobs.claim_idempotency("k", "job-2") == "job-1"
+    assert jobs.claim_idempotency("k", "job-1", "fp-1") is None
+    assert jobs.claim_idempotency("k", "job-2", "fp-1") == ("job-1", True)
+    assert jobs.claim_idempotency("k", "job-3", "fp-other") == ("job-1", False)
     jobs.release_idempotency("k", "job-2")  # not the holder: nothing changes
-    assert jobs.claim_idempotency("k", "job-2") == "job-1"
+    assert jobs.claim_idempotency("k", "job-2", "fp-1") == ("job-1", True)
     jobs.release_idempotency("k", "job-1")
-    assert jobs.claim_idempotency("k", "job-2") is None
+    assert jobs.claim_idempotency("k", "job-2", "fp-2") is None
 
 
 def test_jobs_touch_moves_quiet_jobs_forward_and_untrack_forgets(jobs: JobStore) -> None:
