@@ -128,6 +128,8 @@ class Dispatcher:
         is sent twice); another payload under the id is refused."""
         job_id = envelope.job.id
         if claim is Claim.CONFLICT:
+            if envelope.job.idempotency_key:  # the key this refused job just claimed
+                self._jobs.release_idempotency(envelope.job.idempotency_key, job_id)
             raise JobError(
                 f"job id {job_id!r} already belongs to another job: an id is owned by the first"
                 " job submitted under it (leave 'id' out to get a fresh one, or use"

@@ -43,3 +43,18 @@ def test_dispatcher_refuses_a_job_over_max_job_bytes(example_config: Config) -> 
         dispatcher.prepare({"prompt": "x" * 3000})
     assert dispatcher.prepare({"prompt": "x" * 2000})[0].job.prompt
     app.close()
+
+
+def test_dispatcher_a_refused_id_conflict_gives_its_idempotency_key_back(
+    example_config: Config,
+) -> None:
+    stores = memory_stores()
+    app = create_app(example_config, "redis://127.0.0.1:1/0")
+    dispatcher = Dispatcher(example_config, app, Router(example_config), stores)
+    wire = {"step": 0}
+    stores.jobs.track("taken", "someone-else", "zai", wire)  # the id belongs to another job
+    job = {"id": "taken", "prompt": "mine", "idempotency_key": "k-1"}
+    with pytest.raises(JobError, match="already belongs to another job"):
+        dispatcher.submit(job)
+    assert stores.jobs.claim_idempotency("k-1", "fresh", "fp") is None  # the key is free
+    app.close()
