@@ -61,3 +61,8 @@ def test_yaml_non_utf8_file_is_refused(tmp_path: Path) -> None:
 def test_yaml_anchors_that_stay_small_still_work(tmp_path: Path) -> None:
     data = read_yaml(_file(tmp_path, "a: &x {k: 1}\nb: *x\n"))
     assert data == {"a": {"k": 1}, "b": {"k": 1}}
+
+
+def test_yaml_complex_key_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        read_yaml(_file(tmp_path, "? [a, b]\n: 1\n"))
