@@ -55,3 +55,16 @@ def test_every_script_is_reloaded_after_a_flush() -> None:
     shipped = {p.name.removesuffix(".lua") for p in resources.files("broker.lua").iterdir()
                if p.name.endswith(".lua")}  # fmt: skip
     assert set(SCRIPT_NAMES) == shipped - {"bucket_lib"}
+
+
+def test_a_result_is_recorded_on_a_redis_that_never_ran_the_script(client: redis.Redis) -> None:
+    """A first job that fails (nothing recorded a success before) on a new or restarted Redis."""
+    from broker.result import Result
+    from broker.stores.redis.jobs import RedisJobStore
+
+    client.script_flush()
+    jobs = RedisJobStore(client, Keys("scripts"), ttl_s=60)
+    failed = Result(job_id="first", status="failed", instance="zai", model="glm-4.6", step=0,
+                    attempt=0, error="BadRequest")  # fmt: skip
+    assert jobs.record(failed) == failed
+    assert jobs.result("first") == failed

@@ -19,7 +19,14 @@ import redis
 
 from broker.keys import Keys
 from broker.result import Result
-from broker.scripts import JobScripts, queue_script, redis_errors, server_time_s, text
+from broker.scripts import (
+    JobScripts,
+    execute_with_scripts,
+    queue_script,
+    redis_errors,
+    server_time_s,
+    text,
+)
 from broker.stores.jobs import Claim, PendingEntry
 
 SUCCESS = "SUCCESS"
@@ -124,10 +131,8 @@ class RedisJobStore:
 
     def record(self, result: Result) -> Result:
         with redis_errors(f"recording the result of job {result.job_id}"):
-            pipe = self._client.pipeline(transaction=False)
-            self.record_in(pipe, result)
-            created = pipe.execute()[0]
-        return result if created else self.result(result.job_id) or result
+            created = execute_with_scripts(self._client, lambda pipe: self.record_in(pipe, result))
+        return result if created[0] else self.result(result.job_id) or result
 
     def record_in(self, pipe: redis.client.Pipeline, result: Result) -> None:
         """Queue :meth:`record` on ``pipe``: its first reply is 1 when this result stands
