@@ -39,14 +39,13 @@ class MemoryJobStore:
                 del self._idempotency[key]
 
     def track(self, job_id: str, fingerprint: str, queue: str, envelope: dict[str, Any]) -> Claim:
-        with self._lock:
-            owner = self._owners.setdefault(job_id, fingerprint)
-        if owner != fingerprint:
-            return Claim.CONFLICT
-        if job_id in self._since or job_id in self._results:
-            return Claim.SAME
-        self.hand_on(job_id, -1, queue, envelope)
-        return Claim.NEW
+        with self._lock:  # one step, as submit.lua is: two submits of one id cannot both be new
+            if self._owners.setdefault(job_id, fingerprint) != fingerprint:
+                return Claim.CONFLICT
+            if job_id in self._since or job_id in self._results:
+                return Claim.SAME
+            self._put(job_id, queue, envelope)
+            return Claim.NEW
 
     def untrack(self, job_id: str) -> None:
         with self._lock:
@@ -55,13 +54,15 @@ class MemoryJobStore:
 
     def hand_on(self, job_id: str, hop: int, queue: str, envelope: dict[str, Any]) -> bool:
         with self._lock:
-            if hop >= 0:
-                if hop <= self._hops.get(job_id, -1):
-                    return False
-                self._hops[job_id] = hop
-            self._pending[job_id] = {"queue": queue, "envelope": envelope}
-            self._since[job_id] = self._clock()
+            if hop <= self._hops.get(job_id, -1):
+                return False
+            self._hops[job_id] = hop
+            self._put(job_id, queue, envelope)
             return True
+
+    def _put(self, job_id: str, queue: str, envelope: dict[str, Any]) -> None:
+        self._pending[job_id] = {"queue": queue, "envelope": envelope}
+        self._since[job_id] = self._clock()
 
     def is_stale(self, job_id: str, hop: int) -> bool:
         with self._lock:

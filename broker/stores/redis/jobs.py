@@ -105,9 +105,6 @@ class RedisJobStore:
 
     # -- a worker's step ------------------------------------------------------------------------
     def hand_on(self, job_id: str, hop: int, queue: str, envelope: dict[str, Any]) -> bool:
-        return self._mark(job_id, hop, queue, envelope)
-
-    def _mark(self, job_id: str, hop: int, queue: str, envelope: dict[str, Any]) -> bool:
         keys = [self._keys.handed_on(job_id), self._keys.pending(), self._keys.pending_since()]
         entry = json.dumps({"queue": queue, "envelope": envelope})
         with redis_errors(f"tracking job {job_id}"):
