@@ -148,8 +148,8 @@ def _measure(
         with Lanes(cfg, url) as lanes:
             calls = sdk_calls(cfg, lanes, jobs)  # routed here, outside the timed runs
             runs: dict[str, Callable[[int], None]] = {
-                "celery_noop": lambda n: _noop_run(app, n),
-                "sdk_task": lambda n: _sdk_run(app, calls[:n]),
+                "celery_noop": lambda n: _celery_run(app, NOOP_TASK, [[i] for i in range(n)]),
+                "sdk_task": lambda n: _celery_run(app, SDK_TASK, calls[:n]),
                 "lanes": lambda n: _lanes_run(lanes, n),
             }
             arms = [Arm(name, runs[name]) for name in ARMS]
@@ -213,14 +213,9 @@ def sdk_calls(cfg: Config, lanes: Lanes, n: int) -> list[list[Any]]:
     return calls
 
 
-def _noop_run(app: Any, n: int) -> None:
-    results = [app.send_task(NOOP_TASK, args=[i], queue=BENCH_QUEUE) for i in range(n)]
-    for result in results:
-        result.get(timeout=TIMEOUT_S, interval=0.01)
-
-
-def _sdk_run(app: Any, calls: list[list[Any]]) -> None:
-    results = [app.send_task(SDK_TASK, args=args, queue=BENCH_QUEUE) for args in calls]
+def _celery_run(app: Any, task: str, calls: list[list[Any]]) -> None:
+    """A plain Celery run: send ``task`` once per argument list, then wait for every result."""
+    results = [app.send_task(task, args=args, queue=BENCH_QUEUE) for args in calls]
     for result in results:
         result.get(timeout=TIMEOUT_S, interval=0.01)
 
