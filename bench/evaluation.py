@@ -36,7 +36,8 @@ class Miss:
 
 @dataclass(frozen=True)
 class EvalReport:
-    """Accuracy overall, per true type and per prefix; ``confusion[true][predicted]``."""
+    """Accuracy overall, per true type, per prefix and per source (when rows carry them);
+    ``confusion[true][predicted]``."""
 
     total: int
     correct: int
@@ -44,6 +45,7 @@ class EvalReport:
     per_type: dict[str, Score]
     confusion: dict[str, dict[str, int]]
     per_prefix: dict[str, Score] = field(default_factory=dict)
+    per_source: dict[str, Score] = field(default_factory=dict)
     misses: list[Miss] = field(default_factory=list)
 
 
@@ -73,6 +75,7 @@ def evaluate(rows: Iterable[dict[str, Any]], predict: Predictor | None = None) -
     predictor = predict or _predict_type
     by_type: dict[str, list[int]] = {}
     by_prefix: dict[str, list[int]] = {}
+    by_source: dict[str, list[int]] = {}
     confusion: dict[str, dict[str, int]] = {}
     misses: list[Miss] = []
     for row in rows:
@@ -81,6 +84,8 @@ def evaluate(rows: Iterable[dict[str, Any]], predict: Predictor | None = None) -
         _tally(by_type, expected, hit)
         if "prefix" in row:
             _tally(by_prefix, str(row["prefix"]), hit)
+        if "source" in row:
+            _tally(by_source, str(row["source"]), hit)
         cell = confusion.setdefault(expected, {})
         cell[predicted] = cell.get(predicted, 0) + 1
         if not hit:
@@ -94,25 +99,29 @@ def evaluate(rows: Iterable[dict[str, Any]], predict: Predictor | None = None) -
         per_type=_scores(by_type),
         confusion={k: dict(sorted(v.items())) for k, v in sorted(confusion.items())},
         per_prefix=_scores(by_prefix),
+        per_source=_scores(by_source),
         misses=misses,
     )
 
 
 def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a JSON-lines file; blank lines are skipped. Raises ``ValueError`` naming the
-    line on malformed JSON or a non-object line."""
+    line on malformed JSON, a non-object line or bytes that are not UTF-8."""
     rows: list[dict[str, Any]] = []
-    with Path(path).open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: bad JSON: {exc.msg}") from exc
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object")
-            rows.append(row)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{lineno}: bad JSON: {exc.msg}") from exc
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{lineno}: expected a JSON object")
+        rows.append(row)
     return rows
 
 
@@ -141,6 +150,8 @@ def format_report(report: EvalReport) -> str:
     lines += _score_table("type", report.per_type)
     if report.per_prefix:
         lines += ["", *_score_table("prefix", report.per_prefix)]
+    if report.per_source:
+        lines += ["", *_score_table("source", report.per_source)]
     lines += ["", "confusion (rows: true, columns: predicted)"]
     lines += _confusion_table(report.confusion)
     return "\n".join(lines)

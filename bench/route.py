@@ -37,7 +37,8 @@ def measure_routing(
     passes: int = DEFAULT_PASSES,
 ) -> dict[str, float | int]:
     """Time ``Router.decide`` (which classifies) per job after ``warmup`` untimed decisions,
-    and price the routed workload against sending it all to :func:`premium_target`.
+    and price the routed workload against sending it all to :func:`premium_target`; count
+    the vital jobs and those whose decision names a cheap lane anywhere (must be 0).
 
     Every job is decided in ``passes`` passes over the corpus and keeps its fastest time, so
     a thread descheduled by a busy machine is not counted as routing time (``timeit``'s rule).
@@ -50,14 +51,19 @@ def measure_routing(
     runs = [_time_pass(router, jobs) for _ in range(max(1, passes))]
     timings_ns = sorted(min(times) for times in zip(*(ns for ns, _ in runs), strict=True))
     instance, model = premium_target(config)
+    cheap = cheap_targets(config)
     routed_usd = 0.0
     premium_usd = 0.0
+    vital = vital_on_cheap = 0
     for decision in runs[-1][1]:
         routed_usd += decision.estimated_cost_usd
         clf = decision.classification
         if clf is not None:
             usage = {"input_tokens": clf.input_tokens, "output_tokens": clf.output_tokens}
             premium_usd += config.price_usd(instance, model, usage)
+            if clf.vital:
+                vital += 1
+                vital_on_cheap += touches(decision, cheap)
     return {
         "decisions": len(timings_ns),
         "p50_ms": round(_percentile(timings_ns, 0.50) / 1e6, 4),
@@ -65,7 +71,24 @@ def measure_routing(
         "routed_cost_usd": round(routed_usd, 4),
         "all_premium_cost_usd": round(premium_usd, 4),
         "savings": round(1 - routed_usd / premium_usd, 4) if premium_usd > 0 else 0.0,
+        "vital_jobs": vital,
+        "vital_on_cheap_lane": vital_on_cheap,
     }
+
+
+def cheap_targets(config: Config) -> frozenset[str]:
+    """Instances tagged ``cheap``, and pools with any such member."""
+    cheap = {name for name, spec in config.instances.items() if "cheap" in spec.tags}
+    pools = {name for name, members in config.pools.items() if cheap & set(members)}
+    return frozenset(cheap | pools)
+
+
+def touches(decision: Decision, cheap: frozenset[str]) -> bool:
+    """True if the decision names a cheap lane anywhere: first, in its chain, among the
+    alternatives."""
+    named = {decision.instance, *(s.instance for s in decision.chain)}
+    named |= {a.instance for a in decision.alternatives}
+    return bool(named & cheap)
 
 
 def _time_pass(router: Router, jobs: Sequence[Job]) -> tuple[list[int], list[Decision]]:

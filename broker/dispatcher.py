@@ -27,7 +27,6 @@ from broker.stores import Stores
 from broker.stores.jobs import Claim
 from kernel.config import Config
 from kernel.errors import InfrastructureError, JobError
-from router.candidates import CHEAP_TAG
 from router.decision import Decision
 from router.job import Job, parse_job
 from router.lane_state import LaneStateReader
@@ -73,17 +72,9 @@ class Dispatcher:
         if not chain:
             raise JobError(f"the decision for job {parsed.id} has an empty chain")
         instance = self._pools.expand(chain[0].instance)
-        self._warn_if_vital_on_cheap(parsed, decision, instance)
         tokens = decision.classification.input_tokens if decision.classification else 0
         envelope = Envelope(job=parsed, chain=chain, instance=instance, input_tokens=tokens)
         return envelope, decision
-
-    def _warn_if_vital_on_cheap(self, job: Job, decision: Decision, instance: str) -> None:
-        """Vital work reaches a cheap lane only when the job pins it; say so in the log."""
-        vital = decision.classification is not None and decision.classification.vital
-        if vital and CHEAP_TAG in self.config.instances[instance].tags:
-            log.warning("job %s: vital work sent to cheap lane %s because the job pins it",
-                        job.id, instance)  # fmt: skip
 
     def signature(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> Signature:
         """A Celery signature for ``job``, to use inside a group, chord or chain.

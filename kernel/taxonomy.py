@@ -70,6 +70,13 @@ class Classification(BaseModel):
     involves_code: bool = False
     priority: int = Field(default=3, ge=1, le=5)
     vital: bool = False
-    """Vital work (critical complexity, or security/architecture/performance review) never
-    runs on a lane tagged ``cheap``."""
+    """Vital work (costly if wrong: security, architecture, performance-critical work,
+    production incidents, money, data loss, migrations, anything critical) never touches a
+    lane tagged ``cheap``: not first, not in its fallback chain, not while waiting."""
+    vital_reason: str | None = None
+    """Why the job is vital ("security: 'authentication'", "the job says vital: true"), or
+    None when it is not."""
+    difficulty: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Estimated chance that a cheap model fails where a premium one succeeds; the
+    complexity levels are thresholds on it (see ``router.difficulty``)."""
     confidence: float = Field(default=0.5, ge=0.0, le=1.0)

@@ -1,4 +1,8 @@
-"""``lanes demo``: bring up the topology, fan a code review of a sample diff out, show a table."""
+"""``lanes demo``: bring up the topology, fan a code review of a sample diff out, show a table.
+
+Each review is placed by the ``criticality`` strategy (see :mod:`lanes.review`); the table says
+which lane and model took it and the rule that sent it there.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from kernel.config import Config, SimMode
@@ -14,7 +19,7 @@ from lanes.review import SAMPLE_DIFF, collect, fan_out
 from lanes.stack import running
 from workers.providers import is_simulated
 
-DEMO_COLUMNS = ("reviewer", "lane", "model", "status", "input_tokens", "output_tokens",
+DEMO_COLUMNS = ("reviewer", "lane", "model", "rule", "status", "input_tokens", "output_tokens",
                 "cost_usd", "latency_s")  # fmt: skip
 
 
@@ -44,11 +49,13 @@ def run_demo(
 
 
 def demo_table(rows: list[dict[str, Any]]) -> Table:
+    """One line per reviewer: where it ran, the rule that put it there, what it cost."""
     table = Table(title="lanes demo: code review of lanes/data/sample.diff")
     for col in ("reviewer", "lane", "model", "status"):
         table.add_column(col, no_wrap=True)
     for col in ("in tok", "out tok", "cost (USD)", "latency"):
         table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("why (routing rule)", ratio=1)
     for row in rows:
         style = "green" if row["status"] == "ok" else "red"
         table.add_row(
@@ -60,6 +67,7 @@ def demo_table(rows: list[dict[str, Any]]) -> Table:
             str(row["output_tokens"]),
             f"{row['cost_usd']:.6f}",
             f"{row['latency_s']:.2f}s",
+            escape(row["rule"]),
         )
     total = sum(r["cost_usd"] for r in rows)
     table.caption = f"total cost ${total:.6f}"

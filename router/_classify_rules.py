@@ -37,6 +37,11 @@ ARCH = 1 << 13
 PERF = 1 << 14
 WHY = 1 << 15
 NOT_URGENT = 1 << 16
+MONEY = 1 << 17
+DATA_LOSS = 1 << 18
+MIGRATION = 1 << 19
+CORRECTNESS = 1 << 20
+PERF_CRITICAL = 1 << 21
 
 WordTable = dict[TaskType, dict[float, str]]
 
@@ -200,6 +205,12 @@ FLAG_WORDS: dict[int, str] = {
     ARCH: "architecture architectural design",
     PERF: "performance perf latency throughput bottleneck profiling memory",
     WHY: "why",
+    MONEY: "billing invoice payment payout refund chargeback ledger =money revenue checkout "
+    "bank banking wallet payroll =tax =taxes =pricing =price =prices",
+    DATA_LOSS: "corruption corrupt =backup =backups rollback =wipe",
+    MIGRATION: "migration",
+    CORRECTNESS: "correctness race concurrency consistency integrity idempotent idempotency "
+    "atomic atomicity transactional",
 }
 
 FLAG_BIGRAMS: dict[int, str] = {
@@ -219,6 +230,12 @@ FLAG_BIGRAMS: dict[int, str] = {
     THINK: "think step|think carefully|think hard|reason* through|step by|deep dive",
     REVIEW: "look* over|check this",
     PERF: "speed* up|memory usage",
+    DATA_LOSS: "data loss|lost data|losing data|drop table|delete* production|deleted data",
+    MIGRATION: "database migration*|schema migration*|data migration*|"
+    "migrate* data|migrate* production",
+    MONEY: "losing money|lose money|double charge*|credit card*",
+    PERF_CRITICAL: "performance critical|latency critical|latency sensitive|hot path*|"
+    "critical path*|performance regression*",
 }
 
 NEUTRAL_BIGRAMS = "for example|for instance|such as|error handling"

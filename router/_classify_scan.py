@@ -21,11 +21,17 @@ follows). Longer text still counts in full for token estimates."""
 LEAD_BONUS = 1.5
 """Multiplier for the leading verb's points."""
 
+SCORED_TOKENS = 120
+"""Tokens of the request that vote on the type and raise every flag; later ones (pasted
+material, mostly) raise only ``PASTE_FLAGS`` (a security word deep in a paste still makes
+the work vital)."""
 Bands = tuple[tuple[int, int | None, float], ...]
 """``(start, stop, weight)`` token-index ranges; ``stop`` None runs to the end."""
-BANDS: Bands = ((0, 12, 1.0), (12, 40, 0.75), (40, None, 0.5))
+BANDS: Bands = ((0, 12, 1.0), (12, 40, 0.75), (40, SCORED_TOKENS, 0.5))
 """``(start, stop, weight)`` token-index bands: the task is usually stated first, so later
 words count less."""
+STATEMENT_TOKENS = 40
+"""Tokens that state the task (the first two weight bands)."""
 CONTEXT_WEIGHT = 0.5
 """Weight of every token of the context (system prompt, earlier turns)."""
 _CONTEXT_BANDS: Bands = ((0, None, CONTEXT_WEIGHT),)
@@ -153,6 +159,35 @@ def score_tokens(tokens: list[str], scores: list[float], bands: Bands, lead: int
     return flags
 
 
+def statement_flags(tokens: list[str]) -> int:
+    """The OR of every word's and pair's flags in ``tokens``."""
+    flags = 0
+    for cue in filter(None, map(WORDS.get, tokens)):
+        flags |= cue.flags
+    for _, pair in _pair_hits(tokens):
+        flags |= pair.flags
+    return flags
+
+
+PASTE_FLAGS = rules.SECURITY | rules.CRITICAL | rules.CODE
+"""The flags read from tokens past ``SCORED_TOKENS``: security and incident cues (vital
+wherever they appear) and signs of code."""
+_PASTE_WORDS = frozenset(w for w, cue in WORDS.items() if cue.flags & PASTE_FLAGS)
+_PASTE_PAIRS = {k: cue.flags for k, cue in PAIRS.items() if cue.flags & PASTE_FLAGS}
+_PASTE_HEADS = frozenset(first for first, _ in _PASTE_PAIRS)
+
+
+def paste_flags(tokens: list[str]) -> int:
+    """``PASTE_FLAGS`` raised by ``tokens``; C-level scans, Python only on hits."""
+    flags = 0
+    for token in compress(tokens, map(_PASTE_WORDS.__contains__, tokens)):
+        flags |= WORDS[token].flags
+    get = _PASTE_PAIRS.get
+    for i in compress(range(len(tokens) - 1), map(_PASTE_HEADS.__contains__, tokens)):
+        flags |= get((tokens[i], tokens[i + 1]), 0)
+    return flags & PASTE_FLAGS
+
+
 def _joined(text: str, part: str) -> bool:
     """True if ``part`` directly follows a letter/digit somewhere: ``f(``, ``snake_case``,
     ``KeyError``. Case-sensitive; a C-level ``find`` per occurrence of ``part``."""
@@ -191,6 +226,11 @@ class Scan:
     flags: int
     question: bool
     enumerated: bool
+    tokens: list[str]
+    """The request's prose tokens (context excluded)."""
+    statement_flags: int
+    """Flags raised where the task is stated (its first paragraph, at most
+    ``STATEMENT_TOKENS`` tokens), as opposed to material pasted after it."""
     _code: bool | None = None
 
     @property
@@ -200,10 +240,10 @@ class Scan:
         return self._code
 
 
-def _prose(head: str) -> str:
+def prose(head: str) -> str:
     """``head`` with fenced and inline code blanked out."""
-    prose = _FENCE_RE.sub(" ", head) if "```" in head else head
-    return _INLINE_CODE_RE.sub(" ", prose) if "`" in prose else prose
+    plain = _FENCE_RE.sub(" ", head) if "```" in head else head
+    return _INLINE_CODE_RE.sub(" ", plain) if "`" in plain else plain
 
 
 def scan_text(text: str, context: str = "") -> Scan:
@@ -212,16 +252,22 @@ def scan_text(text: str, context: str = "") -> Scan:
     and has no leading verb. Code is blanked out first, so pasted code does not vote on the
     type; it still counts for ``Scan.code`` and error names."""
     head = text[:SCAN_CHARS]
-    prose = _prose(head)
-    tokens = tokenize(prose)
+    plain = prose(head)
+    tokens = tokenize(plain)
     scores = list(_TIE_BIAS)
-    flags = score_tokens(tokens, scores, BANDS, lead_index(tokens))
+    flags = score_tokens(tokens[:SCORED_TOKENS], scores, BANDS, lead_index(tokens))
+    flags |= paste_flags(tokens[SCORED_TOKENS - 1 :])
     context_head = context[: SCAN_CHARS - len(head)]
     if context_head:
-        flags |= score_tokens(tokenize(_prose(context_head)), scores, _CONTEXT_BANDS, -1)
+        flags |= score_tokens(tokenize(prose(context_head)), scores, _CONTEXT_BANDS, -1)
         head = f"{head}\n{context_head}"
     if names_an_error(head):
         scores[_DEBUG] += ERROR_NAME_POINTS
-    question = bool(tokens) and (tokens[0] in rules.QUESTION_WORDS or prose.rstrip().endswith("?"))
-    enumerated = "\n" in prose and len(list(islice(_ENUM_RE.finditer("\n" + prose), 2))) == 2
-    return Scan(head, scores, flags, question, enumerated)
+    question = bool(tokens) and (tokens[0] in rules.QUESTION_WORDS or plain.rstrip().endswith("?"))
+    enumerated = "\n" in plain and len(list(islice(_ENUM_RE.finditer("\n" + plain), 2))) == 2
+    paragraph, blank, _ = plain.partition("\n\n")
+    stated = (
+        tokenize(paragraph)[: STATEMENT_TOKENS + 1] if blank else tokens[: STATEMENT_TOKENS + 1]
+    )
+    statement = statement_flags(stated)
+    return Scan(head, scores, flags, question, enumerated, tokens, statement)

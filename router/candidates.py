@@ -58,7 +58,7 @@ class Candidate:
     pool: str | None
     tags: frozenset[str]
     cheap: bool
-    """Tagged ``cheap``: vital work never goes here unless pinned."""
+    """Tagged ``cheap``: vital work never goes here, not even when pinned."""
     vital_target: bool
     """Tagged ``vital``: vital work prefers it, other work avoids it on ties."""
     usd_per_input_token: float

@@ -18,18 +18,44 @@ C): about 10 microseconds for a one-line request, 35-60 for 2 KB or more.
 
 from __future__ import annotations
 
+from itertools import compress
+
 from kernel.taxonomy import Classification, Complexity, Pattern, TaskType
 from router import _classify_rules as rules
-from router._classify_index import TYPE_INDEX, TYPES
+from router._classify_index import PAIRS, TYPE_INDEX, TYPES, WORDS
 from router._classify_scan import Scan, scan_text
+from router.difficulty import estimate as estimate_difficulty
+from router.difficulty import level as difficulty_level
+from router.difficulty import within
 from router.job import Job
+from router.typemodel import CLASS_TYPES, HEAD_CHARS, shipped_model
 
 MIN_POINTS = 1.0
 """Below this many points for the best type, the text carries no usable cue."""
-LONG_INPUT_TOKENS = 2000
-"""Inputs at least this long (estimated tokens) are at least ``complex``."""
-SHORT_INPUT_TOKENS = 60
-"""Factual and simple-task inputs shorter than this are ``simple``."""
+OTHER_MIN_POINTS = 1.5
+"""Cue points a type the model does not know needs to stand against the model."""
+MODEL_TYPES = frozenset(CLASS_TYPES.values())
+_MODEL_TYPE_INDEXES = tuple(TYPE_INDEX[t] for t in MODEL_TYPES)
+_OTHER_TYPE_INDEXES = tuple(i for i, t in enumerate(TYPES) if t not in MODEL_TYPES)
+_VITAL_FLAGS = (
+    (rules.SECURITY, "security"),
+    (rules.DATA_LOSS, "data loss"),
+    (rules.MONEY, "money"),
+    (rules.MIGRATION, "migration"),
+    (rules.PERF_CRITICAL, "performance-critical"),
+    (rules.CRITICAL, "critical"),
+)
+"""Flags that make work vital on their own, most specific first, with the label its reason
+starts with."""
+_ANYWHERE = rules.SECURITY | rules.CRITICAL
+"""Vital flags that count wherever they are read (pasted material included); the others
+count only where the task is stated (``Scan.statement_flags``)."""
+_VITAL_REVIEWS = (
+    (rules.ARCH, "architecture"),
+    (rules.PERF, "performance"),
+    (rules.CORRECTNESS, "correctness"),
+)
+"""Flags that make a review vital."""
 
 _DEBUG = TYPE_INDEX[TaskType.DEBUGGING]
 _FACTUAL = TYPE_INDEX[TaskType.FACTUAL]
@@ -94,34 +120,49 @@ def _adjust_for_question(scan: Scan) -> None:
         scan.scores[_FACTUAL] += 2.0 if scan.flags & rules.WHY else 1.5
 
 
-def _decide_type(scan: Scan) -> tuple[TaskType, float]:
-    """Winning type and a confidence in [0, 1]: high when the winner has many points and
-    beats the runner-up clearly. Without enough points: ``code-generation`` for text about
-    code, else ``simple-task``, both with confidence 0.2."""
+def _rule_type(scan: Scan) -> tuple[TaskType, float, float]:
+    """The cue tables' winner, its points, and its lead over the best model-known type."""
     scores = scan.scores
     best = max(range(len(scores)), key=scores.__getitem__)
-    top = scores[best]
-    if top < MIN_POINTS:
-        return (TaskType.CODE_GENERATION if scan.code else TaskType.SIMPLE_TASK), 0.2
-    runner_up = max(s for i, s in enumerate(scores) if i != best)
-    margin = (top - runner_up) / top
-    strength = min(1.0, top / 5.0)
-    return TYPES[best], round(0.3 + 0.65 * margin * strength, 3)
+    known = max(scores[i] for i in _MODEL_TYPE_INDEXES)
+    return TYPES[best], scores[best], scores[best] - known
 
 
-def _complexity(flags: int, task_type: TaskType, input_tokens: int) -> Complexity:
+def _decide_type(scan: Scan, text: str) -> tuple[TaskType, float]:
+    """Winning type and a confidence in [0, 1].
+
+    The cue tables name the types the learned model has no labels for (architecture,
+    planning, analysis, code review, factual, creative, coordination, simple tasks): when
+    their winner is one of those, with ``OTHER_MIN_POINTS`` or more and ahead of every
+    model-known type, it stands. Otherwise the model (:mod:`router.typemodel`) chooses among
+    the software-change types, unless it finds the text is no software change at all, or
+    knows none of its words (and the text shows no code): then the cue tables' best among
+    the other types, if it has ``MIN_POINTS``, else ``simple-task``.
+    """
+    rule_type, points, lead = _rule_type(scan)
+    if rule_type not in MODEL_TYPES and points >= OTHER_MIN_POINTS and lead > 0:
+        runner_up = sorted(scan.scores)[-2]
+        margin = (points - runner_up) / points
+        return rule_type, round(0.3 + 0.65 * margin * min(1.0, points / 5.0), 3)
+    probs, other, known = shipped_model().read(scan.tokens, text[:HEAD_CHARS])
+    best = max(probs, key=probs.__getitem__)
+    if not scan.code and (other > probs[best] or (known == 0 and points < MIN_POINTS)):
+        other_type, other_points = _best_other(scan)
+        kind = other_type if other_points >= MIN_POINTS else TaskType.SIMPLE_TASK
+        return kind, round(min(0.6, other), 3)
+    return best, round(probs[best], 3)
+
+
+def _best_other(scan: Scan) -> tuple[TaskType, float]:
+    """The cue tables' best type among those the model does not know, and its points."""
+    i = max(_OTHER_TYPE_INDEXES, key=scan.scores.__getitem__)
+    return TYPES[i], scan.scores[i]
+
+
+def _complexity(flags: int, difficulty: float) -> Complexity:
     if flags & rules.CRITICAL:
         return Complexity.CRITICAL
-    if flags & rules.COMPLEX or input_tokens >= LONG_INPUT_TOKENS:
-        return Complexity.COMPLEX
-    if flags & rules.SIMPLE:
-        return Complexity.SIMPLE
-    if task_type is TaskType.ARCHITECTURE:
-        return Complexity.COMPLEX
-    short = input_tokens < SHORT_INPUT_TOKENS
-    if short and task_type in (TaskType.FACTUAL, TaskType.SIMPLE_TASK):
-        return Complexity.SIMPLE
-    return Complexity.MEDIUM
+    return difficulty_level(difficulty)
 
 
 def _pattern(flags: int, enumerated: bool) -> Pattern:
@@ -145,14 +186,54 @@ def _priority(flags: int, complexity: Complexity) -> int:
     return 3
 
 
-def _vital(flags: int, complexity: Complexity) -> bool:
-    """Critical work, anything touching security, or a review of architecture/performance.
+def _flag_index(bit: int) -> tuple[frozenset[str], frozenset[str]]:
+    """Words whose cue raises ``bit``, and first words of pairs whose cue does."""
+    words = frozenset(w for w, cue in WORDS.items() if cue.flags & bit)
+    heads = frozenset(a for (a, _), cue in PAIRS.items() if cue.flags & bit)
+    return words, heads
 
-    Deliberately generous: a security job wrongly sent to a cheap lane costs far more than
-    an ordinary job sent to a strong one."""
-    if complexity is Complexity.CRITICAL or flags & rules.SECURITY:
-        return True
-    return bool(flags & rules.REVIEW and flags & (rules.ARCH | rules.PERF))
+
+_FLAG_INDEX: dict[int, tuple[frozenset[str], frozenset[str]]] = {
+    bit: _flag_index(bit)
+    for bit in {
+        *(b for b, _ in _VITAL_FLAGS),
+        *(b for b, _ in _VITAL_REVIEWS),
+    }
+}
+
+
+def _cue(scan: Scan, bit: int) -> str:
+    """The first word or word pair of the request that raised flag ``bit``, quoted. The
+    scan runs in C (``compress``); Python only looks at candidate positions."""
+    tokens = scan.tokens
+    words, heads = _FLAG_INDEX[bit]
+    for i in compress(range(len(tokens)), map(heads.__contains__, tokens)):
+        pair = PAIRS.get((tokens[i], tokens[i + 1])) if i + 1 < len(tokens) else None
+        if pair is not None and pair.flags & bit:
+            word_at = next(compress(range(i), map(words.__contains__, tokens[:i])), None)
+            if word_at is not None:
+                return f"'{tokens[word_at]}'"
+            return f"'{tokens[i]} {tokens[i + 1]}'"
+    word_at = next(compress(range(len(tokens)), map(words.__contains__, tokens)), None)
+    return f"'{tokens[word_at]}'" if word_at is not None else "in its context"
+
+
+def vital_reason(scan: Scan, task_type: TaskType, complexity: Complexity) -> str | None:
+    """Why the work is vital (costly if wrong), or None. Deliberately generous: vital work
+    sent to a cheap lane costs far more than ordinary work sent to a strong one."""
+    flags = (scan.flags & _ANYWHERE) | scan.statement_flags
+    for bit, label in _VITAL_FLAGS:
+        if flags & bit:
+            return f"{label}: {_cue(scan, bit)}"
+    if complexity is Complexity.CRITICAL:
+        return "critical work"
+    if task_type is TaskType.ARCHITECTURE:
+        return "an architecture decision"
+    if flags & rules.REVIEW or task_type is TaskType.CODE_REVIEW:
+        for bit, label in _VITAL_REVIEWS:
+            if flags & bit:
+                return f"{label} review: {_cue(scan, bit)}"
+    return None
 
 
 def output_tokens_for(task_type: TaskType, complexity: Complexity, max_tokens: int | None) -> int:
@@ -170,31 +251,51 @@ def classify_text(
     context: str = "",
 ) -> Classification:
     """Classify bare ``text``. ``task_type`` / ``complexity`` hints, when given, win over
-    what the text suggests (confidence is then 1.0). ``max_tokens`` caps ``output_tokens``.
+    what the text suggests (confidence is then 1.0; the difficulty moves into the hinted
+    level's band). ``max_tokens`` caps ``output_tokens``.
 
     ``context`` is text the model also reads but that is not the request itself (system
     prompt, earlier turns): it counts in ``input_tokens`` and its cues count at half weight.
     """
     scan = scan_text(text, context)
     _adjust_for_question(scan)
-    inferred, confidence = _decide_type(scan)
-    kind = task_type or inferred
+    if task_type is None:
+        kind, confidence = _decide_type(scan, text)
+    else:
+        kind, confidence = task_type, 1.0
     input_tokens = estimate_tokens(text) + (estimate_tokens(context) if context else 0)
-    level = complexity or _complexity(scan.flags, kind, input_tokens)
-    thinking = bool(scan.flags & rules.THINK) or (
+    flags = scan.flags
+    difficulty = estimate_difficulty(
+        scan.tokens,
+        scan.head,
+        kind,
+        input_tokens,
+        complex_cue=bool(flags & rules.COMPLEX),
+        simple_cue=bool(flags & rules.SIMPLE),
+        thinking=bool(flags & rules.THINK),
+        steps=scan.enumerated or bool(flags & rules.MULTISTEP),
+    )
+    if complexity is None:
+        level = _complexity(flags, difficulty)
+    else:
+        level, difficulty = complexity, within(difficulty, complexity)
+    thinking = bool(flags & rules.THINK) or (
         level in (Complexity.COMPLEX, Complexity.CRITICAL) and kind in THINKING_TYPES
     )
+    why = vital_reason(scan, kind, level)
     return Classification(
         type=kind,
         complexity=level,
-        pattern=_pattern(scan.flags, scan.enumerated),
+        pattern=_pattern(flags, scan.enumerated),
         input_tokens=input_tokens,
         output_tokens=output_tokens_for(kind, level, max_tokens),
         needs_extended_thinking=thinking,
         involves_code=kind in CODE_TYPES or scan.code,
-        priority=_priority(scan.flags, level),
-        vital=_vital(scan.flags, level),
-        confidence=1.0 if task_type is not None else confidence,
+        priority=_priority(flags, level),
+        vital=why is not None,
+        vital_reason=why,
+        difficulty=difficulty,
+        confidence=confidence,
     )
 
 
@@ -204,10 +305,14 @@ def classify(job: Job) -> Classification:
     output estimate. Delegates to :func:`classify_text`."""
     messages = job.as_messages()
     context = "\n".join(p for p in [job.system, *(m["content"] for m in messages[:-1])] if p)
-    return classify_text(
+    clf = classify_text(
         messages[-1]["content"],
         max_tokens=job.max_tokens,
         task_type=job.task_type,
         complexity=job.complexity,
         context=context,
     )
+    if job.vital is None or job.vital == clf.vital:
+        return clf
+    reason = "the job says vital: true" if job.vital else None
+    return clf.model_copy(update={"vital": job.vital, "vital_reason": reason})

@@ -1,9 +1,9 @@
 """An in-memory cache of decisions for identical normalised tasks (``routing.cache_ttl_s``).
 
 The key is the task, not the job: the text lowercased with whitespace collapsed (hashed), plus
-everything else that changes a decision (max_tokens, hints, pins, chain, strategy,
-constraints, weights). The cache is bounded (least recently used entries go first) and reads
-its clock through an injectable function, so tests need not sleep.
+everything else that changes a decision (max_tokens, hints, the job's ``vital``, pins, chain,
+strategy, constraints, weights). The cache is bounded (least recently used entries go first)
+and reads its clock through an injectable function, so tests need not sleep.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def cache_key(job: Job, strategy: str, weights: Weights | None) -> Hashable:
         job.max_tokens,
         job.task_type,
         job.complexity,
+        job.vital,
         job.instance,
         job.model,
         job.chain,

@@ -14,18 +14,19 @@ between threads when its lane state, history and counter are.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from kernel.config.models import Config, Weights
 from kernel.errors import JobError, NoRoute
 from kernel.patterns import compile_safe
 from kernel.taxonomy import Classification
-from router.candidates import CandidateTable, build_candidates
+from router.candidates import CHEAP_TAG, Candidate, CandidateTable, build_candidates
 from router.classifier import classify as default_classify
 from router.decision import Decision
 from router.decision_cache import DecisionCache, cache_key
 from router.filters import (
     DEFAULT_MIN_HEALTH,
+    VITAL_ON_CHEAP,
     Demand,
     instance_problem,
     summarize,
@@ -40,7 +41,13 @@ from router.lane_state import (
     NoHistory,
     StaticLaneState,
 )
-from router.scorer import NormalWeights, Option, capability_reason, cost_reason, normalize
+from router.scorer import (
+    NormalWeights,
+    Option,
+    capability_reason,
+    cost_reason,
+    normalize,
+)
 from router.strategies import (
     Choice,
     DecisionContext,
@@ -120,10 +127,11 @@ class Router:
         """Where ``job`` goes.
 
         ``strategy`` applies unless the job names its own; ``weights`` replace
-        ``routing.weights`` for this call (performance_optimized, and criticality for complex
-        or critical work, use weights of their own). JobError for a bad job (unknown
-        strategy, lane, model or chain; a prompt no context window can hold), NoRoute when
-        no candidate survives the filters, ConfigError for a broken hook or custom rule.
+        ``routing.weights`` for this call (performance_optimized uses weights of its own).
+        Vital work never has a cheap lane anywhere in its decision, not even while cooldowns
+        are waived. JobError for a bad job (unknown strategy, lane, model or chain; a prompt
+        no context window can hold; vital work pinned to nothing but cheap lanes), NoRoute
+        when no candidate survives the filters, ConfigError for a broken hook or custom rule.
         """
         name = self.strategy_for(job, strategy)
         key = None
@@ -135,8 +143,7 @@ class Router:
         classification = self._classifier(job)
         self._check_size(job, classification)
         chain_name(job, self.config)
-        if job.instance is not None or job.model is not None:
-            self.table.pinned(job.instance, job.model)  # a bad pin is refused before any read
+        self._check_pins(job, classification)  # a bad pin is refused before any read
         statuses = self._lane_state.statuses(list(self.table.instances))
         try:
             decision = self._choose(job, name, weights, classification, statuses, waive=False)
@@ -185,6 +192,15 @@ class Router:
                 f"{job.max_tokens:,}; the largest context window is {window:,} (model {model})"
             )
 
+    def _check_pins(self, job: Job, classification: Classification) -> None:
+        """JobError for a pin naming an unknown lane or model, or one that leaves vital work
+        nothing but cheap lanes."""
+        if job.instance is None and job.model is None:
+            return
+        cands = self.table.pinned(job.instance, job.model)
+        if classification.vital and cands and all(cand.cheap for cand in cands):
+            raise JobError(cheap_pin_refusal(job, classification, cands))
+
     def _target_usable(self, target_name: str) -> bool:
         target = self.table.targets.get(target_name)
         if target is None:
@@ -195,6 +211,23 @@ class Router:
             for name, status in statuses.items()
         }
         return target_problem(target, problems) is None
+
+
+def cheap_pin_refusal(job: Job, clf: Classification, cands: Sequence[Candidate]) -> str:
+    """Why a vital job pinned to cheap lanes is refused, and the two ways out."""
+    targets = list(dict.fromkeys(cand.target for cand in cands))
+    lanes = ", ".join(targets)
+    if job.instance is not None:
+        pin = f"the job pins cheap lane {lanes}"
+    elif len(targets) == 1:
+        pin = f"the job pins model {job.model}, which only cheap lane {lanes} offers"
+    else:
+        pin = f"the job pins model {job.model}, which only cheap lanes {lanes} offer"
+    why = clf.vital_reason or "the classifier judged it vital"
+    return (
+        f"{pin}, but the job is vital ({why}) and {VITAL_ON_CHEAP}; pin a lane without the "
+        f"'{CHEAP_TAG}' tag, or set \"vital\": false on the job to accept cheap lanes"
+    )
 
 
 def _assemble(ctx: DecisionContext, strategy: str, choice: Choice) -> Decision:
@@ -213,7 +246,6 @@ def _assemble(ctx: DecisionContext, strategy: str, choice: Choice) -> Decision:
         *choice.reasons,
         capability_reason(top, clf.type.value),
         cost_reason(top),
-        *ctx.notes,
         *summarize(rejections, ctx.table),
     ]
     return Decision(
@@ -249,8 +281,15 @@ def _alternative(option: Option) -> dict[str, str | float]:
 
 
 def _classified(clf: Classification) -> str:
-    vital = ", vital" if clf.vital else ""
     return (
-        f"Classified as {clf.type.value} ({clf.complexity.value}, {clf.pattern.value}{vital}; "
+        f"Classified as {clf.type.value} ({clf.complexity.value}, difficulty "
+        f"{clf.difficulty:.2f}, {clf.pattern.value}, {vital_text(clf)}; "
         f"~{clf.input_tokens:,} tokens in, ~{clf.output_tokens:,} out)"
     )
+
+
+def vital_text(clf: Classification) -> str:
+    """'vital (security: 'injection')', 'vital' or 'not vital'."""
+    if not clf.vital:
+        return "not vital"
+    return f"vital ({clf.vital_reason})" if clf.vital_reason else "vital"

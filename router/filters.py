@@ -2,9 +2,9 @@
 
 Target checks (switched off in config, disabled, cooling down, unhealthy) run once per target per
 decision; a pool passes while at least one member is usable. Candidate checks run in this
-order and the first failure is the reason: context window, output limit, the job's
-constraints, then vital work on a cheap lane. The vital check comes last so a pin can waive
-it (see :data:`VITAL_ON_CHEAP`) knowing nothing else is wrong with the candidate.
+order and the first failure is the reason: vital work on a cheap lane (see
+:data:`VITAL_ON_CHEAP`; nothing waives it), context window, output limit, the job's
+constraints.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from router.scorer import Option, latency_factor
 DEFAULT_MIN_HEALTH = 0.25
 """An instance whose health (0-1) is below this is not routed to."""
 VITAL_ON_CHEAP = "vital work never goes to a cheap lane"
+"""Why a candidate on a target tagged ``cheap`` is rejected for vital work, always."""
 
 
 def target_reasons(
@@ -105,7 +106,9 @@ class Demand:
 
 
 def check(cand: Candidate, d: Demand) -> str | None:
-    """The first static reason ``cand`` cannot take the job (cost and vital excluded)."""
+    """The first static reason ``cand`` cannot take the job (cost excluded)."""
+    if d.vital and cand.cheap:
+        return VITAL_ON_CHEAP
     needed = d.input_tokens + d.max_tokens
     if needed > cand.context_window:
         return (
@@ -127,8 +130,7 @@ def check(cand: Candidate, d: Demand) -> str | None:
 def evaluate(cand: Candidate, d: Demand) -> tuple[Option | None, str | None]:
     """Estimate and filter one candidate whose target is usable.
 
-    Returns ``(option, None)`` when it survives, ``(None, reason)`` when it is rejected, and
-    ``(option, VITAL_ON_CHEAP)`` when the only objection is vital work on a cheap lane.
+    Returns ``(option, None)`` when it survives, ``(None, reason)`` when it is rejected.
     """
     reason = check(cand, d)
     if reason is not None:
@@ -143,8 +145,6 @@ def evaluate(cand: Candidate, d: Demand) -> tuple[Option | None, str | None]:
         strength=cand.strengths[d.task_type],
         affinity=cand.vital_target == d.vital,
     )
-    if d.vital and cand.cheap:
-        return option, VITAL_ON_CHEAP
     return option, None
 
 

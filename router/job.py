@@ -47,6 +47,10 @@ class Job(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     task_type: TaskType | None = None
     complexity: Complexity | None = None
+    vital: bool | None = None
+    """None: the classifier decides. True: treat as vital. False: the caller accepts cheap
+    lanes for this job even if its text looks vital (the only way to pin vital-looking work
+    to a cheap lane)."""
     constraints: Constraints = Constraints()
     model: str | None = None
     """Pin a model."""

@@ -2,7 +2,8 @@
 
 Five components, each 0-1, weighted by ``routing.weights`` (normalised by their sum):
 
-- capability: the model's strength for the task type / 100;
+- capability: the model's strength for the task type, its shortfall scaled by the job's
+  difficulty (:func:`capability_part`);
 - cost: estimated cost on a log scale across the candidates being compared; free is 1,
   the most expensive 0, and the cheapest paid one sits one decade above the floor;
 - quality: the model's quality / 100;
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from kernel.config.models import Weights
 from kernel.taxonomy import Complexity
 from router.candidates import Candidate
+from router.difficulty import level as difficulty_level
 from router.lane_state import HistoryReader
 
 LATENCY_GROWTH_PER_KTOK = 0.1
@@ -31,6 +33,17 @@ QUALITY_FLOOR: dict[str, int] = {
     Complexity.CRITICAL: 90,
 }
 """The "good enough" bar by complexity, on the 0-100 scale of strengths and quality."""
+
+
+def capability_floor(complexity: Complexity, difficulty: float) -> int:
+    """The bar a model's strength must reach for a job, by its complexity (a level of its
+    difficulty). Critical work is about stakes, not difficulty: being vital, it never
+    reaches a cheap lane (and ``criticality`` sends it to the strongest model on a vital
+    lane), but the bar is still set by how hard the work is."""
+    if complexity is not Complexity.CRITICAL:
+        return QUALITY_FLOOR[complexity]
+    return QUALITY_FLOOR[difficulty_level(difficulty)]
+
 
 NormalWeights = tuple[float, float, float, float, float]
 """(capability, cost, quality, latency, historical), summing to 1."""
@@ -81,12 +94,20 @@ def normalize(weights: Weights) -> NormalWeights:
     )
 
 
+def capability_part(strength: int, difficulty: float) -> float:
+    """How much of the job a model of ``strength`` (0-100) gets right, 0-1: its shortfall
+    from 100 counts in proportion to the job's difficulty (0.5: the plain strength). On
+    easy work every model does well enough; on hard work the shortfall doubles."""
+    return max(0.0, 1.0 - (1.0 - strength / 100) * 2.0 * difficulty)
+
+
 def score_options(
     targets: Sequence[Option],
     population: Sequence[Option],
     weights: NormalWeights,
     history: HistoryReader,
     task_type: str,
+    difficulty: float = 0.5,
 ) -> None:
     """Write each target's score, normalising cost and latency over ``population``.
 
@@ -114,7 +135,7 @@ def score_options(
         cost_part = 1.0 if cost <= 0.0 else max(0.0, (log_max - math.log10(cost)) / span)
         past = history.score(cand.target, cand.model, task_type)
         opt.score = 100.0 * (
-            w_cap * opt.strength / 100
+            w_cap * capability_part(opt.strength, difficulty)
             + w_cost * cost_part
             + w_quality * cand.quality / 100
             + w_latency * min(1.0, min_latency / opt.latency_s)

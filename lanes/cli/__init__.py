@@ -10,6 +10,7 @@ from kernel.errors import LanesError
 from lanes.cli import (  # noqa: F401  (importing registers the commands)
     bench_chaos,
     bench_classify,
+    bench_difficulty,
     bench_ratelimit,
     bench_route,
     bench_spine,
@@ -17,6 +18,7 @@ from lanes.cli import (  # noqa: F401  (importing registers the commands)
     run,
     serve,
     status,
+    train,
 )
 from lanes.cli.app import app, err_console
 

@@ -17,12 +17,17 @@ def classify_accuracy(
     as_json: bool = typer.Option(False, "--json"),
     misses: bool = typer.Option(False, "--misses", help="List every wrong prediction."),
 ) -> None:
-    """Accuracy overall, per type (and per `prefix` if rows carry one), confusion matrix."""
+    """Accuracy overall, per type (and per `prefix` / `source` if rows carry them), confusion."""
     from bench.evaluation import evaluate, format_report, load_jsonl
 
     if not file.is_file():
         raise JobError(f"{file}: no such file; give a JSONL file of labelled rows")
-    report = evaluate(load_jsonl(file))
+    try:
+        report = evaluate(load_jsonl(file))
+    except ValueError as exc:
+        raise JobError(str(exc)) from None
+    except KeyError as exc:
+        raise JobError(f"{file}: every row needs 'text' and 'type' (missing {exc})") from None
     if as_json:
         data = dataclasses.asdict(report)
         if not misses:

@@ -29,7 +29,7 @@ from kernel.redact import mask_url_secrets
 from kernel.taxonomy import Classification
 from lanes.cli.app import app, console, print_json, read_text_file, state
 from router.decision import Decision
-from router.engine import Router
+from router.engine import Router, vital_text
 from router.job import Job, parse_job
 
 CONSTRAINT_KEYS = ("max_cost_usd", "min_quality", "max_latency_s")
@@ -72,6 +72,12 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
 TEXT_ARG = typer.Argument(None, help="The task text (omit with --jsonl).")
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object.")
 JSONL_OPT = typer.Option(None, "--jsonl", help="Read {'text': ...} objects, one a line.")
+VITAL_OPT = typer.Option(
+    None,
+    "--vital/--not-vital",
+    help="Treat the job as vital (never a cheap lane), or accept cheap lanes for it "
+    "(default: the classifier decides).",
+)
 
 
 @app.command("classify")
@@ -79,12 +85,13 @@ def classify_command(
     ctx: typer.Context,
     text: str | None = TEXT_ARG,
     max_tokens: int | None = typer.Option(None, "--max-tokens", min=1),
+    vital: bool | None = VITAL_OPT,
     as_json: bool = JSON_OPT,
     jsonl: Path | None = JSONL_OPT,
 ) -> None:
-    """Classify a task: type, complexity, pattern, token estimates, vital or not."""
+    """Classify a task: type, complexity, difficulty, tokens, vital or not and why."""
     router = Router(state(ctx).config())
-    defaults = {"max_tokens": max_tokens}
+    defaults = {"max_tokens": max_tokens, "vital": vital}
 
     def handle(fields: dict[str, Any]) -> dict[str, Any]:
         job = job_from_fields({**defaults, **fields})
@@ -109,6 +116,7 @@ def route_command(
     model: str | None = typer.Option(None, "--model", help="Pin a model."),
     max_cost: float | None = typer.Option(None, "--max-cost", help="Budget per job, USD."),
     min_quality: int | None = typer.Option(None, "--min-quality", min=0, max=100),
+    vital: bool | None = VITAL_OPT,
     as_json: bool = JSON_OPT,
     jsonl: Path | None = JSONL_OPT,
 ) -> None:
@@ -120,6 +128,7 @@ def route_command(
         "model": model,
         "max_cost_usd": max_cost,
         "min_quality": min_quality,
+        "vital": vital,
     }
 
     def handle(fields: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +160,16 @@ def _table(title: str, columns: tuple[str, ...], rows: Iterable[Iterable[str]]) 
     return table
 
 
+def classification_line(clf: Classification) -> str:
+    """'code-review, medium, difficulty 0.50; vital (security: 'injection')'."""
+    return (
+        f"{clf.type.value}, {clf.complexity.value}, difficulty {clf.difficulty:.2f}; "
+        f"{vital_text(clf)}"
+    )
+
+
 def _show_classification(clf: Classification) -> None:
+    console.print(escape(classification_line(clf)))
     rows = [(key, str(value)) for key, value in clf.model_dump(mode="json").items()]
     console.print(_table("classification", ("field", "value"), rows))
 
@@ -162,6 +180,8 @@ def _show_decision(d: Decision) -> None:
         f"[bold green]{escape(d.instance)}{pool} / {escape(d.model)}[/]  "
         f"strategy {d.strategy}, confidence {d.confidence:.0f}/100"
     )
+    if d.classification is not None:
+        console.print(escape(classification_line(d.classification)))
     console.print(
         f"estimated cost ${d.estimated_cost_usd:.4f}, latency {d.estimated_latency_s:.1f}s"
     )

@@ -63,6 +63,12 @@ def run(
     instance: str | None = typer.Option(None, "--instance", help="Pin a lane or pool."),
     model: str | None = typer.Option(None, "--model", help="Pin a model."),
     strategy: str | None = typer.Option(None, "--strategy"),
+    vital: bool | None = typer.Option(
+        None,
+        "--vital/--not-vital",
+        help="Treat the job as vital (never a cheap lane), or accept cheap lanes for it "
+        "(default: the classifier decides).",
+    ),
     timeout_s: float = typer.Option(
         600.0, "--timeout", min=0.1, help="Seconds to wait for the result (0.1 or more)."
     ),
@@ -75,7 +81,13 @@ def run(
     if job_file is not None:
         job = read_json_object(job_file, "job file")
     elif prompt:
-        job = {"prompt": prompt, "max_tokens": max_tokens, "instance": instance, "model": model}
+        job = {
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "instance": instance,
+            "model": model,
+            "vital": vital,
+        }
     else:
         raise JobError("give a PROMPT or --job FILE")
     with Lanes.connect(state(ctx).config()) as lanes:

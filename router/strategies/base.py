@@ -18,11 +18,11 @@ from kernel.errors import NoRoute
 from kernel.patterns import SafePattern
 from kernel.taxonomy import Classification
 from router.candidates import Candidate, CandidateTable
-from router.filters import VITAL_ON_CHEAP, Demand, evaluate
+from router.filters import Demand, evaluate
 from router.hooks import HookLoader
 from router.job import Job
 from router.lane_state import HistoryReader
-from router.scorer import QUALITY_FLOOR, NormalWeights, Option, normalize, score_options
+from router.scorer import NormalWeights, Option, capability_floor, normalize, score_options
 
 CompiledRule = tuple[SafePattern, CustomRule]
 
@@ -90,28 +90,27 @@ class DecisionContext:
     services: Services
     pins: tuple[str | None, str | None] = (None, None)
     """(target, model) the options in play must match; from the job or a custom rule."""
-    notes: list[str] = field(default_factory=list)
-    """Reasons found on the way (a waived filter, a skipped chain step)."""
     _memo: dict[int, tuple[Option | None, str | None]] = field(
         default_factory=dict, init=False, repr=False
     )
-    """Filter outcome by candidate index: (option, None), (None, reason) or (option, vital)."""
+    """Filter outcome by candidate index: (option, None) or (None, reason)."""
     _considered: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
     """Candidates a strategy looked at, in order, with their rejection reason or None."""
-    _waived: set[str] = field(default_factory=set, init=False, repr=False)
     _survivors: list[Option] | None = field(default=None, init=False, repr=False)
 
     @property
     def floor(self) -> int:
         """The good-enough bar (0-100) for this job's complexity."""
-        return QUALITY_FLOOR[self.classification.complexity]
+        clf = self.classification
+        return capability_floor(clf.complexity, clf.difficulty)
 
     @property
     def task_type(self) -> str:
         return self.classification.type.value
 
     def use_weights(self, weights: Weights) -> None:
-        """Score with ``weights`` from now on; call before asking for options."""
+        """Score with ``weights`` from now on (as given: no lean by difficulty); call
+        before asking for options."""
         self.weights = normalize(weights)
         self._survivors = None
         for option, _ in self._memo.values():
@@ -137,23 +136,17 @@ class DecisionContext:
             self._survivors = options
         return self._survivors
 
-    def consider(self, cands: Iterable[Candidate], *, waive_vital: bool = False) -> list[Option]:
+    def consider(self, cands: Iterable[Candidate]) -> list[Option]:
         """The surviving options among ``cands``, scored against every survivor.
 
         Every candidate considered shows up in the decision's rejections if it failed.
-        With ``waive_vital`` a candidate whose only fault is vital work on a cheap lane
-        survives (a pin asked for it).
         """
         population = self.survivors()
         out: list[Option] = []
         for cand in cands:
             option, reason = self._evaluate(cand)
-            if option is not None and (
-                reason is None or (waive_vital and reason == VITAL_ON_CHEAP)
-            ):
+            if option is not None and reason is None:
                 out.append(option)
-                if reason is not None:
-                    self._waived.add(cand.key)
             self._considered[cand.key] = reason
         fresh = [o for o in out if o.score < 0]
         if fresh:
@@ -168,20 +161,7 @@ class DecisionContext:
             for cand in self.table.routable:
                 self._considered[cand.key] = self._memo[cand.index][1]
             return list(survivors)
-        return self._pinned(target, model)
-
-    def _pinned(self, target: str | None, model: str | None) -> list[Option]:
-        cands = self.table.pinned(target, model)
-        options = self.consider(cands)
-        if options or not self.classification.vital:
-            return options
-        options = self.consider(cands, waive_vital=True)
-        for target_name in dict.fromkeys(o.candidate.target for o in options):
-            self.notes.append(
-                f"Vital work pinned to cheap lane {target_name}: honoured because it was pinned "
-                f"explicitly (otherwise {VITAL_ON_CHEAP})"
-            )
-        return options
+        return self.consider(self.table.pinned(target, model))
 
     def reject(self, key: str, reason: str) -> None:
         """Record a rejection no filter made (a chain step naming a model its target lacks)."""
@@ -189,11 +169,7 @@ class DecisionContext:
 
     def rejections(self) -> dict[str, str]:
         """``"target/model" -> reason`` for every considered candidate that was rejected."""
-        return {
-            key: reason
-            for key, reason in self._considered.items()
-            if reason is not None and key not in self._waived
-        }
+        return {key: reason for key, reason in self._considered.items() if reason is not None}
 
     def require(self, options: list[Option], what: str = "") -> list[Option]:
         """``options`` when not empty; else NoRoute listing every rejection."""
@@ -215,5 +191,10 @@ class DecisionContext:
 
     def _score(self, targets: Sequence[Option], population: Sequence[Option]) -> None:
         score_options(
-            targets, population, self.weights, self.services.history, self.demand.task_type
+            targets,
+            population,
+            self.weights,
+            self.services.history,
+            self.demand.task_type,
+            self.classification.difficulty,
         )

@@ -1,13 +1,15 @@
 """Strategies that follow a pin: ``manual`` (the job's) and ``custom_rules`` (the config's).
 
 A pin narrows the options (model only: every target offering it; target only: every model on
-it; both: that pair) and the best weighted score among them wins. Vital work pinned to a
-cheap lane is honoured, and the reasons say so.
+it; both: that pair) and the best weighted score among them wins. Vital work never goes to a
+cheap lane: the router refuses a job that pins vital work to nothing but cheap lanes, and a
+custom rule that would do so is skipped (the reasons say so).
 """
 
 from __future__ import annotations
 
 from kernel.errors import JobError
+from router.filters import VITAL_ON_CHEAP
 from router.scorer import Option, rank
 from router.strategies.base import Choice, DecisionContext
 from router.strategies.scored import best_for_task
@@ -25,26 +27,33 @@ def manual(ctx: DecisionContext) -> Choice:
 
 
 def custom_rules(ctx: DecisionContext) -> Choice:
-    """The first ``routing.custom_rules`` regex matching the prompt pins; else best_for_task."""
+    """The first ``routing.custom_rules`` regex matching the prompt pins; else best_for_task.
+
+    A matching rule that would send vital work to nothing but cheap lanes is skipped.
+    """
     text = ctx.job.text()
+    skipped: list[str] = []
     for i, (regex, rule) in enumerate(ctx.services.rules):
         if regex.search(text) is None:
             continue
         target = rule.instance or ctx.pins[0]
         model = rule.model or ctx.pins[1]
-        ctx.pins = (target, model)
+        label = f"Custom rule {i} ({rule.pattern!r})"
         try:
-            options = ctx.in_play()
+            cands = ctx.table.pinned(target, model)
         except JobError as exc:
             raise JobError(f"custom rule {i} ({rule.pattern!r}): {exc}") from exc
-        ranking = rank(ctx.require(options, " as the custom rule pins it"), ctx.floor)
-        reasons = [
-            f"Custom rule {i} ({rule.pattern!r}) matched the prompt",
-            _pin_reason(target, model, ranking[0], ctx),
-        ]
-        return Choice(ranking=ranking, reasons=reasons)
+        if ctx.classification.vital and cands and all(cand.cheap for cand in cands):
+            lanes = ", ".join(dict.fromkeys(cand.target for cand in cands))
+            skipped.append(f"{label} matched but pins cheap lane {lanes}: {VITAL_ON_CHEAP}")
+            continue
+        ctx.pins = (target, model)
+        ranking = rank(ctx.require(ctx.consider(cands), " as the custom rule pins it"), ctx.floor)
+        reasons = [f"{label} matched the prompt", _pin_reason(target, model, ranking[0], ctx)]
+        return Choice(ranking=ranking, reasons=[*skipped, *reasons])
     choice = best_for_task(ctx)
-    choice.reasons.insert(0, "No custom rule matched the prompt; used best_for_task")
+    fallback = "No usable custom rule" if skipped else "No custom rule matched the prompt"
+    choice.reasons[:0] = [*skipped, f"{fallback}; used best_for_task"]
     return choice
 
 

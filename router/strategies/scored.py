@@ -4,25 +4,25 @@
   complexity first (a complex job does not go to a weak model because it is free);
 - ``cost_optimized``: the cheapest option whose quality meets the floor, ties by score;
 - ``performance_optimized``: strength + quality, then latency; cost ignored;
-- ``criticality``: by complexity, simple -> cost_optimized, medium -> best_for_task,
-  complex -> best_for_task with quality-heavy weights, critical -> the highest-quality
-  model on a vital or premium lane.
+- ``criticality``: by what a mistake would cost. Vital work goes to a lane tagged ``vital``
+  first, on the cheapest model whose strength for the task type reaches ``VITAL_FLOOR``
+  (critical work: the highest-quality model); other lanes (never a cheap one) follow.
+  Other work goes to the cheapest option whose strength reaches the floor for its
+  complexity, the rest after it.
 """
 
 from __future__ import annotations
 
 from kernel.config.models import Weights
 from kernel.taxonomy import Complexity
-from router.candidates import PREMIUM_TAG, VITAL_TAG
-from router.scorer import Option, rank
+from router.scorer import QUALITY_FLOOR, Option, rank
 from router.strategies.base import Choice, DecisionContext
 
 PERFORMANCE_WEIGHTS = Weights(capability=0.5, cost=0.0, quality=0.5, latency=0.0, historical=0.0)
 """Scores shown for performance_optimized: the mean of strength and quality."""
-QUALITY_HEAVY_WEIGHTS = Weights(
-    capability=0.40, cost=0.05, quality=0.35, latency=0.10, historical=0.10
-)
-TOP_TIER_TAGS = frozenset({VITAL_TAG, PREMIUM_TAG})
+VITAL_FLOOR = QUALITY_FLOOR[Complexity.CRITICAL]
+"""The capability vital work must reach whatever its complexity: a mistake there is costly."""
+_NO_VITAL_LANE = "has no usable vital lane among its options, so goes to a lane that is not cheap"
 
 
 def best_for_task(ctx: DecisionContext) -> Choice:
@@ -88,40 +88,57 @@ def performance_optimized(ctx: DecisionContext) -> Choice:
 
 
 def criticality(ctx: DecisionContext) -> Choice:
-    """Pick by complexity: the more critical the work, the more quality counts."""
-    complexity = ctx.classification.complexity
-    if complexity == Complexity.SIMPLE:
-        choice = cost_optimized(ctx)
-        lead = "Criticality: simple work goes to the cheapest good-enough candidate"
-    elif complexity == Complexity.MEDIUM:
-        choice = best_for_task(ctx)
-        lead = "Criticality: medium work takes the best weighted score"
-    elif complexity == Complexity.COMPLEX:
-        ctx.use_weights(QUALITY_HEAVY_WEIGHTS)
-        choice = best_for_task(ctx)
-        lead = "Criticality: complex work is scored with quality-heavy weights"
+    """Vital work to a vital lane; other work to the cheapest lane strong enough for it."""
+    if ctx.classification.vital:
+        return _vital(ctx)
+    return _not_vital(ctx)
+
+
+def _not_vital(ctx: DecisionContext) -> Choice:
+    """The cheapest option reaching the floor for the job's complexity, then the rest."""
+    floor = ctx.floor
+    ranking = _cheapest_reaching(ctx.require(ctx.in_play()), floor)
+    task = ctx.task_type
+    if ranking[0].strength >= floor:
+        reason = (
+            "Criticality: non-vital work goes to the cheapest lane reaching capability "
+            f"{floor} for {task}"
+        )
     else:
-        choice = _critical(ctx)
-        lead = "Criticality: critical work takes the highest-quality model on a vital/premium lane"
-    choice.reasons.insert(0, lead)
-    return choice
+        reason = (
+            f"Criticality: non-vital work, but no candidate reaches capability {floor} for "
+            f"{task}: took the best score"
+        )
+    return Choice(ranking=ranking, reasons=[reason])
 
 
-def _critical(ctx: DecisionContext) -> Choice:
-    ctx.use_weights(QUALITY_HEAVY_WEIGHTS)
+def _vital(ctx: DecisionContext) -> Choice:
+    """Options on vital lanes first (cheap ones are filtered out already), then the others;
+    each group cheapest-reaching-``VITAL_FLOOR`` first, or highest quality for critical work."""
     options = ctx.require(ctx.in_play())
-    top_tier = [o for o in options if o.candidate.tags & TOP_TIER_TAGS]
-    if not top_tier:
-        choice = best_for_task(ctx)
-        choice.reasons.insert(0, "No vital or premium lane is usable; used quality-heavy weights")
-        return choice
-    best = sorted(top_tier, key=_quality_first)
-    rest = rank([o for o in options if not o.candidate.tags & TOP_TIER_TAGS], ctx.floor)
-    top = best[0]
-    reason = (
-        f"Highest quality on a vital/premium lane: {top.candidate.model} ({top.candidate.quality})"
-    )
-    return Choice(ranking=best + rest, reasons=[reason])
+    on_vital = [o for o in options if o.candidate.vital_target]
+    elsewhere = [o for o in options if not o.candidate.vital_target]
+    bar = max(ctx.floor, VITAL_FLOOR)
+    if ctx.classification.complexity == Complexity.CRITICAL:
+        ranking = sorted(on_vital, key=_quality_first) + sorted(elsewhere, key=_quality_first)
+        rule = "the highest-quality model, as the work is critical"
+    else:
+        ranking = _cheapest_reaching(on_vital, bar) + _cheapest_reaching(elsewhere, bar)
+        rule = f"cheapest model reaching capability {bar} for {ctx.task_type}"
+        if ranking[0].strength < bar:
+            rule = (
+                f"no model there reaches capability {bar} for {ctx.task_type}: took the best score"
+            )
+    why = ctx.classification.vital_reason
+    what = f"vital work ({why})" if why else "vital work"
+    where = "goes to a vital lane" if ranking[0].candidate.vital_target else _NO_VITAL_LANE
+    return Choice(ranking=ranking, reasons=[f"Criticality: {what} {where}: {rule}"])
+
+
+def _cheapest_reaching(options: list[Option], floor: int) -> list[Option]:
+    """The options whose strength reaches ``floor``, cheapest first; then the rest by score."""
+    strong = sorted((o for o in options if o.strength >= floor), key=_cheapest_first)
+    return strong + rank([o for o in options if o.strength < floor], floor)
 
 
 def _cheapest_first(o: Option) -> tuple[float, float, bool, int]:

@@ -24,15 +24,11 @@ def dispatcher(example_config: Config) -> Iterator[Dispatcher]:
     app.close()
 
 
-def test_dispatcher_vital_work_pinned_to_a_cheap_lane_is_logged(
-    dispatcher: Dispatcher, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level("WARNING", logger="lanes.dispatcher"):
-        envelope, _ = dispatcher.prepare({"prompt": "audit auth", "instance": "zai"})
-        assert envelope.instance == "zai"
-        dispatcher.prepare({"prompt": "audit auth"})  # routed by the router: no cheap lane
-    warnings = [r.getMessage() for r in caplog.records]
-    assert len(warnings) == 1 and "vital work sent to cheap lane zai" in warnings[0]
+def test_dispatcher_refuses_vital_work_pinned_to_a_cheap_lane(dispatcher: Dispatcher) -> None:
+    with pytest.raises(JobError, match=r"pins cheap lane zai, but the job is vital"):
+        dispatcher.prepare({"prompt": "audit auth", "instance": "zai"})
+    envelope, _ = dispatcher.prepare({"prompt": "audit auth"})  # routed: never a cheap lane
+    assert envelope.instance in {"claude1", "claude2", "claude3"}
 
 
 def test_dispatcher_refuses_a_job_over_max_job_bytes(example_config: Config) -> None:

@@ -187,6 +187,23 @@ def test_cli_routing_bench_route_json() -> None:
     assert data["savings"] == pytest.approx(
         1 - data["routed_cost_usd"] / data["all_premium_cost_usd"], abs=1e-3
     )
+    assert data["vital_jobs"] > 0
+    assert data["vital_on_cheap_lane"] == 0
+
+
+def test_bench_route_counts_a_decision_naming_a_cheap_lane(example_config: Config) -> None:
+    from bench.route import cheap_targets, touches
+    from router.decision import Decision
+
+    cheap = cheap_targets(example_config)
+    assert {"zai", "koala"} <= cheap and "vital" not in cheap
+    safe = Decision(instance="vital", model="m", strategy="s", confidence=1.0,
+                    estimated_cost_usd=0.0, estimated_latency_s=1.0,
+                    chain=[{"instance": "claude1", "model": "m"}])  # fmt: skip
+    assert not touches(safe, cheap)
+    alternative = {"instance": "zai", "model": "m", "score": 1}
+    leaky = Decision.model_validate({**safe.model_dump(), "alternatives": [alternative]})
+    assert touches(leaky, cheap)
 
 
 def test_cli_routing_config_json_masks_url_passwords(example_config: Config) -> None:
@@ -195,3 +212,53 @@ def test_cli_routing_config_json_masks_url_passwords(example_config: Config) -> 
     for url in ("redis://:pw-9f8e7d@host:6379/0", "redis://host:6379/0?password=pw-9f8e7d"):
         shown = json.dumps(public_config(example_config.model_copy(update={"redis_url": url})))
         assert "pw-9f8e7d" not in shown and "***" in shown
+
+
+def test_cli_routing_route_json_says_if_vital_and_why() -> None:
+    result = invoke("route", "Write a haiku about autumn", "--json", "--vital")
+    assert result.exit_code == 0, result.output
+    clf = json.loads(result.output)["classification"]
+    assert clf["vital"] is True and clf["vital_reason"]
+    assert 0 <= clf["difficulty"] <= 1
+    plain = json.loads(invoke("route", "Write a haiku", "--json", "--not-vital").output)
+    assert (plain["classification"]["vital"], plain["classification"]["vital_reason"]) == (
+        False,
+        None,
+    )
+
+
+def test_cli_routing_route_and_classify_print_vital_reason_and_difficulty() -> None:
+    for command in ("route", "classify"):
+        result = invoke(command, "Write a haiku about autumn", "--vital")
+        assert result.exit_code == 0, result.output
+        assert "difficulty 0." in result.output or "difficulty 1." in result.output
+        clf = json.loads(
+            invoke("classify", "Write a haiku about autumn", "--vital", "--json").output
+        )
+        assert f"vital ({clf['vital_reason']})" in result.output
+
+
+def test_cli_routing_route_refuses_vital_work_pinned_to_a_cheap_lane(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--config", str(EXAMPLE), "route", "Write a haiku about autumn", "--instance", "zai"]
+    assert run_main(monkeypatch, *base, "--vital") == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "error: the job pins cheap lane zai, but the job is vital" in err
+    assert "pin a lane without the 'cheap' tag" in err and '"vital": false' in err
+    assert run_main(monkeypatch, *base, "--not-vital", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["instance"] == "zai"
+
+
+def test_cli_routing_route_jsonl_flags_vital_work_pinned_to_a_cheap_lane(tmp_path: Path) -> None:
+    rows = [
+        {"text": "Write a haiku", "instance": "koala", "vital": True},
+        {"text": "Write a haiku", "instance": "koala", "vital": False},
+    ]
+    path = tmp_path / "jobs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    result = invoke("route", "--jsonl", str(path))
+    assert result.exit_code == 2
+    out = json_lines(result.output)
+    assert out[0]["error"].startswith("JobError: the job pins cheap lane koala")
+    assert out[1]["instance"] == "koala"

@@ -60,11 +60,13 @@ def test_demo_json_reviews_across_lanes_and_leaves_nothing_running(
     assert all(j["status"] == "ok" for j in jobs)
     assert all(j["input_tokens"] > 0 and j["output_tokens"] > 0 for j in jobs)
     assert sum(j["cost_usd"] for j in jobs) > 0
-    lanes = {j["lane"] for j in jobs}
-    assert lanes <= {"claude1", "claude2", "claude3", "zai", "koala"}
-    for job in jobs:  # vital reviews never run on a cheap lane
-        if job["reviewer"] in ("security", "architecture", "performance"):
-            assert job["lane"] not in ("zai", "koala")
+    placed = {j["reviewer"]: (j["lane"], j["model"]) for j in jobs}
+    assert placed["type-safety"] == ("zai", "glm-4.5-air")
+    vital = [placed[name] for name in ("security", "architecture", "performance")]
+    assert {model for _, model in vital} == {"claude-sonnet-4-5"}
+    assert {lane for lane, _ in vital} == {"claude2", "claude3"}  # the pool's round robin
+    assert jobs[0]["rule"].startswith("non-vital work goes to the cheapest lane")
+    assert all(j["rule"].startswith("vital work") for j in jobs[1:])
     assert "every lane talks to the local provider simulator" in proc.stderr
     assert _workers_named(isolated_redis_url, "lanes-") == []
 

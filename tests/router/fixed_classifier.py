@@ -10,7 +10,10 @@ from router.job import Job
 
 
 def fixed(**kw: Any) -> Callable[[Job], Classification]:
-    """A classifier that always answers the same (defaults: medium code-review, small)."""
+    """A classifier that always answers the same (defaults: medium code-review, small).
+
+    Like the real one, it lets the job's ``vital`` override its own judgement.
+    """
     fields: dict[str, Any] = {
         "type": TaskType.CODE_REVIEW,
         "complexity": Complexity.MEDIUM,
@@ -18,4 +21,11 @@ def fixed(**kw: Any) -> Callable[[Job], Classification]:
         "output_tokens": 400,
     }
     clf = Classification(**{**fields, **kw})
-    return lambda job: clf
+
+    def classify(job: Job) -> Classification:
+        if job.vital is None or job.vital == clf.vital:
+            return clf
+        reason = "the job says vital: true" if job.vital else None
+        return clf.model_copy(update={"vital": job.vital, "vital_reason": reason})
+
+    return classify

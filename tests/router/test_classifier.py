@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kernel.taxonomy import Complexity, Pattern, TaskType
-from router.classifier import classify, classify_text, estimate_tokens
+from router.classifier import MODEL_TYPES, classify, classify_text, estimate_tokens
 from router.job import Job, Message
 
 T = TaskType
@@ -243,9 +243,19 @@ def test_confidence_reflects_margin() -> None:
 def test_no_cue_falls_back() -> None:
     assert classify_text("Hmm").type is T.SIMPLE_TASK
     assert classify_text("").type is T.SIMPLE_TASK
-    assert classify_text("Stringify eligible static trees in parseTree()").type is (
-        T.CODE_GENERATION
-    )
+    # Cue-less text that shows code is software work: the learned model picks its type.
+    assert classify_text("Hoist the frobnicator out of parseTree()").type in MODEL_TYPES
+
+
+def test_the_learned_model_reads_commit_style_requests() -> None:
+    assert classify_text("Remove the unused helper from the cache module").type is (T.REFACTORING)
+    assert classify_text("Handle an empty config without crashing").type is T.DEBUGGING
+    assert classify_text("Add snapshot tests for the renderer").type is T.TESTING
+
+
+def test_general_requests_are_not_software_work() -> None:
+    for text in ("Give me a recipe for banana bread", "Say hello", "Plan a weekend in Rome"):
+        assert classify_text(text).type not in MODEL_TYPES, text
 
 
 def test_pasted_code_does_not_vote() -> None:
@@ -270,3 +280,41 @@ def test_job_latest_message_is_the_request() -> None:
 def test_job_context_counts_for_flags() -> None:
     job = Job(system="Production is down for all customers.", prompt="Find the cause")
     assert classify(job).priority == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("Review this diff for SQL injection in the login handler", "security"),
+        ("The nightly job double charges some customers' credit cards", "money"),
+        ("Write the database migration that splits the orders table", "migration"),
+        ("Investigate data loss after the replica failover", "data loss"),
+        ("Production is down for every customer since the deploy", "critical"),
+        ("Review this change for correctness: the retry is not idempotent", "correctness review"),
+        ("Review the architecture of the payment service", "money"),
+        ("Do a performance review of the search endpoint", "performance review"),
+        ("Speed up the hot path of the request router", "performance-critical"),
+        (
+            "Choose between Kafka and NATS for our event-driven architecture",
+            "an architecture decision",
+        ),
+    ],
+)
+def test_vital_work_says_why(text: str, label: str) -> None:
+    clf = classify_text(text)
+    assert clf.vital, clf
+    assert clf.vital_reason is not None and clf.vital_reason.startswith(label), clf.vital_reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Review this diff for type safety: missing annotations, None handling, casts",
+        "Write a limerick about a sleepy cat",
+        "Add unit tests for the date parser",
+        "Fix the typo in the README",
+    ],
+)
+def test_ordinary_work_is_not_vital_and_says_nothing(text: str) -> None:
+    clf = classify_text(text)
+    assert not clf.vital and clf.vital_reason is None

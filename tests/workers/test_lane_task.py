@@ -186,8 +186,14 @@ def test_lane_chain_link_gets_the_whole_result_and_a_plain_submit_a_summary(
         result = plain.get(timeout_s=60)
     assert linked.status == "ok" and linked.text
     assert result.text  # the caller reads the stored result, whole
+    # The result is stored before Celery logs the task's success: give the log a moment.
+    line = f"lanes.run[{plain.id}] succeeded"
+    deadline = time.monotonic() + 10
     logs = lane_stack.log_file.read_text()
-    assert f"lanes.run[{plain.id}] succeeded" in logs
+    while line not in logs and time.monotonic() < deadline:
+        time.sleep(0.05)
+        logs = lane_stack.log_file.read_text()
+    assert line in logs
     assert result.text not in logs  # the worker's log line shows only the summary
 
 

@@ -1,0 +1,158 @@
+"""The corpus builder on real git repositories made in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench.training import instructions
+from bench.training.build import (
+    MissingSource,
+    build_corpus,
+    evaluate_folds,
+    heldout_sample,
+    write_corpus,
+)
+from bench.training.fit import fit
+from router.typemodel import OTHER, TypeModel
+
+SUBJECTS = {
+    "feat": [
+        "add a {} option to the cli",
+        "support {} in the config loader",
+        "allow {} for plugins",
+    ],
+    "fix": [
+        "handle null {} without crashing",
+        "prevent a crash when {} is empty",
+        "correct the {} offset bug",
+    ],
+    "docs": [
+        "document the {} option in the readme",
+        "clarify the {} guide wording",
+        "fix typo in the {} docs",
+    ],
+    "test": [
+        "add unit tests for {}",
+        "cover {} edge cases in tests",
+        "add a test for the {} parser",
+    ],
+    "refactor": [
+        "extract {} into its own module",
+        "simplify the {} helper",
+        "rename {} internals for clarity",
+    ],
+    "perf": [
+        "speed up {} lookups with a cache",
+        "avoid repeated {} allocations",
+        "make {} parsing faster",
+    ],
+}
+WORDS = ["route", "queue", "token", "lane", "budget", "ledger", "worker", "limit"]
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def _repo(root: Path, name: str, messages: list[str], files: dict[str, str] | None = None) -> None:
+    path = root / name.replace("/", "+")
+    path.mkdir(parents=True)
+    _git(path, "init", "-q")
+    _git(path, "config", "user.email", "dev@example.invalid")
+    _git(path, "config", "user.name", "dev")
+    for i, message in enumerate(messages):
+        (path / "f.txt").write_text(str(i))
+        for fname, text in (files or {}).items():
+            (path / fname).parent.mkdir(parents=True, exist_ok=True)
+            (path / fname).write_text(text)
+        _git(path, "add", "-A")
+        _git(path, "commit", "-q", "-m", message)
+
+
+@pytest.fixture
+def mirrors(tmp_path: Path) -> Path:
+    for r, offset in (("acme/one", 0), ("acme/two", 3), ("acme/three", 5)):
+        messages = [
+            f"{prefix}: {template.format(WORDS[(offset + i) % len(WORDS)])}"
+            for prefix, templates in SUBJECTS.items()
+            for i, template in enumerate(templates)
+        ]
+        _repo(tmp_path, r, [*messages, "chore: bump everything to the latest"])
+    seeds = [
+        {"instruction": t}
+        for t in (
+            "Suggest a name for a bakery",
+            "Write a thank-you note to a neighbour",
+            "Plan a three day trip to Lisbon",
+        )
+    ]
+    seeds += [
+        {"instruction": "Solve this LeetCode problem about arrays", "motivation_app": "Leetcode"}
+    ]
+    _repo(
+        tmp_path,
+        instructions.REPOSITORY,
+        ["seed"],
+        {path: "\n".join(json.dumps(s) for s in seeds) for path in instructions.FILES},
+    )
+    return tmp_path
+
+
+SOURCES = {"acme/one": "MIT", "acme/two": "Apache-2.0", "acme/three": "MIT"}
+
+
+def test_build_reads_every_source_and_writes_a_manifest(mirrors: Path, tmp_path: Path) -> None:
+    lines: list[str] = []
+    rows, manifest = build_corpus(mirrors, lines.append, SOURCES)
+    assert len([r for r in rows if r.source == "acme/one"]) == 18  # the chore bump is dropped
+    general = [r.text for r in rows if r.prefix == OTHER]
+    assert "Suggest a name for a bakery" in general
+    assert not any("LeetCode" in text for text in general)  # about code: left out
+    by_repo = {entry["repository"]: entry for entry in manifest}
+    assert by_repo["acme/two"]["licence"] == "Apache-2.0"
+    assert by_repo["acme/two"]["labels"] == {label: 3 for label in SUBJECTS}
+    assert len(by_repo["acme/one"]["commit"]) == 40
+    assert any("[3/3] acme/three" in line for line in lines)
+    write_corpus(tmp_path / "out", rows, manifest)
+    written = [
+        json.loads(line) for line in (tmp_path / "out" / "corpus.jsonl").read_text().splitlines()
+    ]
+    assert len(written) == len(rows)
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text()) == manifest
+
+
+def test_a_missing_source_is_named_with_the_fix(mirrors: Path) -> None:
+    with pytest.raises(MissingSource) as caught:
+        build_corpus(mirrors, print, {**SOURCES, "acme/absent": "MIT"})
+    assert "acme/absent" in str(caught.value)
+    assert "git clone --bare" in str(caught.value)
+    assert caught.value.exit_code == 2
+
+
+def test_heldout_sample_caps_each_repository_and_label() -> None:
+    from bench.training.commits import Row
+    from kernel.taxonomy import TaskType
+
+    rows = [Row(f"fix number {i} of many", TaskType.DEBUGGING, "fix", "a/b") for i in range(50)]
+    assert len(heldout_sample(rows)) == 30
+
+
+def test_model_learns_and_is_scored_with_repositories_held_out(
+    mirrors: Path, tmp_path: Path
+) -> None:
+    rows, _ = build_corpus(mirrors, lambda _line: None, SOURCES)
+    report = evaluate_folds(rows, lambda _line: None, [["acme/one"], ["acme/two"], ["acme/three"]])
+    assert report["n"] == 54
+    assert set(report["per_repository"]) == set(SOURCES)
+    assert report["accuracy"] > 1 / 6  # better than chance on unseen repositories
+    model = fit(rows)
+    path = tmp_path / "m.npz"
+    model.save(str(path))
+    again = TypeModel.load(path)
+    assert again.classes == model.classes
+    text = "add unit tests for the router"
+    assert again.logits(text) == pytest.approx(model.logits(text), abs=1e-2)
