@@ -1,19 +1,22 @@
 """Offline task classifier: what kind of job is this, how hard, how long, how important.
 
-Pure keyword scoring, no model calls; deterministic (same text, same answer).
+No model calls, no downloads; deterministic (same text, same answer).
 
-How the type is chosen (see ``_classify_scan``): the first 2,000 characters, with fenced and
-inline code blanked out, are split into lower-case tokens. Each token, and each two-token
-phrase, found in the cue tables (``_classify_rules``) adds points to one or more task types.
-The leading verb, after fillers like "could you please", counts 1.5 times; later words count
-less (0.75 after the 12th token, 0.5 after the 40th), and context (system prompt, earlier
-turns) counts half. Questions add points to ``factual``, or to ``debugging`` for a "why"
-about code or a fault. The type with the most points wins; under ``MIN_POINTS`` the job is
-``code-generation`` when the text is about code, else ``simple-task``. Ties go to the more
-specific type ("Add tests" is testing).
+Reading (``_classify_scan``): the first 2,000 characters, with fenced and inline code blanked
+out, are split into lower-case tokens. The first 120 tokens vote: each token, and each
+two-token phrase, found in the cue tables (``_classify_rules``) adds points to task types
+(the leading verb, after fillers like "could you please", counts 1.5 times; later words
+less: 0.75 after the 12th token, 0.5 after the 40th; context such as a system prompt counts
+half) and raises flags. Later tokens raise only security, incident and code flags.
+
+The type (:func:`_decide_type`): the cue tables name the types the learned model has no
+labels for; the learned model (``router.typemodel``, trained on real commit subjects)
+chooses among the software-change types. Difficulty comes from ``router.difficulty``;
+complexity is a threshold on it (critical: an incident or similar stakes). Vital work and
+why: :func:`vital_reason`.
 
 Cost does not grow with text length past the scanned head (the token estimate is O(n) in
-C): about 10 microseconds for a one-line request, 35-60 for 2 KB or more.
+C): tens of microseconds, about 100 for 2 KB or more.
 """
 
 from __future__ import annotations
