@@ -13,7 +13,8 @@ from bench.evaluation import evaluate, format_report, load_jsonl
 # The labelled commit-subject set lives beside the checkout (it is not shipped with lanes).
 _BESIDE = Path(__file__).resolve().parents[3] / "shared" / "eval" / "commit-tasks-dev.jsonl"
 DEV_SET = Path(os.environ.get("LANES_EVAL_DEV", str(_BESIDE)))
-DEV_ACCURACY_FLOOR = 0.60
+DEV_ACCURACY_FLOOR = 0.65
+"""A regression guard: the learned model scores 0.69 here; the cue tables alone scored 0.68."""
 """Measured 68.3% on the 360-row commit dev set; the floor leaves room for rule changes."""
 
 ROWS = [
