@@ -51,7 +51,7 @@ def measure_routing(
     runs = [_time_pass(router, jobs) for _ in range(max(1, passes))]
     timings_ns = sorted(min(times) for times in zip(*(ns for ns, _ in runs), strict=True))
     instance, model = premium_target(config)
-    cheap = cheap_targets(config)
+    cheap = router.table.cheap_targets()
     routed_usd = 0.0
     premium_usd = 0.0
     vital = vital_on_cheap = 0
@@ -74,13 +74,6 @@ def measure_routing(
         "vital_jobs": vital,
         "vital_on_cheap_lane": vital_on_cheap,
     }
-
-
-def cheap_targets(config: Config) -> frozenset[str]:
-    """Instances tagged ``cheap``, and pools with any such member."""
-    cheap = {name for name, spec in config.instances.items() if "cheap" in spec.tags}
-    pools = {name for name, members in config.pools.items() if cheap & set(members)}
-    return frozenset(cheap | pools)
 
 
 def touches(decision: Decision, cheap: frozenset[str]) -> bool:

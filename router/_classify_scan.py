@@ -7,9 +7,11 @@ tokeniser, C-level dict lookups (``map``) and a Python loop only over tokens tha
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from itertools import compress, islice
+from typing import TypeVar
 
 from kernel.taxonomy import TaskType
 from router import _classify_rules as rules
@@ -25,6 +27,7 @@ SCORED_TOKENS = 120
 """Tokens of the request that vote on the type and raise every flag; later ones (pasted
 material, mostly) raise only ``PASTE_FLAGS`` (a security word deep in a paste still makes
 the work vital)."""
+V = TypeVar("V")
 Bands = tuple[tuple[int, int | None, float], ...]
 """``(start, stop, weight)`` token-index ranges; ``stop`` None runs to the end."""
 BANDS: Bands = ((0, 12, 1.0), (12, 40, 0.75), (40, SCORED_TOKENS, 0.5))
@@ -85,11 +88,11 @@ def tokenize(text: str) -> list[str]:
     return spaced.split()
 
 
-def lead_index(tokens: list[str]) -> int:
-    """Index of the leading verb: the first token after at most 6 filler tokens
+def lead_index(tokens: list[str], fillers: AbstractSet[str] = rules.LEADING_FILLER) -> int:
+    """Index of the leading verb: the first token after at most 6 ``fillers``
     ("could you please ..."); 0 when all of the first 6 are fillers."""
     for i, tok in enumerate(tokens[:6]):
-        if tok not in rules.LEADING_FILLER:
+        if tok not in fillers:
             return i
     return 0
 
@@ -104,14 +107,22 @@ def _weight(i: int, lead: int, bands: Bands) -> float:
     return bands[-1][2]
 
 
+def pair_hits(
+    tokens: list[str], table: Mapping[tuple[str, str], V], heads: AbstractSet[str]
+) -> Iterator[tuple[int, V]]:
+    """``(index, value)`` of every two-token phrase of ``tokens`` found in ``table``, by
+    index; ``heads`` are the first tokens of its phrases. Candidate positions are found in
+    C; Python only loops over those."""
+    get = table.get
+    for i in compress(range(len(tokens) - 1), map(heads.__contains__, tokens)):
+        value = get((tokens[i], tokens[i + 1]))
+        if value is not None:
+            yield i, value
+
+
 def _pair_hits(tokens: list[str]) -> Iterator[tuple[int, Cue]]:
-    """``(index, cue)`` of every bigram in ``tokens``, by index. Candidate positions (tokens
-    that start some bigram) are found in C; Python only loops over those."""
-    get = PAIRS.get
-    for i in compress(range(len(tokens) - 1), map(_PAIR_HEADS.__contains__, tokens)):
-        cue = get((tokens[i], tokens[i + 1]))
-        if cue is not None:
-            yield i, cue
+    """``(index, cue)`` of every bigram of the cue tables in ``tokens``, by index."""
+    return pair_hits(tokens, PAIRS, _PAIR_HEADS)
 
 
 def _add_pairs(tokens: list[str], lead: int, bands: Bands, scores: list[float]) -> int:
@@ -182,9 +193,8 @@ def paste_flags(tokens: list[str]) -> int:
     flags = 0
     for token in compress(tokens, map(_PASTE_WORDS.__contains__, tokens)):
         flags |= WORDS[token].flags
-    get = _PASTE_PAIRS.get
-    for i in compress(range(len(tokens) - 1), map(_PASTE_HEADS.__contains__, tokens)):
-        flags |= get((tokens[i], tokens[i + 1]), 0)
+    for _, pair_flags in pair_hits(tokens, _PASTE_PAIRS, _PASTE_HEADS):
+        flags |= pair_flags
     return flags & PASTE_FLAGS
 
 

@@ -92,6 +92,10 @@ class CandidateTable:
         """Names a job may pin: instances and pools."""
         return list(self.targets)
 
+    def cheap_targets(self) -> frozenset[str]:
+        """Targets tagged ``cheap``: such instances, and pools with such a member."""
+        return frozenset(name for name, t in self.targets.items() if CHEAP_TAG in t.tags)
+
     def model_names(self) -> list[str]:
         """Models some target offers, in config order."""
         return list(dict.fromkeys(c.model for c in self.by_pair.values()))

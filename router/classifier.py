@@ -26,7 +26,7 @@ from itertools import compress
 from kernel.taxonomy import Classification, Complexity, Pattern, TaskType
 from router import _classify_rules as rules
 from router._classify_index import PAIRS, TYPE_INDEX, TYPES, WORDS
-from router._classify_scan import Scan, scan_text
+from router._classify_scan import Scan, pair_hits, scan_text
 from router.difficulty import estimate as estimate_difficulty
 from router.difficulty import level as difficulty_level
 from router.difficulty import within
@@ -189,14 +189,19 @@ def _priority(flags: int, complexity: Complexity) -> int:
     return 3
 
 
-def _flag_index(bit: int) -> tuple[frozenset[str], frozenset[str]]:
-    """Words whose cue raises ``bit``, and first words of pairs whose cue does."""
+FlagCues = tuple[frozenset[str], dict[tuple[str, str], int], frozenset[str]]
+"""Words raising a flag, the word pairs raising it (to their flags) and those pairs' first
+words."""
+
+
+def _flag_index(bit: int) -> FlagCues:
+    """Where flag ``bit`` comes from in the cue tables."""
     words = frozenset(w for w, cue in WORDS.items() if cue.flags & bit)
-    heads = frozenset(a for (a, _), cue in PAIRS.items() if cue.flags & bit)
-    return words, heads
+    pairs = {key: cue.flags for key, cue in PAIRS.items() if cue.flags & bit}
+    return words, pairs, frozenset(first for first, _ in pairs)
 
 
-_FLAG_INDEX: dict[int, tuple[frozenset[str], frozenset[str]]] = {
+_FLAG_INDEX: dict[int, FlagCues] = {
     bit: _flag_index(bit)
     for bit in {
         *(b for b, _ in _VITAL_FLAGS),
@@ -207,18 +212,16 @@ _FLAG_INDEX: dict[int, tuple[frozenset[str], frozenset[str]]] = {
 
 def _cue(scan: Scan, bit: int) -> str:
     """The first word or word pair of the request that raised flag ``bit``, quoted. The
-    scan runs in C (``compress``); Python only looks at candidate positions."""
+    scans run in C (``compress``); Python only looks at candidate positions."""
     tokens = scan.tokens
-    words, heads = _FLAG_INDEX[bit]
-    for i in compress(range(len(tokens)), map(heads.__contains__, tokens)):
-        pair = PAIRS.get((tokens[i], tokens[i + 1])) if i + 1 < len(tokens) else None
-        if pair is not None and pair.flags & bit:
-            word_at = next(compress(range(i), map(words.__contains__, tokens[:i])), None)
-            if word_at is not None:
-                return f"'{tokens[word_at]}'"
-            return f"'{tokens[i]} {tokens[i + 1]}'"
-    word_at = next(compress(range(len(tokens)), map(words.__contains__, tokens)), None)
-    return f"'{tokens[word_at]}'" if word_at is not None else "in its context"
+    words, pairs, heads = _FLAG_INDEX[bit]
+    pair_at = next((i for i, _ in pair_hits(tokens, pairs, heads)), len(tokens))
+    word_at = next(compress(range(pair_at), map(words.__contains__, tokens[:pair_at])), None)
+    if word_at is not None:
+        return f"'{tokens[word_at]}'"
+    if pair_at < len(tokens):
+        return f"'{tokens[pair_at]} {tokens[pair_at + 1]}'"
+    return "in its context"
 
 
 def vital_reason(scan: Scan, task_type: TaskType, complexity: Complexity) -> str | None:

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from itertools import compress
 
 from kernel.taxonomy import Complexity, TaskType
+from router._classify_scan import pair_hits
 
 READ_TOKENS = 160
 """Prose tokens read for cues: the request and the start of what it pastes."""
@@ -93,11 +93,7 @@ CAPS = {MATH: 4, CODE: 3, CONSTRAINT: 6, EXPERT: 2, EASY: 2}
 def _counts(tokens: list[str]) -> Counter[int]:
     """Hits per kind among ``tokens``: words, and word pairs (a pair counts once)."""
     counts = Counter(filter(None, map(WORD_CATEGORY.get, tokens)))
-    get = PAIR_CATEGORY.get
-    for i in compress(range(len(tokens) - 1), map(_PAIR_HEADS.__contains__, tokens)):
-        kind = get((tokens[i], tokens[i + 1]))
-        if kind is not None:
-            counts[kind] += 1
+    counts.update(kind for _, kind in pair_hits(tokens, PAIR_CATEGORY, _PAIR_HEADS))
     return counts
 
 

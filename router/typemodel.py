@@ -26,7 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from kernel.taxonomy import TaskType
-from router._classify_scan import SCAN_CHARS, prose, tokenize
+from router import _classify_rules as rules
+from router._classify_scan import SCAN_CHARS, lead_index, prose, tokenize
 
 MODEL_TOKENS = 24
 """Opening tokens the model reads: the task is stated first."""
@@ -40,36 +41,8 @@ MODEL_FILE = "typemodel.npz"
 _CALL_RE = re.compile(r"\w\(")
 _CAMEL_RE = re.compile(r"[A-Z](?<=[a-z][A-Z])")
 """A lower-to-upper case step, anchored on the rarer capital for speed."""
-_FILLER = frozenset(
-    [
-        "please",
-        "pls",
-        "kindly",
-        "can",
-        "could",
-        "would",
-        "will",
-        "you",
-        "i",
-        "we",
-        "let's",
-        "lets",
-        "need",
-        "want",
-        "to",
-        "like",
-        "help",
-        "me",
-        "us",
-        "hey",
-        "hi",
-        "now",
-        "also",
-        "just",
-        "go",
-        "ahead",
-    ]
-)
+_FILLER = rules.LEADING_FILLER - {"i'd", "re"}
+"""Tokens skipped before the lead word: the classifier's fillers, as the model was trained."""
 FloatArray = npt.NDArray[np.float32]
 
 
@@ -90,7 +63,7 @@ def text_words(text: str) -> tuple[list[str], str]:
 def _context(words: list[str], head: str) -> list[str]:
     """Features beyond single words: adjacent pairs, the lead word (after fillers like
     "please") and its successor, and shape marks (a call ``f(``, camelCase, length)."""
-    lead = next((i for i, w in enumerate(words[:6]) if w not in _FILLER), 0)
+    lead = lead_index(words, _FILLER)
     feats = [f"b:{a} {b}" for a, b in pairwise(words)]
     if words:
         feats.append(f"l:{words[lead]}")
@@ -145,12 +118,7 @@ class Reading(NamedTuple):
     known_words: int
 
 
-def _softmax(z: FloatArray) -> FloatArray:
-    e = np.exp(z - z.max())
-    return e / e.sum()  # type: ignore[no-any-return]
-
-
-def _softmax_list(z: list[float]) -> list[float]:
+def _softmax(z: list[float]) -> list[float]:
     """Softmax of a handful of floats: plain Python beats numpy's call overhead here."""
     top = max(z)
     e = [math.exp(v - top) for v in z]
@@ -216,7 +184,7 @@ class TypeModel:
 
     def probabilities(self, text: str) -> FloatArray:
         """Softmax of :meth:`logits`."""
-        return _softmax(self.logits(text))
+        return np.array(_softmax(self._scores(*text_words(text))[0]), dtype=np.float32)
 
     def read_text(self, text: str) -> Reading:
         """:meth:`read` of ``text``'s :func:`text_words`."""
@@ -227,7 +195,7 @@ class TypeModel:
         known task type's probability (classes of one type summed), the probability of
         :data:`OTHER`, and how many of its words the model has seen in training."""
         scores, known = self._scores(words, head)
-        probs = _softmax_list(scores)
+        probs = _softmax(scores)
         out: dict[TaskType, float] = {}
         other = 0.0
         for cls, p in zip(self.classes, probs, strict=True):

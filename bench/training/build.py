@@ -15,7 +15,7 @@ each source (``git clone --bare https://github.com/OWNER/NAME DIR/OWNER+NAME``):
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.training import instructions
 from bench.training.commits import Row, git_dir, head_commit, rows_from_subjects, subjects
-from bench.training.fit import fit, model_class, sample_key
+from bench.training.fit import capped, fit, model_class
 from bench.training.sources import EXCLUDED, SOURCES, folds
 from kernel.errors import LanesError
 from router.typemodel import TypeModel
@@ -91,13 +91,7 @@ def _entry(repo: str, licence: str, commit: str, rows: Sequence[Row]) -> dict[st
 def heldout_sample(rows: Sequence[Row]) -> list[Row]:
     """At most ``HELDOUT_PER_LABEL`` rows per repository and label, sampled by
     :func:`bench.training.fit.sample_key` (as the dev set was)."""
-    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
-    for row in rows:
-        groups[row.source, model_class(row)].append(row)
-    out: list[Row] = []
-    for group in groups.values():
-        out += sorted(group, key=lambda r: sample_key(r.text))[:HELDOUT_PER_LABEL]
-    return out
+    return capped(rows, HELDOUT_PER_LABEL, model_class)
 
 
 def predict(model: TypeModel, text: str) -> str:

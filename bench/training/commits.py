@@ -123,15 +123,16 @@ def git_dir(mirrors: Path, repo: str) -> Path | None:
 
 
 def head_commit(gitdir: Path) -> str:
-    return _git(gitdir, "rev-parse", "HEAD").strip()
+    return run_git(gitdir, "rev-parse", "HEAD").strip()
 
 
 def subjects(gitdir: Path) -> list[str]:
     """Subjects of every non-merge commit reachable from HEAD, newest first."""
-    return _git(gitdir, "log", "--no-merges", "--format=%s", "HEAD").splitlines()
+    return run_git(gitdir, "log", "--no-merges", "--format=%s", "HEAD").splitlines()
 
 
-def _git(gitdir: Path, *args: str) -> str:
+def run_git(gitdir: Path, *args: str) -> str:
+    """What ``git -C gitdir ARGS`` prints (undecodable bytes replaced); raises if it fails."""
     done = subprocess.run(
         ["git", "-C", str(gitdir), *args],
         capture_output=True,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -42,11 +42,15 @@ def sample_key(text: str) -> str:
     return hashlib.sha256(f"20240601:{text}".encode()).hexdigest()
 
 
-def capped(rows: Sequence[Row], cap: int = PER_SOURCE_CAP) -> list[Row]:
-    """At most ``cap`` rows per (source, prefix), sampled by :func:`sample_key`."""
+def capped(
+    rows: Sequence[Row],
+    cap: int = PER_SOURCE_CAP,
+    label: Callable[[Row], str] = lambda row: row.prefix,
+) -> list[Row]:
+    """At most ``cap`` rows per (source, ``label``), sampled by :func:`sample_key`."""
     groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for row in rows:
-        groups[row.source, row.prefix].append(row)
+        groups[row.source, label(row)].append(row)
     out: list[Row] = []
     for group in groups.values():
         out += sorted(group, key=lambda r: sample_key(r.text))[:cap]

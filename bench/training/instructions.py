@@ -9,10 +9,9 @@ instructions, less those inspired by programming sites (their text is about code
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-from bench.training.commits import Row
+from bench.training.commits import Row, run_git
 from kernel.taxonomy import TaskType
 
 REPOSITORY = "yizhongw/self-instruct"
@@ -28,12 +27,7 @@ def instruction_rows(gitdir: Path) -> list[Row]:
     rows: list[Row] = []
     seen: set[str] = set()
     for path in FILES:
-        text = subprocess.run(
-            ["git", "-C", str(gitdir), "show", f"HEAD:{path}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        text = run_git(gitdir, "show", f"HEAD:{path}")
         for line in text.splitlines():
             if not line.strip():
                 continue

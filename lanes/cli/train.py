@@ -7,9 +7,12 @@ from pathlib import Path
 
 import typer
 
+import router.data as router_data
 from lanes.cli.app import app, err_console, print_json
+from router.typemodel import MODEL_FILE
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "router" / "data" / "typemodel.npz"
+DEFAULT_MODEL = Path(router_data.__file__).resolve().parent / MODEL_FILE
+"""Where the shipped model lives (in this checkout or installation)."""
 
 
 @app.command("train")

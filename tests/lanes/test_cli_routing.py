@@ -192,10 +192,11 @@ def test_cli_routing_bench_route_json() -> None:
 
 
 def test_bench_route_counts_a_decision_naming_a_cheap_lane(example_config: Config) -> None:
-    from bench.route import cheap_targets, touches
+    from bench.route import touches
+    from router.candidates import build_candidates
     from router.decision import Decision
 
-    cheap = cheap_targets(example_config)
+    cheap = build_candidates(example_config).cheap_targets()
     assert {"zai", "koala"} <= cheap and "vital" not in cheap
     safe = Decision(instance="vital", model="m", strategy="s", confidence=1.0,
                     estimated_cost_usd=0.0, estimated_latency_s=1.0,

@@ -13,7 +13,7 @@ import pytest
 from kernel.config import Config
 from kernel.errors import JobError, NoRoute
 from kernel.taxonomy import Classification, StrategyName
-from router.candidates import CHEAP_TAG, Candidate, build_candidates
+from router.candidates import Candidate, build_candidates
 from router.decision import Decision
 from router.engine import WAITS_REASON, Router
 from router.filters import VITAL_ON_CHEAP
@@ -48,12 +48,11 @@ def configured(config: Config, **routing: Any) -> Config:
     return Config.model_validate(data)
 
 
-def cheap_targets(config: Config) -> set[str]:
-    table = build_candidates(config)
-    return {name for name, target in table.targets.items() if CHEAP_TAG in target.tags}
+def cheap_targets(config: Config) -> frozenset[str]:
+    return build_candidates(config).cheap_targets()
 
 
-def assert_no_cheap_lane(decision: Decision, cheap: set[str]) -> None:
+def assert_no_cheap_lane(decision: Decision, cheap: frozenset[str]) -> None:
     assert decision.instance not in cheap, decision.reasons
     assert not {step.instance for step in decision.chain} & cheap, decision.chain
     assert not {alt.instance for alt in decision.alternatives} & cheap, decision.alternatives
