@@ -18,6 +18,9 @@ down, then repeated), ``refused_no_route`` (submits the router refused, e.g. a l
 that lane is unhealthy: never accepted, so never counted), ``provider_calls`` and
 ``repeated_ok_calls`` (successful calls beyond one per ``ok`` result: calls repeated after a
 kill), and, when there are any, ``caller_errors``, ``lost_states`` and a few ``examples``.
+Money (:mod:`bench.spend`): ``ledger_spend_usd`` (every call that started, in the run's own
+SQLite ledger) against ``billed_usd`` (what the simulator served, at the config's prices),
+with ``unsettled_calls`` (calls whose worker died mid-call) and their reservations.
 """
 
 from __future__ import annotations
@@ -37,8 +40,11 @@ from typing import Any
 from bench.chaos_faults import FaultRunner, FaultSpec, WorkerFleet, fault_plan
 from bench.chaos_jobs import Audit, JobMix, Submitter, Watcher, audit, chaos_jobs
 from bench.harness import derived_config, sim_process
+from bench.spend import spend_report
 from broker.app import wait_for_queues
 from broker.embedded import EmbeddedRedis
+from broker.ledger_drain import drain_all
+from broker.stores.sql import open_ledger
 from kernel.config import Config, SimMode
 from kernel.errors import InfrastructureError
 from lanes.client import Lanes
@@ -95,6 +101,8 @@ def chaos_config(
                              max_wait_s=10.0, wait_slice_s=1.0)  # fmt: skip
         data["worker"]["concurrency"] = settings.concurrency
         data["routing"]["cache_ttl_s"] = 0
+        data["database_url"] = f"sqlite:///{(directory / 'ledger.db').resolve()}"
+        data["cache"] = {**data.get("cache", {}), "enabled": False}
         for inst in data["instances"].values():
             inst.update(limits={}, model_limits={}, timeout_s=settings.call_timeout_s)
 
@@ -107,6 +115,7 @@ def run_chaos(config: Config, settings: ChaosSettings, progress: Progress) -> di
     log_dir = home / "logs"
     for stale in (home / "redis", log_dir):  # a fresh AOF and fresh logs for every run
         shutil.rmtree(stale, ignore_errors=True)
+    (home / "ledger.db").unlink(missing_ok=True)  # and a fresh ledger
     with contextlib.ExitStack() as stack:
         server = EmbeddedRedis(home / "redis", appendfsync="always").start()
         stack.callback(server.stop)
@@ -169,7 +178,18 @@ def _run(
         raise submitter.error
     found = audit(submitter.accepted, watcher.seen, lanes.stores.jobs,
                   lambda job_id: str(lanes.app.AsyncResult(job_id).state))  # fmt: skip
-    return _report(found, submitter, faults, sim, time.monotonic() - started)
+    report = _report(found, submitter, faults, sim, time.monotonic() - started)
+    return {**report, **_spend(lanes, sim)}
+
+
+def _spend(lanes: Lanes, sim: SimControl) -> dict[str, Any]:
+    """The ledger's spend (every queued event drained first) against the simulator's bill."""
+    ledger = open_ledger(lanes.config)
+    try:
+        drain_all(lanes.stores.ledger, ledger)
+        return spend_report(lanes.config, ledger, sim.stats())
+    finally:
+        ledger.close()
 
 
 def _stop_threads(stop: threading.Event, submitter: Submitter, watcher: Watcher) -> None:

@@ -56,6 +56,7 @@ def chaos_jobs(count: int, run_id: str, mix: JobMix, rng: random.Random) -> list
         }
         if rng.random() < mix.pinned_share:
             job["instance"] = mix.pinned_lane
+            job["vital"] = False  # the pin is the caller's choice, even for vital-looking text
             if mix.pinned_chain:
                 job["chain"] = mix.pinned_chain
         if rng.random() < mix.idempotent_share:

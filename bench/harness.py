@@ -133,14 +133,16 @@ def worker_processes(
     env: dict[str, str],
     log_dir: Path,
     app: str = PRODUCT_APP,
+    name: str = "bench",
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """``count`` worker processes consuming ``queues``, started with the Celery app ``app``
-    (a module path: the product's worker app unless told otherwise)."""
+    (a module path: the product's worker app unless told otherwise), named ``<name><i>``."""
     procs = []
     try:
         for i in range(count):
-            cmd = with_app(worker_command(config, queues, f"bench{i}", concurrency), app)
-            procs.append(spawn(cmd, env=child_env(env), log_file=log_dir / f"bench-worker{i}.log"))
+            cmd = with_app(worker_command(config, queues, f"{name}{i}", concurrency), app)
+            log_file = log_dir / f"{name}-worker{i}.log"
+            procs.append(spawn(cmd, env=child_env(env), log_file=log_file))
         yield procs
     finally:
         stop_all(procs)

@@ -9,10 +9,16 @@ and concurrency); the simulator answers at once in a process of its own:
 - ``sdk_task``: what a user writes without lanes: a plain Celery task that makes the same
   provider call (same instance and model as lanes decides, routed before the timed span; a pool
   stands for its first member) with the provider's own client, same prompts and max_tokens;
-- ``celery_noop``: a plain Celery task that returns its argument: the floor of a round trip.
+- ``celery_noop``: a plain Celery task that returns its argument: the floor of a round trip;
+- ``lanes_no_ledger``: the ``lanes`` arm again, on workers whose config turns the ledger off
+  (``ledger.enabled: false``), on a Redis db of their own (so the two sets of workers do not
+  share queues). The ``lanes`` arm's workers hand every event off and drain them into a SQLite
+  ledger of the bench's own (never the user's).
 
-The arms run in alternating rounds and each keeps its best rate: ``ratio`` = lanes ÷
-celery_noop, ``ratio_vs_sdk_task`` = lanes ÷ sdk_task. ``cpu_ms_per_job`` gives, per arm, the
+The response cache is off in both (the prompts repeat from round to round: a cache would
+answer them without a call, which is not what this measures). The arms run in alternating
+rounds and each keeps its best rate: ``ratio`` = lanes ÷ celery_noop, ``ratio_vs_sdk_task`` =
+lanes ÷ sdk_task, ``ledger_ratio`` = lanes ÷ lanes_no_ledger. ``cpu_ms_per_job`` gives, per arm, the
 CPU milliseconds per job spent by the dispatcher (this process), the workers, the simulator
 and the Redis server (all of it: ``INFO cpu``), and their total, AVERAGED over the timed
 rounds (all their CPU ÷ all their jobs; warm-ups excluded).
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -43,6 +50,7 @@ from bench.harness import (
     worker_processes,
 )
 from broker.app import create_app, wait_for_queues
+from broker.stores.sql import open_ledger
 from kernel.config import Config, SimMode
 from lanes.client import Lanes
 from router.job import Job
@@ -60,24 +68,33 @@ PROMPTS = (
 MAX_TOKENS = 64
 WARMUP_JOBS = 50
 TIMEOUT_S = 120
-ARMS = ("celery_noop", "sdk_task", "lanes")
+ARMS = ("celery_noop", "sdk_task", "lanes", "lanes_no_ledger")
 """Order of the arms in each round."""
-CPU_ARMS = ("lanes", "sdk_task", "celery_noop")
+CPU_ARMS = ("lanes", "lanes_no_ledger", "sdk_task", "celery_noop")
 """Order of the arms in ``cpu_ms_per_job``."""
 RATE_KEYS = {
     "lanes": "lanes_jobs_per_s",
+    "lanes_no_ledger": "lanes_no_ledger_jobs_per_s",
     "celery_noop": "celery_noop_per_s",
     "sdk_task": "sdk_task_per_s",
 }
+NO_LEDGER_DB = 14
 
 
-def bench_config(config: Config, directory: Path, redis_url: str) -> tuple[Config, Path]:
-    """The config on ``redis_url`` with limits off and every lane on the simulator, written to
-    a file."""
+def bench_config(
+    config: Config, directory: Path, redis_url: str, *, ledger: bool = True
+) -> tuple[Config, Path]:
+    """The config on ``redis_url`` with limits and the response cache off, every lane on the
+    simulator and the ledger (on or off) in ``directory``, written to a file there."""
+    database = directory / "ledger.db"
+    database.unlink(missing_ok=True)
 
     def change(data: dict[str, Any]) -> None:
         data["redis_url"] = redis_url
         data["simulator"].update(mode=SimMode.ALWAYS.value, enforce_limits=False)
+        data["database_url"] = f"sqlite:///{database.resolve()}"
+        data["ledger"] = {**data.get("ledger", {}), "enabled": ledger}
+        data["cache"] = {**data.get("cache", {}), "enabled": False}
         for inst in data["instances"].values():
             inst["limits"] = {}
 
@@ -95,25 +112,49 @@ def run_throughput(
 ) -> dict[str, Any]:
     state = Path(config.state_dir)
     logs = state / "logs"
-    with bench_redis(config) as url:
+    with bench_redis(config) as url, bench_redis(config, db=NO_LEDGER_DB) as url_off:
         cfg, path = bench_config(config, state / "bench", url)
+        cfg_off, path_off = bench_config(config, state / "bench" / "no-ledger", url_off,
+                                         ledger=False)  # fmt: skip
         env = {"REDIS_URL": url, "LANES_CONFIG": str(path.resolve())}
+        env_off = {"REDIS_URL": url_off, "LANES_CONFIG": str(path_off.resolve())}
         with sim_subprocess(path, latency_s=0.0, limits=False, log_dir=logs, env=env) as (
             sim_url,
             sim,
         ):
-            env["LANES_SIMULATOR__PORT"] = sim_url.rsplit(":", 1)[1]
+            env["LANES_SIMULATOR__PORT"] = env_off["LANES_SIMULATOR__PORT"] = sim_url.rsplit(
+                ":", 1
+            )[1]
             queues = [*cfg.lanes(), BENCH_QUEUE]
             with worker_processes(cfg, queues, count=workers, concurrency=concurrency, env=env,
-                                  log_dir=logs, app=BENCH_APP) as procs:  # fmt: skip
+                                  log_dir=logs, app=BENCH_APP) as procs, \
+                 worker_processes(cfg_off, cfg_off.lanes(), count=workers,
+                                  concurrency=concurrency, env=env_off, log_dir=logs,
+                                  name="bench-off") as procs_off:  # fmt: skip
                 client = redis.Redis.from_url(url)
-                meter = CpuMeter([proc.pid for proc in procs], sim.pid, client)
+                meters = {
+                    "on": CpuMeter([proc.pid for proc in procs], sim.pid, client),
+                    "off": CpuMeter([proc.pid for proc in procs_off], sim.pid, client),
+                }
                 try:
-                    result = _measure(cfg, url, meter, jobs, rounds, progress)
+                    result = _measure(cfg, cfg_off, (url, url_off), meters, jobs, rounds,
+                                      progress)  # fmt: skip
                 finally:
                     client.close()
                 rss = max(peak_rss_mb(proc.pid) for proc in procs)
-    return {**result, "worker_peak_rss_mb": round(rss, 1), "workers": workers}
+    outcomes = ledger_outcomes(cfg)
+    return {**result, "ledger_outcomes": outcomes, "worker_peak_rss_mb": round(rss, 1),
+            "workers": workers}  # fmt: skip
+
+
+def ledger_outcomes(cfg: Config) -> int:
+    """Jobs the ``lanes`` arm's ledger recorded (every one of them, once the workers drained
+    at shutdown): proof that the ledger was on while it was measured."""
+    ledger = open_ledger(cfg)
+    try:
+        return sum(row.outcomes for row in ledger.stats(datetime.fromtimestamp(0, UTC)))
+    finally:
+        ledger.close()
 
 
 @dataclass
@@ -122,6 +163,8 @@ class Arm:
 
     name: str
     run: Callable[[int], None]
+    meter: CpuMeter | None = None
+    """What meters its CPU (the set of workers that serves it)."""
     rates: list[float] = field(default_factory=list)
     cpu_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CPU_KINDS, 0.0))
 
@@ -133,42 +176,48 @@ class Arm:
 
 def _measure(
     cfg: Config,
-    url: str,
-    meter: CpuMeter,
+    cfg_off: Config,
+    urls: tuple[str, str],
+    meters: dict[str, CpuMeter],
     jobs: int,
     rounds: int,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
     """``rounds`` alternating runs of each arm; each arm keeps its best rate, so a burst of
     load from elsewhere on the machine does not decide the ratios."""
+    url, url_off = urls
     app = create_app(cfg, url)
     add_bench_queue(app)
     wait_for_queues(app, {*cfg.lanes(), BENCH_QUEUE})
+    app_off = create_app(cfg_off, url_off)
+    wait_for_queues(app_off, set(cfg_off.lanes()))
     try:
-        with Lanes(cfg, url) as lanes:
+        with Lanes(cfg, url) as lanes, Lanes(cfg_off, url_off) as lanes_off:
             calls = sdk_calls(cfg, lanes, jobs)  # routed here, outside the timed runs
-            runs: dict[str, Callable[[int], None]] = {
-                "celery_noop": lambda n: _celery_run(app, NOOP_TASK, [[i] for i in range(n)]),
-                "sdk_task": lambda n: _celery_run(app, SDK_TASK, calls[:n]),
-                "lanes": lambda n: _lanes_run(lanes, n),
-            }
-            arms = [Arm(name, runs[name]) for name in ARMS]
-            _alternate(arms, jobs, rounds, meter, progress)
+            on, off = meters["on"], meters["off"]
+            arms = [
+                Arm("celery_noop",
+                    lambda n: _celery_run(app, NOOP_TASK, [[i] for i in range(n)]), on),
+                Arm("sdk_task", lambda n: _celery_run(app, SDK_TASK, calls[:n]), on),
+                Arm("lanes", lambda n: _lanes_run(lanes, n), on),
+                Arm("lanes_no_ledger", lambda n: _lanes_run(lanes_off, n), off),
+            ]  # fmt: skip
+            _alternate(arms, jobs, rounds, progress)
     finally:
         app.close()
+        app_off.close()
     return report(jobs, rounds, {arm.name: arm for arm in arms})
 
 
-def _alternate(
-    arms: list[Arm], jobs: int, rounds: int, meter: CpuMeter, progress: Callable[[str], None]
-) -> None:
+def _alternate(arms: list[Arm], jobs: int, rounds: int, progress: Callable[[str], None]) -> None:
     """An untimed warm-up of each arm, then ``rounds`` rounds of each, timed and metered."""
     for arm in arms:
         arm.run(min(WARMUP_JOBS, jobs))
     for n in range(1, rounds + 1):
         for arm in arms:
             progress(f"round {n}/{rounds}: {arm.name}, {jobs} jobs")
-            elapsed_s, cpu_s = meter.measure(partial(arm.run, jobs))
+            assert arm.meter is not None, f"arm {arm.name} has no CPU meter"
+            elapsed_s, cpu_s = arm.meter.measure(partial(arm.run, jobs))
             arm.record(jobs, elapsed_s, cpu_s)
 
 
@@ -180,6 +229,7 @@ def report(jobs: int, rounds: int, arms: dict[str, Arm]) -> dict[str, Any]:
         **{RATE_KEYS[name]: round(best[name], 1) for name in RATE_KEYS},
         "ratio": round(best["lanes"] / best["celery_noop"], 3),
         "ratio_vs_sdk_task": round(best["lanes"] / best["sdk_task"], 3),
+        "ledger_ratio": round(best["lanes"] / best["lanes_no_ledger"], 3),
         "rounds": [
             {RATE_KEYS[name]: round(arms[name].rates[i], 1) for name in RATE_KEYS}
             for i in range(rounds)

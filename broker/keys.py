@@ -87,3 +87,50 @@ class Keys:
     def charges(self, job_id: str) -> str:
         """Hash of what a job was charged: field ``step:attempt``, value cost in USD."""
         return f"{self.prefix}:charge:{job_id}"
+
+    # -- ledger hand-off ------------------------------------------------------------------------
+    def ledger_events(self) -> str:
+        """List of ledger events (JSON) handed off by workers and dispatchers, oldest first,
+        waiting for a drainer to move them into the database."""
+        return f"{self.prefix}:{{jobs}}:ledger:events"
+
+    def ledger_lock(self) -> str:
+        """Held (with a TTL) by the one process draining ledger events."""
+        return f"{self.prefix}:ledger:lock"
+
+    def calls(self, job_id: str) -> str:
+        """Hash of provider calls started per ``step:attempt`` of a job (INCR: call 1, 2, ...).
+        Shares the ``{jobs}`` hash tag with the ledger events: one script writes both."""
+        return f"{self.prefix}:{{jobs}}:calls:{job_id}"
+
+    # -- budgets (hash-tagged: every budget key one script touches lives in one slot) ----------
+    def budget_counter(self, counter: str) -> str:
+        """Hash ``{spent, reserved}`` (nano-USD) of one budget in one window
+        (``global:daily:2026-12-02``)."""
+        return f"{self.prefix}:{{budget}}:c:{counter}"
+
+    def budget_reservation(self, job_id: str) -> str:
+        """Hash of a job's reservation: its estimate, the counters it holds, its running call."""
+        return f"{self.prefix}:{{budget}}:r:{job_id}"
+
+    def budget_limits(self) -> str:
+        """Hash budget id → limit (nano-USD) set with ``lanes budget --set-*``."""
+        return f"{self.prefix}:{{budget}}:limits"
+
+    def budget_built(self) -> str:
+        """SET of the budget ids whose counters were rebuilt from the ledger; empty after a
+        Redis restart, so each budget is rebuilt on its first use."""
+        return f"{self.prefix}:{{budget}}:built"
+
+    def budget_alerted(self, counter: str, at: float) -> str:
+        """Set once an alert threshold was announced for one budget window."""
+        return f"{self.prefix}:{{budget}}:alert:{counter}:{at:g}"
+
+    def budget_rebuild_lock(self) -> str:
+        """Held (with a TTL) by the one process rebuilding budget counters."""
+        return f"{self.prefix}:{{budget}}:rebuild-lock"
+
+    # -- response cache -------------------------------------------------------------------------
+    def response_cache(self, key: str) -> str:
+        """A cached answer under its request key (:mod:`router.cache_key`)."""
+        return f"{self.prefix}:cache:{key}"

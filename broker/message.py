@@ -51,6 +51,13 @@ class Envelope(BaseModel):
     hop: int = Field(default=0, ge=0)
     """Messages this job went through before this one: every retry, wait, move or fallback
     publishes the next message with ``hop + 1``, so a redelivered older message is stale."""
+    task_type: str = ""
+    """The task type the dispatcher classified (what the ledger learns per)."""
+    reserved_usd: float = Field(default=0.0, ge=0)
+    """What the job's budgets hold for it: the most one call on its first step may cost
+    (:func:`broker.books.reservation_usd`)."""
+    cache_key: str | None = None
+    """Where the answer goes in the response cache (None: caching is off for this job)."""
 
     @property
     def model(self) -> str:

@@ -45,6 +45,11 @@ class Result(BaseModel):
     """Epoch seconds."""
     simulated: bool = False
     """True when the lane talked to the local provider simulator, not the real provider."""
+    cached: bool = False
+    """Answered from the response cache: no provider call; ``instance`` and ``model`` say
+    who wrote the answer when it was bought."""
+    cost_saved_usd: float = Field(default=0.0, ge=0)
+    """What a cached answer cost when it was bought (this job paid nothing)."""
     error: str | None = None
 
     @property

@@ -62,7 +62,21 @@ def lua_source(name: str) -> str:
     return text
 
 
-SCRIPT_NAMES = ("acquire", "settle", "usage", "cool_down", "health", "track", "record", "submit")
+SCRIPT_NAMES = (
+    "acquire",
+    "settle",
+    "usage",
+    "cool_down",
+    "health",
+    "track",
+    "record",
+    "submit",
+    "call_start",
+    "budget_reserve",
+    "budget_start",
+    "budget_settle",
+    "budget_release",
+)
 """Every script of ``broker/lua`` that runs on its own (``bucket_lib`` is prepended)."""
 
 
@@ -137,6 +151,7 @@ class JobScripts:
     submit: Script
     track: Script
     record: Script
+    call_start: Script
 
     @classmethod
     def register(cls, client: redis.Redis) -> JobScripts:
@@ -144,4 +159,30 @@ class JobScripts:
             submit=client.register_script(lua_source("submit")),
             track=client.register_script(lua_source("track")),
             record=client.register_script(lua_source("record")),
+            call_start=client.register_script(lua_source("call_start")),
+        )
+
+
+@dataclass(frozen=True)
+class BudgetScripts:
+    """The budget store's scripts, registered on one client.
+
+    The exception to "every key in ``KEYS``": ``start``, ``settle`` and ``release`` also touch
+    the counters a job's reservation record names (reading the record first from the client
+    would not be atomic). Every budget key carries the ``{budget}`` hash tag, so all of them
+    live in one Redis Cluster slot.
+    """
+
+    reserve: Script
+    start: Script
+    settle: Script
+    release: Script
+
+    @classmethod
+    def register(cls, client: redis.Redis) -> BudgetScripts:
+        return cls(
+            reserve=client.register_script(lua_source("budget_reserve")),
+            start=client.register_script(lua_source("budget_start")),
+            settle=client.register_script(lua_source("budget_settle")),
+            release=client.register_script(lua_source("budget_release")),
         )

@@ -19,14 +19,19 @@ from celery import Celery
 from celery.canvas import Signature
 
 from broker.app import create_app
+from broker.budget_gate import BudgetGate, ledger_spent
 from broker.connection import require_redis_url
 from broker.dispatcher import Dispatcher
 from broker.handle import JobHandle
 from broker.keys import Keys
+from broker.stores.ledger import PerformanceRow
 from broker.stores.redis import redis_stores
+from broker.stores.sql.lazy import LazyLedger
 from kernel.config import Config, load_config
+from router.budgets import Hold
 from router.decision import Decision
 from router.engine import Router
+from router.history import LearnedHistory
 from router.job import Job
 from router.lane_state import CachedLaneState
 
@@ -47,9 +52,20 @@ class Lanes:
         self.stores = redis_stores(self.redis, self.keys, ttl_s=config.result_ttl_s)
         # Routing reads lane state at most once a second; workers re-check before each call.
         self.lane_state = CachedLaneState(self.stores.lane_state, ttl_s=1.0)
-        self.router = Router(config, lane_state=self.lane_state, counter=self.stores.counter)
+        self.ledger = DispatcherLedger(config)
+        self.history = LearnedHistory(config.learning, self.ledger.performance,
+                                      pools=config.pools)  # fmt: skip
+        self.router = Router(
+            config, lane_state=self.lane_state, history=self.history, counter=self.stores.counter
+        )
+        self.budget = BudgetGate(config, self.stores.budget, self.ledger.spent)
         self.dispatcher = Dispatcher(
-            config, self.app, self.router, self.stores, lane_state=self.lane_state
+            config,
+            self.app,
+            self.router,
+            self.stores,
+            lane_state=self.lane_state,
+            budget=self.budget,
         )
 
     @classmethod
@@ -74,6 +90,7 @@ class Lanes:
     def close(self) -> None:
         self.app.close()
         self.redis.close()
+        self.ledger.close()
 
     def __enter__(self) -> Lanes:
         return self
@@ -85,3 +102,17 @@ class Lanes:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class DispatcherLedger(LazyLedger):
+    """What a dispatcher reads from the ledger (learned performance; spend to rebuild budget
+    counters), the database opened on first use, never at connect: routing must not wait
+    for a database."""
+
+    def performance(self) -> list[PerformanceRow]:
+        if not self._config.ledger.enabled:
+            return []
+        return self.get().performance()
+
+    def spent(self, hold: Hold) -> float:
+        return ledger_spent(self.get())(hold)

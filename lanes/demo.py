@@ -20,7 +20,7 @@ from lanes.stack import running
 from workers.providers import is_simulated
 
 DEMO_COLUMNS = ("reviewer", "lane", "model", "rule", "status", "input_tokens", "output_tokens",
-                "cost_usd", "latency_s")  # fmt: skip
+                "cost_usd", "latency_s", "cached", "cost_saved_usd")  # fmt: skip
 
 
 def real_lanes(config: Config) -> list[str]:
@@ -58,11 +58,12 @@ def demo_table(rows: list[dict[str, Any]]) -> Table:
     table.add_column("why (routing rule)", ratio=1)
     for row in rows:
         style = "green" if row["status"] == "ok" else "red"
+        status = f"{row['status']} (cached)" if row.get("cached") else row["status"]
         table.add_row(
             row["reviewer"],
             str(row["lane"]),
             str(row["model"]),
-            f"[{style}]{row['status']}[/]",
+            f"[{style}]{status}[/]",
             str(row["input_tokens"]),
             str(row["output_tokens"]),
             f"{row['cost_usd']:.6f}",
@@ -70,9 +71,12 @@ def demo_table(rows: list[dict[str, Any]]) -> Table:
             escape(row["rule"]),
         )
     total = sum(r["cost_usd"] for r in rows)
-    table.caption = f"total cost ${total:.6f}"
+    saved = sum(r.get("cost_saved_usd", 0.0) for r in rows)
+    table.caption = f"total cost ${total:.6f}" + (
+        f"; ${saved:.6f} saved by the response cache" if saved else ""
+    )
     return table
 
 
 def demo_json(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"jobs": [{k: row[k] for k in DEMO_COLUMNS} for row in rows]}
+    return {"jobs": [{k: row.get(k) for k in DEMO_COLUMNS} for row in rows]}

@@ -150,6 +150,8 @@ def _row(reviewer: Reviewer, handle: JobHandle, result: Result) -> dict[str, Any
         "cost_usd": round(result.cost_usd, 6),
         "latency_s": round(result.latency_s, 3),
         "fallbacks": len(result.fallbacks),
+        "cached": result.cached,
+        "cost_saved_usd": round(result.cost_saved_usd, 6),
         "error": result.error,
         "text": result.text,
     }
@@ -168,6 +170,8 @@ def _late_row(reviewer: Reviewer, handle: JobHandle, error: str) -> dict[str, An
         "cost_usd": 0.0,
         "latency_s": 0.0,
         "fallbacks": 0,
+        "cached": False,
+        "cost_saved_usd": 0.0,
         "error": error,
         "text": "",
     }

@@ -122,12 +122,18 @@ class Router:
         return name
 
     def decide(
-        self, job: Job, *, strategy: str | None = None, weights: Weights | None = None
+        self,
+        job: Job,
+        *,
+        strategy: str | None = None,
+        weights: Weights | None = None,
+        blocked_models: frozenset[str] = frozenset(),
     ) -> Decision:
         """Where ``job`` goes.
 
         ``strategy`` applies unless the job names its own; ``weights`` replace
-        ``routing.weights`` for this call (performance_optimized uses weights of its own).
+        ``routing.weights`` for this call (performance_optimized uses weights of its own);
+        ``blocked_models`` may not be chosen (a budget alert's ``block_expensive_models``).
         Vital work never has a cheap lane anywhere in its decision, not even while cooldowns
         are waived. JobError for a bad job (unknown strategy, lane, model or chain; a prompt
         no context window can hold; vital work pinned to nothing but cheap lanes), NoRoute
@@ -136,7 +142,7 @@ class Router:
         name = self.strategy_for(job, strategy)
         key = None
         if self._cache is not None and name not in UNCACHED_STRATEGIES:
-            key = cache_key(job, name, weights)
+            key = (cache_key(job, name, weights), blocked_models)
             cached = self._cache.get(key)
             if cached is not None and self._target_usable(cached.instance):
                 return cached
@@ -146,13 +152,15 @@ class Router:
         self._check_pins(job, classification)  # a bad pin is refused before any read
         statuses = self._lane_state.statuses(list(self.table.instances))
         try:
-            decision = self._choose(job, name, weights, classification, statuses, waive=False)
+            decision = self._choose(job, name, weights, classification, statuses, blocked_models,
+                                    waive=False)  # fmt: skip
         except NoRoute:
             if not any(status.cooldown_s > 0 for status in statuses.values()):
                 raise
             # Only cooldowns stand in the way, and they end by themselves: route as if they
             # were over and let the job wait on its queue (not cached: it is a stopgap).
-            decision = self._choose(job, name, weights, classification, statuses, waive=True)
+            decision = self._choose(job, name, weights, classification, statuses, blocked_models,
+                                    waive=True)  # fmt: skip
             return decision.model_copy(update={"reasons": [*decision.reasons, WAITS_REASON]})
         if key is not None and self._cache is not None:
             self._cache.put(key, decision)
@@ -165,6 +173,7 @@ class Router:
         weights: Weights | None,
         classification: Classification,
         statuses: Mapping[str, LaneStatus],
+        blocked_models: frozenset[str],
         *,
         waive: bool,
     ) -> Decision:
@@ -177,7 +186,7 @@ class Router:
             job=job,
             classification=classification,
             target_problems=problems,
-            demand=Demand.of(job, classification),
+            demand=Demand.of(job, classification, blocked_models),
             weights=normalize(weights) if weights is not None else self._weights,
             services=self._services,
             pins=(job.instance, job.model),

@@ -88,9 +88,13 @@ class Demand:
     min_quality: int | None
     max_latency_s: float | None
     max_cost_usd: float | None
+    blocked_models: frozenset[str] = frozenset()
+    """Models a budget alert (``block_expensive_models``) refuses for now."""
 
     @classmethod
-    def of(cls, job: Job, clf: Classification) -> Demand:
+    def of(
+        cls, job: Job, clf: Classification, blocked_models: frozenset[str] = frozenset()
+    ) -> Demand:
         limits = job.constraints
         return cls(
             input_tokens=clf.input_tokens,
@@ -102,6 +106,7 @@ class Demand:
             min_quality=limits.min_quality,
             max_latency_s=limits.max_latency_s,
             max_cost_usd=limits.max_cost_usd,
+            blocked_models=blocked_models,
         )
 
 
@@ -109,6 +114,8 @@ def check(cand: Candidate, d: Demand) -> str | None:
     """The first static reason ``cand`` cannot take the job (cost excluded)."""
     if d.vital and cand.cheap:
         return VITAL_ON_CHEAP
+    if cand.model in d.blocked_models:
+        return f"{cand.model} is blocked while a budget is near its limit (block_expensive_models)"
     needed = d.input_tokens + d.max_tokens
     if needed > cand.context_window:
         return (

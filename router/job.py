@@ -62,6 +62,8 @@ class Job(BaseModel):
     project: str | None = Field(default=None, max_length=128)
     user: str | None = Field(default=None, max_length=128)
     idempotency_key: str | None = Field(default=None, max_length=256)
+    cache: bool = True
+    """False: never answer this job from the response cache (it is still stored there)."""
     metadata: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")

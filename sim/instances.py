@@ -20,8 +20,11 @@ from sim.profiles import Fault, Profile
 Clock = Callable[[], float]
 
 STAT_KEYS = ("requests", "ok", "in_flight", "input_tokens", "output_tokens")
-"""Always present in a stats snapshot; ``status_<code>``, ``rate_limited``, ``faults`` and
-``dropped`` appear once they happen."""
+"""Always present in a stats snapshot; ``status_<code>``, ``rate_limited``, ``faults``,
+``dropped`` and the ``billed:`` counters appear once they happen."""
+BILLED = "billed:"
+"""Prefix of the per-model usage counters: ``billed:<model>:input_tokens`` and
+``billed:<model>:output_tokens`` count what the served calls are billed for."""
 
 
 def limiters(profile: Profile, now_s: float) -> dict[str | None, Limiter]:
@@ -111,6 +114,8 @@ class InstanceState:
             self._limiter(model).refund(charged_output, output_tokens, self._clock())
             self._counts["input_tokens"] += input_tokens
             self._counts["output_tokens"] += output_tokens
+            self._counts[f"{BILLED}{model}:input_tokens"] += input_tokens
+            self._counts[f"{BILLED}{model}:output_tokens"] += output_tokens
 
     def limit_states(self, model: str) -> list[BucketState]:
         """The limited buckets that govern ``model`` (its own, else the instance-wide)."""

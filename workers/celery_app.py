@@ -15,9 +15,11 @@ import redis
 from celery.signals import worker_ready, worker_shutdown
 
 from broker.app import create_app
+from broker.budget_gate import WorkerBudget, restore_overrides
 from broker.connection import require_redis_url
 from broker.janitor import Janitor
 from broker.keys import Keys
+from broker.ledger_drain import LedgerDrainer, start_drainer
 from broker.stores.redis import redis_stores
 from kernel.config import load_config
 from workers.context import WorkerContext
@@ -36,11 +38,20 @@ app = create_app(config, redis_url)
 client = redis.Redis.from_url(redis_url, decode_responses=True)
 keys = Keys(config.redis_prefix)
 stores = redis_stores(client, keys, ttl_s=config.result_ttl_s)
-context = WorkerContext(config=config, stores=stores, providers=build_provider, ping=client.ping)
+context = WorkerContext(
+    config=config,
+    stores=stores,
+    providers=build_provider,
+    ping=client.ping,
+    budget=WorkerBudget(config, stores.budget),
+)
 register_tasks(app, lambda: context)
 
 
 _stop_janitor = threading.Event()
+_drainer = LedgerDrainer(
+    config, stores.ledger, after=lambda ledger: restore_overrides(stores.budget, ledger)
+)
 
 
 @worker_ready.connect
@@ -50,8 +61,12 @@ def _start_janitor(**_: object) -> None:
             client, keys, stores.jobs, app, config.lanes(), quiet_s=config.janitor_quiet_s
         )
         start_janitor(janitor, config.janitor_interval_s, _stop_janitor)
+    if config.ledger.enabled:
+        start_drainer(_drainer.drain, config.ledger.flush_interval_s, _stop_janitor)
 
 
 @worker_shutdown.connect
 def _stop_janitor_thread(**_: object) -> None:
     _stop_janitor.set()
+    if config.ledger.enabled:
+        _drainer.final_drain()

@@ -18,6 +18,7 @@ from broker.pools import PoolBalancer
 from broker.stores import Stores
 from kernel.config import Config
 from router.lane_state import CachedLaneState, LaneStatus
+from workers.books import Books, CallBudget
 from workers.capacity import CapacityGate
 from workers.providers import Provider
 
@@ -44,6 +45,8 @@ class WorkerContext:
     met an outage polls it to know when to carry on (:mod:`workers.outage`)."""
     clock: Callable[[], float] = time.monotonic
     """Seconds; ages the worker's view of lane state."""
+    budget: CallBudget | None = None
+    """Holds and settles budget reservations per call (None: no budgets)."""
     _built: dict[str, Provider] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -54,6 +57,7 @@ class WorkerContext:
             threads=self.config.worker.concurrency,
             margin=self.config.limit_margin,
         )
+        self.books = Books(self.config, self.stores, self.budget)
         self.pools = PoolBalancer(self.config, self.stores.counter, self.stores.lane_state)
         self._lanes = CachedLaneState(
             self.stores.lane_state, ttl_s=LANE_STATE_TTL_S, clock=self.clock

@@ -43,18 +43,22 @@ def reset_in_s(headers: Mapping[str, str], now_s: float) -> float | None:
     return None if latest is None else max(0.0, latest - now_s)
 
 
-def on_error(config: Config, store: LaneStateStore, instance: str, exc: ProviderError) -> None:
-    """Record ``exc`` against ``instance`` and apply what it implies for everybody."""
+def on_error(
+    config: Config, store: LaneStateStore, instance: str, exc: ProviderError
+) -> float | None:
+    """Record ``exc`` against ``instance`` and apply what it implies for everybody; returns
+    the cooldown a 429 started (seconds), else None."""
     log.warning("instance %s: %s: %s", instance, type(exc).__name__, exc)
     store.record_failure(instance, type(exc).__name__)
     if isinstance(exc, RateLimited):
-        _cool_down(config, store, instance, exc)
-    elif isinstance(exc, AuthFailed):
+        return _cool_down(config, store, instance, exc)
+    if isinstance(exc, AuthFailed):
         store.disable(instance, f"{exc} (fix the key in ${config.instances[instance].api_key_env})")
         alerts.error("instance %s disabled: %s", instance, exc)
+    return None
 
 
-def _cool_down(config: Config, store: LaneStateStore, instance: str, exc: RateLimited) -> None:
+def _cool_down(config: Config, store: LaneStateStore, instance: str, exc: RateLimited) -> float:
     seconds = exc.retry_after_s
     reason = "429 rate limited"
     if seconds is None:
@@ -65,3 +69,4 @@ def _cool_down(config: Config, store: LaneStateStore, instance: str, exc: RateLi
         alerts.warning("instance %s exhausted for %.0fs: %s", instance, seconds, exc)
     left_s = store.cool_down(instance, max(seconds, 0.001), reason)
     log.info("instance %s cooling down %.1fs (%s)", instance, left_s, reason)
+    return left_s

@@ -88,25 +88,28 @@ def _unfit_reason(ctx: WorkerContext, env: Envelope, disabled: str | None) -> st
 def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> Outcome:
     reservation = acquired.reservation if acquired is not None else None
     try:
+        call = ctx.books.call_started(env)
         response = _call(ctx, env)
     except ProviderError as exc:
         if reservation is not None:  # the provider counted the request: keep it charged
             ctx.stores.limiter.release(reservation, refund=False)
-        feedback.on_error(ctx.config, ctx.stores.lane_state, env.instance, exc)
+        cooldown_s = feedback.on_error(ctx.config, ctx.stores.lane_state, env.instance, exc)
         ctx.lane_state_changed()
+        ctx.books.call_failed(call, exc, cooldown_s)
         return _after_error(ctx, env, exc)
     except BaseException:
         if reservation is not None:
             ctx.stores.limiter.release(reservation, refund=True)
         raise
     result = success_result(ctx.config, env, response)
+    events = ctx.books.success_events(call, result)
     # Repeat the writes, never the call, if Redis is away right now (workers.outage).
-    return Done(
-        outlast(
-            ctx.ping, ctx.config.retry.outage_s, f"recording the result of job {env.job.id}",
-            lambda: ctx.stores.frame.after_success(result, reservation),
-        )
+    standing = outlast(
+        ctx.ping, ctx.config.retry.outage_s, f"recording the result of job {env.job.id}",
+        lambda: ctx.stores.frame.after_success(result, reservation, events),
     )  # fmt: skip
+    ctx.books.settled(call, result)
+    return Done(standing)
 
 
 def _call(ctx: WorkerContext, env: Envelope) -> ProviderResponse:
@@ -162,4 +165,6 @@ def _forward_or_fail(ctx: WorkerContext, env: Envelope, reason: str) -> Outcome:
 
 
 def _fail(ctx: WorkerContext, env: Envelope, reason: str) -> Done:
-    return Done(ctx.stores.jobs.record(failure_result(env, reason)))
+    standing = ctx.stores.jobs.record(failure_result(env, reason))
+    ctx.books.job_failed(env, standing)
+    return Done(standing)

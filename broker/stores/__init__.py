@@ -12,23 +12,32 @@ port                what it keeps                                implementations
                                                                   ``router...LocalCounter``
 ``StepFrame``       the reads before and writes after each call  ``redis.frame``,
                                                                   ``frame.SequentialFrame``
+``LedgerQueue``     ledger events on their way to the database   ``redis.ledger``,
+                                                                  ``memory.ledger``
+``ResponseCache``   answers to identical requests, with a TTL     ``redis.cache``,
+                                                                  ``memory.cache``
+``BudgetStore``     budget counters, reservations, overrides      ``redis.budget``,
+                                                                  ``memory.budget``
 ==================  ===========================================  ============================
 
 :class:`Stores` bundles one of each; build it with
 :func:`broker.stores.redis.redis_stores` (every process of a deployment shares it) or
 :func:`broker.stores.memory.memory_stores` (one process: tests, routing on a laptop). The
 dispatcher and the workers receive a :class:`Stores` and never build one themselves. The
-coming ledger, budget counters and response cache join here the same way: a port module, a
-Redis (or SQL) implementation and an in-memory one.
+ledger itself (SQL, :mod:`broker.stores.sql`) is not here: it is off every job's path, fed by
+the ``LedgerQueue`` (:mod:`broker.ledger_drain`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from broker.stores.budget import BudgetStore
+from broker.stores.cache import ResponseCache
 from broker.stores.frame import StepFrame
 from broker.stores.jobs import JobStore
 from broker.stores.lane_state import LaneStateStore
+from broker.stores.ledger import LedgerQueue
 from broker.stores.limiter import RateLimiter
 from router.strategies import RotationCounter
 
@@ -40,3 +49,6 @@ class Stores:
     jobs: JobStore
     counter: RotationCounter
     frame: StepFrame
+    ledger: LedgerQueue
+    cache: ResponseCache
+    budget: BudgetStore

@@ -7,12 +7,14 @@ in-memory stores.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from broker.result import Result
 from broker.stores.jobs import JobStore
 from broker.stores.lane_state import LaneStateStore
+from broker.stores.ledger import CallEvent, LedgerEvent, LedgerSink
 from broker.stores.limiter import RateLimiter, Reservation
 from router.lane_state import LaneStatus
 
@@ -32,11 +34,22 @@ class StepFrame(Protocol):
         """Hand-off mark, recorded result and lane state of one message."""
         ...
 
-    def after_success(self, result: Result, reservation: Reservation | None) -> Result:
+    def start_call(self, job_id: str, step: int, attempt: int, event: CallEvent | None) -> int:
+        """Number the provider call about to start (:meth:`JobStore.next_call`) and hand
+        ``event`` off to the ledger with that number, as one unit; the number."""
+        ...
+
+    def after_success(
+        self,
+        result: Result,
+        reservation: Reservation | None,
+        events: Sequence[LedgerEvent] = (),
+    ) -> Result:
         """Record ``result`` (once per job), charge its call (once per job, step, attempt),
-        settle ``reservation`` to the real usage and count a success for the lane's health.
-        Returns the result that stands (an earlier one, if the job was already recorded).
-        Safe to repeat: a repeat changes nothing."""
+        settle ``reservation`` to the real usage, count a success for the lane's health and
+        hand ``events`` off to the ledger with them. Returns the result that stands (an
+        earlier one, if the job was already recorded). Safe to repeat: a repeat changes
+        nothing (the ledger applies a repeated event once)."""
         ...
 
 
@@ -45,6 +58,7 @@ class SequentialFrame:
     jobs: JobStore
     lane_state: LaneStateStore
     limiter: RateLimiter
+    ledger: LedgerSink
 
     def before(self, job_id: str, hop: int, instance: str) -> Before:
         return Before(
@@ -53,10 +67,22 @@ class SequentialFrame:
             status=self.lane_state.status(instance),
         )
 
-    def after_success(self, result: Result, reservation: Reservation | None) -> Result:
+    def start_call(self, job_id: str, step: int, attempt: int, event: CallEvent | None) -> int:
+        number = self.jobs.next_call(job_id, step, attempt)
+        if event is not None:
+            self.ledger.emit([event.model_copy(update={"call": number})])
+        return number
+
+    def after_success(
+        self,
+        result: Result,
+        reservation: Reservation | None,
+        events: Sequence[LedgerEvent] = (),
+    ) -> Result:
         standing = self.jobs.record(result)
         self.jobs.charge(result.job_id, result.step, result.attempt, result.cost_usd)
         if reservation is not None:
             self.limiter.settle(reservation, result.input_tokens, result.output_tokens)
         self.lane_state.record_success(result.instance)
+        self.ledger.emit(events)
         return standing

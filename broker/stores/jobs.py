@@ -10,6 +10,7 @@ One home for what used to be three stores:
   it ends the job's pending entry. It is stored once, where callers read it;
 * **charges**: what each provider call cost, written once per (job, step, attempt), so a call
   repeated after a worker died is never billed twice;
+* **calls**: how many provider calls each (job, step, attempt) started (:meth:`next_call`);
 * **idempotency keys**: a caller's key → the job submitted under it;
 * **id claims**: a job id belongs to the first payload submitted under it, so another caller
   cannot take over (or read) a job by reusing its id.
@@ -91,6 +92,12 @@ class JobStore(Protocol):
 
     def charges(self, job_id: str) -> dict[str, float]:
         """Every charge of ``job_id`` by ``"step:attempt"``."""
+        ...
+
+    def next_call(self, job_id: str, step: int, attempt: int) -> int:
+        """Number the provider call about to start for (job, step, attempt): 1, then 2 for a
+        call repeated after its worker died mid-call, and so on. The ledger keeps one row per
+        call, because the provider bills each one."""
         ...
 
     # -- the janitor ----------------------------------------------------------------------------

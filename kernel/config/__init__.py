@@ -2,9 +2,18 @@
 
 from kernel.config.loader import EXAMPLE_CONFIG, find_config, load_config
 from kernel.config.models import (
+    BudgetAction,
+    BudgetAlert,
+    BudgetLimit,
+    BudgetPeriod,
+    BudgetScope,
+    BudgetSpec,
+    CacheSpec,
     ChainStep,
     Config,
     InstanceSpec,
+    LearningSpec,
+    LedgerSpec,
     Limits,
     ModelSpec,
     Price,
@@ -14,9 +23,18 @@ from kernel.config.models import (
 
 __all__ = [
     "EXAMPLE_CONFIG",
+    "BudgetAction",
+    "BudgetAlert",
+    "BudgetLimit",
+    "BudgetPeriod",
+    "BudgetScope",
+    "BudgetSpec",
+    "CacheSpec",
     "ChainStep",
     "Config",
     "InstanceSpec",
+    "LearningSpec",
+    "LedgerSpec",
     "Limits",
     "ModelSpec",
     "Price",

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from enum import StrEnum
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -254,6 +255,131 @@ class ChainStep(_Frozen):
     model: str | None = None
 
 
+class LedgerSpec(_Frozen):
+    """The durable ledger: every decision, call, cost and outcome, in a SQL database."""
+
+    enabled: bool = True
+    store_text: bool = False
+    """Keep prompts and outputs in the ledger (off: only sizes, costs and outcomes)."""
+    flush_interval_s: float = Field(default=1.0, gt=0, le=3600)
+    """How often a worker moves handed-off ledger events from Redis into the database."""
+    batch_size: int = Field(default=2000, ge=1, le=100_000)
+
+
+class BudgetScope(StrEnum):
+    GLOBAL = "global"
+    INSTANCE = "instance"
+    PROJECT = "project"
+    USER = "user"
+
+
+class BudgetPeriod(StrEnum):
+    PER_REQUEST = "per_request"
+    DAILY = "daily"
+    MONTHLY = "monthly"
+
+
+class BudgetAction(StrEnum):
+    NOTIFY = "notify"
+    """Log (and post to the webhook) once per budget, threshold and period."""
+    SWITCH_TO_CHEAPER = "switch_to_cheaper"
+    """Route with ``cost_optimized`` unless the job names its own strategy."""
+    BLOCK_EXPENSIVE_MODELS = "block_expensive_models"
+    """Refuse models whose output price is at least ``budgets.expensive_output_per_mtok``."""
+
+
+class BudgetLimit(_Frozen):
+    """One budget: a spend limit for one scope over one period."""
+
+    scope: BudgetScope = BudgetScope.GLOBAL
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    """Which instance, project or user (every scope but ``global`` needs one)."""
+    period: BudgetPeriod
+    limit_usd: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _named_scope(self) -> BudgetLimit:
+        if self.scope is BudgetScope.GLOBAL and self.name is not None:
+            raise ValueError("a global budget takes no name; drop 'name' or pick a scope")
+        if self.scope is not BudgetScope.GLOBAL and self.name is None:
+            raise ValueError(f"a {self.scope.value} budget needs 'name': which {self.scope.value}")
+        return self
+
+    @property
+    def budget_id(self) -> str:
+        """``scope[:name]:period``, e.g. ``global:daily``, ``project:acme:monthly``."""
+        who = self.scope.value if self.name is None else f"{self.scope.value}:{self.name}"
+        return f"{who}:{self.period.value}"
+
+
+class BudgetAlert(_Frozen):
+    at: float = Field(gt=0, le=1)
+    """Fraction of a budget's limit (spent + reserved) at which the action applies."""
+    action: BudgetAction = BudgetAction.NOTIFY
+
+
+class BudgetSpec(_Frozen):
+    timezone: str = "UTC"
+    """IANA time zone in which daily and monthly budgets reset (at local midnight)."""
+    limits: list[BudgetLimit] = Field(default_factory=list)
+    alerts: list[BudgetAlert] = Field(
+        default_factory=lambda: [BudgetAlert(at=0.8, action=BudgetAction.NOTIFY)]
+    )
+    webhook_url: str | None = None
+    """Alerts are also POSTed here as JSON (never blocking a job)."""
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    expensive_output_per_mtok: float = Field(default=15.0, ge=0)
+    """``block_expensive_models`` refuses models priced at or above this per million output
+    tokens."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as UTC or Europe/Paris"
+            ) from None
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value or None
+
+    @model_validator(mode="after")
+    def _unique(self) -> BudgetSpec:
+        ids = [limit.budget_id for limit in self.limits]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"budget {', '.join(twice)} is defined more than once")
+        return self
+
+
+class CacheSpec(_Frozen):
+    """The response cache: identical requests within ``ttl_s`` are answered from Redis."""
+
+    enabled: bool = True
+    ttl_s: int = Field(default=3600, ge=1, le=30 * 86400)
+    share_across_projects: bool = False
+    """Off: a cached answer serves only the project that paid for it."""
+
+
+class LearningSpec(_Frozen):
+    """How recorded outcomes feed the scorer's ``historical`` component."""
+
+    prior_samples: float = Field(default=5.0, gt=0)
+    """Outcomes a lane is assumed to have before any is recorded (at ``prior_success``)."""
+    prior_success: float = Field(default=0.9, ge=0, le=1)
+    half_life_s: float = Field(default=86400.0, gt=0)
+    """An outcome counts half as much after this long."""
+    refresh_s: float = Field(default=10.0, ge=0)
+    """How often a dispatcher re-reads the learned performance from the ledger."""
+
+
 class Config(_Frozen):
     """The whole config. Build it with :func:`kernel.config.load_config`."""
 
@@ -296,6 +422,23 @@ class Config(_Frozen):
     pools: dict[Name, list[str]] = Field(default_factory=dict)
     fallback_chains: dict[Name, list[ChainStep]] = Field(default_factory=dict)
     routing: RoutingSpec = RoutingSpec()
+    database_url: str | None = None
+    """The ledger's SQLAlchemy URL; empty: SQLite at ``<state_dir>/ledger.db``."""
+    ledger: LedgerSpec = LedgerSpec()
+    budgets: BudgetSpec = BudgetSpec()
+    cache: CacheSpec = CacheSpec()
+    learning: LearningSpec = LearningSpec()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("sqlite:", "postgresql:", "postgresql+", "postgres:")):
+            scheme = value.split("://", 1)[0] if "://" in value else value
+            raise ValueError(
+                f"{scheme!r} is not a supported database URL; write sqlite:///path/ledger.db or"
+                " postgresql://user@host:5432/dbname"
+            )
+        return value or None
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -330,6 +473,7 @@ def _check_cross_references(cfg: Config) -> None:
         *_pool_problems(cfg),
         *_chain_problems(cfg),
         *_routing_problems(cfg),
+        *_budget_problems(cfg),
     ):
         raise ValueError(problem)
 
@@ -387,6 +531,15 @@ def _step_problems(cfg: Config, key: str, step: ChainStep) -> Iterator[str]:
             f"{key}.model: {step.instance} does not offer {step.model!r}; "
             f"use one of {', '.join(offered) or 'its models'}"
         )
+
+
+def _budget_problems(cfg: Config) -> Iterator[str]:
+    for i, limit in enumerate(cfg.budgets.limits):
+        if limit.scope is BudgetScope.INSTANCE and limit.name not in cfg.instances:
+            yield (
+                f"budgets.limits[{i}].name: unknown instance {limit.name!r}; use one of "
+                f"{', '.join(cfg.instances)}"
+            )
 
 
 def _routing_problems(cfg: Config) -> Iterator[str]:

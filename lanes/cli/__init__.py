@@ -8,12 +8,14 @@ from rich.markup import escape
 
 from kernel.errors import LanesError
 from lanes.cli import (  # noqa: F401  (importing registers the commands)
+    bench_budget,
     bench_chaos,
     bench_classify,
     bench_difficulty,
     bench_ratelimit,
     bench_route,
     bench_spine,
+    books,
     routing,
     run,
     serve,

@@ -8,7 +8,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from lanes.cli.app import app, console, foreign, print_json, state
+from kernel.config import Config
+from lanes.cli.app import app, console, err_console, foreign, print_json, state
 
 
 @app.command()
@@ -89,20 +90,59 @@ def _per_min(value: int) -> str:
 def reset(
     ctx: typer.Context,
     lanes: list[str] = typer.Argument(None, help="Lanes to reset (default: all)."),
+    cache: bool = typer.Option(False, "--cache", help="Empty the response cache instead."),
+    stats: bool = typer.Option(
+        False,
+        "--stats",
+        help="Forget recorded decisions, outcomes, "
+        "events and learned performance instead (costs are kept).",
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask first."),
 ) -> None:
-    """Clear cooldowns, disabled flags and health history of lanes (after fixing a key)."""
-    import redis
-
-    from broker.connection import require_redis_url
-    from broker.keys import Keys
-    from broker.stores.redis.lane_state import RedisLaneState
-
+    """Clear cooldowns, disabled flags and health history of lanes (after fixing a key); with
+    --cache or --stats, empty the response cache or the learned statistics (asks first)."""
     st = state(ctx)
     config = st.config()
+    if cache or stats:
+        if lanes:
+            raise typer.BadParameter("--cache and --stats take no lane names")
+        _reset_books(config, cache=cache, stats=stats, yes=yes)
+        return
     chosen = st.lanes(lanes)
-    client = redis.Redis.from_url(require_redis_url(config), decode_responses=True)
+    from broker.keys import Keys
+    from broker.stores.redis.lane_state import RedisLaneState
+    from lanes.books import redis_client
+
+    client = redis_client(config)
     store = RedisLaneState(client, Keys(config.redis_prefix))
     for lane in chosen:
         store.clear(lane)
     client.close()
     console.print(f"reset: {', '.join(chosen)}")
+
+
+def _reset_books(config: Config, *, cache: bool, stats: bool, yes: bool) -> None:
+    what = " and ".join(
+        part for part, on in (("the response cache", cache),
+                              ("the recorded statistics (costs are kept)", stats)) if on
+    )  # fmt: skip
+    if not yes and not typer.confirm(f"Empty {what}?", default=False):
+        console.print("nothing changed")
+        raise typer.Exit(1)
+    if cache:
+        from broker.keys import Keys
+        from broker.stores.redis.cache import RedisResponseCache
+        from lanes.books import redis_client
+
+        client = redis_client(config)
+        try:
+            removed = RedisResponseCache(client, Keys(config.redis_prefix)).clear()
+        finally:
+            client.close()
+        console.print(f"response cache emptied: {removed} answer(s) removed")
+    if stats:
+        from lanes.books import books
+
+        with books(config, warn=lambda m: err_console.print(f"[yellow]{m}[/]")) as ledger:
+            ledger.reset_stats()
+        console.print("statistics forgotten: decisions, outcomes, events, learned performance")

@@ -51,13 +51,14 @@ def _bench_json(config: Config, tmp_path: Path, redis_url: str, *args: str, **up
     return report
 
 
-def test_bench_throughput_runs_the_three_arms_in_rounds(
+def test_bench_throughput_runs_the_four_arms_in_rounds(
     redis_url: str, example_config: Config, tmp_path: Path
 ) -> None:
     report = _bench_json(example_config, tmp_path, redis_url, "throughput", "--jobs", "20",
                          "--workers", "1", "--concurrency", "4", "--rounds", "2")  # fmt: skip
     assert report["jobs"] == 20 and report["workers"] == 1
-    rates = ("lanes_jobs_per_s", "celery_noop_per_s", "sdk_task_per_s")
+    rates = ("lanes_jobs_per_s", "lanes_no_ledger_jobs_per_s", "celery_noop_per_s",
+             "sdk_task_per_s")  # fmt: skip
     assert len(report["rounds"]) == 2
     for key in rates:
         assert report[key] > 0
@@ -68,7 +69,12 @@ def test_bench_throughput_runs_the_three_arms_in_rounds(
     assert report["ratio_vs_sdk_task"] == pytest.approx(
         report["lanes_jobs_per_s"] / report["sdk_task_per_s"], abs=2e-3
     )
-    assert set(report["cpu_ms_per_job"]) == {"lanes", "sdk_task", "celery_noop"}
+    assert report["ledger_ratio"] == pytest.approx(
+        report["lanes_jobs_per_s"] / report["lanes_no_ledger_jobs_per_s"], abs=2e-3
+    )
+    # The ledger was on in the lanes arm: every job of it (warm-up and rounds) was recorded.
+    assert report["ledger_outcomes"] == min(50, 20) + 2 * 20
+    assert set(report["cpu_ms_per_job"]) == {"lanes", "lanes_no_ledger", "sdk_task", "celery_noop"}
     for arm, cpu in report["cpu_ms_per_job"].items():
         assert list(cpu) == ["dispatcher", "workers", "simulator", "redis", "total"], arm
         assert all(ms >= 0 for ms in cpu.values()), arm

@@ -115,13 +115,16 @@ def test_report_keeps_each_arms_best_rate_and_averages_cpu_over_rounds() -> None
         return a
 
     arms = {"lanes": arm("lanes", [2.0, 1.0]), "celery_noop": arm("celery_noop", [0.5, 0.25]),
-            "sdk_task": arm("sdk_task", [1.0, 0.5])}  # fmt: skip
+            "sdk_task": arm("sdk_task", [1.0, 0.5]),
+            "lanes_no_ledger": arm("lanes_no_ledger", [1.6, 0.8])}  # fmt: skip
     result = report(100, 2, arms)
+    assert result["lanes_no_ledger_jobs_per_s"] == 125.0 and result["ledger_ratio"] == 0.8
     assert result["lanes_jobs_per_s"] == 100.0
     assert result["celery_noop_per_s"] == 400.0 and result["sdk_task_per_s"] == 200.0
     assert result["ratio"] == 0.25 and result["ratio_vs_sdk_task"] == 0.5
     assert result["rounds"][0] == {
         "lanes_jobs_per_s": 50.0,
+        "lanes_no_ledger_jobs_per_s": 62.5,
         "celery_noop_per_s": 200.0,
         "sdk_task_per_s": 100.0,
     }

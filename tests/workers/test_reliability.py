@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,16 @@ import pytest
 import redis
 
 from bench.chaos import ChaosSettings, chaos_config
+from bench.spend import spend_report
 from broker.app import wait_for_queues
 from broker.embedded import EmbeddedRedis
 from broker.handle import JobHandle
 from broker.keys import Keys
+from broker.ledger_drain import drain_all
 from broker.result import Result
 from broker.stores.redis.jobs import RedisJobStore
+from broker.stores.redis.ledger import RedisLedgerSink
+from broker.stores.sql import open_ledger
 from kernel.config import Config
 from lanes.client import Lanes
 from lanes.processes import child_env, spawn, stop_all
@@ -38,6 +43,8 @@ from lanes.stack import sim_profiles
 from sim import Fault, Simulator
 
 from ..conftest import write_config
+
+EPOCH = datetime.fromtimestamp(0, UTC)
 
 VISIBILITY_S = 5
 """Broker visibility timeout of the test workers."""
@@ -172,6 +179,19 @@ def test_a_job_whose_worker_is_killed_mid_call_finishes_once_on_another(rig: Rig
     assert recorded == result
     assert charges == {"0:0": result.cost_usd}
     assert rig.requests("claude1") == 2  # the interrupted call and the one that finished
+
+    # Both calls are in the books: the killed one at its reservation, the other at its cost.
+    ledger = open_ledger(rig.config)
+    try:
+        drain_all(RedisLedgerSink(rig.redis(), Keys(rig.config.redis_prefix)), ledger)
+        unsettled = ledger.unsettled_since(EPOCH)
+        spent = ledger.spend_since(EPOCH)
+        money = spend_report(rig.config, ledger, rig.sim.stats())
+    finally:
+        ledger.close()
+    assert unsettled.calls == 1 and unsettled.reserved_usd > result.cost_usd
+    assert spent == pytest.approx(unsettled.reserved_usd + result.cost_usd)
+    assert money["spend_within_reservations"], money
 
 
 def _restore(rig: Rig, queue: str, raw: str) -> None:

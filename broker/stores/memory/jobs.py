@@ -24,6 +24,7 @@ class MemoryJobStore:
         self._hops: dict[str, int] = {}
         self._results: dict[str, Result] = {}
         self._charges: dict[str, dict[str, float]] = {}
+        self._calls: dict[str, dict[str, int]] = {}
 
     def claim_idempotency(self, key: str, job_id: str, fingerprint: str) -> tuple[str, bool] | None:
         with self._lock:
@@ -95,6 +96,13 @@ class MemoryJobStore:
     def charges(self, job_id: str) -> dict[str, float]:
         with self._lock:
             return dict(self._charges.get(job_id, {}))
+
+    def next_call(self, job_id: str, step: int, attempt: int) -> int:
+        with self._lock:
+            calls = self._calls.setdefault(job_id, {})
+            key = f"{step}:{attempt}"
+            calls[key] = calls.get(key, 0) + 1
+            return calls[key]
 
     def quiet_since(self, cutoff_s: float) -> dict[str, PendingEntry]:
         with self._lock:

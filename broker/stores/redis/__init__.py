@@ -6,10 +6,13 @@ import redis
 
 from broker.keys import Keys
 from broker.stores import Stores
+from broker.stores.redis.budget import RedisBudgetStore
+from broker.stores.redis.cache import RedisResponseCache
 from broker.stores.redis.counter import RedisCounter
 from broker.stores.redis.frame import RedisFrame
 from broker.stores.redis.jobs import RedisJobStore
 from broker.stores.redis.lane_state import RedisLaneState
+from broker.stores.redis.ledger import RedisLedgerSink
 from broker.stores.redis.limiter import RedisLimiter
 
 
@@ -18,20 +21,27 @@ def redis_stores(client: redis.Redis, keys: Keys, *, ttl_s: int) -> Stores:
     jobs = RedisJobStore(client, keys, ttl_s)
     lane_state = RedisLaneState(client, keys)
     limiter = RedisLimiter(client, keys)
+    ledger = RedisLedgerSink(client, keys)
     return Stores(
         lane_state=lane_state,
         limiter=limiter,
         jobs=jobs,
         counter=RedisCounter(client, keys),
-        frame=RedisFrame(client, jobs, lane_state, limiter),
+        frame=RedisFrame(client, jobs, lane_state, limiter, ledger),
+        ledger=ledger,
+        cache=RedisResponseCache(client, keys),
+        budget=RedisBudgetStore(client, keys),
     )
 
 
 __all__ = [
+    "RedisBudgetStore",
     "RedisCounter",
     "RedisFrame",
     "RedisJobStore",
     "RedisLaneState",
+    "RedisLedgerSink",
     "RedisLimiter",
+    "RedisResponseCache",
     "redis_stores",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
@@ -9,9 +10,11 @@ import redis
 from broker.result import Result
 from broker.scripts import execute_with_scripts, redis_errors
 from broker.stores.frame import Before
+from broker.stores.ledger import CallEvent, LedgerEvent
 from broker.stores.limiter import Reservation
 from broker.stores.redis.jobs import RedisJobStore, parse_result, stale_hop
 from broker.stores.redis.lane_state import RedisLaneState
+from broker.stores.redis.ledger import RedisLedgerSink
 from broker.stores.redis.limiter import RedisLimiter
 
 
@@ -21,6 +24,7 @@ class RedisFrame:
     jobs: RedisJobStore
     lane_state: RedisLaneState
     limiter: RedisLimiter
+    ledger: RedisLedgerSink
 
     def before(self, job_id: str, hop: int, instance: str) -> Before:
         with redis_errors(f"reading the state of job {job_id}"):
@@ -35,13 +39,24 @@ class RedisFrame:
             status=parse(replies[2:])[instance],
         )
 
-    def after_success(self, result: Result, reservation: Reservation | None) -> Result:
+    def start_call(self, job_id: str, step: int, attempt: int, event: CallEvent | None) -> int:
+        wire = event.model_dump_json(exclude={"call"}) if event is not None else ""
+        with redis_errors(f"numbering a call of job {job_id}"):
+            return self.jobs.start_call(job_id, f"{step}:{attempt}", self.ledger.key, wire)
+
+    def after_success(
+        self,
+        result: Result,
+        reservation: Reservation | None,
+        events: Sequence[LedgerEvent] = (),
+    ) -> Result:
         def build(pipe: redis.client.Pipeline) -> None:
             self.jobs.record_in(pipe, result)
             self.jobs.charge_in(pipe, result.job_id, result.step, result.attempt, result.cost_usd)
             if reservation is not None:
                 self.limiter.settle_in(pipe, reservation, result.input_tokens, result.output_tokens)
             self.lane_state.record_success_in(pipe, result.instance)
+            self.ledger.emit_in(pipe, events)
 
         with redis_errors(f"recording the result of job {result.job_id}"):
             created = execute_with_scripts(self.client, build)[0]

@@ -162,6 +162,17 @@ class RedisJobStore:
             raw = self._client.hgetall(self._keys.charges(job_id))
         return {text(k): float(text(v)) for k, v in raw.items()}
 
+    def next_call(self, job_id: str, step: int, attempt: int) -> int:
+        with redis_errors(f"numbering a call of job {job_id}"):
+            return self.start_call(job_id, f"{step}:{attempt}", "", "")
+
+    def start_call(self, job_id: str, field: str, events_key: str, event_json: str) -> int:
+        """:meth:`next_call`, also pushing ``event_json`` (a ledger event without its
+        ``call``, "" for none) onto ``events_key`` with the number (``call_start.lua``)."""
+        keys = [self._keys.calls(job_id), events_key or self._keys.calls(job_id)]
+        found = self._scripts.call_start(keys=keys, args=[field, self._ttl_s, event_json])
+        return int(found)
+
     # -- the janitor ----------------------------------------------------------------------------
     def quiet_since(self, cutoff_s: float) -> dict[str, PendingEntry]:
         with redis_errors("reading pending jobs"):

@@ -1,0 +1,404 @@
+"""Budgets on a job's path: the dispatcher's :class:`BudgetGate` and the worker's
+:class:`WorkerBudget`, both over a :class:`~broker.stores.budget.BudgetStore`.
+
+At submit, :meth:`BudgetGate.admit` checks the ``per_request`` budgets, then reserves the
+job's estimated cost on its daily and monthly budgets (all or nothing) and announces the alert
+thresholds the reservation crossed, once per budget window. Before routing,
+:meth:`BudgetGate.pressure` says which alert actions (``switch_to_cheaper``,
+``block_expensive_models``) are in force for the job. Around each provider call the worker's
+:class:`WorkerBudget` names the call and settles its real cost.
+
+Overrides (``lanes budget --set-*``) live in the store; both read them at most once per
+:data:`LIMITS_TTL_S`. Without any budget in the config and without overrides, nothing else
+touches the store.
+
+After the store lost its counters (a Redis restart), the first reservation on a budget
+rebuilds that budget's counter from the durable ledger (``spent``) and tries again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from broker.message import Envelope
+from broker.stores.budget import BudgetStore, CountersMissing, Refusal, Usage
+from broker.stores.ledger import Ledger
+from kernel.config import BudgetAction, BudgetScope, Config
+from kernel.errors import BudgetExceeded, InfrastructureError
+from router.budgets import (
+    Hold,
+    active_actions,
+    check_per_request,
+    crossed,
+    exceeded_message,
+    holds,
+    parse_budget_id,
+    usd,
+)
+from router.job import Job
+
+log = logging.getLogger("lanes.budget")
+alerts = logging.getLogger("lanes.alerts")
+
+LIMITS_TTL_S = 1.0
+"""How long a process trusts the overrides it read from the store."""
+WEBHOOK_QUEUE = 100
+"""Alerts waiting for the webhook beyond this many are dropped (and logged)."""
+
+Notify = Callable[[dict[str, Any]], None]
+"""Receives each alert's payload (JSON-able); must return at once."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Overrides:
+    """The store's overrides, read at most once per ``ttl_s`` (monotonic clock)."""
+
+    def __init__(self, store: BudgetStore, ttl_s: float, clock: Callable[[], float]) -> None:
+        self._store = store
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._value: dict[str, float] = {}
+        self._read_at_s: float | None = None
+
+    def __call__(self) -> dict[str, float]:
+        with self._lock:
+            now_s = self._clock()
+            if self._read_at_s is None or now_s - self._read_at_s >= self._ttl_s:
+                self._value = _valid(self._store.limits())
+                self._read_at_s = now_s
+            return self._value
+
+
+def _valid(overrides: Mapping[str, float]) -> dict[str, float]:
+    """The overrides whose id parses; others (written by hand into Redis) are logged."""
+    out: dict[str, float] = {}
+    for budget_id, limit_usd in overrides.items():
+        try:
+            parse_budget_id(budget_id, limit_usd)
+        except ValueError as exc:
+            log.warning("ignoring budget override: %s", exc)
+            continue
+        out[budget_id] = limit_usd
+    return out
+
+
+class BudgetGate:
+    """What the dispatcher holds jobs to. Thread-safe if the store is.
+
+    ``spent(hold)``: the USD the durable ledger holds for the hold's budget and window (only
+    called to rebuild counters; see :func:`ledger_spent`). ``clock``: now, tz-aware.
+    ``notify``: receives each alert payload; None posts them to ``budgets.webhook_url`` when
+    one is set (:class:`Webhook`). Alerts are logged on ``lanes.alerts`` either way.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: BudgetStore,
+        spent: Callable[[Hold], float],
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        notify: Notify | None = None,
+        limits_ttl_s: float = LIMITS_TTL_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._spec = config.budgets
+        self._store = store
+        self._spent = spent
+        self._clock = clock
+        url = self._spec.webhook_url
+        default = Webhook(url, self._spec.webhook_timeout_s) if url else None
+        self._notify = notify if notify is not None else default
+        self._overrides = _Overrides(store, limits_ttl_s, monotonic)
+
+    def _active(self) -> dict[str, float] | None:
+        """The overrides, or None when no budget exists at all (nothing to do)."""
+        overrides = self._overrides()
+        return overrides if self._spec.limits or overrides else None
+
+    def _holds(self, job: Job, instance: str | None, overrides: Mapping[str, float]) -> list[Hold]:
+        return holds(
+            self._spec,
+            instance=instance,
+            project=job.project,
+            user=job.user,
+            now=self._clock(),
+            overrides=overrides,
+        )
+
+    def pressure(self, job: Job, instance_hint: str | None = None) -> set[BudgetAction]:
+        """The alert actions in force for ``job`` now: those of every threshold one of its
+        daily or monthly budgets has reached (spent + in flight). Instance budgets count only
+        for ``instance_hint``. No store round trip (besides the overrides) when the job has
+        no such budget."""
+        overrides = self._active()
+        if overrides is None:
+            return set()
+        job_holds = self._holds(job, instance_hint, overrides)
+        if not job_holds:
+            return set()
+        usage = self._store.usage(job_holds)
+        fractions = {hold.budget_id: usage[hold.counter].fraction for hold in job_holds}
+        return active_actions(self._spec, fractions)
+
+    def admit(self, job: Job, instance: str, est_usd: float) -> list[Hold]:
+        """Hold ``job`` (to run on ``instance``, costing about ``est_usd``) to its budgets.
+
+        Raises :class:`BudgetExceeded` (nothing reserved) when a ``per_request`` budget is
+        below the estimate or a daily/monthly budget cannot take it. Returns the holds now
+        reserved (empty: no daily or monthly budget covers the job).
+        """
+        overrides = self._active()
+        if overrides is None:
+            return []
+        check_per_request(
+            self._spec,
+            est_usd,
+            instance=instance,
+            project=job.project,
+            user=job.user,
+            overrides=overrides,
+        )
+        job_holds = self._holds(job, instance, overrides)
+        if not job_holds:
+            return []
+        result = self._reserve(job.id, est_usd, job_holds)
+        if isinstance(result, Refusal):
+            usage, hold = result.usage, replace(result.hold, limit_usd=result.usage.limit_usd)
+            raise BudgetExceeded(
+                hold.budget_id,
+                exceeded_message(hold, usage.spent_usd, usage.reserved_usd, est_usd),
+            )
+        self._announce(job, job_holds, result)
+        return job_holds
+
+    def _reserve(
+        self, job_id: str, est_usd: float, job_holds: Sequence[Hold]
+    ) -> Refusal | dict[str, Usage]:
+        try:
+            return self._store.reserve(job_id, est_usd, job_holds)
+        except CountersMissing as missing:
+            self.rebuild([h for h in job_holds if h.budget_id in missing.budget_ids])
+        try:
+            return self._store.reserve(job_id, est_usd, job_holds)
+        except CountersMissing as missing:
+            raise InfrastructureError(
+                f"budget counters of {', '.join(missing.budget_ids)} vanished right after"
+                " they were rebuilt (was the store reset meanwhile?)"
+            ) from None
+
+    def rebuild(self, to_build: Sequence[Hold]) -> None:
+        """Rebuild the counters of ``to_build`` from the ledger (``spent``)."""
+        spent = {hold.counter: self._spent(hold) for hold in to_build}
+        self._store.rebuild(spent, to_build)
+        for hold in to_build:
+            log.info(
+                "budget %s rebuilt from the ledger: %s spent",
+                hold.counter,
+                usd(spent[hold.counter]),
+            )
+
+    def _announce(self, job: Job, job_holds: Sequence[Hold], usage: Mapping[str, Usage]) -> None:
+        """Log and notify every alert threshold crossed, once per budget window."""
+        for hold in job_holds:
+            now = usage[hold.counter]
+            by_threshold: dict[float, list[BudgetAction]] = {}
+            for alert in crossed(self._spec, now.fraction):
+                by_threshold.setdefault(alert.at, []).append(alert.action)
+            for at, actions in by_threshold.items():
+                if self._store.alert_once(hold.counter, at, hold.ttl_s):
+                    self._alert(alert_payload(hold, now, at, actions, job.id))
+
+    def _alert(self, payload: dict[str, Any]) -> None:
+        alerts.warning(
+            "budget %s at %.0f%% (%s of %s, %s in flight); threshold %.0f%%: %s",
+            payload["budget"],
+            payload["fraction"] * 100,
+            usd(payload["spent_usd"]),
+            usd(payload["limit_usd"]),
+            usd(payload["reserved_usd"]),
+            payload["threshold"] * 100,
+            ", ".join(payload["actions"]),
+        )
+        if self._notify is not None:
+            self._notify(payload)
+
+    def cancel(self, job_id: str) -> None:
+        """Drop the reservation of a job that will not run (its submit was undone).
+        Idempotent; no store round trip when no budget exists."""
+        if self._active() is not None:
+            self._store.release(job_id)
+
+
+def alert_payload(
+    hold: Hold, usage: Usage, at: float, actions: Sequence[BudgetAction], job_id: str
+) -> dict[str, Any]:
+    """What an alert says, as JSON for the log and the webhook."""
+    return {
+        "event": "budget_alert",
+        "budget": hold.budget_id,
+        "counter": hold.counter,
+        "threshold": at,
+        "actions": [action.value for action in actions],
+        "fraction": usage.fraction,
+        "spent_usd": usage.spent_usd,
+        "reserved_usd": usage.reserved_usd,
+        "limit_usd": usage.limit_usd,
+        "resets_at": hold.resets_at.isoformat(),
+        "job_id": job_id,
+    }
+
+
+class WorkerBudget:
+    """A worker's side of the budgets: name each provider call, settle its cost.
+
+    Holds are those of the instance running the call (after a fallback, not the one the
+    reservation was made for). Matches ``workers.books.CallBudget``.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: BudgetStore,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        limits_ttl_s: float = LIMITS_TTL_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._spec = config.budgets
+        self._store = store
+        self._clock = clock
+        self._overrides = _Overrides(store, limits_ttl_s, monotonic)
+
+    def _off(self) -> bool:
+        """No budget exists at all: nothing to hold or settle (no Redis round trip but the
+        overrides' read, at most once per ``limits_ttl_s``)."""
+        return not self._spec.limits and not self._overrides()
+
+    def _holds(self, env: Envelope) -> list[Hold]:
+        return holds(
+            self._spec,
+            instance=env.instance,
+            project=env.job.project,
+            user=env.job.user,
+            now=self._clock(),
+            overrides=self._overrides(),
+        )
+
+    def start_call(self, env: Envelope, call_key: str) -> None:
+        """Call ``call_key`` of the job starts; an earlier call that never settled is
+        counted as spent at the estimate (logged)."""
+        if self._off():
+            return
+        if self._store.start_call(env.job.id, call_key, env.reserved_usd, self._holds(env)):
+            log.warning(
+                "job %s: an earlier call never settled; counted at its estimate of %s",
+                env.job.id,
+                usd(env.reserved_usd),
+            )
+
+    def settle(self, env: Envelope, call_key: str, actual_usd: float, *, final: bool) -> None:
+        """Call ``call_key`` cost ``actual_usd``; ``final``: the job is done."""
+        if self._off():
+            return
+        self._store.settle(env.job.id, call_key, actual_usd, self._holds(env), final)
+
+    def release(self, job_id: str) -> None:
+        """The job ended without a call to settle."""
+        if self._off():
+            return
+        self._store.release(job_id)
+
+
+def ledger_spent(ledger: Ledger) -> Callable[[Hold], float]:
+    """``spent`` for :class:`BudgetGate`: what ``ledger`` holds for a hold's budget since
+    its window started (calls that never settled count at their reservation)."""
+
+    def spent(hold: Hold) -> float:
+        limit = parse_budget_id(hold.budget_id)
+        where = {} if limit.scope is BudgetScope.GLOBAL else {limit.scope.value: limit.name}
+        return ledger.spend_since(hold.starts_at, **where)
+
+    return spent
+
+
+class Webhook:
+    """POSTs alert payloads as JSON to ``url`` from one daemon thread.
+
+    Calling it never blocks and never raises: payloads wait in a queue of ``queue_size``;
+    beyond that they are dropped with a log line, as are failed posts (timeout ``timeout_s``
+    per phase of a request: connect, write, read).
+    """
+
+    def __init__(self, url: str, timeout_s: float, *, queue_size: int = WEBHOOK_QUEUE) -> None:
+        self.url = url
+        self._timeout_s = timeout_s
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=queue_size)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, payload: dict[str, Any]) -> None:
+        self._start()
+        try:
+            self._queue.put_nowait(payload)
+        except queue.Full:
+            log.warning(
+                "webhook %s is behind (%d alerts waiting); dropped: %s",
+                self.url,
+                self._queue.qsize(),
+                payload.get("budget", payload),
+            )
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="lanes-budget-webhook", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=self._timeout_s) as client:
+            while True:
+                self._post(client, self._queue.get())
+
+    def _post(self, client: httpx.Client, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload, default=str)
+        try:
+            response = client.post(
+                self.url, content=body, headers={"content-type": "application/json"}
+            )
+        except httpx.HTTPError as exc:
+            log.warning("webhook %s failed, alert dropped: %s", self.url, exc)
+            return
+        if response.is_error:
+            log.warning("webhook %s answered %d, alert dropped", self.url, response.status_code)
+
+
+def restore_overrides(store: BudgetStore, ledger: Ledger) -> int:
+    """After a Redis restart, put back the limits set with ``lanes budget --set-*`` from the
+    ledger, where they are kept durably; the number restored. Only while no counter has been
+    rebuilt yet (the marker is gone with the restart), so it costs one read otherwise."""
+    if store.is_built():
+        return 0
+    held = store.limits()
+    missing = [row for row in ledger.budget_limits() if row.budget_id not in held]
+    for row in missing:
+        store.set_limit(row.budget_id, row.limit_usd)
+    if missing:
+        log.warning("restored %d budget limit(s) from the ledger", len(missing))
+    return len(missing)

@@ -1,0 +1,164 @@
+"""The hand-off queue (real Redis) drained into the ledger (real SQLite and PostgreSQL):
+nothing lost while the database is away, nothing written twice when a drain is repeated."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+
+from broker.keys import Keys
+from broker.ledger_drain import LedgerDrainer, drain, drain_all, start_drainer
+from broker.stores.ledger import CallEvent, CostEvent, LedgerEvent, OutcomeEvent, parse_event
+from broker.stores.redis.ledger import RedisLedgerSink
+from broker.stores.sql import SqlLedger, open_ledger
+from kernel.config import Config
+from kernel.errors import InfrastructureError
+from tests.pg import PG_SERVER, pg_admin
+
+EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def job_events(job_id: str, cost_usd: float = 0.01) -> list[LedgerEvent]:
+    ids = {"job_id": job_id, "instance": "zai", "model": "glm-4.6", "step": 0, "attempt": 0,
+           "call": 1, "task_type": "analysis"}  # fmt: skip
+    return [
+        CallEvent(**ids, reserved_usd=0.05),
+        CostEvent(**ids, cost_usd=cost_usd, input_tokens=10, output_tokens=5),
+        OutcomeEvent(
+            job_id=job_id,
+            status="ok",
+            instance="zai",
+            model="glm-4.6",
+            step=0,
+            attempt=0,
+            task_type="analysis",
+            cost_usd=cost_usd,
+        ),
+    ]
+
+
+@pytest.fixture
+def sink(redis_client: redis.Redis, keys: Keys) -> RedisLedgerSink:
+    return RedisLedgerSink(redis_client, keys)
+
+
+def sqlite_config(config: Config, tmp_path: Path) -> Config:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    return config.model_copy(update={"database_url": url, "state_dir": str(tmp_path)})
+
+
+@pytest.fixture
+def ledger(example_config: Config, tmp_path: Path) -> Iterator[SqlLedger]:
+    opened = open_ledger(sqlite_config(example_config, tmp_path))
+    yield opened
+    opened.close()
+
+
+def test_drain_moves_every_event_once_and_empties_the_queue(
+    sink: RedisLedgerSink, ledger: SqlLedger
+) -> None:
+    for i in range(30):
+        sink.emit(job_events(f"job-{i}"))
+    assert sink.backlog() == 90
+    assert drain(sink, ledger, batch=7) == 90
+    assert sink.backlog() == 0
+    assert ledger.spend_since(EPOCH) == pytest.approx(30 * 0.01)
+    assert sum(row.outcomes for row in ledger.stats(EPOCH)) == 30
+
+
+def test_a_drain_repeated_after_a_crash_writes_nothing_twice(
+    sink: RedisLedgerSink, ledger: SqlLedger
+) -> None:
+    """A drainer that died after its commit and before trimming: the next one writes the same
+    events again, and the ledger applies them once."""
+    sink.emit(job_events("job-a", cost_usd=0.02))
+    ledger.write([*map(_parsed, sink.oldest(10))])  # the commit that was never trimmed
+    assert drain(sink, ledger) == 3
+    assert ledger.spend_since(EPOCH) == pytest.approx(0.02)
+    assert sum(row.outcomes for row in ledger.stats(EPOCH)) == 1
+
+
+def _parsed(raw: str) -> LedgerEvent:
+    return parse_event(raw)
+
+
+def test_an_unreadable_event_is_skipped_not_blocking(
+    sink: RedisLedgerSink, ledger: SqlLedger, redis_client: redis.Redis, keys: Keys
+) -> None:
+    redis_client.rpush(keys.ledger_events(), "{not json")
+    sink.emit(job_events("job-b"))
+    assert drain(sink, ledger) == 4
+    assert sink.backlog() == 0
+    assert ledger.spend_since(EPOCH) == pytest.approx(0.01)
+
+
+def test_only_one_process_drains_at_a_time(sink: RedisLedgerSink, ledger: SqlLedger) -> None:
+    sink.emit(job_events("job-c"))
+    token = sink.lock(30)
+    assert token is not None
+    try:
+        assert drain(sink, ledger) == 0  # someone else holds the lock
+        assert sink.backlog() == 3
+    finally:
+        sink.unlock(token)
+    assert drain(sink, ledger) == 3
+
+
+def test_nothing_is_lost_while_the_database_is_away(
+    sink: RedisLedgerSink, example_config: Config, tmp_path: Path
+) -> None:
+    """A PostgreSQL database that is not there yet: the drainer's rounds fail, the events stay
+    in Redis; once it is there, the next round moves every one of them."""
+    name = f"lanes_away_{tmp_path.name[-8:].lower()}".replace("-", "_")
+    config = example_config.model_copy(update={"database_url": f"{PG_SERVER}/{name}"})
+    pg_admin().close()  # skips (fails under $CI) without a PostgreSQL
+    drainer = LedgerDrainer(config, sink)
+    for i in range(5):
+        sink.emit(job_events(f"away-{i}"))
+    with pytest.raises(InfrastructureError, match=name):
+        drainer.drain()
+    assert sink.backlog() == 15
+    with pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        assert drainer.drain() == 15
+        assert sink.backlog() == 0
+        ledger = open_ledger(config)
+        assert ledger.spend_since(EPOCH) == pytest.approx(0.05)
+        ledger.close()
+    finally:
+        drainer.close()
+        with pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_drainer_thread_keeps_going_after_a_failed_round(
+    sink: RedisLedgerSink, ledger: SqlLedger
+) -> None:
+    calls: list[int] = []
+
+    def once() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise InfrastructureError("database away")
+        return drain_all(sink, ledger, timeout_s=1)
+
+    sink.emit(job_events("job-d"))
+    stop = threading.Event()
+    thread = start_drainer(once, 0.05, stop)
+    try:
+        deadline = threading.Event()
+        for _ in range(100):
+            if sink.backlog() == 0 and len(calls) >= 2:
+                break
+            deadline.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+    assert len(calls) >= 2 and sink.backlog() == 0
+    assert ledger.spend_since(EPOCH) == pytest.approx(0.01)
