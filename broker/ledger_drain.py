@@ -10,26 +10,47 @@ and, the writes being idempotent, nothing is written twice. An event that cannot
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
+import redis
 from pydantic import ValidationError
 
+from broker.budget_gate import restore_overrides
+from broker.keys import Keys
 from broker.stores.ledger import Ledger, LedgerEvent, LedgerQueue, parse_event
+from broker.stores.redis.budget import RedisBudgetStore
+from broker.stores.redis.ledger import RedisLedgerSink
 from broker.stores.sql.lazy import LazyLedger
 from kernel.config import Config
 from kernel.errors import InfrastructureError
 
 log = logging.getLogger("lanes.ledger")
 
+
+class Stoppable(Protocol):
+    """A threading or multiprocessing event."""
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+    def set(self) -> None: ...
+
+
 LOCK_TTL_S = 60.0
 """Longest one drain round may hold the lock (a dead drainer's lock expires after it)."""
 
 
 def drain(queue: LedgerQueue, ledger: Ledger, *, batch: int = 500, rounds: int = 1000) -> int:
-    """Move queued events into ``ledger`` until the queue is empty (or ``rounds`` batches);
-    returns how many events were moved. 0 when another process is draining right now."""
+    """Move queued events into ``ledger``, ``batch`` at a time, until a batch comes out short
+    (the queue was caught up; events arriving meanwhile wait for the next call, so that under
+    a steady flow each call writes one large batch, not a stream of small ones) or ``rounds``
+    batches were written; returns how many events were moved. 0 when another process is
+    draining right now."""
     token = queue.lock(LOCK_TTL_S)
     if token is None:
         return 0
@@ -37,11 +58,12 @@ def drain(queue: LedgerQueue, ledger: Ledger, *, batch: int = 500, rounds: int =
     try:
         for _ in range(rounds):
             raws = queue.oldest(batch)
-            if not raws:
-                break
-            ledger.write(_parse(raws))
-            queue.drop_oldest(len(raws))
-            moved += len(raws)
+            if raws:
+                ledger.write(_parse(raws))
+                queue.drop_oldest(len(raws))
+                moved += len(raws)
+            if len(raws) < batch:
+                break  # caught up: what arrives meanwhile waits for the next round's batch
     finally:
         queue.unlock(token)
     return moved
@@ -111,19 +133,74 @@ class LedgerDrainer:
             log.info("moved %d ledger event(s) at shutdown", moved)
 
 
-def start_drainer(
-    drain_once: Callable[[], int], interval_s: float, stop: threading.Event
-) -> threading.Thread:
-    """Call ``drain_once`` every ``interval_s`` until ``stop`` is set (a daemon thread); an
-    unreachable database or Redis is logged and tried again next round."""
+def drain_every(
+    drain_once: Callable[[], int], interval_s: float, stop: Stoppable, parent_pid: int | None = None
+) -> None:
+    """Call ``drain_once`` every ``interval_s`` until ``stop`` is set (or, given
+    ``parent_pid``, until that process is gone); an unreachable database or Redis is logged
+    and tried again next round."""
+    while not stop.wait(interval_s):
+        if parent_pid is not None and os.getppid() != parent_pid:
+            log.warning("the worker that started this drainer is gone; stopping")
+            return
+        try:
+            drain_once()
+        except InfrastructureError as exc:
+            log.warning("ledger drain postponed: %s", exc)
 
-    def loop() -> None:
-        while not stop.wait(interval_s):
-            try:
-                drain_once()
-            except InfrastructureError as exc:
-                log.warning("ledger drain postponed: %s", exc)
 
-    thread = threading.Thread(target=loop, name="lanes-ledger", daemon=True)
-    thread.start()
-    return thread
+def drainer_process(config: Config, redis_url: str, stop: Stoppable, parent_pid: int) -> None:
+    """The body of a worker's drainer process (spawned by :func:`start_drainer_process`).
+
+    A process of its own, not a thread of the worker: parsing and writing batches is CPU work,
+    and in the worker it would hold the GIL against the threads making provider calls. It
+    also puts back budget limits set from the CLI after a Redis restart
+    (:func:`broker.budget_gate.restore_overrides`), and drains what is left when stopped."""
+    logging.basicConfig(
+        level=logging.INFO, format="[%(asctime)s: %(levelname)s/ledger] %(message)s"
+    )
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    keys = Keys(config.redis_prefix)
+    budget = RedisBudgetStore(client, keys)
+    drainer = LedgerDrainer(
+        config,
+        RedisLedgerSink(client, keys),
+        after=lambda ledger: restore_overrides(budget, ledger),
+    )
+    try:
+        drain_every(drainer.drain, config.ledger.flush_interval_s, stop, parent_pid)
+        drainer.final_drain()
+    finally:
+        drainer.close()
+        client.close()
+
+
+@dataclass
+class DrainerProcess:
+    """A running drainer process and the event that stops it."""
+
+    process: multiprocessing.process.BaseProcess
+    stop: Stoppable
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Stop it after a last drain (at most ``timeout_s``)."""
+        self.stop.set()
+        self.process.join(timeout_s)
+        if self.process.is_alive():
+            log.warning("ledger drainer did not stop in %.0fs; terminating it", timeout_s)
+            self.process.terminate()
+
+
+def start_drainer_process(config: Config, redis_url: str) -> DrainerProcess:
+    """Spawn this process's ledger drainer (a fresh interpreter: nothing of the worker's
+    threads or connections is inherited)."""
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    process = context.Process(
+        target=drainer_process,
+        args=(config, redis_url, stop, os.getpid()),
+        name="lanes-ledger",
+        daemon=True,
+    )
+    process.start()
+    return DrainerProcess(process, stop)

@@ -15,11 +15,11 @@ import redis
 from celery.signals import worker_ready, worker_shutdown
 
 from broker.app import create_app
-from broker.budget_gate import WorkerBudget, restore_overrides
+from broker.budget_gate import WorkerBudget
 from broker.connection import require_redis_url
 from broker.janitor import Janitor
 from broker.keys import Keys
-from broker.ledger_drain import LedgerDrainer, start_drainer
+from broker.ledger_drain import DrainerProcess, start_drainer_process
 from broker.stores.redis import redis_stores
 from kernel.config import load_config
 from workers.context import WorkerContext
@@ -49,9 +49,7 @@ register_tasks(app, lambda: context)
 
 
 _stop_janitor = threading.Event()
-_drainer = LedgerDrainer(
-    config, stores.ledger, after=lambda ledger: restore_overrides(stores.budget, ledger)
-)
+_drainer: list[DrainerProcess] = []
 
 
 @worker_ready.connect
@@ -62,11 +60,11 @@ def _start_janitor(**_: object) -> None:
         )
         start_janitor(janitor, config.janitor_interval_s, _stop_janitor)
     if config.ledger.enabled:
-        start_drainer(_drainer.drain, config.ledger.flush_interval_s, _stop_janitor)
+        _drainer.append(start_drainer_process(config, redis_url))
 
 
 @worker_shutdown.connect
 def _stop_janitor_thread(**_: object) -> None:
     _stop_janitor.set()
-    if config.ledger.enabled:
-        _drainer.final_drain()
+    for drainer in _drainer:
+        drainer.close()  # it drains what is queued, then stops

@@ -262,7 +262,8 @@ class LedgerSpec(_Frozen):
     store_text: bool = False
     """Keep prompts and outputs in the ledger (off: only sizes, costs and outcomes)."""
     flush_interval_s: float = Field(default=1.0, gt=0, le=3600)
-    """How often a worker moves handed-off ledger events from Redis into the database."""
+    """How often a worker's drainer process moves handed-off ledger events from Redis into
+    the database."""
     batch_size: int = Field(default=2000, ge=1, le=100_000)
 
 

@@ -4,6 +4,7 @@ nothing lost while the database is away, nothing written twice when a drain is r
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,13 @@ import pytest
 import redis
 
 from broker.keys import Keys
-from broker.ledger_drain import LedgerDrainer, drain, drain_all, start_drainer
+from broker.ledger_drain import (
+    LedgerDrainer,
+    drain,
+    drain_all,
+    drain_every,
+    start_drainer_process,
+)
 from broker.stores.ledger import CallEvent, CostEvent, LedgerEvent, OutcomeEvent, parse_event
 from broker.stores.redis.ledger import RedisLedgerSink
 from broker.stores.sql import SqlLedger, open_ledger
@@ -137,28 +144,52 @@ def test_nothing_is_lost_while_the_database_is_away(
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_the_drainer_thread_keeps_going_after_a_failed_round(
+def test_the_drain_loop_keeps_going_after_a_failed_round(
     sink: RedisLedgerSink, ledger: SqlLedger
 ) -> None:
     calls: list[int] = []
+    stop = threading.Event()
 
     def once() -> int:
         calls.append(1)
         if len(calls) == 1:
             raise InfrastructureError("database away")
-        return drain_all(sink, ledger, timeout_s=1)
+        moved = drain_all(sink, ledger, timeout_s=1)
+        if sink.backlog() == 0:
+            stop.set()
+        return moved
 
     sink.emit(job_events("job-d"))
-    stop = threading.Event()
-    thread = start_drainer(once, 0.05, stop)
-    try:
-        deadline = threading.Event()
-        for _ in range(100):
-            if sink.backlog() == 0 and len(calls) >= 2:
-                break
-            deadline.wait(0.05)
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-    assert len(calls) >= 2 and sink.backlog() == 0
+    loop = threading.Thread(target=drain_every, args=(once, 0.05, stop))
+    loop.start()
+    loop.join(timeout=10)
+    assert not loop.is_alive() and len(calls) >= 2 and sink.backlog() == 0
     assert ledger.spend_since(EPOCH) == pytest.approx(0.01)
+
+
+def test_the_drainer_process_drains_and_drains_again_when_stopped(
+    example_config: Config, tmp_path: Path, redis_url: str, keys: Keys,
+    redis_client: redis.Redis,
+) -> None:  # fmt: skip
+    """A real spawned drainer: it moves what is queued while it runs, and what is queued
+    when it is told to stop."""
+    config = sqlite_config(example_config, tmp_path).model_copy(
+        update={"redis_prefix": keys.prefix,
+                "ledger": example_config.ledger.model_copy(update={"flush_interval_s": 0.2})}
+    )  # fmt: skip
+    sink = RedisLedgerSink(redis_client, keys)
+    sink.emit(job_events("early"))
+    process = start_drainer_process(config, redis_url)
+    try:
+        deadline = time.monotonic() + 30
+        while sink.backlog() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sink.backlog() == 0
+        sink.emit(job_events("late"))
+    finally:
+        process.close()
+    assert not process.process.is_alive() and process.process.exitcode == 0
+    assert sink.backlog() == 0
+    ledger = open_ledger(config)
+    assert ledger.spend_since(EPOCH) == pytest.approx(0.02)
+    ledger.close()

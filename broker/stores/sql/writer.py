@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, false, select, update
+from sqlalchemy import Connection, Table, and_, false, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from broker.stores.ledger import (
@@ -153,28 +153,35 @@ def _call_row(event: CallEvent) -> dict[str, Any]:
     return row
 
 
-def _calls(conn: Connection, events: list[CallEvent]) -> int:
-    stmt = insert(conn, cost_tracking).on_conflict_do_nothing(index_elements=CALL_ID)
-    return len(_returned(conn, stmt, [_call_row(e) for e in events], "id"))
-
-
-def _cost_row(event: CostEvent) -> dict[str, Any]:
-    # Without its call (lost, or not yet drained) the row starts settled; its reservation is
-    # unknown and taken to be the cost.
-    row = {**_row(event), "day": utc(event.at).date(), "reserved_usd": event.cost_usd}
+def _cost_row(event: CostEvent, call: CallEvent | None) -> dict[str, Any]:
+    """The settled row of a call. Without its call in the batch (drained before, lost, or
+    not yet drained) the reservation is unknown here and taken to be the cost: if the call's
+    row exists, it keeps its own."""
+    reserved = call.reserved_usd if call is not None else event.cost_usd
+    row = {**_row(event), "day": utc(event.at).date(), "reserved_usd": reserved}
     row["settled"] = True
     return row
 
 
-def _costs(conn: Connection, events: list[CostEvent]) -> int:
+def _cost_tracking(conn: Connection, calls: list[CallEvent], costs: list[CostEvent]) -> int:
+    """One statement for every call row of the batch, in identity order (a call and its cost
+    in the same batch make one settled row): a call's row is inserted if new; a cost settles
+    the row unless it is settled already (the first settlement wins, and a call replayed
+    after it changes nothing)."""
+    started = {_call_id(e): e for e in calls}
+    ended = {_call_id(e): e for e in costs}
+    rows = [
+        _cost_row(ended[key], started.get(key)) if key in ended else _call_row(started[key])
+        for key in sorted(started.keys() | ended.keys())
+    ]
     settle = {"cost_usd", "input_tokens", "output_tokens", "ok", "settled"}
     stmt = insert(conn, cost_tracking)
     stmt = stmt.on_conflict_do_update(
         index_elements=CALL_ID,
         set_={name: stmt.excluded[name] for name in settle},
-        where=cost_tracking.c.settled == false(),
+        where=and_(cost_tracking.c.settled == false(), stmt.excluded.settled == true()),
     )
-    return len(_returned(conn, stmt, [_cost_row(e) for e in events], "id"))
+    return len(_returned(conn, stmt, rows, "id"))
 
 
 def _rate_limits(conn: Connection, events: list[RateLimitEvent]) -> int:
@@ -234,8 +241,9 @@ def write_batch(conn: Connection, events: Sequence[LedgerEvent], half_life_s: fl
         kinds[type(event)].append(event)
     by_job = lambda event: event.job_id  # noqa: E731
     written = _decisions(conn, _unique(kinds[DecisionEvent], by_job))
-    written += _calls(conn, _unique(kinds[CallEvent], _call_id))  # a call's row before its cost
-    written += _costs(conn, _unique(kinds[CostEvent], _call_id))
+    written += _cost_tracking(
+        conn, _unique(kinds[CallEvent], _call_id), _unique(kinds[CostEvent], _call_id)
+    )
     written += _rate_limits(conn, _unique(kinds[RateLimitEvent], _call_id))
     fresh, fallbacks = _outcomes(conn, _unique(kinds[OutcomeEvent], by_job))
     written += len(fresh) + fallbacks

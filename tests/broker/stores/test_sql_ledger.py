@@ -259,9 +259,9 @@ def _snapshot(ledger: SqlLedger, config: Config) -> dict[str, Any]:
 def test_sql_replaying_a_batch_changes_nothing(ledger: SqlLedger, config: Config) -> None:
     batch = a_batch(time.time() - 60)
     written = ledger.write(batch)
-    # j1: decision, call, settlement, outcome; j2: decision, 2 calls, 2 settlements, rate
-    # limit, outcome, fallback; j3: outcome
-    assert written == 4 + 8 + 1
+    # j1: decision, a settled call, outcome; j2: decision, 2 settled calls, rate limit,
+    # outcome, fallback; j3: outcome (a call and its cost in one batch make one row)
+    assert written == 3 + 6 + 1
     first = _snapshot(ledger, config)
     assert first["rows"]["cost_tracking"] == 3 and first["rows"]["fallback_events"] == 1
     assert first["spend"] == pytest.approx(0.5)
@@ -292,7 +292,7 @@ def test_sql_an_unsettled_call_counts_at_its_reservation_until_it_settles(
 def test_sql_a_cost_without_its_call_is_recorded_settled(ledger: SqlLedger) -> None:
     since = datetime.now(UTC) - timedelta(hours=1)
     started = call("j1", time.time(), reserved_usd=0.5)
-    assert ledger.write([cost(started, 0.2), started]) == 2  # the call first, then its cost
+    assert ledger.write([cost(started, 0.2), started]) == 1  # one settled row
     assert ledger.write([cost(call("j2", time.time(), 0.5), 0.3)]) == 1
     assert ledger.write([call("j2", time.time(), 0.5)]) == 0
     assert ledger.spend_since(since) == pytest.approx(0.5)
