@@ -1,16 +1,17 @@
 """Budgets on a job's path: the dispatcher's :class:`BudgetGate` and the worker's
-:class:`WorkerBudget`, both over a :class:`~broker.stores.budget.BudgetStore`.
+:class:`~broker.budget_worker.WorkerBudget`, both over a
+:class:`~broker.stores.budget.BudgetStore`.
 
 At submit, :meth:`BudgetGate.admit` checks the ``per_request`` budgets, then reserves the
 job's estimated cost on its daily and monthly budgets (all or nothing) and announces the alert
 thresholds the reservation crossed, once per budget window. Before routing,
 :meth:`BudgetGate.pressure` says which alert actions (``switch_to_cheaper``,
 ``block_expensive_models``) are in force for the job. Around each provider call the worker's
-:class:`WorkerBudget` names the call and settles its real cost.
+:class:`~broker.budget_worker.WorkerBudget` names the call and settles its real cost.
 
-Overrides (``lanes budget --set-*``) live in the store; both read them at most once per
-:data:`LIMITS_TTL_S`. Without any budget in the config and without overrides, nothing else
-touches the store.
+Overrides (``lanes budget --set-*``) live in the store; the gate and the worker's side
+(:mod:`broker.budget_worker`) read them at most once per :data:`LIMITS_TTL_S`. Without any
+budget in the config and without overrides, nothing else touches the store.
 
 After the store lost its counters (a Redis restart), the first reservation on a budget
 rebuilds that budget's counter from the durable ledger (``spent``) and tries again.
@@ -18,9 +19,7 @@ rebuilds that budget's counter from the durable ledger (``spent``) and tries aga
 
 from __future__ import annotations
 
-import json
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,11 +27,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
-from broker.message import Envelope
 from broker.stores.budget import BudgetStore, CountersMissing, Refusal, Usage
 from broker.stores.ledger import Ledger
+from broker.webhook import Webhook
 from kernel.config import BudgetAction, BudgetScope, Config
 from kernel.errors import BudgetExceeded, InfrastructureError
 from router.budgets import (
@@ -52,8 +49,6 @@ alerts = logging.getLogger("lanes.alerts")
 
 LIMITS_TTL_S = 1.0
 """How long a process trusts the overrides it read from the store."""
-WEBHOOK_QUEUE = 100
-"""Alerts waiting for the webhook beyond this many are dropped (and logged)."""
 
 Notify = Callable[[dict[str, Any]], None]
 """Receives each alert's payload (JSON-able); must return at once."""
@@ -63,7 +58,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class _Overrides:
+class Overrides:
     """The store's overrides, read at most once per ``ttl_s`` (monotonic clock)."""
 
     def __init__(self, store: BudgetStore, ttl_s: float, clock: Callable[[], float]) -> None:
@@ -123,7 +118,7 @@ class BudgetGate:
         url = self._spec.webhook_url
         default = Webhook(url, self._spec.webhook_timeout_s) if url else None
         self._notify = notify if notify is not None else default
-        self._overrides = _Overrides(store, limits_ttl_s, monotonic)
+        self._overrides = Overrides(store, limits_ttl_s, monotonic)
 
     def _active(self) -> dict[str, float] | None:
         """The overrides, or None when no budget exists at all (nothing to do)."""
@@ -263,67 +258,6 @@ def alert_payload(
     }
 
 
-class WorkerBudget:
-    """A worker's side of the budgets: name each provider call, settle its cost.
-
-    Holds are those of the instance running the call (after a fallback, not the one the
-    reservation was made for). Matches ``workers.books.CallBudget``.
-    """
-
-    def __init__(
-        self,
-        config: Config,
-        store: BudgetStore,
-        *,
-        clock: Callable[[], datetime] = utc_now,
-        limits_ttl_s: float = LIMITS_TTL_S,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._spec = config.budgets
-        self._store = store
-        self._clock = clock
-        self._overrides = _Overrides(store, limits_ttl_s, monotonic)
-
-    def _off(self) -> bool:
-        """No budget exists at all: nothing to hold or settle (no Redis round trip but the
-        overrides' read, at most once per ``limits_ttl_s``)."""
-        return not self._spec.limits and not self._overrides()
-
-    def _holds(self, env: Envelope) -> list[Hold]:
-        return holds(
-            self._spec,
-            instance=env.instance,
-            project=env.job.project,
-            user=env.job.user,
-            now=self._clock(),
-            overrides=self._overrides(),
-        )
-
-    def start_call(self, env: Envelope, call_key: str) -> None:
-        """Call ``call_key`` of the job starts; an earlier call that never settled is
-        counted as spent at the estimate (logged)."""
-        if self._off():
-            return
-        if self._store.start_call(env.job.id, call_key, env.reserved_usd, self._holds(env)):
-            log.warning(
-                "job %s: an earlier call never settled; counted at its estimate of %s",
-                env.job.id,
-                usd(env.reserved_usd),
-            )
-
-    def settle(self, env: Envelope, call_key: str, actual_usd: float, *, final: bool) -> None:
-        """Call ``call_key`` cost ``actual_usd``; ``final``: the job is done."""
-        if self._off():
-            return
-        self._store.settle(env.job.id, call_key, actual_usd, self._holds(env), final)
-
-    def release(self, job_id: str) -> None:
-        """The job ended without a call to settle."""
-        if self._off():
-            return
-        self._store.release(job_id)
-
-
 def ledger_spent(ledger: Ledger) -> Callable[[Hold], float]:
     """``spent`` for :class:`BudgetGate`: what ``ledger`` holds for a hold's budget since
     its window started (calls that never settled count at their reservation)."""
@@ -334,71 +268,3 @@ def ledger_spent(ledger: Ledger) -> Callable[[Hold], float]:
         return ledger.spend_since(hold.starts_at, **where)
 
     return spent
-
-
-class Webhook:
-    """POSTs alert payloads as JSON to ``url`` from one daemon thread.
-
-    Calling it never blocks and never raises: payloads wait in a queue of ``queue_size``;
-    beyond that they are dropped with a log line, as are failed posts (timeout ``timeout_s``
-    per phase of a request: connect, write, read).
-    """
-
-    def __init__(self, url: str, timeout_s: float, *, queue_size: int = WEBHOOK_QUEUE) -> None:
-        self.url = url
-        self._timeout_s = timeout_s
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=queue_size)
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def __call__(self, payload: dict[str, Any]) -> None:
-        self._start()
-        try:
-            self._queue.put_nowait(payload)
-        except queue.Full:
-            log.warning(
-                "webhook %s is behind (%d alerts waiting); dropped: %s",
-                self.url,
-                self._queue.qsize(),
-                payload.get("budget", payload),
-            )
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="lanes-budget-webhook", daemon=True
-                )
-                self._thread.start()
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=self._timeout_s) as client:
-            while True:
-                self._post(client, self._queue.get())
-
-    def _post(self, client: httpx.Client, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload, default=str)
-        try:
-            response = client.post(
-                self.url, content=body, headers={"content-type": "application/json"}
-            )
-        except httpx.HTTPError as exc:
-            log.warning("webhook %s failed, alert dropped: %s", self.url, exc)
-            return
-        if response.is_error:
-            log.warning("webhook %s answered %d, alert dropped", self.url, response.status_code)
-
-
-def restore_overrides(store: BudgetStore, ledger: Ledger) -> int:
-    """After a Redis restart, put back the limits set with ``lanes budget --set-*`` from the
-    ledger, where they are kept durably; the number restored. Only while no counter has been
-    rebuilt yet (the marker is gone with the restart), so it costs one read otherwise."""
-    if store.is_built():
-        return 0
-    held = store.limits()
-    missing = [row for row in ledger.budget_limits() if row.budget_id not in held]
-    for row in missing:
-        store.set_limit(row.budget_id, row.limit_usd)
-    if missing:
-        log.warning("restored %d budget limit(s) from the ledger", len(missing))
-    return len(missing)

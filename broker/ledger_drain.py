@@ -21,7 +21,7 @@ from typing import Protocol
 import redis
 from pydantic import ValidationError
 
-from broker.budget_gate import restore_overrides
+from broker.budget_worker import restore_overrides
 from broker.keys import Keys
 from broker.stores.ledger import Ledger, LedgerEvent, LedgerQueue, parse_event
 from broker.stores.redis.budget import RedisBudgetStore

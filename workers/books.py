@@ -35,7 +35,7 @@ log = logging.getLogger("lanes.workers")
 
 
 class CallBudget(Protocol):
-    """The budget's side of a worker's calls (:class:`broker.budget_gate.WorkerBudget`)."""
+    """The budget's side of a worker's calls (:class:`broker.budget_worker.WorkerBudget`)."""
 
     def start_call(self, env: Envelope, call_key: str) -> None: ...
 

@@ -15,7 +15,7 @@ import redis
 from celery.signals import worker_ready, worker_shutdown
 
 from broker.app import create_app
-from broker.budget_gate import WorkerBudget
+from broker.budget_worker import WorkerBudget
 from broker.connection import require_redis_url
 from broker.janitor import Janitor
 from broker.keys import Keys

@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 import redis
 
-from broker.budget_gate import BudgetGate, Webhook, WorkerBudget
+from broker.budget_gate import BudgetGate
+from broker.budget_worker import WorkerBudget
 from broker.keys import Keys
 from broker.message import Envelope
 from broker.stores.budget import BudgetStore, Refusal, Usage
 from broker.stores.memory.budget import MemoryBudgetStore
 from broker.stores.redis.budget import RedisBudgetStore
+from broker.webhook import Webhook
 from kernel.config import BudgetAction, BudgetAlert, BudgetLimit, BudgetSpec, Config
 from kernel.errors import BudgetExceeded
 from router.budgets import Hold, holds

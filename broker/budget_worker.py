@@ -1,0 +1,95 @@
+"""The worker's side of the budgets: name each provider call and settle its real cost
+(:class:`WorkerBudget`), and put back limits set from the CLI after a Redis restart
+(:func:`restore_overrides`, run by the ledger drainer, which holds the ledger)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from broker.budget_gate import LIMITS_TTL_S, Overrides, utc_now
+from broker.message import Envelope
+from broker.stores.budget import BudgetStore
+from broker.stores.ledger import Ledger
+from kernel.config import Config
+from router.budgets import Hold, holds, usd
+
+log = logging.getLogger("lanes.budget")
+
+
+class WorkerBudget:
+    """A worker's side of the budgets: name each provider call, settle its cost.
+
+    Holds are those of the instance running the call (after a fallback, not the one the
+    reservation was made for). Matches ``workers.books.CallBudget``.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: BudgetStore,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        limits_ttl_s: float = LIMITS_TTL_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._spec = config.budgets
+        self._store = store
+        self._clock = clock
+        self._overrides = Overrides(store, limits_ttl_s, monotonic)
+
+    def _off(self) -> bool:
+        """No budget exists at all: nothing to hold or settle (no Redis round trip but the
+        overrides' read, at most once per ``limits_ttl_s``)."""
+        return not self._spec.limits and not self._overrides()
+
+    def _holds(self, env: Envelope) -> list[Hold]:
+        return holds(
+            self._spec,
+            instance=env.instance,
+            project=env.job.project,
+            user=env.job.user,
+            now=self._clock(),
+            overrides=self._overrides(),
+        )
+
+    def start_call(self, env: Envelope, call_key: str) -> None:
+        """Call ``call_key`` of the job starts; an earlier call that never settled is
+        counted as spent at the estimate (logged)."""
+        if self._off():
+            return
+        if self._store.start_call(env.job.id, call_key, env.reserved_usd, self._holds(env)):
+            log.warning(
+                "job %s: an earlier call never settled; counted at its estimate of %s",
+                env.job.id,
+                usd(env.reserved_usd),
+            )
+
+    def settle(self, env: Envelope, call_key: str, actual_usd: float, *, final: bool) -> None:
+        """Call ``call_key`` cost ``actual_usd``; ``final``: the job is done."""
+        if self._off():
+            return
+        self._store.settle(env.job.id, call_key, actual_usd, self._holds(env), final)
+
+    def release(self, job_id: str) -> None:
+        """The job ended without a call to settle."""
+        if self._off():
+            return
+        self._store.release(job_id)
+
+
+def restore_overrides(store: BudgetStore, ledger: Ledger) -> int:
+    """After a Redis restart, put back the limits set with ``lanes budget --set-*`` from the
+    ledger, where they are kept durably; the number restored. Only while no counter has been
+    rebuilt yet (the marker is gone with the restart), so it costs one read otherwise."""
+    if store.is_built():
+        return 0
+    held = store.limits()
+    missing = [row for row in ledger.budget_limits() if row.budget_id not in held]
+    for row in missing:
+        store.set_limit(row.budget_id, row.limit_usd)
+    if missing:
+        log.warning("restored %d budget limit(s) from the ledger", len(missing))
+    return len(missing)
