@@ -2,10 +2,11 @@
 
 Each script runs as one ``EVALSHA`` (``redis-py`` loads it on a ``NOSCRIPT`` reply and retries
 once). Redis has no ``include``: the token-bucket scripts get ``bucket_lib.lua`` prepended here,
-so the refill arithmetic exists once.
+so the refill arithmetic exists once, and the budget scripts ``budget_lib.lua`` (:data:`LIBRARIES`).
 
-Every script receives all the keys it touches through ``KEYS`` and reads the clock with
-``redis.call('TIME')``, never from the caller.
+Every script receives the keys it touches through ``KEYS`` (the budget scripts' one exception
+is told at :class:`BudgetScripts`) and reads the clock with ``redis.call('TIME')``, never from
+the caller.
 """
 
 from __future__ import annotations
@@ -24,8 +25,15 @@ from redis.exceptions import NoScriptError
 from kernel.errors import InfrastructureError
 
 _PACKAGE = "broker.lua"
-_BUCKET_LIB = "bucket_lib"
-_NEEDS_BUCKET_LIB = frozenset({"acquire", "settle", "usage"})
+LIBRARIES = {
+    "acquire": "bucket_lib",
+    "settle": "bucket_lib",
+    "usage": "bucket_lib",
+    "budget_start": "budget_lib",
+    "budget_settle": "budget_lib",
+    "budget_release": "budget_lib",
+}
+"""The library each script needs prepended (Redis Lua has no ``include``)."""
 
 
 @contextmanager
@@ -51,13 +59,15 @@ def server_time_s(seconds: object, micros: object) -> float:
 
 @cache
 def lua_source(name: str) -> str:
-    """The text of ``broker/lua/<name>.lua``, with ``bucket_lib.lua`` prepended if it needs it.
+    """The text of ``broker/lua/<name>.lua``, with its library (:data:`LIBRARIES`)
+    prepended if it needs one.
 
     Raises ``FileNotFoundError`` for an unknown name.
     """
     text = resources.files(_PACKAGE).joinpath(f"{name}.lua").read_text(encoding="utf-8")
-    if name in _NEEDS_BUCKET_LIB:
-        lib = resources.files(_PACKAGE).joinpath(f"{_BUCKET_LIB}.lua").read_text(encoding="utf-8")
+    library = LIBRARIES.get(name)
+    if library is not None:
+        lib = resources.files(_PACKAGE).joinpath(f"{library}.lua").read_text(encoding="utf-8")
         return f"{lib}\n{text}"
     return text
 
@@ -77,7 +87,7 @@ SCRIPT_NAMES = (
     "budget_settle",
     "budget_release",
 )
-"""Every script of ``broker/lua`` that runs on its own (``bucket_lib`` is prepended)."""
+"""Every script of ``broker/lua`` that runs on its own (the libraries are prepended)."""
 
 
 def queue_script(

@@ -9,15 +9,6 @@
 -- Sharp edge: the held counters are read from the record, not passed in KEYS (see
 -- budget_start.lua); every budget key shares the {budget} hash tag.
 
-local function bump(key, field, delta)
-  if delta ~= 0 then
-    local value = redis.call('HINCRBY', key, field, string.format('%d', delta))
-    if value < 0 then
-      redis.call('HSET', key, field, 0)
-    end
-  end
-end
-
 local rec = redis.call('HMGET', KEYS[1], 'est', 'held', 'call', 'orphans', 'done')
 if not rec[2] or rec[5] then
   return 0

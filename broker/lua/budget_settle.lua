@@ -19,15 +19,6 @@
 -- they settle or it expires. Sharp edge: the held counters are read from the record, not
 -- passed in KEYS (see budget_start.lua); every budget key shares the {budget} hash tag.
 
-local function bump(key, field, delta)
-  if delta ~= 0 then
-    local value = redis.call('HINCRBY', key, field, string.format('%d', delta))
-    if value < 0 then
-      redis.call('HSET', key, field, 0)
-    end
-  end
-end
-
 local call, actual = ARGV[1], tonumber(ARGV[2])
 for i = 2, #KEYS do
   bump(KEYS[i], 'spent', actual)

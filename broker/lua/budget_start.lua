@@ -15,15 +15,6 @@
 -- record first from the client would not be atomic). Every budget key carries the {budget}
 -- hash tag, so they all live in the one Redis Cluster slot this script runs in.
 
-local function bump(key, field, delta)
-  if delta ~= 0 then
-    local value = redis.call('HINCRBY', key, field, string.format('%d', delta))
-    if value < 0 then
-      redis.call('HSET', key, field, 0)
-    end
-  end
-end
-
 local call, est = ARGV[1], tonumber(ARGV[2])
 local rec = redis.call('HMGET', KEYS[1], 'est', 'held', 'call', 'done')
 

@@ -11,7 +11,7 @@ import redis
 
 from broker.embedded import EmbeddedRedis
 from broker.keys import Keys
-from broker.scripts import SCRIPT_NAMES, execute_with_scripts
+from broker.scripts import LIBRARIES, SCRIPT_NAMES, execute_with_scripts
 from broker.stores.redis.lane_state import RedisLaneState
 
 
@@ -54,7 +54,7 @@ def test_a_pipeline_with_a_loaded_script_asks_nothing_more(client: redis.Redis) 
 def test_every_script_is_reloaded_after_a_flush() -> None:
     shipped = {p.name.removesuffix(".lua") for p in resources.files("broker.lua").iterdir()
                if p.name.endswith(".lua")}  # fmt: skip
-    assert set(SCRIPT_NAMES) == shipped - {"bucket_lib"}
+    assert set(SCRIPT_NAMES) == shipped - set(LIBRARIES.values())
 
 
 def test_a_result_is_recorded_on_a_redis_that_never_ran_the_script(client: redis.Redis) -> None:
