@@ -24,10 +24,10 @@ from typing import Any
 
 from bench.harness import bench_redis, derived_config, sim_subprocess, worker_processes
 from broker.app import create_app, wait_for_queues
-from broker.ledger_drain import drain_all
 from broker.stores.sql import open_ledger
 from kernel.config import Config, SimMode
 from kernel.errors import BudgetExceeded, LanesError
+from lanes.books import books
 from lanes.client import Lanes
 
 BUDGET_DB = 15
@@ -94,7 +94,7 @@ def run_budget(
                 app.close()
                 open_ledger(cfg).close()  # the schema, once, before 50 processes read it
                 runs = _dispatch(cfg, url, settings, progress)
-                spent = _ledger_spend(cfg, url)
+                spent = _ledger_spend(cfg, progress)
     return report(settings, runs, spent)
 
 
@@ -169,14 +169,10 @@ def _spend_until_refused(
             "max_reservation_usd": max(reservations, default=0.0)}  # fmt: skip
 
 
-def _ledger_spend(cfg: Config, url: str) -> float:
-    with Lanes(cfg, url) as lanes:
-        ledger = open_ledger(cfg)
-        try:
-            drain_all(lanes.stores.ledger, ledger)
-            return ledger.spend_since(datetime.fromtimestamp(0, UTC))
-        finally:
-            ledger.close()
+def _ledger_spend(cfg: Config, progress: Callable[[str], None]) -> float:
+    """Every call the ledger holds, once every queued event is in."""
+    with books(cfg, warn=progress) as ledger:
+        return ledger.spend_since(datetime.fromtimestamp(0, UTC))
 
 
 def report(settings: BudgetSettings, runs: list[dict[str, Any]], spent: float) -> dict[str, Any]:

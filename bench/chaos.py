@@ -43,10 +43,9 @@ from bench.harness import derived_config, sim_process
 from bench.spend import spend_report
 from broker.app import wait_for_queues
 from broker.embedded import EmbeddedRedis
-from broker.ledger_drain import drain_all
-from broker.stores.sql import open_ledger
 from kernel.config import Config, SimMode
 from kernel.errors import InfrastructureError
+from lanes.books import books
 from lanes.client import Lanes
 from sim import SimControl
 
@@ -179,17 +178,13 @@ def _run(
     found = audit(submitter.accepted, watcher.seen, lanes.stores.jobs,
                   lambda job_id: str(lanes.app.AsyncResult(job_id).state))  # fmt: skip
     report = _report(found, submitter, faults, sim, time.monotonic() - started)
-    return {**report, **_spend(lanes, sim)}
+    return {**report, **_spend(lanes, sim, progress)}
 
 
-def _spend(lanes: Lanes, sim: SimControl) -> dict[str, Any]:
+def _spend(lanes: Lanes, sim: SimControl, progress: Progress) -> dict[str, Any]:
     """The ledger's spend (every queued event drained first) against the simulator's bill."""
-    ledger = open_ledger(lanes.config)
-    try:
-        drain_all(lanes.stores.ledger, ledger)
+    with books(lanes.config, warn=progress) as ledger:
         return spend_report(lanes.config, ledger, sim.stats())
-    finally:
-        ledger.close()
 
 
 def _stop_threads(stop: threading.Event, submitter: Submitter, watcher: Watcher) -> None:

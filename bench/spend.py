@@ -13,8 +13,7 @@ from typing import Any
 
 from broker.stores.ledger import Ledger
 from kernel.config import Config
-
-BILLED = "billed:"
+from sim import BILLED
 
 
 def billed_usd(config: Config, stats: dict[str, dict[str, int]]) -> float:

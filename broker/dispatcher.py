@@ -67,7 +67,6 @@ class Dispatcher:
         self._router = router
         self._jobs = stores.jobs
         self._books = DispatchBooks(config, stores, budget)
-        self._budget = budget
         self._pools = PoolBalancer(config, stores.counter, lane_state or stores.lane_state)
 
     def prepare(
@@ -155,10 +154,11 @@ class Dispatcher:
     def _admit(self, envelope: Envelope) -> None:
         """Reserve the job's spend on its budgets; BudgetExceeded (nothing kept) if a budget
         cannot take it."""
-        if self._budget is None:
+        budget = self._books.budget
+        if budget is None:
             return
         try:
-            self._budget.admit(envelope.job, envelope.instance, envelope.reserved_usd)
+            budget.admit(envelope.job, envelope.instance, envelope.reserved_usd)
         except BudgetExceeded:
             self._abandon(envelope.job)
             raise
@@ -191,7 +191,7 @@ class Dispatcher:
             self._jobs.untrack(job.id)
             if job.idempotency_key:
                 self._jobs.release_idempotency(job.idempotency_key, job.id)
-            if self._budget is not None:
-                self._budget.cancel(job.id)
+            if self._books.budget is not None:
+                self._books.budget.cancel(job.id)
         except InfrastructureError as exc:
             log.warning("job %s: could not undo a failed submit: %s", job.id, exc)

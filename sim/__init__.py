@@ -9,11 +9,13 @@ replies, per-minute limits and switchable faults, for the demo, tests and benchm
 """
 
 from sim.client import SimControl
+from sim.instances import BILLED
 from sim.profiles import DEFAULT_CONTEXT_WINDOW, Fault, FaultKind, ModelLimits, Profile
 from sim.replies import count_input_tokens, count_tokens, expected_reply
 from sim.simulator import Simulator, run_forever
 
 __all__ = [
+    "BILLED",
     "DEFAULT_CONTEXT_WINDOW",
     "Fault",
     "FaultKind",
