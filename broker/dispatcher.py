@@ -15,10 +15,12 @@ cache TTL gets that answer at once, without a provider call (:mod:`broker.books`
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import redis
-from celery import Celery
+from celery import Celery, group
+from celery import chain as celery_chain
 from celery.canvas import Signature
 from kombu.exceptions import OperationalError
 
@@ -31,7 +33,7 @@ from broker.result import Result
 from broker.stores import Stores
 from broker.stores.jobs import Claim
 from kernel.config import Config
-from kernel.errors import BudgetExceeded, InfrastructureError, JobError
+from kernel.errors import BudgetExceeded, InfrastructureError, JobError, LanesError
 from router.decision import Decision
 from router.job import Job, parse_job
 from router.lane_state import LaneStateReader
@@ -118,6 +120,93 @@ class Dispatcher:
     def submit(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> JobHandle:
         """Route and enqueue ``job``. Re-submitting the same job under an idempotency key
         returns the first one; another job under that key is refused."""
+        staged = self._stage(job, strategy)
+        if isinstance(staged, JobHandle):
+            return staged
+        envelope, decision, wire = staged
+        try:
+            result = publish(self.app, envelope, wire=wire)
+        except (OperationalError, redis.RedisError, OSError) as exc:
+            self._abandon(envelope.job)
+            raise InfrastructureError(f"cannot enqueue job {envelope.job.id}: {exc}") from exc
+        self._books.decided(envelope, decision)
+        return JobHandle(result, decision=decision, instance=envelope.instance)
+
+    def submit_group(
+        self, jobs: Sequence[Job | dict[str, Any]], *, strategy: str | None = None
+    ) -> list[JobHandle]:
+        """Route every job, then send them together as one Celery group (each on its own
+        lane, tracked and admitted like :meth:`submit`). All or nothing: if one job is refused
+        (bad, unroutable, over budget) or the group cannot be sent, none is kept."""
+        staged: list[JobHandle | tuple[Envelope, Decision, dict[str, Any]]] = []
+        try:
+            for job in jobs:
+                staged.append(self._stage(job, strategy))
+            sending = [s for s in staged if not isinstance(s, JobHandle)]
+            sent = group(signature(self.app, env, wire=wire) for env, _, wire in sending)
+            results = iter(sent.apply_async().results if sending else [])
+        except (OperationalError, redis.RedisError, OSError, LanesError) as exc:
+            for item in staged:
+                if not isinstance(item, JobHandle):
+                    self._abandon(item[0].job)
+            if isinstance(exc, LanesError):
+                raise
+            raise InfrastructureError(f"cannot enqueue a group of jobs: {exc}") from exc
+        handles = []
+        for item in staged:
+            if isinstance(item, JobHandle):
+                handles.append(item)
+                continue
+            envelope, decision, _ = item
+            self._books.decided(envelope, decision)
+            handles.append(JobHandle(next(results), decision=decision, instance=envelope.instance))
+        return handles
+
+    def submit_chain(
+        self, jobs: Sequence[Job | dict[str, Any]], *, strategy: str | None = None
+    ) -> list[JobHandle]:
+        """Route every job and send them as one Celery chain: each job a step that runs on
+        its own lane once the one before it has finished, its prompt fed that step's answer
+        (:mod:`broker.pipeline`). The first step is tracked like a submit; the later ones are
+        reserved on their budgets now and tracked once they run (they cannot be lost before
+        they are sent). All or nothing, like :meth:`submit_group`."""
+        if not jobs:
+            raise JobError("a chain needs at least one job")
+        first = self._stage(jobs[0], strategy)
+        if isinstance(first, JobHandle):
+            raise JobError("the first job of a chain must be new and not answered from the cache")
+        envelopes = [first[0]]
+        decisions = [first[1]]
+        try:
+            for job in jobs[1:]:
+                envelope, decision = self.prepare(job, strategy=strategy)
+                fed_tokens = envelope.input_tokens + envelopes[-1].job.max_tokens
+                envelope = envelope.model_copy(update={"input_tokens": fed_tokens})
+                self._admit(envelope)
+                envelopes.append(envelope)
+                decisions.append(decision)
+            links = [signature(self.app, envelopes[0], wire=first[2])]
+            links += [signature(self.app, env) for env in envelopes[1:]]
+            celery_chain(*links).apply_async()
+        except (OperationalError, redis.RedisError, OSError, LanesError) as exc:
+            for envelope in envelopes:
+                self._abandon(envelope.job)
+            if isinstance(exc, LanesError):
+                raise
+            raise InfrastructureError(f"cannot enqueue a chain of jobs: {exc}") from exc
+        handles = []
+        for envelope, decision in zip(envelopes, decisions, strict=True):
+            self._books.decided(envelope, decision)
+            handles.append(JobHandle(self.app.AsyncResult(envelope.job.id), decision=decision,
+                                     instance=envelope.instance))  # fmt: skip
+        return handles
+
+    def _stage(
+        self, job: Job | dict[str, Any], strategy: str | None
+    ) -> JobHandle | tuple[Envelope, Decision, dict[str, Any]]:
+        """Everything of a submit but the sending: route, claim the id (and idempotency key),
+        answer from the cache, reserve the budgets. A handle when nothing is to be sent (an
+        earlier job, a cache hit); else the envelope to send, its decision and its wire."""
         envelope, decision = self.prepare(job, strategy=strategy)
         job_id = envelope.job.id
         fingerprint = envelope.job.fingerprint()
@@ -144,12 +233,10 @@ class Dispatcher:
                     envelope, decision, self._books.cache_result(envelope, answer)
                 )
             self._admit(envelope)
-            result = publish(self.app, envelope, wire=wire)
-        except (OperationalError, redis.RedisError, OSError, InfrastructureError) as exc:
+        except (redis.RedisError, OSError, InfrastructureError) as exc:
             self._abandon(envelope.job)
             raise InfrastructureError(f"cannot enqueue job {job_id}: {exc}") from exc
-        self._books.decided(envelope, decision)
-        return JobHandle(result, decision=decision, instance=envelope.instance)
+        return envelope, decision, wire
 
     def _admit(self, envelope: Envelope) -> None:
         """Reserve the job's spend on its budgets; BudgetExceeded (nothing kept) if a budget

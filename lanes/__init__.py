@@ -27,14 +27,21 @@ from kernel.errors import (
     RateLimited,
 )
 from kernel.taxonomy import Classification, Complexity, TaskType
+from lanes.batch import BatchSummary
 from lanes.client import Lanes
+from lanes.compare import Comparison
+from lanes.pipeline import Pipeline, PipelineRun, load_pipeline
+from lanes.review import ReviewReport
+from lanes.reviewers import Reviewer
 from router.decision import Decision, Step
 from router.job import Job
 
 __all__ = [
     "AuthFailed",
+    "BatchSummary",
     "BudgetExceeded",
     "Classification",
+    "Comparison",
     "Complexity",
     "Config",
     "ConfigError",
@@ -49,11 +56,16 @@ __all__ = [
     "LanesError",
     "NoRoute",
     "Overloaded",
+    "Pipeline",
+    "PipelineRun",
     "ProviderError",
     "ProviderTimeout",
     "RateLimited",
     "Result",
+    "ReviewReport",
+    "Reviewer",
     "Step",
     "TaskType",
     "load_config",
+    "load_pipeline",
 ]

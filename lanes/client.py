@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from celery import Celery
@@ -24,6 +25,7 @@ from broker.connection import require_redis_url
 from broker.dispatcher import Dispatcher
 from broker.handle import JobHandle
 from broker.keys import Keys
+from broker.result import Result
 from broker.stores.ledger import PerformanceRow
 from broker.stores.redis import redis_stores
 from broker.stores.sql.lazy import LazyLedger
@@ -34,6 +36,12 @@ from router.engine import Router
 from router.history import LearnedHistory
 from router.job import Job
 from router.lane_state import CachedLaneState
+
+if TYPE_CHECKING:
+    from lanes.batch import BatchSummary
+    from lanes.compare import Comparison
+    from lanes.pipeline import Pipeline, PipelineRun
+    from lanes.review import ReviewReport
 
 
 class Lanes:
@@ -78,6 +86,91 @@ class Lanes:
         """Route and enqueue ``job``; wait for its :class:`Result` with the handle."""
         return self.dispatcher.submit(job, strategy=strategy)
 
+    def run(
+        self,
+        job: Job | dict[str, Any],
+        *,
+        strategy: str | None = None,
+        timeout_s: float | None = 600.0,
+        raise_on_failure: bool = True,
+    ) -> Result:
+        """Submit ``job`` and wait for its :class:`Result` (``JobFailed`` if it failed, unless
+        told not to; ``JobTimeout`` after ``timeout_s``)."""
+        handle = self.submit(job, strategy=strategy)
+        return handle.get(timeout_s=timeout_s, raise_on_failure=raise_on_failure)
+
+    async def asubmit(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> JobHandle:
+        """:meth:`submit` without blocking the event loop (routing and enqueueing run in a
+        thread)."""
+        return await asyncio.to_thread(self.submit, job, strategy=strategy)
+
+    async def arun(
+        self,
+        job: Job | dict[str, Any],
+        *,
+        strategy: str | None = None,
+        timeout_s: float | None = 600.0,
+        raise_on_failure: bool = True,
+    ) -> Result:
+        """:meth:`run` for asyncio: await the result without blocking the event loop."""
+        handle = await self.asubmit(job, strategy=strategy)
+        return await handle.wait(timeout_s=timeout_s, raise_on_failure=raise_on_failure)
+
+    def review(self, diff: str, **options: Any) -> ReviewReport:
+        """Fan ``diff`` out to the configured reviewers as one Celery group and wait for the
+        report (:func:`lanes.review.review` lists the options)."""
+        from lanes.review import review
+
+        return review(self, diff, **options)
+
+    async def areview(self, diff: str, **options: Any) -> ReviewReport:
+        from lanes.review import areview
+
+        return await areview(self, diff, **options)
+
+    def batch(self, in_path: str | Path, out_path: str | Path, **options: Any) -> BatchSummary:
+        """Run every line of a JSONL file, results streamed to ``out_path``, resumable
+        (:func:`lanes.batch.run_batch` lists the options)."""
+        from lanes.batch import run_batch
+
+        return run_batch(self, Path(in_path), Path(out_path), **options)
+
+    async def abatch(
+        self, in_path: str | Path, out_path: str | Path, **options: Any
+    ) -> BatchSummary:
+        from lanes.batch import arun_batch
+
+        return await arun_batch(self, Path(in_path), Path(out_path), **options)
+
+    def pipeline(
+        self, pipeline: Pipeline | str | Path, input_text: str, **options: Any
+    ) -> PipelineRun:
+        """Run a pipeline (a :class:`lanes.pipeline.Pipeline` or a pipeline file) on
+        ``input_text`` as one Celery chain and wait for every step."""
+        from lanes.pipeline import run_pipeline
+
+        return run_pipeline(self, _pipeline(pipeline), input_text, **options)
+
+    async def apipeline(
+        self, pipeline: Pipeline | str | Path, input_text: str, **options: Any
+    ) -> PipelineRun:
+        from lanes.pipeline import arun_pipeline
+
+        return await arun_pipeline(self, _pipeline(pipeline), input_text, **options)
+
+    def compare(
+        self, job: dict[str, Any], lanes: str | list[str], *, timeout_s: float = 600.0
+    ) -> Comparison:
+        """Run ``job`` on each of ``lanes`` (lanes, pools or ``lane:model``) at once."""
+        from lanes.compare import compare, parse_targets
+
+        text = lanes if isinstance(lanes, str) else ",".join(lanes)
+        return compare(self, job, parse_targets(self.config, text), timeout_s=timeout_s)
+
+    def job(self, job_id: str) -> JobHandle:
+        """A handle on a job submitted earlier (by any process), by its id."""
+        return JobHandle(self.app.AsyncResult(job_id), decision=None)
+
     def route(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> Decision:
         """Where ``job`` would go and why; enqueues nothing."""
         _, decision = self.dispatcher.prepare(job, strategy=strategy)
@@ -102,6 +195,12 @@ class Lanes:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _pipeline(pipeline: Pipeline | str | Path) -> Pipeline:
+    from lanes.pipeline import Pipeline, load_pipeline
+
+    return pipeline if isinstance(pipeline, Pipeline) else load_pipeline(Path(pipeline))
 
 
 class DispatcherLedger(LazyLedger):

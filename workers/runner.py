@@ -130,7 +130,7 @@ def _after_error(ctx: WorkerContext, env: Envelope, exc: ProviderError) -> Outco
     if not exc.retryable:
         if isinstance(exc, AuthFailed):
             return _forward_or_fail(ctx, env, reason)
-        return _fail(ctx, env, reason)
+        return fail_step(ctx, env, reason)
     if env.attempt + 1 < ctx.config.retry.attempts_per_step:
         return Retry(env.retried(), backoff_s(ctx, env.attempt))
     return _forward_or_fail(ctx, env, reason)
@@ -159,12 +159,13 @@ def _elsewhere_or_wait(ctx: WorkerContext, env: Envelope, wait_s: float, why: st
 
 def _forward_or_fail(ctx: WorkerContext, env: Envelope, reason: str) -> Outcome:
     if env.step + 1 >= len(env.chain):
-        return _fail(ctx, env, f"chain exhausted; last: {reason}")
+        return fail_step(ctx, env, f"chain exhausted; last: {reason}")
     instance = ctx.pools.expand(env.chain[env.step + 1].instance)
     return Forward(env.advanced(instance, reason))
 
 
-def _fail(ctx: WorkerContext, env: Envelope, reason: str) -> Done:
+def fail_step(ctx: WorkerContext, env: Envelope, reason: str) -> Done:
+    """End ``env``'s job as failed for ``reason``, without a call (or after the last one)."""
     standing = ctx.stores.jobs.record(failure_result(env, reason))
     ctx.books.job_failed(env, standing)
     return Done(standing)

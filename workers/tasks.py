@@ -11,12 +11,13 @@ from celery import Celery, Task
 from celery.exceptions import Ignore, Reject
 
 from broker.message import REDELIVERED, RUN_TASK, Envelope, hand_over
+from broker.pipeline import feed
 from broker.result import Result
 from kernel.errors import InfrastructureError
 from workers.context import WorkerContext
 from workers.outage import is_outage, wait_for_redis
 from workers.outcome import Done, Drop, Outcome, Retry
-from workers.runner import run_step
+from workers.runner import fail_step, run_step
 
 log = logging.getLogger("lanes.workers")
 
@@ -41,9 +42,11 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
         ignore_result=True,
         store_errors_even_if_ignored=True,
     )
-    def run(self: Task, envelope: dict[str, Any]) -> dict[str, Any]:
-        env = Envelope.model_validate(envelope)
+    def run(self: Task, *args: Any) -> dict[str, Any]:
         ctx = context()
+        env, unfed = _arguments(ctx, args)
+        if unfed is not None:
+            return _return_value(self, fail_step(ctx, env, unfed).result)
         redelivered = _redelivered(self)
         deadline = time.monotonic() + ctx.config.retry.outage_s
         while True:
@@ -54,6 +57,18 @@ def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
                     raise
                 _outlast(ctx, env, exc, deadline)
                 redelivered = True  # part of the step may have happened: check before calling
+
+
+def _arguments(ctx: WorkerContext, args: tuple[Any, ...]) -> tuple[Envelope, str | None]:
+    """The envelope, fed the previous step's answer when this message is a chain link after
+    another job (Celery passes the previous result first); and why it cannot run, if so."""
+    if len(args) not in (1, 2):
+        raise TypeError(f"{RUN_TASK} takes an envelope (after a previous result), got {len(args)}")
+    env = Envelope.model_validate(args[-1])
+    if len(args) == 1:
+        return env, None
+    fed = feed(env, args[0], ctx.config.cache, ctx.config.max_job_bytes)
+    return (env, fed) if isinstance(fed, str) else (fed, None)
 
 
 def _redelivered(task: Task) -> bool:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from kernel.patterns import compile_safe
-from kernel.taxonomy import STRATEGY_NAMES, TaskType
+from kernel.taxonomy import STRATEGY_NAMES, Complexity, TaskType
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -381,6 +381,85 @@ class LearningSpec(_Frozen):
     """How often a dispatcher re-reads the learned performance from the ledger."""
 
 
+class ReviewerSpec(_Frozen):
+    """One reviewer of ``lanes review``: what it looks for and, optionally, where it runs."""
+
+    name: Name
+    focus: str = Field(min_length=1)
+    """What the reviewer looks for; it goes into the review prompt."""
+    system: str | None = None
+    """The reviewer's system prompt (default: "You are a meticulous <name> code reviewer.")."""
+    vital: bool | None = None
+    """True: vital lanes only; False: cheap lanes are fine; None: the classifier decides.
+    A reviewer named in ``review.vital_focus`` is vital whatever this says."""
+    complexity: Complexity | None = None
+    instance: str | None = None
+    """Pin a lane or pool (refused for a vital reviewer if it is tagged ``cheap``)."""
+    model: str | None = None
+    max_tokens: int = Field(default=800, ge=1, le=128000)
+
+
+def _default_reviewers() -> list[ReviewerSpec]:
+    return [
+        ReviewerSpec(
+            name="type-safety",
+            focus="type safety: missing or wrong annotations, None handling, casts",
+            vital=False,
+            complexity=Complexity.MEDIUM,
+        ),
+        ReviewerSpec(
+            name="security",
+            focus="security: injection, secrets in code, authorization, unsafe input",
+            vital=True,
+            complexity=Complexity.COMPLEX,
+        ),
+        ReviewerSpec(
+            name="architecture",
+            focus="architecture: layering, coupling, error handling strategy, transactional"
+            " integrity",
+            vital=True,
+            complexity=Complexity.COMPLEX,
+        ),
+        ReviewerSpec(
+            name="performance",
+            focus="performance: N+1 queries, full scans, needless work in loops",
+            vital=True,
+            complexity=Complexity.COMPLEX,
+        ),
+    ]
+
+
+class ReviewSpec(_Frozen):
+    """``lanes review``: its reviewers, where Claude Code agent files are read, what is vital."""
+
+    reviewers: list[ReviewerSpec] = Field(default_factory=_default_reviewers, min_length=1)
+    agents_dir: str = ".claude/agents"
+    """Claude Code agent files (``*.md`` with front matter); one named like a reviewer sets
+    its model, lane and prompt (relative paths are from the working directory)."""
+    vital_focus: list[str] = Field(
+        default_factory=lambda: ["security", "architecture", "performance"]
+    )
+    """A reviewer whose name contains one of these is vital: never on a cheap lane, whatever
+    its config or agent file says."""
+    strategy: str = "criticality"
+    timeout_s: float = Field(default=600.0, gt=0)
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value not in STRATEGY_NAMES:
+            raise ValueError(f"unknown strategy {value!r}; use one of {', '.join(STRATEGY_NAMES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> ReviewSpec:
+        names = [r.name for r in self.reviewers]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"reviewer {', '.join(twice)} is defined more than once")
+        return self
+
+
 class Config(_Frozen):
     """The whole config. Build it with :func:`kernel.config.load_config`."""
 
@@ -429,6 +508,7 @@ class Config(_Frozen):
     budgets: BudgetSpec = BudgetSpec()
     cache: CacheSpec = CacheSpec()
     learning: LearningSpec = LearningSpec()
+    review: ReviewSpec = ReviewSpec()
 
     @field_validator("database_url")
     @classmethod
@@ -475,6 +555,7 @@ def _check_cross_references(cfg: Config) -> None:
         *_chain_problems(cfg),
         *_routing_problems(cfg),
         *_budget_problems(cfg),
+        *_review_problems(cfg),
     ):
         raise ValueError(problem)
 
@@ -553,3 +634,12 @@ def _routing_problems(cfg: Config) -> Iterator[str]:
     chain = cfg.routing.default_chain
     if chain is not None and chain not in cfg.fallback_chains:
         yield f"routing.default_chain: unknown chain {chain!r}"
+
+
+def _review_problems(cfg: Config) -> Iterator[str]:
+    for i, reviewer in enumerate(cfg.review.reviewers):
+        key = f"review.reviewers[{i}]"
+        if reviewer.instance and reviewer.instance not in (*cfg.instances, *cfg.pools):
+            yield f"{key}.instance: unknown lane {reviewer.instance!r}"
+        if reviewer.model and reviewer.model not in cfg.models:
+            yield f"{key}.model: unknown model {reviewer.model!r}"

@@ -8,6 +8,7 @@ from rich.markup import escape
 
 from kernel.errors import LanesError
 from lanes.cli import (  # noqa: F401  (importing registers the commands)
+    batch,
     bench_budget,
     bench_chaos,
     bench_classify,
@@ -16,6 +17,10 @@ from lanes.cli import (  # noqa: F401  (importing registers the commands)
     bench_route,
     bench_spine,
     books,
+    compare,
+    mcp,
+    pipeline,
+    review,
     routing,
     run,
     serve,

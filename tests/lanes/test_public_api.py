@@ -6,8 +6,10 @@ import lanes
 
 PUBLIC = {
     "AuthFailed",
+    "BatchSummary",
     "BudgetExceeded",
     "Classification",
+    "Comparison",
     "Complexity",
     "Config",
     "ConfigError",
@@ -22,13 +24,18 @@ PUBLIC = {
     "LanesError",
     "NoRoute",
     "Overloaded",
+    "Pipeline",
+    "PipelineRun",
     "ProviderError",
     "ProviderTimeout",
     "RateLimited",
     "Result",
+    "ReviewReport",
+    "Reviewer",
     "Step",
     "TaskType",
     "load_config",
+    "load_pipeline",
 }
 
 

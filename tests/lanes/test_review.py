@@ -12,14 +12,8 @@ from broker.dispatcher import Dispatcher
 from broker.stores.memory import memory_stores
 from kernel.config import Config
 from lanes.demo import demo_json, demo_table
-from lanes.review import (
-    DEFAULT_REVIEWERS,
-    REVIEW_STRATEGY,
-    SAMPLE_DIFF,
-    Reviewer,
-    placement_rule,
-    review_job,
-)
+from lanes.review import SAMPLE_DIFF, placement_rule, review_job
+from lanes.reviewers import Reviewer, configured_reviewers
 from router.engine import Router
 
 DIFF = SAMPLE_DIFF.read_text(encoding="utf-8")
@@ -35,7 +29,15 @@ def dispatcher(example_config: Config) -> Iterator[Dispatcher]:
     app.close()
 
 
-def test_review_default_reviewers_pin_nothing_and_say_if_they_are_vital() -> None:
+@pytest.fixture
+def defaults(example_config: Config) -> list[Reviewer]:
+    return configured_reviewers(example_config)
+
+
+def test_review_default_reviewers_pin_nothing_and_say_if_they_are_vital(
+    defaults: list[Reviewer],
+) -> None:
+    DEFAULT_REVIEWERS = defaults
     assert [r.name for r in DEFAULT_REVIEWERS] == [
         "type-safety",
         "security",
@@ -51,21 +53,25 @@ def test_review_default_reviewers_pin_nothing_and_say_if_they_are_vital() -> Non
     }
 
 
-def test_review_job_routes_by_criticality_unless_told_otherwise() -> None:
-    security = DEFAULT_REVIEWERS[1]
+def test_review_job_routes_by_criticality_unless_told_otherwise(
+    example_config: Config, defaults: list[Reviewer]
+) -> None:
+    security = defaults[1]
     job = review_job(security, DIFF)
     assert (job["strategy"], job["vital"], job["complexity"]) == ("criticality", True, "complex")
     assert "instance" not in job and "model" not in job
-    assert REVIEW_STRATEGY == "criticality"
+    assert example_config.review.strategy == "criticality"
     assert review_job(security, DIFF, strategy="cost_optimized")["strategy"] == "cost_optimized"
     open_reviewer = Reviewer("style", "style", instance="claude1")
     job = review_job(open_reviewer, DIFF)
     assert "vital" not in job and "complexity" not in job and job["instance"] == "claude1"
 
 
-def test_review_placement_with_the_default_lanes(dispatcher: Dispatcher) -> None:
+def test_review_placement_with_the_default_lanes(
+    dispatcher: Dispatcher, defaults: list[Reviewer]
+) -> None:
     placed = {}
-    for reviewer in DEFAULT_REVIEWERS:
+    for reviewer in defaults:
         envelope, decision = dispatcher.prepare(review_job(reviewer, DIFF))
         placed[reviewer.name] = (envelope.instance, decision.model, placement_rule(decision))
         assert decision.strategy == "criticality"
@@ -85,15 +91,17 @@ def test_review_placement_with_the_default_lanes(dispatcher: Dispatcher) -> None
 
 
 def test_review_vital_reviews_alternate_over_consecutive_submissions(
-    dispatcher: Dispatcher,
+    dispatcher: Dispatcher, defaults: list[Reviewer]
 ) -> None:
-    security = DEFAULT_REVIEWERS[1]
+    security = defaults[1]
     lanes = [dispatcher.prepare(review_job(security, DIFF))[0].instance for _ in range(6)]
     assert lanes == ["claude2", "claude3"] * 3
 
 
-def test_review_vital_reviews_never_touch_a_cheap_lane(dispatcher: Dispatcher) -> None:
-    for reviewer in DEFAULT_REVIEWERS[1:]:
+def test_review_vital_reviews_never_touch_a_cheap_lane(
+    dispatcher: Dispatcher, defaults: list[Reviewer]
+) -> None:
+    for reviewer in defaults[1:]:
         _, decision = dispatcher.prepare(review_job(reviewer, DIFF))
         targets = {decision.instance, *(step.instance for step in decision.chain)}
         assert targets <= {"vital", "claude1"}

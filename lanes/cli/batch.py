@@ -1,0 +1,216 @@
+"""``lanes batch IN.jsonl -o OUT.jsonl``: a file of jobs through the lanes, resumable.
+
+A progress bar on a terminal, problems (``line N: ...``) on stderr, a table by lane at the
+end. Exit codes: 0 every job ok (bad lines alone are reported, not fatal); 6 a job failed;
+7 a job did not finish within ``--timeout``; 4 a budget stopped the batch; 130 interrupted;
+2 bad arguments (IN unreadable, OUT unwritable, unknown strategy).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from lanes.cli.app import app, console, err_console, foreign, print_json, state
+
+if TYPE_CHECKING:
+    from lanes.batch import BatchProgress, BatchSummary
+
+
+class _RateColumn(ProgressColumn):
+    """Finished lines per second, over rich's recent window."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("  -- jobs/s" if speed is None else f"{speed:5.1f} jobs/s", style="cyan")
+
+
+@app.command()
+def batch(
+    ctx: typer.Context,
+    in_file: Path = typer.Argument(..., help='JSONL, one job a line: {"id", "prompt", ...}.'),
+    out: Path = typer.Option(
+        ..., "-o", "--out", help="Results, one line per id; the same OUT again resumes."
+    ),
+    concurrency: int = typer.Option(32, "--concurrency", min=1, help="Jobs in flight at most."),
+    max_tokens: int | None = typer.Option(
+        None, "--max-tokens", min=1, help="For lines that do not set max_tokens."
+    ),
+    project: str | None = typer.Option(
+        None, "--project", help="For lines that do not set project."
+    ),
+    strategy: str | None = typer.Option(None, "--strategy", help="Routing strategy."),
+    timeout_s: float = typer.Option(
+        600.0, "--timeout", min=0.1, help="Seconds to wait for each job (0.1 or more)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="No bar; one JSON summary on stdout."),
+) -> None:
+    """Run a JSONL file of jobs, results streamed to OUT as they finish; run it again with
+    the same OUT to resume."""
+    from lanes.batch import check_batch, run_batch
+    from lanes.client import Lanes
+
+    check_batch(in_file, out, concurrency=concurrency, strategy=strategy)
+
+    defaults: dict[str, Any] = {"max_tokens": max_tokens, "project": project}
+    stop = threading.Event()
+    with (
+        Lanes.connect(state(ctx).config()) as lanes,
+        _Display(bar=not as_json and sys.stdout.isatty()) as display,
+        _stop_on_ctrl_c(stop, display.note),
+    ):
+        summary = run_batch(
+            lanes,
+            in_file,
+            out,
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+            strategy=strategy,
+            defaults={k: v for k, v in defaults.items() if v is not None},
+            on_progress=display.progress,
+            stop=stop,
+            on_problem=display.problem,
+        )
+    if as_json:
+        print_json(summary.to_json())
+    else:
+        _show(summary)
+    if summary.exit_code:
+        raise typer.Exit(summary.exit_code)
+
+
+class _Display:
+    """The progress bar (on a terminal) and the messages printed while it runs.
+
+    Messages go to stderr; while the bar is drawn and stderr is the same terminal, they go
+    through the bar's console instead, above the bar (a write to stderr would land inside
+    the bar's line)."""
+
+    def __init__(self, bar: bool) -> None:
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        if bar:
+            self._bar = Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                _RateColumn(),
+                TimeRemainingColumn(),
+                TextColumn("[green]${task.fields[spend]:.4f}"),
+                console=console,
+            )
+
+    def __enter__(self) -> _Display:
+        if self._bar is not None:
+            self._bar.start()
+            self._task = self._bar.add_task("batch", total=None, spend=0.0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def progress(self, snapshot: BatchProgress) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, total=snapshot.total, completed=snapshot.done,
+                             spend=snapshot.cost_usd)  # fmt: skip
+
+    def problem(self, message: str) -> None:
+        self._print(foreign(message, "yellow"))
+
+    def note(self, message: str) -> None:
+        self._print(Text(message, style="dim"))
+
+    def _print(self, text: Text) -> None:
+        if self._bar is not None and sys.stderr.isatty():
+            self._bar.console.print(text)
+        else:
+            err_console.print(text)
+
+
+@contextmanager
+def _stop_on_ctrl_c(stop: threading.Event, note: Callable[[str], None]) -> Iterator[None]:
+    """The first Ctrl-C stops the batch (what finished is in OUT, the summary is printed);
+    a second one interrupts at once."""
+
+    def first(signum: int, frame: FrameType | None) -> None:
+        note("stopping: no new jobs; Ctrl-C again to quit at once")
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def summary_table(summary: BatchSummary) -> Table:
+    """The finished jobs by lane, and their total."""
+    table = Table(title="batch by lane", title_justify="left")
+    table.add_column("lane")
+    for name in ("jobs", "ok", "failed", "cost $", "mean latency s"):
+        table.add_column(name, justify="right")
+    for row in summary.sorted_lanes():
+        table.add_row(
+            foreign(row.lane or "?"),
+            str(row.jobs),
+            str(row.ok),
+            str(row.failed),
+            f"{row.cost_usd:.6f}",
+            f"{row.mean_latency_s:.3f}",
+        )
+    jobs = summary.ok + summary.failed
+    latency = sum(r.latency_total_s for r in summary.lanes.values()) / jobs if jobs else 0.0
+    table.add_section()
+    table.add_row("total", str(jobs), str(summary.ok), str(summary.failed),
+                  f"{summary.cost_usd:.6f}", f"{latency:.3f}", style="bold")  # fmt: skip
+    return table
+
+
+def summary_lines(summary: BatchSummary) -> list[str]:
+    """What the table does not say: lines skipped or bad, what is left and how to resume."""
+    s = summary
+    lines = [
+        f"{s.lines} lines: {s.ok + s.failed} written ({s.ok} ok, {s.failed} failed),"
+        f" {s.skipped_done} already done, {s.bad_lines} bad; {s.elapsed_s:.1f}s",
+        f"results: {s.out_path}",
+    ]
+    if s.dropped_partial_line:
+        lines.append("a partial last line of OUT (an interrupted run) was dropped and re-run")
+    left = s.not_run + s.unfinished
+    if s.stopped_reason is not None:
+        lines.append(f"stopped ({s.stopped_reason}): {s.stop_message}")
+    if left:
+        lines.append(
+            f"{left} lines not written ({s.not_run} not run, {s.unfinished} unfinished):"
+            " run the same command again to resume (jobs already submitted are collected,"
+            " not paid twice)"
+        )
+    return lines
+
+
+def _show(summary: BatchSummary) -> None:
+    console.print(summary_table(summary))
+    for line in summary_lines(summary):
+        console.print(foreign(line), highlight=False)

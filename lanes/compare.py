@@ -1,0 +1,132 @@
+"""``lanes compare``: the same job on several lanes or models, side by side.
+
+Each target is a lane (or pool) or ``lane:model``; the job is pinned to it and sent fresh (not
+answered from the response cache), all at once as one Celery group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from broker.result import Result
+from kernel.config import Config
+from kernel.errors import ConfigError, JobTimeout
+
+if TYPE_CHECKING:
+    from lanes.client import Lanes
+
+
+@dataclass(frozen=True)
+class Target:
+    lane: str
+    model: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.lane}:{self.model}" if self.model else self.lane
+
+
+def parse_targets(config: Config, text: str) -> list[Target]:
+    """``a,b:model,c`` as targets, each checked against the config."""
+    targets = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        lane, _, model = item.partition(":")
+        targets.append(_checked(config, Target(lane, model or None)))
+    if len(targets) < 2:
+        raise ConfigError(
+            "compare needs at least two targets", key="--lanes",
+            fix="e.g. --lanes claude1,zai or --lanes claude1:claude-haiku-4-5,koala",
+        )  # fmt: skip
+    return targets
+
+
+def _checked(config: Config, target: Target) -> Target:
+    targets = [*config.instances, *config.pools]
+    if target.lane not in targets:
+        raise ConfigError(f"unknown lane {target.lane!r}", key="--lanes",
+                          fix=f"use one of {', '.join(targets)}")  # fmt: skip
+    served = {m for name in config.members(target.lane) for m in config.instances[name].models}
+    if target.model and target.model not in served:
+        raise ConfigError(
+            f"{target.lane} does not serve {target.model!r}", key="--lanes",
+            fix=f"use one of {', '.join(sorted(served))}",
+        )  # fmt: skip
+    return target
+
+
+def compare_jobs(job: dict[str, Any], targets: Sequence[Target]) -> list[dict[str, Any]]:
+    """``job`` pinned to each target, sent fresh (never answered from the cache)."""
+    jobs = []
+    for target in targets:
+        pinned = {**job, "instance": target.lane, "cache": False}
+        pinned.pop("id", None)
+        if target.model:
+            pinned["model"] = target.model
+        jobs.append(pinned)
+    return jobs
+
+
+@dataclass(frozen=True)
+class Comparison:
+    targets: list[Target]
+    results: list[Result | None]
+    elapsed_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "elapsed_s": round(self.elapsed_s, 3),
+            "runs": [_run_json(t, r) for t, r in zip(self.targets, self.results, strict=True)],
+        }
+
+
+def _run_json(target: Target, result: Result | None) -> dict[str, Any]:
+    if result is None:
+        return {"target": target.label, "status": "timeout"}
+    return {
+        "target": target.label,
+        "job_id": result.job_id,
+        "lane": result.instance,
+        "model": result.model,
+        "status": result.status,
+        "latency_s": round(result.latency_s, 3),
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "cost_usd": round(result.cost_usd, 6),
+        "fallbacks": len(result.fallbacks),
+        "error": result.error,
+        "text": result.text,
+    }
+
+
+def compare(
+    lanes: Lanes,
+    job: dict[str, Any],
+    targets: Sequence[Target],
+    *,
+    timeout_s: float = 600.0,
+) -> Comparison:
+    """Run ``job`` on every target at once and wait for all of them."""
+    started = time.monotonic()
+    handles = lanes.dispatcher.submit_group(compare_jobs(job, targets), strategy="manual")
+    deadline = started + timeout_s
+    results: list[Result | None] = []
+    for handle in handles:
+        try:
+            left = max(0.1, deadline - time.monotonic())
+            results.append(handle.get(timeout_s=left, raise_on_failure=False))
+        except JobTimeout:
+            results.append(None)
+    return Comparison(list(targets), results, time.monotonic() - started)
+
+
+async def acompare(
+    lanes: Lanes, job: dict[str, Any], targets: Sequence[Target], *, timeout_s: float = 600.0
+) -> Comparison:
+    """:func:`compare` for asyncio (runs in a thread)."""
+    return await asyncio.to_thread(compare, lanes, job, targets, timeout_s=timeout_s)

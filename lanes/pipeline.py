@@ -1,0 +1,191 @@
+"""Pipelines: steps across lanes as one Celery chain, each step routed like any job.
+
+A pipeline file (YAML)::
+
+    name: extract-synthesise
+    steps:
+      - name: extract
+        instance: koala                 # any job field: instance, model, task_type, vital...
+        max_tokens: 600
+        prompt: |
+          Extract the structure of this document as JSON ...
+          {input}
+      - name: synthesise
+        instance: claude1
+        prompt: |
+          Write a one-page brief from this structure:
+          {previous}
+
+``{input}`` is the pipeline's input text; ``{previous}`` the answer of the step before (it is
+appended when a later step's prompt does not say where). A step after a failed one does not
+run; the pipeline's result says which step failed and why. Pipeline steps are never answered
+from the response cache (each step's fresh answer is still stored there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from broker.pipeline import PREVIOUS
+from broker.result import Result
+from kernel.errors import ConfigError, JobTimeout
+
+if TYPE_CHECKING:
+    from lanes.client import Lanes
+
+EXAMPLE = Path(__file__).resolve().parent / "data" / "pipelines" / "extract-synthesise.yaml"
+EXAMPLE_INPUT = Path(__file__).resolve().parent / "data" / "sample-document.md"
+INPUT = "{input}"
+PREVIOUS_FIELD = "{previous}"
+STEP_KEYS = {"name", "prompt", "system", "max_tokens", "temperature", "task_type", "complexity",
+             "vital", "instance", "model", "strategy", "chain", "constraints"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    steps: list[dict[str, Any]]
+    """Each step: ``name``, ``prompt`` (a template) and optional job fields."""
+
+    def jobs(self, input_text: str, *, project: str | None = None) -> list[dict[str, Any]]:
+        """The steps as jobs: ``{input}`` filled in, ``{previous}`` marked for the worker."""
+        jobs = []
+        for index, step in enumerate(self.steps):
+            fields = {k: v for k, v in step.items() if k != "name"}
+            prompt = str(fields.pop("prompt")).replace(PREVIOUS_FIELD, PREVIOUS)
+            fields["prompt"] = prompt.replace(INPUT, input_text) if index == 0 or INPUT in prompt \
+                else prompt  # fmt: skip
+            fields["cache"] = False
+            fields["metadata"] = {"pipeline": self.name, "step": str(step["name"])}
+            if project is not None:
+                fields["project"] = project
+            jobs.append(fields)
+        return jobs
+
+
+def parse_pipeline(data: object, source: str) -> Pipeline:
+    """A pipeline from parsed YAML; a ConfigError naming the source, the key and the fix."""
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), list) or not data["steps"]:
+        raise ConfigError("no steps", source=source, key="steps",
+                          fix="give a list of steps, each with a name and a prompt")  # fmt: skip
+    steps = []
+    for i, step in enumerate(data["steps"]):
+        key = f"steps[{i}]"
+        if not isinstance(step, dict) or not step.get("prompt") or not step.get("name"):
+            raise ConfigError("a step needs a name and a prompt", source=source, key=key)
+        unknown = sorted(set(step) - STEP_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown key(s) {', '.join(unknown)}", source=source, key=key,
+                              fix=f"use {', '.join(sorted(STEP_KEYS))}")  # fmt: skip
+        steps.append(dict(step))
+    if INPUT not in str(steps[0]["prompt"]):
+        raise ConfigError(
+            "the first step's prompt does not use {input}", source=source,
+            key="steps[0].prompt", fix="put {input} where the input goes",
+        )  # fmt: skip
+    return Pipeline(name=str(data.get("name") or Path(source).stem), steps=steps)
+
+
+def load_pipeline(path: Path) -> Pipeline:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read pipeline file: {exc}", source=str(path)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not YAML: {exc}", source=str(path)) from None
+    return parse_pipeline(data, str(path))
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """Every step's result, in order (a step that never finished has None)."""
+
+    pipeline: str
+    steps: list[str]
+    results: list[Result | None]
+    elapsed_s: float
+
+    @property
+    def ok(self) -> bool:
+        return all(r is not None and r.ok for r in self.results)
+
+    @property
+    def output(self) -> str:
+        last = self.results[-1]
+        return last.text if last is not None and last.ok else ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline,
+            "ok": self.ok,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "total_cost_usd": round(sum(r.cost_usd for r in self.results if r), 6),
+            "steps": [
+                _step_json(name, r) for name, r in zip(self.steps, self.results, strict=True)
+            ],
+            "output": self.output,
+        }
+
+
+def _step_json(name: str, result: Result | None) -> dict[str, Any]:
+    if result is None:
+        return {"step": name, "status": "timeout"}
+    return {
+        "step": name,
+        "job_id": result.job_id,
+        "lane": result.instance,
+        "model": result.model,
+        "status": result.status,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "cost_usd": round(result.cost_usd, 6),
+        "latency_s": round(result.latency_s, 3),
+        "fallbacks": len(result.fallbacks),
+        "error": result.error,
+        "text": result.text,
+    }
+
+
+def run_pipeline(
+    lanes: Lanes,
+    pipeline: Pipeline,
+    input_text: str,
+    *,
+    project: str | None = None,
+    strategy: str | None = None,
+    timeout_s: float = 600.0,
+) -> PipelineRun:
+    """Send ``pipeline`` as one Celery chain and wait for every step."""
+    started = time.monotonic()
+    handles = lanes.dispatcher.submit_chain(pipeline.jobs(input_text, project=project),
+                                            strategy=strategy)  # fmt: skip
+    deadline = started + timeout_s
+    results: list[Result | None] = []
+    for handle in handles:
+        try:
+            left = max(0.1, deadline - time.monotonic())
+            results.append(handle.get(timeout_s=left, raise_on_failure=False))
+        except JobTimeout:
+            results.append(None)
+    names = [str(step["name"]) for step in pipeline.steps]
+    return PipelineRun(pipeline.name, names, results, time.monotonic() - started)
+
+
+async def arun_pipeline(
+    lanes: Lanes,
+    pipeline: Pipeline,
+    input_text: str,
+    *,
+    project: str | None = None,
+    strategy: str | None = None,
+    timeout_s: float = 600.0,
+) -> PipelineRun:
+    """:func:`run_pipeline` for asyncio (runs in a thread)."""
+    return await asyncio.to_thread(run_pipeline, lanes, pipeline, input_text, project=project,
+                                   strategy=strategy, timeout_s=timeout_s)  # fmt: skip
