@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from broker import metrics
 from broker.budget_gate import BudgetGate
 from broker.message import Envelope
 from broker.result import Result
@@ -134,6 +135,7 @@ class DispatchBooks:
     def decided(self, env: Envelope, decision: Decision, cached: Result | None = None) -> None:
         """Hand off the decision (and a cache hit's outcome); best effort after the job is
         on its way: a Redis error here is logged, never raised to the caller."""
+        metrics.decided(decision.strategy, env.instance)
         if not self.config.ledger.enabled:
             return
         events: list[LedgerEvent] = [decision_event(self.config, env, decision)]

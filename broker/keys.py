@@ -48,6 +48,16 @@ class Keys:
         seen in a queue."""
         return f"{self.prefix}:{{jobs}}:pending-since"
 
+    def canary(self, lane: str) -> str:
+        """Hash of a lane's liveness canary: ``sent`` (the oldest canary not yet taken) and
+        ``seen`` (when a worker last took one), server seconds."""
+        return f"{self.prefix}:canary:{lane}"
+
+    def clocks(self) -> str:
+        """Hash host → JSON ``{"local": s, "redis": s}``: each worker host's clock beside the
+        Redis server's, read at the same moment (``lanes doctor`` reports the skew)."""
+        return f"{self.prefix}:clocks"
+
     def janitor_lock(self) -> str:
         """Held (with a TTL) by the one process sweeping for lost messages."""
         return f"{self.prefix}:janitor"

@@ -1,13 +1,12 @@
 """``lanes demo``: bring up the topology, fan a code review of a sample diff out, show a table.
 
 Each review is placed by the ``criticality`` strategy (see :mod:`lanes.review`); the table says
-which lane and model took it and the rule that sent it there.
+which lane and model took it and the rule that sent it there. With ``--flower`` the stack and
+Flower stay up after the table, so the review's tasks can be looked at.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -16,7 +15,7 @@ from rich.table import Table
 from kernel.config import Config, SimMode
 from lanes.client import Lanes
 from lanes.review import SAMPLE_DIFF, collect, fan_out
-from lanes.stack import running
+from lanes.stack import Stack
 from workers.providers import is_simulated
 
 DEMO_COLUMNS = ("reviewer", "lane", "model", "rule", "status", "input_tokens", "output_tokens",
@@ -37,15 +36,12 @@ def demo_providers_line(config: Config, real: list[str]) -> str:
     return "no API keys set: every lane talks to the local provider simulator"
 
 
-def run_demo(
-    config: Config, config_path: Path, *, log: Callable[[str], None], timeout_s: float = 120.0
-) -> list[dict[str, Any]]:
+def review_rows(stack: Stack, timeout_s: float = 120.0) -> list[dict[str, Any]]:
+    """The sample diff's review, fanned out on ``stack`` (up and ready): one row a reviewer."""
     diff = SAMPLE_DIFF.read_text(encoding="utf-8")
-    with running(config, config_path, log=log) as stack:
-        log("workers ready; fanning the review out")
-        with Lanes(config, stack.redis_url) as lanes:
-            handles = fan_out(lanes, diff)
-            return collect(handles, timeout_s)
+    with Lanes(stack.config, stack.redis_url) as lanes:
+        handles = fan_out(lanes, diff)
+        return collect(handles, timeout_s)
 
 
 def demo_table(rows: list[dict[str, Any]]) -> Table:

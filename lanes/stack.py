@@ -1,7 +1,9 @@
-"""The whole topology on one machine: Redis, the simulator and one worker per lane.
+"""The whole topology on one machine: Redis, the simulator, one worker per lane and, when
+asked, Flower and the Prometheus exporter.
 
 ``lanes up`` and ``lanes demo`` use it; it starts only what is missing and stops, on exit,
-only what it started. Workers are separate processes (``celery -A workers.celery_app``).
+only what it started. Workers and Flower are separate processes (``celery -A
+workers.celery_app``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,17 @@ from broker.embedded import port_open, resolve_redis
 from kernel.config import Config, SimMode
 from kernel.errors import InfrastructureError
 from kernel.redact import mask_url_secrets
+from lanes.flower import (
+    FlowerAuth,
+    cookie_secret,
+    flower_command,
+    flower_env,
+    flower_url,
+    pick_port,
+    resolve_auth,
+    wait_answering,
+)
+from lanes.metrics import multiproc_dir, prepare_multiproc_dir, start_exporter
 from lanes.processes import child_env, spawn, stop_all
 from sim import ModelLimits, Profile, Simulator
 from workers.providers import is_simulated
@@ -80,16 +93,24 @@ class Stack:
         lanes: list[str] | None = None,
         concurrency: int | None = None,
         log: Callable[[str], None] = lambda _msg: None,
+        flower: bool = False,
+        metrics: bool = False,
     ) -> None:
         self.config = config
         self.config_path = config_path.resolve()
         self.lanes = lanes if lanes is not None else config.lanes()
         self.concurrency = concurrency
         self.log = log
+        self.want_flower = flower
+        self.want_metrics = metrics
         self.redis_url = ""
         self.sim: Simulator | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.flower_url: str | None = None
+        self.flower_auth: FlowerAuth | None = None
+        self.metrics_url: str | None = None
         self.log_dir = Path(config.state_dir) / "logs"
+        self.multiproc_dir = multiproc_dir(config)
         self._exit = contextlib.ExitStack()
 
     def __enter__(self) -> Stack:
@@ -104,13 +125,29 @@ class Stack:
         self._exit.close()
 
     def _start(self) -> None:
+        # Before anything starts: a production config without Flower auth stops here.
+        auth = self._flower_auth()
         state_dir = Path(self.config.state_dir)
         self.redis_url = self._exit.enter_context(
             resolve_redis(self.config.redis_url, state_dir=state_dir)
         )
         self.log(f"redis: {mask_url_secrets(self.redis_url)}")
         self._start_sim()
+        prepare_multiproc_dir(self.multiproc_dir)
         self._start_workers()
+        if auth is not None:
+            self._start_flower(auth)
+        if self.want_metrics and self.config.metrics.enabled:
+            self._start_metrics()
+
+    def _flower_auth(self) -> FlowerAuth | None:
+        """Flower's credentials if this stack runs Flower, else None (and say why not)."""
+        if not self.want_flower:
+            return None
+        if not self.config.flower.enabled:
+            self.log("flower: off (flower.enabled is false)")
+            return None
+        return resolve_auth(self.config)
 
     def _start_sim(self) -> None:
         spec = self.config.simulator
@@ -139,7 +176,38 @@ class Stack:
 
     def _spawn_worker(self, lane: str) -> subprocess.Popen[bytes]:
         cmd = worker_command(self.config, [lane], f"lanes-{lane}", self.concurrency)
-        return spawn(cmd, env=self.child_env(), log_file=self.log_dir / f"worker-{lane}.log")
+        env = {**self.child_env(), "PROMETHEUS_MULTIPROC_DIR": str(self.multiproc_dir)}
+        return spawn(cmd, env=env, log_file=self.log_dir / f"worker-{lane}.log")
+
+    def _start_flower(self, auth: FlowerAuth) -> None:
+        """Flower after the workers, answering before the stack reports it up.
+
+        A port already taken (another Flower, say the compose one) is reported and skipped
+        rather than failing the whole stack: the workers do not need Flower.
+        """
+        spec = self.config.flower
+        if spec.port and port_open(spec.host, spec.port):
+            self.log(
+                f"flower: port {spec.port} on {spec.host} is taken, not starting one"
+                " (set flower.port; 0: any free port)"
+            )
+            return
+        port = pick_port(spec.host, spec.port)
+        log_file = self.log_dir / "flower.log"
+        cmd = flower_command(self.config, host=spec.host, port=port)
+        env = flower_env(self.child_env(), auth, cookie_secret())
+        proc = spawn(cmd, env=env, log_file=log_file)
+        self._exit.callback(stop_all, [proc])
+        url = flower_url(spec.host, port)
+        wait_answering(url, proc, log_file)
+        self.flower_url, self.flower_auth = url, auth
+        self.log(f"flower: {url}, logs in {log_file}")
+
+    def _start_metrics(self) -> None:
+        exporter = start_exporter(self.config, self.redis_url, multiproc=self.multiproc_dir)
+        self._exit.callback(exporter.close)
+        self.metrics_url = exporter.url
+        self.log(f"metrics: {exporter.url}")
 
     def respawn_dead(self) -> list[str]:
         """Start a new worker for every lane whose worker exited; return those lanes.
@@ -182,8 +250,14 @@ def running(
     lanes: list[str] | None = None,
     concurrency: int | None = None,
     log: Callable[[str], None] = lambda _msg: None,
+    flower: bool = False,
+    metrics: bool = False,
 ) -> Iterator[Stack]:
     """The topology, up and consuming every lane, for the duration of the ``with``."""
-    with Stack(config, config_path, lanes=lanes, concurrency=concurrency, log=log) as stack:
+    with Stack(
+        config, config_path, lanes=lanes, concurrency=concurrency, log=log,
+        flower=flower, metrics=metrics,
+    ) as stack:  # fmt: skip
+        log("waiting until a worker consumes every lane")
         stack.wait_ready()
         yield stack

@@ -13,6 +13,7 @@ import redis
 from celery import Celery
 
 from broker.keys import Keys
+from broker.liveness import liveness
 from broker.stores.redis.lane_state import RedisLaneState
 from broker.stores.redis.limiter import RedisLimiter
 from kernel.config import Config, InstanceSpec
@@ -32,6 +33,7 @@ def lane_status(config: Config, client: redis.Redis, app: Celery) -> list[dict[s
     states = RedisLaneState(client, keys).statuses(config.lanes())
     limiter = RedisLimiter(client, keys)
     consumers_by_queue = consumers(app)
+    alive = liveness(client, keys, config.lanes(), config.liveness.timeout_s)
     rows = []
     for lane, spec in config.instances.items():
         state = states[lane]
@@ -50,6 +52,8 @@ def lane_status(config: Config, client: redis.Redis, app: Celery) -> list[dict[s
                 "health": round(state.health, 3),
                 "queue_depth": depth,
                 "workers": sorted(consumers_by_queue.get(lane, [])),
+                "consuming": alive[lane].consuming,
+                "liveness": alive[lane].detail,
                 "model_limits": _model_rows(limiter, lane, spec),
             }
         )

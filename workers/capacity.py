@@ -9,8 +9,11 @@ also serves other lanes, and no countdown is long enough to meet the visibility 
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 
+from broker import metrics
 from broker.stores.limiter import Acquired, CapacityWait, RateLimiter, acquire_blocking
 from kernel.config import InstanceSpec, Limits
 from kernel.config.models import with_margin
@@ -60,6 +63,7 @@ class CapacityGate:
             return acquire_blocking(
                 self.limiter, instance, model_class, limits, input_tokens, output_tokens,
                 lease_ttl_s, max_wait_s=self._wait_slice_s if may_wait else 0.0,
+                sleep=functools.partial(_sleep_counted, instance),
             )  # fmt: skip
         finally:
             if may_wait:
@@ -73,6 +77,12 @@ class CapacityGate:
                     instance, threading.BoundedSemaphore(self._max_waiters)
                 )
         return found
+
+
+def _sleep_counted(instance: str, seconds: float) -> None:
+    """Sleep for capacity, counted as a rate-limit wait of ``instance``."""
+    time.sleep(seconds)
+    metrics.waited_for_limits(instance, seconds)
 
 
 __all__ = ["CapacityGate", "CapacityWait", "limits_for"]

@@ -16,14 +16,15 @@ from celery.signals import worker_ready, worker_shutdown
 
 from broker.app import create_app
 from broker.budget_worker import WorkerBudget
-from broker.connection import require_redis_url
+from broker.connection import refuse_open_redis, require_redis_url
 from broker.janitor import Janitor
 from broker.keys import Keys
 from broker.ledger_drain import DrainerProcess, start_drainer_process
+from broker.liveness import took_canary
 from broker.stores.redis import redis_stores
 from kernel.config import load_config
 from workers.context import WorkerContext
-from workers.maintenance import start_janitor
+from workers.maintenance import consumed_lanes, start_janitor, start_liveness
 from workers.providers import build_provider
 from workers.tasks import register_tasks
 
@@ -32,6 +33,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 
 config = load_config()
 redis_url = require_redis_url(config)
+refuse_open_redis(config, redis_url)
 app = create_app(config, redis_url)
 # redis-py connects lazily and re-creates its pool after a fork, so building it here is safe
 # for every Celery pool type.
@@ -45,7 +47,7 @@ context = WorkerContext(
     ping=client.ping,
     budget=WorkerBudget(config, stores.budget),
 )
-register_tasks(app, lambda: context)
+register_tasks(app, lambda: context, on_canary=lambda lane: took_canary(client, keys, lane))
 
 
 _stop_janitor = threading.Event()
@@ -53,7 +55,10 @@ _drainer: list[DrainerProcess] = []
 
 
 @worker_ready.connect
-def _start_janitor(**_: object) -> None:
+def _start_janitor(sender: object = None, **_: object) -> None:
+    if config.liveness.interval_s > 0:
+        lanes = consumed_lanes(sender) or config.lanes()
+        start_liveness(app, client, keys, lanes, config.liveness, _stop_janitor)
     if config.janitor_interval_s > 0:
         janitor = Janitor(
             client, keys, stores.jobs, app, config.lanes(), quiet_s=config.janitor_quiet_s

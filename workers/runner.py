@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import random
 
+from broker import metrics
 from broker.message import Envelope
 from broker.stores.limiter import Acquired, CapacityWait, ReservationTooLarge
 from kernel.errors import AuthFailed, ProviderError
@@ -67,7 +68,10 @@ def run_step(ctx: WorkerContext, env: Envelope, *, redelivered: bool = True) -> 
     except ReservationTooLarge as exc:
         return _forward_or_fail(ctx, env, str(exc))
     except CapacityWait as wait:
-        return _elsewhere_or_wait(ctx, env, wait.wait_s, f"at its {wait.reason} limit")
+        outcome = _elsewhere_or_wait(ctx, env, wait.wait_s, f"at its {wait.reason} limit")
+        if isinstance(outcome, Retry):
+            metrics.waited_for_limits(env.instance, outcome.countdown_s)
+        return outcome
     return _call_with(ctx, env, acquired)
 
 
@@ -96,6 +100,8 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> 
         cooldown_s = feedback.on_error(ctx.config, ctx.stores.lane_state, env.instance, exc)
         ctx.lane_state_changed()
         ctx.books.call_failed(call, exc, cooldown_s)
+        if cooldown_s:
+            metrics.cooled_down(env.instance)
         return _after_error(ctx, env, exc)
     except BaseException:
         if reservation is not None:
@@ -109,6 +115,9 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> 
         lambda: ctx.stores.frame.after_success(result, reservation, events),
     )  # fmt: skip
     ctx.books.settled(call, result)
+    metrics.billed(env.instance, env.model, result.cost_usd, result.latency_s)
+    if standing == result:
+        metrics.job_ended(env.instance, env.model, ok=True)
     return Done(standing)
 
 
@@ -166,6 +175,9 @@ def _forward_or_fail(ctx: WorkerContext, env: Envelope, reason: str) -> Outcome:
 
 def fail_step(ctx: WorkerContext, env: Envelope, reason: str) -> Done:
     """End ``env``'s job as failed for ``reason``, without a call (or after the last one)."""
-    standing = ctx.stores.jobs.record(failure_result(env, reason))
+    failed = failure_result(env, reason)
+    standing = ctx.stores.jobs.record(failed)
+    if standing == failed:
+        metrics.job_ended(env.instance, env.model, ok=False)
     ctx.books.job_failed(env, standing)
     return Done(standing)

@@ -10,6 +10,8 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Ignore, Reject
 
+from broker import metrics
+from broker.liveness import CANARY_TASK
 from broker.message import REDELIVERED, RUN_TASK, Envelope, hand_over
 from broker.pipeline import feed
 from broker.result import Result
@@ -22,12 +24,27 @@ from workers.runner import fail_step, run_step
 log = logging.getLogger("lanes.workers")
 
 
-def register_tasks(app: Celery, context: Callable[[], WorkerContext]) -> None:
-    """Register ``lanes.run`` on ``app``.
+def register_tasks(
+    app: Celery,
+    context: Callable[[], WorkerContext],
+    *,
+    on_canary: Callable[[str], None] | None = None,
+) -> None:
+    """Register ``lanes.run`` (and ``lanes.canary``, given ``on_canary``) on ``app``.
 
     ``context`` returns the process's :class:`WorkerContext`; it is called on first use so
-    that connections are made in the process that uses them.
+    that connections are made in the process that uses them. ``on_canary(lane)`` marks a
+    liveness canary of ``lane`` taken (:mod:`broker.liveness`).
     """
+    if on_canary is not None:
+        marker = on_canary
+
+        @app.task(name=CANARY_TASK, shared=False, ignore_result=True)
+        def canary(lane: str) -> None:
+            try:
+                marker(lane)
+            except InfrastructureError as exc:
+                log.warning("canary of lane %s not marked: %s", lane, exc)
 
     # ignore_result: the job store records the one result where Celery's backend reads it
     # (broker.stores.redis.jobs), so Celery stores neither a STARTED state nor a second copy.
@@ -129,6 +146,8 @@ def _handed_on(ctx: WorkerContext, env: Envelope, nxt: Envelope) -> None:
     the at-least-once behaviour the rest of the worker already tolerates, so a Redis error
     here is logged, not raised (raising would fail a job whose next message is on its way).
     """
+    if nxt.step > env.step:
+        metrics.fell_back(env.instance, env.model)
     try:
         ctx.stores.jobs.hand_on(env.job.id, env.hop, nxt.instance, nxt.to_wire())
     except InfrastructureError as exc:

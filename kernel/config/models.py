@@ -179,6 +179,36 @@ class WorkerSpec(_Frozen):
     concurrency: int = Field(default=32, ge=1, le=1024)
 
 
+class FlowerSpec(_Frozen):
+    """Flower, the Celery monitor ``lanes up`` and ``lanes flower`` start."""
+
+    enabled: bool = True
+    """``lanes up`` starts Flower (``lanes flower`` runs it on its own either way)."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=5555, ge=0, le=65535)
+
+
+class MetricsSpec(_Frozen):
+    """The Prometheus exporter (``lanes metrics``; ``lanes up`` serves it)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+    multiproc_dir: str | None = None
+    """Where worker processes write their metrics (``PROMETHEUS_MULTIPROC_DIR``); empty:
+    ``<state_dir>/metrics``."""
+
+
+class LivenessSpec(_Frozen):
+    """The canary that finds a worker connected to a lane but not consuming it."""
+
+    interval_s: float = Field(default=15.0, ge=0)
+    """How often each worker sends a canary down each of its lanes (0: never)."""
+    timeout_s: float = Field(default=30.0, gt=0)
+    """A canary not taken this long after it was sent, with no job finished on its lane since,
+    means the lane is not consumed."""
+
+
 class RetrySpec(_Frozen):
     """The one retry loop: per fallback step, then on to the next step of the chain."""
 
@@ -509,6 +539,12 @@ class Config(_Frozen):
     cache: CacheSpec = CacheSpec()
     learning: LearningSpec = LearningSpec()
     review: ReviewSpec = ReviewSpec()
+    production: bool = False
+    """Refuse what is only fine on a laptop: a worker will not start against a Redis without a
+    password, Flower will not start without basic auth."""
+    flower: FlowerSpec = FlowerSpec()
+    metrics: MetricsSpec = MetricsSpec()
+    liveness: LivenessSpec = LivenessSpec()
 
     @field_validator("database_url")
     @classmethod

@@ -6,17 +6,20 @@ Exit codes: 0 ok; 1 failure; 2 bad input (config, job, arguments); 3 no route;
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.status import Status
 from rich.text import Text
 
 from kernel.config import Config, find_config, load_config
@@ -127,14 +130,51 @@ def foreign(text: object, style: str = "") -> Text:
     return Text(_CONTROL.sub("\ufffd", str(text)), style=style)
 
 
-def progress_printer(as_json: bool) -> Callable[[str], None]:
-    """Progress lines: on stderr when stdout carries JSON, else on stdout."""
-    out = err_console if as_json else console
+class Progress:
+    """The log of a command that waits: a spinner on a terminal, plain lines or nothing
+    otherwise.
 
-    def show(message: str) -> None:
-        out.print(f"[dim]{message}[/]")
+    Call it with a message. Inside :meth:`waiting` on a terminal the message becomes the
+    spinner's text (the lines would scroll the summary away); anywhere else it is printed as a
+    dim line, which is what the log file of a long-running ``lanes up`` wants, unless ``quiet``
+    (a command whose output is its result, piped or ``--json``).
+    """
 
-    return show
+    def __init__(self, out: Console, *, spinner: bool, quiet: bool = False) -> None:
+        self.out = out
+        self.spinner = spinner
+        self.quiet = quiet
+        self._status: Status | None = None
+
+    def __call__(self, message: str) -> None:
+        if self._status is not None:
+            self._status.update(Text(message))
+        elif not self.quiet:
+            self.out.print(Text(message, style="dim"))
+
+    @contextlib.contextmanager
+    def waiting(self, title: str) -> Iterator[None]:
+        """Show a spinner titled ``title`` for the duration (on a terminal only)."""
+        if not self.spinner:
+            yield
+            return
+        with self.out.status(Text(title)) as status:
+            self._status = status
+            try:
+                yield
+            finally:
+                self._status = None
+
+
+@contextmanager
+def progress(as_json: bool) -> Iterator[Progress]:
+    """What a command that waits shows while it works: on a terminal, a spinner with the
+    current step; nothing with ``--json`` or when stdout is not a terminal (piped output
+    carries results only)."""
+    on_terminal = sys.stdout.isatty() and not as_json
+    show = Progress(console, spinner=on_terminal, quiet=not on_terminal)
+    with show.waiting("starting"):
+        yield show
 
 
 def print_result(result: dict[str, Any], as_json: bool) -> None:

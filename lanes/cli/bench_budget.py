@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lanes.cli.app import bench_app, print_result, progress_printer, state
+from lanes.cli.app import bench_app, print_result, progress, state
 
 
 @bench_app.command("budget")
@@ -21,7 +21,8 @@ def budget(
 
     settings = BudgetSettings(dispatchers=dispatchers, budget_usd=budget_usd,
                               max_tokens=max_tokens)  # fmt: skip
-    result = run_budget(state(ctx).config(), settings, progress_printer(as_json))
+    with progress(as_json) as show:
+        result = run_budget(state(ctx).config(), settings, show)
     print_result(result, as_json)
     if not result["within_one_reservation"]:
         raise typer.Exit(1)

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from lanes.cli.app import bench_app, print_result, progress_printer, state
+from lanes.cli.app import bench_app, print_result, progress, state
 
 
 @bench_app.command("chaos")
@@ -31,15 +31,13 @@ def chaos(
 
     # SIGTERM unwinds like Ctrl-C, so that workers, simulator and Redis are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    result = run_chaos(
-        state(ctx).config(),
-        settings_with(
-            jobs=jobs,
-            workers=workers,
-            submit_window_s=window_s,
-            seed=seed,
-            faults=FaultSpec(redis_down_s=redis_down_s),
-        ),
-        progress=progress_printer(as_json),
+    settings = settings_with(
+        jobs=jobs,
+        workers=workers,
+        submit_window_s=window_s,
+        seed=seed,
+        faults=FaultSpec(redis_down_s=redis_down_s),
     )
+    with progress(as_json) as show:
+        result = run_chaos(state(ctx).config(), settings, progress=show)
     print_result(result, as_json)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lanes.cli.app import bench_app, print_result, progress_printer, state
+from lanes.cli.app import bench_app, print_result, progress, state
 
 
 @bench_app.command("ratelimit")
@@ -19,12 +19,13 @@ def ratelimit(
     """Share of a pool's real RPM that lanes sustains against a limit-enforcing simulator."""
     from bench.ratelimit import run_ratelimit
 
-    result = run_ratelimit(
-        state(ctx).config(),
-        workers=workers,
-        duration_s=duration_s,
-        warmup_s=warmup_s,
-        latency_s=latency_s,
-        progress=progress_printer(as_json),
-    )
+    with progress(as_json) as show:
+        result = run_ratelimit(
+            state(ctx).config(),
+            workers=workers,
+            duration_s=duration_s,
+            warmup_s=warmup_s,
+            latency_s=latency_s,
+            progress=show,
+        )
     print_result(result, as_json)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from lanes.cli.app import bench_app, console, print_json, print_result, progress_printer, state
+from lanes.cli.app import bench_app, console, print_json, print_result, progress, state
 
 
 @bench_app.command("throughput")
@@ -23,14 +23,15 @@ def throughput(
     vs a Celery no-op task: same Redis, same workers, same run."""
     from bench.throughput import run_throughput
 
-    result = run_throughput(
-        state(ctx).config(),
-        jobs=jobs,
-        concurrency=concurrency,
-        workers=workers,
-        rounds=rounds,
-        progress=progress_printer(as_json),
-    )
+    with progress(as_json) as show:
+        result = run_throughput(
+            state(ctx).config(),
+            jobs=jobs,
+            concurrency=concurrency,
+            workers=workers,
+            rounds=rounds,
+            progress=show,
+        )
     if as_json:
         print_json(result)
         return

@@ -5,10 +5,12 @@ Commands import the client (Celery, Redis) when they run, so ``lanes --help`` st
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.text import Text
 
 from kernel.errors import JobTimeout
 from lanes.cli.app import (
@@ -32,24 +34,38 @@ def demo(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     timeout_s: float = typer.Option(120.0, "--timeout", help="Seconds to wait for the review."),
+    flower: bool = typer.Option(
+        False, "--flower", help="Start Flower and keep everything running after the review."
+    ),
 ) -> None:
     """Start what is missing (Redis, simulator, a worker per lane), run a 4-reviewer code review."""
-    from lanes.demo import demo_json, demo_providers_line, demo_table, real_lanes, run_demo
+    from lanes.cli.app import Progress
+    from lanes.cli.serve import serve_until_interrupted, stack_lines
+    from lanes.demo import demo_json, demo_providers_line, demo_table, real_lanes, review_rows
+    from lanes.stack import running
 
     st = state(ctx)
     config = st.config()
-    real = real_lanes(config)
     out = err_console if as_json else console
-
-    def log(message: str) -> None:
-        out.print(f"[dim]{message}[/]")
-
-    log(demo_providers_line(config, real))
-    rows = run_demo(config, st.config_file(), log=log, timeout_s=timeout_s)
-    if as_json:
-        print_json(demo_json(rows))
-    else:
-        console.print(demo_table(rows))
+    on_terminal = not as_json and console.is_terminal
+    progress = Progress(out, spinner=on_terminal, quiet=not on_terminal)
+    out.print(Text(demo_providers_line(config, real_lanes(config)), style="dim"))
+    with contextlib.ExitStack() as running_stack:
+        with progress.waiting("starting lanes"):
+            stack = running_stack.enter_context(
+                running(config, st.config_file(), log=progress, flower=flower)
+            )
+        with progress.waiting("waiting for the review"):
+            progress("workers ready; fanning the review out")
+            rows = review_rows(stack, timeout_s)
+        if as_json:
+            print_json(demo_json(rows))
+        else:
+            console.print(demo_table(rows))
+        if flower:
+            for line in [*stack_lines(stack), "Ctrl-C stops everything"]:
+                out.print(Text(line), highlight=False)
+            serve_until_interrupted(stack, progress)
     if any(r["status"] != "ok" for r in rows):
         raise typer.Exit(6)
 

@@ -2,15 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import typer
+from rich.text import Text
 
 from kernel.redact import mask_url_secrets
-from lanes.cli.app import app, console, state
+from lanes.cli.app import Progress, app, console, state
+
+if TYPE_CHECKING:
+    from lanes.stack import Stack
+
+
+def stack_lines(stack: Stack) -> list[str]:
+    """Where everything a started stack runs can be reached, said once."""
+    from lanes.flower import access_lines
+
+    lines = []
+    if stack.sim is not None:
+        lines.append(f"simulator: {stack.sim.url}")
+    if stack.flower_url and stack.flower_auth:
+        lines.extend(access_lines(stack.flower_url, stack.flower_auth))
+    if stack.metrics_url:
+        lines.append(f"metrics: {stack.metrics_url}")
+    lines.append(f"logs: {stack.log_dir}")
+    return lines
+
+
+def serve_until_interrupted(stack: Stack, progress: Progress) -> None:
+    """Keep ``stack`` running, replacing dead workers, until Ctrl-C or SIGTERM."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            stack.respawn_dead()
+            time.sleep(1)
+    except KeyboardInterrupt:
+        progress("stopping")
 
 
 @app.command()
@@ -68,21 +100,24 @@ def up(
     ctx: typer.Context,
     lanes: list[str] = typer.Argument(None, help="Lanes to run (default: all)."),
     concurrency: int | None = typer.Option(None, "--concurrency"),
+    no_flower: bool = typer.Option(False, "--no-flower", help="Do not start Flower."),
 ) -> None:
-    """Run the whole topology on this machine: Redis (embedded if needed), simulator, workers."""
+    """Run the whole topology on this machine until Ctrl-C: Redis (embedded if needed),
+    simulator, a worker per lane, Flower (basic auth) and the metrics exporter."""
     from lanes.stack import running
 
     st = state(ctx)
     config = st.config()
-    with running(config, st.config_file(), lanes=st.lanes(lanes), concurrency=concurrency,
-                 log=lambda m: console.print(f"[dim]{m}[/]")) as stack:  # fmt: skip
+    progress = Progress(console, spinner=console.is_terminal)
+    with contextlib.ExitStack() as running_stack:
+        with progress.waiting("starting lanes"):
+            stack = running_stack.enter_context(
+                running(config, st.config_file(), lanes=st.lanes(lanes), concurrency=concurrency,
+                        log=progress, flower=not no_flower, metrics=True)
+            )  # fmt: skip
         shown = mask_url_secrets(stack.redis_url)
         console.print(f"[green]up[/]: lanes {', '.join(stack.lanes)} on {shown}")
         console.print(f"export REDIS_URL={shown}   # for `lanes run` in another shell")
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        try:
-            while True:
-                stack.respawn_dead()
-                time.sleep(1)
-        except KeyboardInterrupt:
-            console.print("stopping")
+        for line in stack_lines(stack):
+            console.print(Text(line), highlight=False)
+        serve_until_interrupted(stack, progress)

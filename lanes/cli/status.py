@@ -7,6 +7,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from kernel.config import Config
 from lanes.cli.app import app, console, err_console, foreign, print_json, state
@@ -17,7 +18,7 @@ def status(
     ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="One JSON object.")
 ) -> None:
     """Per lane: limits (also per model), capacity available now, cooldown, health, queue
-    depth, workers."""
+    depth, workers, and whether the lane is consumed (the liveness canary)."""
     import redis
 
     from broker.app import create_app
@@ -44,7 +45,7 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
     dimmed line per model with limits of its own (its limits and what its buckets hold)."""
     table = Table(title="lanes status")
     columns = ("lane", "RPM", "tokens/min in/out", "requests left", "cooldown", "health")
-    for col in (*columns, "queued", "workers"):
+    for col in (*columns, "queued", "workers", "consuming"):
         table.add_column(col, no_wrap=True)
     for row in rows:
         state_text = (
@@ -59,11 +60,21 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
             f"{row['health']:.2f}",
             str(row["queue_depth"]),
             foreign(", ".join(row["workers"])) if row["workers"] else "[red]none[/]",
+            _consuming_cell(row),
         )
         for model, model_row in row.get("model_limits", {}).items():
             cells = _limit_cells(model_row["limits"], model_row["available_now"])
-            table.add_row(f"  └ {escape(model)}", *cells, "", "", "", "", style="dim")
+            table.add_row(f"  └ {escape(model)}", *cells, "", "", "", "", "", style="dim")
     return table
+
+
+def _consuming_cell(row: dict[str, Any]) -> Text | str:
+    """The liveness canary's verdict: yes, NOT CONSUMING (with why), or - before any canary."""
+    if row.get("consuming") is None:
+        return "-"
+    if row["consuming"]:
+        return "yes"
+    return foreign(str(row.get("liveness", "not consuming")), "bold red")
 
 
 def _limit_cells(limits: dict[str, int], available_now: dict[str, Any]) -> tuple[str, str, str]:

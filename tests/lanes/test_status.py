@@ -35,7 +35,7 @@ GLM = "glm-4.6"
 HAIKU_LIMITS = {"requests_per_min": 6, "input_tokens_per_min": 6000, "output_tokens_per_min": 600}
 ROW_KEYS = {
     "lane", "enabled", "limits", "available_now", "cooldown_s", "disabled", "health",
-    "queue_depth", "workers",
+    "queue_depth", "workers", "consuming", "liveness",
 }  # fmt: skip
 LEASE_TTL_S = 60.0
 PING: list[Any] = [{"role": "user", "content": "ping"}]
