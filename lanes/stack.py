@@ -204,7 +204,12 @@ class Stack:
         self.log(f"flower: {url}, logs in {log_file}")
 
     def _start_metrics(self) -> None:
-        exporter = start_exporter(self.config, self.redis_url, multiproc=self.multiproc_dir)
+        """The exporter; like Flower, a port already taken is reported, not fatal."""
+        try:
+            exporter = start_exporter(self.config, self.redis_url, multiproc=self.multiproc_dir)
+        except InfrastructureError as exc:
+            self.log(f"metrics: not served: {exc}")
+            return
         self._exit.callback(exporter.close)
         self.metrics_url = exporter.url
         self.log(f"metrics: {exporter.url}")

@@ -4,6 +4,7 @@ a key prefix per test, and the example config."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,13 @@ from workers.providers import build_provider
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "ops" / "lanes.yaml"
 TEST_DB = 12
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a child the test will Ctrl-C: a shell that started the test run in
+    the background left SIGINT ignored, and a child inherits that; restore the default so
+    the child gets its KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")

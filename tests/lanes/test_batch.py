@@ -41,7 +41,7 @@ from lanes.batch import (
 from lanes.client import Lanes
 from lanes.stack import sim_profiles
 
-from ..conftest import LaneStack
+from ..conftest import LaneStack, default_sigint
 from .test_cli_routing import run_main
 
 HAIKU = {"instance": "claude1", "model": "claude-haiku-4-5"}
@@ -196,7 +196,8 @@ def test_ctrl_c_stops_the_batch_keeps_what_finished_and_says_how_to_resume(
            "-o", str(out), "--concurrency", "4"]  # fmt: skip
     with slow_lanes(lane_stack, latency_s=0.2):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "COLUMNS": "120"})  # fmt: skip
+                                env={**os.environ, "COLUMNS": "120"},
+                                preexec_fn=default_sigint)  # fmt: skip
         try:
             _wait_for_lines(out, 20, proc)
             proc.send_signal(signal.SIGINT)

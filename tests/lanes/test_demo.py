@@ -16,7 +16,7 @@ import pytest
 from broker.app import create_app
 from kernel.config import Config, load_config
 
-from ..conftest import EXAMPLE
+from ..conftest import EXAMPLE, default_sigint
 
 
 def _env(isolated_redis_url: str, tmp_path: Path) -> dict[str, str]:
@@ -90,6 +90,7 @@ def test_up_replaces_a_dead_worker_and_stops_all_on_ctrl_c(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         first = _wait_for_worker(isolated_redis_url, "lanes-koala@", proc)

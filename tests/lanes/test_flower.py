@@ -34,7 +34,7 @@ from lanes.flower import (
 from lanes.processes import child_env, spawn, stop_all
 from lanes.stack import Stack
 
-from ..conftest import ROOT, LaneStack, write_config
+from ..conftest import ROOT, LaneStack, default_sigint, write_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -193,8 +193,9 @@ def test_demo_with_flower_keeps_it_up_until_ctrl_c(isolated_redis_url: str, tmp_
     cmd = [sys.executable, "-m", "lanes", "--config", str(ROOT / "ops" / "lanes.yaml"), "demo",
            "--flower"]  # fmt: skip
     proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=default_sigint,
+    )  # fmt: skip
     try:
         lines = _lines_until(proc, "Ctrl-C stops everything")
         found = re.search(r"^flower: (\S+)  user (\S+)  password (\S+)$", "\n".join(lines), re.M)
