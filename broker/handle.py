@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeout
@@ -54,6 +55,19 @@ class JobHandle:
             await asyncio.sleep(delay_s)
             delay_s = min(delay_s * 1.5, 0.5)
         return self.get(timeout_s=1, raise_on_failure=raise_on_failure)
+
+
+def wait_all(handles: Iterable[JobHandle], deadline: float) -> list[Result | None]:
+    """Every handle's result, in order, waited for until ``deadline`` (``time.monotonic``);
+    None for a job not finished by then. A failed job is a result, not an exception."""
+    results: list[Result | None] = []
+    for handle in handles:
+        try:
+            left = max(0.1, deadline - time.monotonic())
+            results.append(handle.get(timeout_s=left, raise_on_failure=False))
+        except JobTimeout:
+            results.append(None)
+    return results
 
 
 def _checked(job_id: str, value: Any, raise_on_failure: bool) -> Result:

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from broker.handle import wait_all
 from broker.result import Result
 from kernel.config import Config
-from kernel.errors import ConfigError, JobTimeout
+from kernel.errors import ConfigError
 
 if TYPE_CHECKING:
     from lanes.client import Lanes
@@ -114,14 +115,7 @@ def compare(
     """Run ``job`` on every target at once and wait for all of them."""
     started = time.monotonic()
     handles = lanes.dispatcher.submit_group(compare_jobs(job, targets), strategy="manual")
-    deadline = started + timeout_s
-    results: list[Result | None] = []
-    for handle in handles:
-        try:
-            left = max(0.1, deadline - time.monotonic())
-            results.append(handle.get(timeout_s=left, raise_on_failure=False))
-        except JobTimeout:
-            results.append(None)
+    results = wait_all(handles, started + timeout_s)
     return Comparison(list(targets), results, time.monotonic() - started)
 
 

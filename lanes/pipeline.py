@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from broker.handle import wait_all
 from broker.pipeline import PREVIOUS
 from broker.result import Result
-from kernel.errors import ConfigError, JobTimeout
+from kernel.errors import ConfigError
 
 if TYPE_CHECKING:
     from lanes.client import Lanes
@@ -165,14 +166,7 @@ def run_pipeline(
     started = time.monotonic()
     handles = lanes.dispatcher.submit_chain(pipeline.jobs(input_text, project=project),
                                             strategy=strategy)  # fmt: skip
-    deadline = started + timeout_s
-    results: list[Result | None] = []
-    for handle in handles:
-        try:
-            left = max(0.1, deadline - time.monotonic())
-            results.append(handle.get(timeout_s=left, raise_on_failure=False))
-        except JobTimeout:
-            results.append(None)
+    results = wait_all(handles, started + timeout_s)
     names = [str(step["name"]) for step in pipeline.steps]
     return PipelineRun(pipeline.name, names, results, time.monotonic() - started)
 
