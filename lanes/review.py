@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from broker.handle import JobHandle
+from broker.handle import JobHandle, wait_all
 from broker.result import Result
 from kernel.config import Config
-from kernel.errors import JobTimeout
 from lanes.diffs import split_diff
 from lanes.reviewers import CHEAP_TAG, Reviewer, configured_reviewers
 from router.classifier import estimate_tokens
@@ -150,17 +149,12 @@ def fan_out(
 def collect(handles: list[tuple[Reviewer, JobHandle]], timeout_s: float) -> list[dict[str, Any]]:
     """One row per job, in order; a failed or late job is a row, not an exception. All jobs
     share one deadline."""
-    deadline = time.monotonic() + timeout_s
-    rows = []
-    for reviewer, handle in handles:
-        try:
-            left = max(0.1, deadline - time.monotonic())
-            result = handle.get(timeout_s=left, raise_on_failure=False)
-        except JobTimeout as exc:
-            rows.append(_late_row(reviewer, handle, str(exc)))
-        else:
-            rows.append(_row(reviewer, handle, result))
-    return rows
+    results = wait_all((h for _, h in handles), time.monotonic() + timeout_s)
+    return [
+        _row(reviewer, handle, result) if result is not None
+        else _late_row(reviewer, handle, f"job {handle.id} not finished after {timeout_s}s")
+        for (reviewer, handle), result in zip(handles, results, strict=True)
+    ]  # fmt: skip
 
 
 def _row(reviewer: Reviewer, handle: JobHandle, result: Result) -> dict[str, Any]:
