@@ -31,7 +31,7 @@ from broker.message import Envelope, publish, signature
 from broker.pools import PoolBalancer
 from broker.result import Result
 from broker.stores import Stores
-from broker.stores.jobs import Claim
+from broker.stores.jobs import Claim, Tracked
 from kernel.config import Config
 from kernel.errors import BudgetExceeded, InfrastructureError, JobError, LanesError
 from router.decision import Decision
@@ -208,26 +208,17 @@ class Dispatcher:
         answer from the cache, reserve the budgets. A handle when nothing is to be sent (an
         earlier job, a cache hit); else the envelope to send, its decision and its wire."""
         envelope, decision = self.prepare(job, strategy=strategy)
-        job_id = envelope.job.id
-        fingerprint = envelope.job.fingerprint()
-        key = envelope.job.idempotency_key
-        held = self._jobs.claim_idempotency(key, job_id, fingerprint) if key else None
-        if held is not None:
-            holder, same = held
-            if not same:
-                raise JobError(
-                    f"idempotency key {key!r} was used for another job ({holder}): a key stands"
-                    " for one job; use a new key for a different job"
-                )
-            return JobHandle(self.app.AsyncResult(holder), decision=None)
         clf = decision.classification
-        answer = self._books.cached(envelope.job, envelope.cache_key, clf.vital if clf else False)
         try:
             # Tracked before it is sent: a message lost on its way to a worker is re-sent.
             wire = envelope.to_wire()
-            claim = self._jobs.track(job_id, fingerprint, envelope.instance, wire)
-            if claim is not Claim.NEW:
-                return self._claimed(envelope, decision, claim)
+            staged = envelope.job
+            tracked = self._jobs.track(
+                staged.id, staged.fingerprint(), envelope.instance, wire, staged.idempotency_key
+            )
+            if tracked.claim is not Claim.NEW:
+                return self._claimed(envelope, decision, tracked)
+            answer = self._books.cached(staged, envelope.cache_key, clf.vital if clf else False)
             if answer is not None:
                 return self._answered(
                     envelope, decision, self._books.cache_result(envelope, answer)
@@ -235,7 +226,7 @@ class Dispatcher:
             self._admit(envelope)
         except (redis.RedisError, OSError, InfrastructureError) as exc:
             self._abandon(envelope.job)
-            raise InfrastructureError(f"cannot enqueue job {job_id}: {exc}") from exc
+            raise InfrastructureError(f"cannot enqueue job {envelope.job.id}: {exc}") from exc
         return envelope, decision, wire
 
     def _admit(self, envelope: Envelope) -> None:
@@ -257,27 +248,31 @@ class Dispatcher:
         return JobHandle(self.app.AsyncResult(result.job_id), decision=decision,
                          instance=envelope.instance)  # fmt: skip
 
-    def _claimed(self, envelope: Envelope, decision: Decision, claim: Claim) -> JobHandle:
-        """A job id that was submitted before: the same job again gets a handle on it (nothing
-        is sent twice); another payload under the id is refused."""
-        job_id = envelope.job.id
-        if claim is Claim.CONFLICT:
-            if envelope.job.idempotency_key:  # the key this refused job just claimed
-                self._jobs.release_idempotency(envelope.job.idempotency_key, job_id)
-            raise JobError(
-                f"job id {job_id!r} already belongs to another job: an id is owned by the first"
-                " job submitted under it (leave 'id' out to get a fresh one, or use"
-                " 'idempotency_key' to submit the same job again)"
-            )
+    def _claimed(self, envelope: Envelope, decision: Decision, tracked: Tracked) -> JobHandle:
+        """A job submitted before: the same job again gets a handle on the first one (nothing
+        is sent twice); another payload under its id or its idempotency key is refused."""
+        job_id, key = envelope.job.id, envelope.job.idempotency_key
+        match tracked.claim:
+            case Claim.KEY_SAME:
+                return JobHandle(self.app.AsyncResult(tracked.job_id), decision=None)
+            case Claim.KEY_CONFLICT:
+                raise JobError(
+                    f"idempotency key {key!r} was used for another job ({tracked.job_id}): a key"
+                    " stands for one job; use a new key for a different job"
+                )
+            case Claim.CONFLICT:
+                raise JobError(
+                    f"job id {job_id!r} already belongs to another job: an id is owned by the"
+                    " first job submitted under it (leave 'id' out to get a fresh one, or use"
+                    " 'idempotency_key' to submit the same job again)"
+                )
         return JobHandle(self.app.AsyncResult(job_id), decision=decision, instance=None)
 
     def _abandon(self, job: Job) -> None:
         """Undo what a failed submit claimed, so that submitting again really sends the job.
         Best effort: Redis may be the reason the submit failed."""
         try:
-            self._jobs.untrack(job.id)
-            if job.idempotency_key:
-                self._jobs.release_idempotency(job.idempotency_key, job.id)
+            self._jobs.untrack(job.id, job.idempotency_key)
             if self._books.budget is not None:
                 self._books.budget.cancel(job.id)
         except InfrastructureError as exc:

@@ -21,7 +21,7 @@ class Keys:
 
     def idempotency(self, key: str) -> str:
         """Job id already submitted under a caller's idempotency key."""
-        return f"{self.prefix}:idem:{key}"
+        return f"{self.prefix}:{{jobs}}:idem:{key}"
 
     @staticmethod
     def result(job_id: str) -> str:

@@ -81,6 +81,7 @@ SCRIPT_NAMES = (
     "track",
     "record",
     "submit",
+    "untrack",
     "call_start",
     "budget_reserve",
     "budget_start",
@@ -159,6 +160,7 @@ class JobScripts:
     """The job store's scripts, registered on one client."""
 
     submit: Script
+    untrack: Script
     track: Script
     record: Script
     call_start: Script
@@ -167,6 +169,7 @@ class JobScripts:
     def register(cls, client: redis.Redis) -> JobScripts:
         return cls(
             submit=client.register_script(lua_source("submit")),
+            untrack=client.register_script(lua_source("untrack")),
             track=client.register_script(lua_source("track")),
             record=client.register_script(lua_source("record")),
             call_start=client.register_script(lua_source("call_start")),

@@ -15,9 +15,10 @@ each source (``git clone --bare https://github.com/OWNER/NAME DIR/OWNER+NAME``):
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,27 @@ def evaluate_folds(
         "per_repository": {
             repo: {"n": n, "accuracy": round(c / n, 4)} for repo, (n, c) in sorted(per_repo.items())
         },
+    }
+
+
+def label_agreement(rows: Sequence[Row]) -> dict[str, Any]:
+    """How far the labels themselves agree: among subjects written word for word (case aside)
+    in more than one repository, the share of repository pairs that gave them the same task
+    type, and the share a reader who knew each subject's commonest label would get right. No
+    classifier of subject text alone can beat the labels' own disagreement on such rows."""
+    types: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row.prefix != instructions.OTHER:
+            types[row.text.lower()].append(row.type.value)
+    shared = [found for found in types.values() if len(found) > 1]
+    pairs = [a == b for found in shared for a, b in combinations(found, 2)]
+    labelled = sum(len(found) for found in shared)
+    commonest = sum(Counter(found).most_common(1)[0][1] for found in shared)
+    return {
+        "subjects": len(shared),
+        "pairs": len(pairs),
+        "same_type": round(sum(pairs) / len(pairs), 4) if pairs else None,
+        "commonest_type": round(commonest / labelled, 4) if labelled else None,
     }
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Any, Protocol, TypedDict
+from typing import Any, NamedTuple, Protocol, TypedDict
 
 from broker.result import Result
 
@@ -45,26 +45,38 @@ class Claim(StrEnum):
     """This very job (same id, same payload) was submitted before: nothing to send."""
     CONFLICT = "conflict"
     """The id belongs to a job with another payload: refuse."""
+    KEY_SAME = "key-same"
+    """The idempotency key is held by an earlier job with the same payload: that job stands."""
+    KEY_CONFLICT = "key-conflict"
+    """The idempotency key is held by an earlier job with another payload: refuse."""
+
+
+class Tracked(NamedTuple):
+    """What :meth:`JobStore.track` found, and the job it found: this one, or the earlier job
+    holding the idempotency key (:attr:`Claim.KEY_SAME`, :attr:`Claim.KEY_CONFLICT`)."""
+
+    claim: Claim
+    job_id: str
 
 
 class JobStore(Protocol):
     # -- submit ---------------------------------------------------------------------------
-    def claim_idempotency(self, key: str, job_id: str, fingerprint: str) -> tuple[str, bool] | None:
-        """Claim ``key`` for ``job_id`` (payload ``fingerprint``); None when claimed, else the
-        job that holds it and whether that job's payload is the same."""
+    def track(
+        self,
+        job_id: str,
+        fingerprint: str,
+        queue: str,
+        envelope: dict[str, Any],
+        idempotency_key: str | None = None,
+    ) -> Tracked:
+        """In one step: claim ``job_id`` (and ``idempotency_key``, if given) for the payload
+        ``fingerprint`` and track the job's first message to ``queue``. A key already held
+        wins over everything else; nothing changes unless the claim is :attr:`Claim.NEW`."""
         ...
 
-    def release_idempotency(self, key: str, job_id: str) -> None:
-        """Let go of ``key`` if ``job_id`` holds it (its submit failed)."""
-        ...
-
-    def track(self, job_id: str, fingerprint: str, queue: str, envelope: dict[str, Any]) -> Claim:
-        """Claim ``job_id`` for the payload ``fingerprint`` and, when new, track the job's
-        first message to ``queue``; nothing changes unless the claim is :attr:`Claim.NEW`."""
-        ...
-
-    def untrack(self, job_id: str) -> None:
-        """Drop the entry and the id claim of a job that never made it onto a queue."""
+    def untrack(self, job_id: str, idempotency_key: str | None = None) -> None:
+        """Drop the entry, the id claim and (while this job holds it) the idempotency key of a
+        job that never made it onto a queue, in one step."""
         ...
 
     # -- a worker's step ----------------------------------------------------------------------

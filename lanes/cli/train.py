@@ -32,7 +32,7 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Build the corpus, measure held out by repository, fit on everything, write the model."""
-    from bench.training.build import build_corpus, evaluate_folds, write_corpus
+    from bench.training.build import build_corpus, evaluate_folds, label_agreement, write_corpus
     from bench.training.fit import fit
 
     if not mirrors.is_dir():
@@ -44,6 +44,11 @@ def train(
     rows, manifest = build_corpus(mirrors, progress)
     write_corpus(corpus_dir, rows, manifest)
     report: dict[str, object] = {"rows": len(rows), "sources": len(manifest)}
+    report["label_agreement"] = agreement = label_agreement(rows)
+    progress(
+        f"{agreement['subjects']} subjects are written alike in several repositories; "
+        f"{agreement['same_type']} of their repository pairs gave them the same type"
+    )
     if heldout:
         report["heldout_by_repository"] = evaluate_folds(rows, progress)
     progress(f"fitting on all {len(rows)} rows")

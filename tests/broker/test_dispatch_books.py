@@ -14,6 +14,7 @@ from broker.books import RESERVE_INPUT_FACTOR, RESERVE_INPUT_OVERHEAD
 from broker.budget_gate import BudgetGate
 from broker.dispatcher import Dispatcher
 from broker.stores import Stores
+from broker.stores.jobs import Claim
 from broker.stores.memory import memory_stores
 from kernel.config import Config
 from kernel.errors import BudgetExceeded
@@ -100,5 +101,5 @@ def test_a_refused_submit_keeps_nothing(example_config: Config, app: Celery) -> 
     job = {**JOB, "id": "refused-1", "idempotency_key": "key-1"}
     with pytest.raises(BudgetExceeded, match=r"global:daily"):
         full.submit(job)
-    assert stores.jobs.claim_idempotency("key-1", "other", "fp") is None  # the key is free
     assert stores.jobs.quiet_since(float("inf")) == {}  # nothing tracked
+    assert stores.jobs.track("other", "fp", "zai", {}, "key-1").claim is Claim.NEW  # key free

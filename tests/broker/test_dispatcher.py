@@ -8,6 +8,7 @@ import pytest
 
 from broker.app import create_app
 from broker.dispatcher import Dispatcher
+from broker.stores.jobs import Claim
 from broker.stores.memory import memory_stores
 from kernel.config import Config
 from kernel.errors import JobError
@@ -52,5 +53,5 @@ def test_dispatcher_a_refused_id_conflict_gives_its_idempotency_key_back(
     job = {"id": "taken", "prompt": "mine", "idempotency_key": "k-1"}
     with pytest.raises(JobError, match="already belongs to another job"):
         dispatcher.submit(job)
-    assert stores.jobs.claim_idempotency("k-1", "fresh", "fp") is None  # the key is free
+    assert stores.jobs.track("fresh", "fp", "zai", wire, "k-1").claim is Claim.NEW  # key free
     app.close()

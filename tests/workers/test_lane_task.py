@@ -171,8 +171,8 @@ def test_lane_every_key_of_a_job_is_under_the_configured_prefix(lane_stack: Lane
         result = handle.get(timeout_s=60)
     client = lane_stack.redis()
     assert client.hgetall(f"{prefix}:charge:{handle.id}") == {"0:0": repr(result.cost_usd)}
-    assert (client.get(f"{prefix}:idem:prefix-check") or "").startswith(f"{handle.id} ")
-    assert not client.exists(f"lanes:charge:{handle.id}", "lanes:idem:prefix-check")
+    assert (client.get(f"{prefix}:{{jobs}}:idem:prefix-check") or "").startswith(f"{handle.id} ")
+    assert not client.exists(f"lanes:charge:{handle.id}", "lanes:{jobs}:idem:prefix-check")
 
 
 def test_lane_chain_link_gets_the_whole_result_and_a_plain_submit_a_summary(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from broker.result import Result
-from broker.stores.jobs import Claim, PendingEntry
+from broker.stores.jobs import Claim, PendingEntry, Tracked
 
 
 class MemoryJobStore:
@@ -26,32 +26,34 @@ class MemoryJobStore:
         self._charges: dict[str, dict[str, float]] = {}
         self._calls: dict[str, dict[str, int]] = {}
 
-    def claim_idempotency(self, key: str, job_id: str, fingerprint: str) -> tuple[str, bool] | None:
-        with self._lock:
-            held = self._idempotency.get(key)
-            if held is None:
-                self._idempotency[key] = (job_id, fingerprint)
-                return None
-        return held[0], held[1] == fingerprint
-
-    def release_idempotency(self, key: str, job_id: str) -> None:
-        with self._lock:
-            if self._idempotency.get(key, ("",))[0] == job_id:
-                del self._idempotency[key]
-
-    def track(self, job_id: str, fingerprint: str, queue: str, envelope: dict[str, Any]) -> Claim:
-        with self._lock:  # one step, as submit.lua is: two submits of one id cannot both be new
+    def track(
+        self,
+        job_id: str,
+        fingerprint: str,
+        queue: str,
+        envelope: dict[str, Any],
+        idempotency_key: str | None = None,
+    ) -> Tracked:
+        with self._lock:  # one step, as submit.lua is: two submits cannot both be new
+            held = self._idempotency.get(idempotency_key) if idempotency_key else None
+            if held is not None:
+                same = held[1] == fingerprint
+                return Tracked(Claim.KEY_SAME if same else Claim.KEY_CONFLICT, held[0])
             if self._owners.setdefault(job_id, fingerprint) != fingerprint:
-                return Claim.CONFLICT
+                return Tracked(Claim.CONFLICT, job_id)
             if job_id in self._since or job_id in self._results:
-                return Claim.SAME
+                return Tracked(Claim.SAME, job_id)
+            if idempotency_key:
+                self._idempotency[idempotency_key] = (job_id, fingerprint)
             self._put(job_id, queue, envelope)
-            return Claim.NEW
+            return Tracked(Claim.NEW, job_id)
 
-    def untrack(self, job_id: str) -> None:
+    def untrack(self, job_id: str, idempotency_key: str | None = None) -> None:
         with self._lock:
             self._forget(job_id)
             self._owners.pop(job_id, None)
+            if idempotency_key and self._idempotency.get(idempotency_key, ("",))[0] == job_id:
+                del self._idempotency[idempotency_key]
 
     def hand_on(self, job_id: str, hop: int, queue: str, envelope: dict[str, Any]) -> bool:
         with self._lock:

@@ -27,7 +27,7 @@ from broker.scripts import (
     server_time_s,
     text,
 )
-from broker.stores.jobs import Claim, PendingEntry
+from broker.stores.jobs import Claim, PendingEntry, Tracked
 
 SUCCESS = "SUCCESS"
 """Celery's state of a task that returned; a lanes job that failed also returned a Result."""
@@ -57,6 +57,16 @@ def parse_result(raw: object) -> Result | None:
     return Result.model_validate(meta["result"])
 
 
+_CLAIMS = {
+    0: Claim.CONFLICT,
+    1: Claim.NEW,
+    2: Claim.SAME,
+    3: Claim.KEY_SAME,
+    4: Claim.KEY_CONFLICT,
+}
+"""submit.lua's reply codes."""
+
+
 def stale_hop(raw: object, hop: int) -> bool:
     """Whether ``hop`` is at or below the recorded hand-off mark ``raw`` (None: no mark)."""
     return raw is not None and hop <= int(text(raw))
@@ -70,38 +80,28 @@ class RedisJobStore:
         self._scripts = JobScripts.register(client)
 
     # -- submit ---------------------------------------------------------------------------------
-    def claim_idempotency(self, key: str, job_id: str, fingerprint: str) -> tuple[str, bool] | None:
-        name = self._keys.idempotency(key)
-        with redis_errors(f"claiming idempotency key {key!r}"):
-            if self._client.set(name, f"{job_id} {fingerprint}", nx=True, ex=self._ttl_s):
-                return None
-            held = self._client.get(name)
-        if held is None:
-            return None
-        holder, _, held_fingerprint = text(held).partition(" ")  # ids hold no space
-        return holder, held_fingerprint == fingerprint
-
-    def release_idempotency(self, key: str, job_id: str) -> None:
-        name = self._keys.idempotency(key)
-        with redis_errors(f"releasing idempotency key {key!r}"):
-            held = self._client.get(name)
-            if held is not None and text(held).partition(" ")[0] == job_id:
-                self._client.delete(name)
-
-    def track(self, job_id: str, fingerprint: str, queue: str, envelope: dict[str, Any]) -> Claim:
-        keys = [self._keys.owner(job_id), self._keys.pending(), self._keys.pending_since()]
+    def track(
+        self,
+        job_id: str,
+        fingerprint: str,
+        queue: str,
+        envelope: dict[str, Any],
+        idempotency_key: str | None = None,
+    ) -> Tracked:
+        keys = self._submit_keys(job_id, idempotency_key)
         entry = json.dumps({"queue": queue, "envelope": envelope})
         with redis_errors(f"submitting job {job_id}"):
-            found = int(self._scripts.submit(keys=keys, args=[job_id, fingerprint,
-                                                                self._ttl_s, entry]))  # fmt: skip
-        return {1: Claim.NEW, 2: Claim.SAME}.get(found, Claim.CONFLICT)
+            code, holder = self._scripts.submit(keys=keys, args=[job_id, fingerprint,
+                                                                 self._ttl_s, entry])  # fmt: skip
+        return Tracked(_CLAIMS[int(code)], text(holder))
 
-    def untrack(self, job_id: str) -> None:
+    def untrack(self, job_id: str, idempotency_key: str | None = None) -> None:
         with redis_errors(f"untracking job {job_id}"):
-            pipe = self._client.pipeline(transaction=True)
-            self._forget_in(pipe, job_id)
-            pipe.delete(self._keys.owner(job_id))
-            pipe.execute()
+            self._scripts.untrack(keys=self._submit_keys(job_id, idempotency_key), args=[job_id])
+
+    def _submit_keys(self, job_id: str, idempotency_key: str | None) -> list[str]:
+        keys = [self._keys.owner(job_id), self._keys.pending(), self._keys.pending_since()]
+        return [*keys, self._keys.idempotency(idempotency_key)] if idempotency_key else keys
 
     # -- a worker's step ------------------------------------------------------------------------
     def hand_on(self, job_id: str, hop: int, queue: str, envelope: dict[str, Any]) -> bool:

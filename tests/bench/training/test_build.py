@@ -14,6 +14,7 @@ from bench.training.build import (
     build_corpus,
     evaluate_folds,
     heldout_sample,
+    label_agreement,
     write_corpus,
 )
 from bench.training.fit import fit
@@ -156,3 +157,24 @@ def test_model_learns_and_is_scored_with_repositories_held_out(
     assert again.classes == model.classes
     text = "add unit tests for the router"
     assert again.logits(text) == pytest.approx(model.logits(text), abs=1e-2)
+
+
+def test_label_agreement_counts_pairs_of_repositories_on_the_same_subject() -> None:
+    from bench.training.commits import Row
+    from kernel.taxonomy import TaskType
+
+    fix, feat = TaskType.DEBUGGING, TaskType.CODE_GENERATION
+    rows = [
+        Row("Handle empty input", fix, "fix", "a/one"),
+        Row("handle empty input", fix, "fix", "a/two"),
+        Row("Handle empty input", feat, "feat", "a/three"),
+        Row("Add a flag to the cli", feat, "feat", "a/one"),
+        Row("Write a poem about rain", fix, instructions.OTHER, "x/general"),
+        Row("Write a poem about rain", fix, instructions.OTHER, "y/general"),
+    ]
+    agreement = label_agreement(rows)
+    assert agreement["subjects"] == 1  # the general instructions are not commit labels
+    assert agreement["pairs"] == 3
+    assert agreement["same_type"] == round(1 / 3, 4)
+    assert agreement["commonest_type"] == round(2 / 3, 4)
+    assert label_agreement(rows[3:4])["same_type"] is None

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 
 from broker.keys import Keys
 from broker.result import Result
-from broker.stores.jobs import Claim, JobStore
+from broker.stores.jobs import Claim, JobStore, Tracked
 from broker.stores.memory.jobs import MemoryJobStore
 from broker.stores.redis.jobs import RedisJobStore, parse_result, result_meta
 
@@ -59,12 +61,12 @@ def test_jobs_hand_on_replaces_the_entry_and_marks_older_hops_stale(jobs: JobSto
 
 
 def test_jobs_an_id_belongs_to_the_first_payload_submitted_under_it(jobs: JobStore) -> None:
-    assert jobs.track("job-1", "fp-1", "zai", {"step": 0}) is Claim.NEW
-    assert jobs.track("job-1", "fp-1", "zai", {"step": 0}) is Claim.SAME
-    assert jobs.track("job-1", "fp-other", "koala", {"step": 9}) is Claim.CONFLICT
+    assert jobs.track("job-1", "fp-1", "zai", {"step": 0}) == (Claim.NEW, "job-1")
+    assert jobs.track("job-1", "fp-1", "zai", {"step": 0}) == (Claim.SAME, "job-1")
+    assert jobs.track("job-1", "fp-other", "koala", {"step": 9}) == (Claim.CONFLICT, "job-1")
     assert jobs.quiet_since(jobs.now_s() + 1)["job-1"] == {"queue": "zai", "envelope": {"step": 0}}
     jobs.untrack("job-1")  # a submit that failed gives the id back
-    assert jobs.track("job-1", "fp-other", "koala", {"step": 0}) is Claim.NEW
+    assert jobs.track("job-1", "fp-other", "koala", {"step": 0}).claim is Claim.NEW
 
 
 def test_jobs_a_call_is_charged_once(jobs: JobStore) -> None:
@@ -76,13 +78,22 @@ def test_jobs_a_call_is_charged_once(jobs: JobStore) -> None:
 
 
 def test_jobs_an_idempotency_key_belongs_to_its_first_job(jobs: JobStore) -> None:
-    assert jobs.claim_idempotency("k", "job-1", "fp-1") is None
-    assert jobs.claim_idempotency("k", "job-2", "fp-1") == ("job-1", True)
-    assert jobs.claim_idempotency("k", "job-3", "fp-other") == ("job-1", False)
-    jobs.release_idempotency("k", "job-2")  # not the holder: nothing changes
-    assert jobs.claim_idempotency("k", "job-2", "fp-1") == ("job-1", True)
-    jobs.release_idempotency("k", "job-1")
-    assert jobs.claim_idempotency("k", "job-2", "fp-2") is None
+    wire = {"step": 0}
+    assert jobs.track("job-1", "fp-1", "zai", wire, "k") == Tracked(Claim.NEW, "job-1")
+    assert jobs.track("job-2", "fp-1", "zai", wire, "k") == Tracked(Claim.KEY_SAME, "job-1")
+    assert jobs.track("job-3", "fp-other", "zai", wire, "k") == (Claim.KEY_CONFLICT, "job-1")
+    assert set(jobs.quiet_since(jobs.now_s() + 1)) == {"job-1"}  # the others claimed nothing
+    assert jobs.track("job-2", "fp-2", "zai", wire).claim is Claim.NEW  # their ids are free
+    jobs.untrack("job-3", "k")  # not the holder: the key stays
+    assert jobs.track("job-4", "fp-1", "zai", wire, "k").claim is Claim.KEY_SAME
+    jobs.untrack("job-1", "k")  # the holder's submit failed: key and id are given back
+    assert jobs.track("job-1", "fp-9", "zai", wire, "k") == Tracked(Claim.NEW, "job-1")
+
+
+def test_jobs_an_id_conflict_claims_no_idempotency_key(jobs: JobStore) -> None:
+    jobs.track("taken", "fp-1", "zai", {"step": 0})
+    assert jobs.track("taken", "fp-2", "zai", {"step": 0}, "k").claim is Claim.CONFLICT
+    assert jobs.track("fresh", "fp-2", "zai", {"step": 0}, "k").claim is Claim.NEW
 
 
 def test_jobs_touch_moves_quiet_jobs_forward_and_untrack_forgets(jobs: JobStore) -> None:
@@ -118,3 +129,24 @@ def test_jobs_parse_result_ignores_celery_states_that_are_not_a_lanes_result() -
     assert parse_result(None) is None
     assert parse_result('{"status": "FAILURE", "result": {"exc_type": "ValueError"}}') is None
     assert parse_result(result_meta(_result())) == _result()
+
+
+def test_jobs_redis_one_key_submitted_at_once_from_many_threads_makes_one_job(
+    redis_client: redis.Redis, keys: Keys
+) -> None:
+    """Key and id are claimed in one script: of racing submits, one is new, the rest get it."""
+    store = RedisJobStore(redis_client, keys, ttl_s=60)
+    start = threading.Barrier(8)
+
+    def submit(n: int) -> Tracked:
+        start.wait()
+        return store.track(f"job-{n}", "fp", "zai", {"step": 0}, "shared-key")
+
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(submit, range(8)))
+    new = [t for t in found if t.claim is Claim.NEW]
+    assert len(new) == 1
+    assert {t for t in found if t.claim is not Claim.NEW} == {
+        Tracked(Claim.KEY_SAME, new[0].job_id)
+    }
+    assert set(store.quiet_since(store.now_s() + 1)) == {new[0].job_id}
