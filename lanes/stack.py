@@ -11,13 +11,17 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import redis
 from celery import Celery
 
 from broker.app import create_app, wait_for_queues
 from broker.embedded import port_open, resolve_redis
+from broker.keys import Keys
+from broker.liveness import liveness
 from kernel.config import Config, SimMode
 from kernel.errors import InfrastructureError
 from kernel.redact import mask_url_secrets
@@ -106,6 +110,8 @@ class Stack:
         self.redis_url = ""
         self.sim: Simulator | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.started_at: dict[str, float] = {}
+        """When each lane's worker was (re)started (monotonic seconds)."""
         self.flower_url: str | None = None
         self.flower_auth: FlowerAuth | None = None
         self.metrics_url: str | None = None
@@ -177,6 +183,7 @@ class Stack:
     def _spawn_worker(self, lane: str) -> subprocess.Popen[bytes]:
         cmd = worker_command(self.config, [lane], f"lanes-{lane}", self.concurrency)
         env = {**self.child_env(), "PROMETHEUS_MULTIPROC_DIR": str(self.multiproc_dir)}
+        self.started_at[lane] = time.monotonic()
         return spawn(cmd, env=env, log_file=self.log_dir / f"worker-{lane}.log")
 
     def _start_flower(self, auth: FlowerAuth) -> None:
@@ -227,6 +234,33 @@ class Stack:
                 self.workers[i] = self._spawn_worker(lane)
                 revived.append(lane)
         return revived
+
+    def restart_stuck(self, client: redis.Redis) -> list[str]:
+        """Restart the worker of every lane the liveness canary finds not consuming
+        (:mod:`broker.liveness`); return those lanes.
+
+        A worker is judged only once it has had time to send and take a canary of its own
+        (``liveness.interval_s`` + ``liveness.timeout_s`` since it started), so a replacement
+        is not restarted again for its predecessor's stuck canary. Its unacknowledged jobs come
+        back after the visibility timeout, as when a worker dies.
+        """
+        spec = self.config.liveness
+        if spec.interval_s <= 0:
+            return []
+        grace_s = spec.interval_s + spec.timeout_s
+        now = time.monotonic()
+        due = [lane for lane in self.lanes if now - self.started_at.get(lane, now) > grace_s]
+        if not due:
+            return []
+        found = liveness(client, Keys(self.config.redis_prefix), due, spec.timeout_s)
+        restarted = []
+        for i, lane in enumerate(self.lanes):
+            if lane in found and found[lane].consuming is False:
+                self.log(f"worker for {lane}: {found[lane].detail}; restarting it")
+                stop_all([self.workers[i]])
+                self.workers[i] = self._spawn_worker(lane)
+                restarted.append(lane)
+        return restarted
 
     def app(self) -> Celery:
         return create_app(self.config, self.redis_url)

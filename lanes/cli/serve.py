@@ -34,15 +34,32 @@ def stack_lines(stack: Stack) -> list[str]:
     return lines
 
 
+LIVENESS_CHECK_S = 5.0
+"""How often ``lanes up`` reads the liveness canaries of its workers."""
+
+
 def serve_until_interrupted(stack: Stack, progress: Progress) -> None:
-    """Keep ``stack`` running, replacing dead workers, until Ctrl-C or SIGTERM."""
+    """Keep ``stack`` running until Ctrl-C or SIGTERM: replace a worker that died, and
+    restart one that the liveness canary finds connected but not consuming its lane."""
+    import redis
+
+    from kernel.errors import InfrastructureError
+
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    client = redis.Redis.from_url(stack.redis_url)
+    checked = time.monotonic()
     try:
         while True:
             stack.respawn_dead()
+            if time.monotonic() - checked >= LIVENESS_CHECK_S:
+                checked = time.monotonic()
+                with contextlib.suppress(InfrastructureError):  # Redis away: workers retry
+                    stack.restart_stuck(client)
             time.sleep(1)
     except KeyboardInterrupt:
         progress("stopping")
+    finally:
+        client.close()
 
 
 @app.command()
