@@ -4,12 +4,14 @@ a key prefix per test, and the example config."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import redis
@@ -165,3 +167,41 @@ def lane_stack(
         client = stack.redis()
         for key in client.scan_iter(f"{prefix}:*", count=1000):
             client.delete(key)
+
+
+# --- tools some tests drive (a browser, promtool) ----------------------------------------------
+
+
+def missing_tool(reason: str) -> NoReturn:
+    """Skip a test whose outside tool is missing, saying why; under ``$CI`` fail instead:
+    CI runs every test."""
+    print(reason)
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} ($CI is set: this test must run)")
+    pytest.skip(reason)
+
+
+def apt(args: list[str], timeout_s: float, cwd: Path | None = None) -> bool:
+    """``apt-get ARGS`` without questions; whether it succeeded."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        done = subprocess.run(
+            ["apt-get", *args], env=env, cwd=cwd, capture_output=True, timeout=timeout_s
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def apt_retry(args: list[str], timeout_s: float, cwd: Path | None = None) -> str:
+    """``apt-get ARGS``, once more after ``apt-get update`` (as root) if it fails; why it
+    failed, or "" when it worked."""
+    if shutil.which("apt-get") is None:
+        return "no apt-get on this machine"
+    if apt(args, timeout_s, cwd):
+        return ""
+    if os.geteuid() == 0 and apt(["update"], 180) and apt(args, timeout_s, cwd):
+        return ""
+    return f"`apt-get {' '.join(args)}` failed" + (
+        ", also after `apt-get update`" if os.geteuid() == 0 else " (not root: no apt-get update)"
+    )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from lanes.flower import (
 from lanes.processes import child_env, spawn, stop_all
 from lanes.stack import Stack
 
-from ..conftest import ROOT, LaneStack, default_sigint, write_config
+from ..conftest import ROOT, LaneStack, apt_retry, default_sigint, missing_tool, write_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -242,25 +241,11 @@ def test_missing_chromium_skips_here_and_fails_under_ci(
 # --- end to end: Flower and a real browser ------------------------------------------------
 
 
-def _apt(args: list[str], timeout_s: float) -> bool:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        done = subprocess.run(["apt-get", *args], env=env, capture_output=True, timeout=timeout_s)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
 def _install_chromium() -> str:
-    """Try ``apt-get install chromium`` (after ``apt-get update`` if needed); why it failed."""
-    if shutil.which("apt-get") is None:
-        return "no apt-get on this machine"
+    """Try ``apt-get install chromium``; why it failed, or "" when it worked."""
     if os.geteuid() != 0:
         return "not root, so `apt-get install -y chromium` cannot run"
-    install = ["install", "-y", "--no-install-recommends", "chromium"]
-    if _apt(install, 420) or (_apt(["update"], 180) and _apt(install, 420)):
-        return ""
-    return "`apt-get install -y chromium` failed, also after `apt-get update`"
+    return apt_retry(["install", "-y", "--no-install-recommends", "chromium"], 420)
 
 
 def chromium() -> Path:
@@ -268,11 +253,9 @@ def chromium() -> Path:
     if not CHROMIUM.exists():
         why = _install_chromium()
         if not CHROMIUM.exists():
-            reason = f"Chromium not at {CHROMIUM}: {why or 'the chromium package did not put it'}"
-            print(reason)
-            if os.environ.get("CI"):
-                pytest.fail(f"{reason} ($CI is set: the browser test must run)")
-            pytest.skip(reason)
+            missing_tool(
+                f"Chromium not at {CHROMIUM}: {why or 'the chromium package did not put it'}"
+            )
     return CHROMIUM
 
 
