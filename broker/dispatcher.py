@@ -209,10 +209,10 @@ class Dispatcher:
         earlier job, a cache hit); else the envelope to send, its decision and its wire."""
         envelope, decision = self.prepare(job, strategy=strategy)
         clf = decision.classification
+        staged = envelope.job
         try:
             # Tracked before it is sent: a message lost on its way to a worker is re-sent.
             wire = envelope.to_wire()
-            staged = envelope.job
             tracked = self._jobs.track(
                 staged.id, staged.fingerprint(), envelope.instance, wire, staged.idempotency_key
             )
@@ -225,8 +225,8 @@ class Dispatcher:
                 )
             self._admit(envelope)
         except (redis.RedisError, OSError, InfrastructureError) as exc:
-            self._abandon(envelope.job)
-            raise InfrastructureError(f"cannot enqueue job {envelope.job.id}: {exc}") from exc
+            self._abandon(staged)
+            raise InfrastructureError(f"cannot enqueue job {staged.id}: {exc}") from exc
         return envelope, decision, wire
 
     def _admit(self, envelope: Envelope) -> None:
