@@ -1,6 +1,8 @@
 """The Celery app: JSON only, one queue per lane, late acks, redelivery on worker loss.
 
-Queues are plain lane names (``claude1``, ``zai``...). Priority, where needed, is carried by
+Queues are named after their lanes (``claude1``, ``zai``...); every key Celery and kombu write
+(queues, ``unacked``, results, pidbox and event channels) lives under the deployment's
+``redis_prefix`` (:attr:`broker.keys.Keys.celery`). Priority, where needed, is carried by
 separate queues, not by message priorities. No default queue is declared: a task sent without
 a lane is refused (``QueueNotFound``) instead of waiting on a queue nobody consumes.
 """
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from celery import Celery
 from kombu.entity import Queue
 
+from broker.keys import Keys
 from kernel.config import Config
 from kernel.errors import InfrastructureError
 
@@ -29,6 +32,7 @@ def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
         "visibility_timeout": visibility_s,
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
+        "global_keyprefix": Keys(config.redis_prefix).celery,
     }
     queues = [Queue(lane, routing_key=lane) for lane in config.lanes()]
     return {

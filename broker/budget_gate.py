@@ -40,6 +40,7 @@ from router.budgets import (
     exceeded_message,
     holds,
     parse_budget_id,
+    raise_command,
     usd,
 )
 from router.job import Job
@@ -73,19 +74,22 @@ class Overrides:
         with self._lock:
             now_s = self._clock()
             if self._read_at_s is None or now_s - self._read_at_s >= self._ttl_s:
-                self._value = _valid(self._store.limits())
+                self._value = valid_overrides(self._store.limits())
                 self._read_at_s = now_s
             return self._value
 
 
-def _valid(overrides: Mapping[str, float]) -> dict[str, float]:
-    """The overrides whose id parses; others (written by hand into Redis) are logged."""
+def valid_overrides(overrides: Mapping[str, float]) -> dict[str, float]:
+    """The overrides whose id and limit are valid; others (a malformed id written by hand
+    into Redis, a limit above :data:`~kernel.config.models.MAX_BUDGET_USD`) are logged with
+    the command that sets them again, and left out."""
     out: dict[str, float] = {}
     for budget_id, limit_usd in overrides.items():
         try:
             parse_budget_id(budget_id, limit_usd)
         except ValueError as exc:
-            log.warning("ignoring budget override: %s", exc)
+            log.warning("ignoring budget override: %s; set it again with `%s`", exc,
+                        raise_command(budget_id))  # fmt: skip
             continue
         out[budget_id] = limit_usd
     return out

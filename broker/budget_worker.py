@@ -11,10 +11,11 @@ from datetime import datetime
 
 from broker.budget_gate import LIMITS_TTL_S, Overrides, utc_now
 from broker.message import Envelope
-from broker.stores.budget import BudgetStore
+from broker.stores.budget import BudgetStore, CallStart
 from broker.stores.ledger import Ledger
 from kernel.config import Config
-from router.budgets import Hold, holds, usd
+from kernel.errors import BudgetExceeded
+from router.budgets import Hold, holds, parse_budget_id, raise_command, usd
 
 log = logging.getLogger("lanes.budget")
 
@@ -55,16 +56,26 @@ class WorkerBudget:
             overrides=self._overrides(),
         )
 
-    def start_call(self, env: Envelope, call_key: str) -> None:
-        """Call ``call_key`` of the job starts; an earlier call that never settled is
-        counted as spent at the estimate (logged)."""
-        if self._off():
+    def start_call(self, env: Envelope, call_key: str, est_usd: float) -> None:
+        """Call ``call_key`` of the job, estimated at ``est_usd``, starts; an earlier call
+        that never settled is counted as spent at the estimate (logged). :class:`BudgetExceeded`
+        when the job holds no reservation (no dispatcher admitted it, e.g. a message built by
+        hand) and one of its budgets is already spent."""
+        holds = [] if self._off() else self._holds(env)
+        if not holds:
             return
-        if self._store.start_call(env.job.id, call_key, env.reserved_usd, self._holds(env)):
+        found = self._store.start_call(env.job.id, call_key, est_usd, holds)
+        if found is CallStart.REFUSED:
+            raise BudgetExceeded(
+                holds[0].budget_id,
+                f"job {env.job.id} holds no budget reservation (no dispatcher admitted it) and"
+                f" a budget it is held to is spent: {', '.join(h.budget_id for h in holds)}",
+            )
+        if found is CallStart.ORPHANED:
             log.warning(
                 "job %s: an earlier call never settled; counted at its estimate of %s",
                 env.job.id,
-                usd(env.reserved_usd),
+                usd(est_usd),
             )
 
     def settle(self, env: Envelope, call_key: str, actual_usd: float, *, final: bool) -> None:
@@ -80,16 +91,32 @@ class WorkerBudget:
         self._store.release(job_id)
 
 
-def restore_overrides(store: BudgetStore, ledger: Ledger) -> int:
+def restore_overrides(store: BudgetStore, ledger: Ledger, reported: set[str] | None = None) -> int:
     """After a Redis restart, put back the limits set with ``lanes budget --set-*`` from the
     ledger, where they are kept durably; the number restored. Only while no counter has been
-    rebuilt yet (the marker is gone with the restart), so it costs one read otherwise."""
+    rebuilt yet (the marker is gone with the restart), so it costs one read otherwise.
+
+    A row that is no valid limit (``1e308``, above the maximum) is logged and skipped, never
+    allowed to stop the others or the drainer; ``reported`` remembers the ids already logged,
+    so that a drainer repeating this every round says so once."""
     if store.is_built():
         return 0
     held = store.limits()
-    missing = [row for row in ledger.budget_limits() if row.budget_id not in held]
-    for row in missing:
-        store.set_limit(row.budget_id, row.limit_usd)
-    if missing:
-        log.warning("restored %d budget limit(s) from the ledger", len(missing))
-    return len(missing)
+    restored = 0
+    for row in ledger.budget_limits():
+        if row.budget_id in held:
+            continue
+        try:
+            limit = parse_budget_id(row.budget_id, row.limit_usd)
+        except ValueError as exc:
+            if reported is None or row.budget_id not in reported:
+                log.error("budget limit in the ledger skipped, not restored: %s; set it again"
+                          " with `%s`", exc, raise_command(row.budget_id))  # fmt: skip
+            if reported is not None:
+                reported.add(row.budget_id)
+            continue
+        store.set_limit(limit.budget_id, limit.limit_usd)
+        restored += 1
+    if restored:
+        log.warning("restored %d budget limit(s) from the ledger", restored)
+    return restored

@@ -26,12 +26,12 @@ from kombu.exceptions import OperationalError
 
 from broker.books import DispatchBooks, reservation_usd
 from broker.budget_gate import BudgetGate
-from broker.handle import JobHandle
+from broker.handle import JobHandle, given_up
 from broker.message import Envelope, publish, signature
 from broker.pools import PoolBalancer
 from broker.result import Result
 from broker.stores import Stores
-from broker.stores.jobs import Claim, Tracked
+from broker.stores.jobs import Cancelled, Claim, Tracked
 from kernel.config import Config
 from kernel.errors import BudgetExceeded, InfrastructureError, JobError, LanesError
 from router.decision import Decision
@@ -163,26 +163,38 @@ class Dispatcher:
         return handles
 
     def submit_chain(
-        self, jobs: Sequence[Job | dict[str, Any]], *, strategy: str | None = None
+        self,
+        jobs: Sequence[Job | dict[str, Any]],
+        *,
+        strategy: str | None = None,
+        labels: Sequence[str] = (),
     ) -> list[JobHandle]:
         """Route every job and send them as one Celery chain: each job a step that runs on
         its own lane once the one before it has finished, its prompt fed that step's answer
         (:mod:`broker.pipeline`). The first step is tracked like a submit; the later ones are
         reserved on their budgets now and tracked once they run (they cannot be lost before
-        they are sent). All or nothing, like :meth:`submit_group`."""
+        they are sent). All or nothing, like :meth:`submit_group`. ``labels`` name the steps
+        in a refusal (``step extract: ...``)."""
         if not jobs:
             raise JobError("a chain needs at least one job")
-        first = self._stage(jobs[0], strategy)
+        names = list(labels) or [f"job {i + 1} of the chain" for i in range(len(jobs))]
+        try:
+            first = self._stage(jobs[0], strategy)
+        except LanesError as exc:
+            raise exc.within(names[0]) from None
         if isinstance(first, JobHandle):
             raise JobError("the first job of a chain must be new and not answered from the cache")
         envelopes = [first[0]]
         decisions = [first[1]]
         try:
-            for job in jobs[1:]:
-                envelope, decision = self.prepare(job, strategy=strategy)
-                fed_tokens = envelope.input_tokens + envelopes[-1].job.max_tokens
-                envelope = envelope.model_copy(update={"input_tokens": fed_tokens})
-                self._admit(envelope)
+            for name, job in zip(names[1:], jobs[1:], strict=True):
+                try:
+                    envelope, decision = self.prepare(job, strategy=strategy)
+                    fed_tokens = envelope.input_tokens + envelopes[-1].job.max_tokens
+                    envelope = envelope.model_copy(update={"input_tokens": fed_tokens})
+                    self._admit(envelope)
+                except LanesError as exc:
+                    raise exc.within(name) from None
                 envelopes.append(envelope)
                 decisions.append(decision)
             links = [signature(self.app, envelopes[0], wire=first[2])]
@@ -200,6 +212,19 @@ class Dispatcher:
             handles.append(JobHandle(self.app.AsyncResult(envelope.job.id), decision=decision,
                                      instance=envelope.instance))  # fmt: skip
         return handles
+
+    def cancel(self, handles: Sequence[JobHandle], reason: str) -> list[Cancelled]:
+        """Give up on the jobs of ``handles``: each ends failed with ``reason`` (unless it
+        ended already) and no provider call of it starts from now on, wherever its message is;
+        a call already running finishes and is billed (the ledger counts it). The budget
+        reservations of jobs that never started a call are released at once."""
+        done = self._jobs.cancel([given_up(handle, reason) for handle in handles])
+        budget = self._books.budget
+        if budget is not None:
+            for item in done:
+                if item.ended and item.calls == 0:
+                    budget.cancel(item.job_id)
+        return done
 
     def _stage(
         self, job: Job | dict[str, Any], strategy: str | None

@@ -57,6 +57,21 @@ class JobHandle:
         return self.get(timeout_s=1, raise_on_failure=raise_on_failure)
 
 
+def given_up(handle: JobHandle, reason: str) -> Result:
+    """The failed result of a job its caller gives up on (:meth:`Dispatcher.cancel`)."""
+    decision = handle.decision
+    return Result(
+        job_id=handle.id,
+        status="failed",
+        instance=handle.instance or (decision.instance if decision else ""),
+        model=decision.model if decision else "",
+        step=0,
+        attempt=0,
+        finished_at=time.time(),
+        error=f"cancelled: {reason}",
+    )
+
+
 def wait_all(handles: Iterable[JobHandle], deadline: float) -> list[Result | None]:
     """Every handle's result, in order, waited for until ``deadline`` (``time.monotonic``);
     None for a job not finished by then. A failed job is a result, not an exception."""

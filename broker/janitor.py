@@ -25,9 +25,6 @@ from broker.message import Envelope, publish
 from broker.scripts import redis_errors, text
 from broker.stores.jobs import JobStore
 
-UNACKED_KEY = "unacked"
-"""Hash in which kombu's Redis transport keeps messages held by workers."""
-
 log = logging.getLogger("lanes.janitor")
 
 
@@ -81,9 +78,9 @@ class Janitor:
         found: set[str] = set()
         with redis_errors("scanning queues"):
             for queue in self._queues:
-                for raw in self._client.lrange(queue, 0, -1):
+                for raw in self._client.lrange(self._keys.queue(queue), 0, -1):
                     found.add(_task_id(raw))
-            for raw in self._client.hvals(UNACKED_KEY):
+            for raw in self._client.hvals(self._keys.unacked()):
                 held = json.loads(text(raw))
                 found.add(_task_id(held[0]) if isinstance(held, list) else "")
         return found & wanted

@@ -23,12 +23,28 @@ class Keys:
         """Job id already submitted under a caller's idempotency key."""
         return f"{self.prefix}:{{jobs}}:idem:{key}"
 
-    @staticmethod
-    def result(job_id: str) -> str:
+    # -- Celery's own keys -------------------------------------------------------------------
+    @property
+    def celery(self) -> str:
+        """The start of every key Celery and kombu write for this deployment: lane queues,
+        ``unacked``, results, pidbox and event channels (their ``global_keyprefix``, set by
+        :func:`broker.app.celery_conf`). Two deployments with different prefixes share a Redis
+        database without seeing each other's queues, workers or results."""
+        return f"{self.prefix}:celery:"
+
+    def queue(self, lane: str) -> str:
+        """The Redis list behind a lane's Celery queue (what ``LLEN`` counts)."""
+        return f"{self.celery}{lane}"
+
+    def unacked(self) -> str:
+        """Hash in which kombu's Redis transport keeps the messages workers hold."""
+        return f"{self.celery}unacked"
+
+    def result(self, job_id: str) -> str:
         """A job's one result, set once: Celery's own result key (its Redis backend's
-        ``celery-task-meta-`` prefix), so ``AsyncResult`` and canvases read it where lanes
-        wrote it and it is stored a single time. Not under ``prefix``: job ids are unique."""
-        return f"celery-task-meta-{job_id}"
+        ``celery-task-meta-`` prefix, after :attr:`celery`), so ``AsyncResult`` and canvases
+        read it where lanes wrote it and it is stored a single time."""
+        return f"{self.celery}celery-task-meta-{job_id}"
 
     def handed_on(self, job_id: str) -> str:
         """Highest ``hop`` of the job's messages that handed it on to a next message (retry,
@@ -38,6 +54,16 @@ class Keys:
     def owner(self, job_id: str) -> str:
         """Fingerprint of the payload that claimed a job id: another payload may not use it."""
         return f"{self.prefix}:{{jobs}}:owner:{job_id}"
+
+    def cancelled(self, job_id: str) -> str:
+        """Set (with the result's TTL) when the caller gave up on a job: no provider call of
+        it starts after this (``call_start.lua`` reads it)."""
+        return f"{self.prefix}:{{jobs}}:cancel:{job_id}"
+
+    def consumers(self, lane: str) -> str:
+        """Sorted set of the workers consuming a lane: member the worker's node name, score
+        the Redis server time (s) of its last heartbeat (:mod:`broker.consumers`)."""
+        return f"{self.prefix}:consumers:{lane}"
 
     def pending(self) -> str:
         """Hash of unfinished jobs: job id → the message that runs next (queue, envelope)."""
@@ -107,6 +133,17 @@ class Keys:
     def ledger_lock(self) -> str:
         """Held (with a TTL) by the one process draining ledger events."""
         return f"{self.prefix}:ledger:lock"
+
+    def ledger_drainers(self) -> str:
+        """Sorted set of the running ledger drainers: member ``host:pid``, score the Redis
+        server time (s) of its last round (:mod:`broker.ledger_health`)."""
+        return f"{self.prefix}:ledger:drainers"
+
+    def ledger_health(self) -> str:
+        """Hash of the drainers' troubles: ``error`` (JSON of the last failed round, removed
+        by the next good one), ``restarts`` (drainer processes replaced after they died) and
+        ``restarted`` (JSON of the last replacement)."""
+        return f"{self.prefix}:ledger:health"
 
     def calls(self, job_id: str) -> str:
         """Hash of provider calls started per ``step:attempt`` of a job (INCR: call 1, 2, ...).

@@ -21,6 +21,7 @@ from typing import Protocol
 import redis
 from pydantic import ValidationError
 
+from broker import ledger_health
 from broker.budget_worker import restore_overrides
 from broker.keys import Keys
 from broker.stores.ledger import Ledger, LedgerEvent, LedgerQueue, parse_event
@@ -28,7 +29,7 @@ from broker.stores.redis.budget import RedisBudgetStore
 from broker.stores.redis.ledger import RedisLedgerSink
 from broker.stores.sql.lazy import LazyLedger
 from kernel.config import Config
-from kernel.errors import InfrastructureError
+from kernel.errors import LanesError
 
 log = logging.getLogger("lanes.ledger")
 
@@ -45,12 +46,19 @@ LOCK_TTL_S = 60.0
 """Longest one drain round may hold the lock (a dead drainer's lock expires after it)."""
 
 
-def drain(queue: LedgerQueue, ledger: Ledger, *, batch: int = 500, rounds: int = 1000) -> int:
+def drain(
+    queue: LedgerQueue,
+    ledger: Ledger,
+    *,
+    batch: int = 500,
+    rounds: int = 1000,
+    on_batch: Callable[[], object] | None = None,
+) -> int:
     """Move queued events into ``ledger``, ``batch`` at a time, until a batch comes out short
     (the queue was caught up; events arriving meanwhile wait for the next call, so that under
     a steady flow each call writes one large batch, not a stream of small ones) or ``rounds``
     batches were written; returns how many events were moved. 0 when another process is
-    draining right now."""
+    draining right now. ``on_batch()`` runs after each batch written (a heartbeat)."""
     token = queue.lock(LOCK_TTL_S)
     if token is None:
         return 0
@@ -62,6 +70,8 @@ def drain(queue: LedgerQueue, ledger: Ledger, *, batch: int = 500, rounds: int =
                 ledger.write(_parse(raws))
                 queue.drop_oldest(len(raws))
                 moved += len(raws)
+                if on_batch is not None:
+                    on_batch()
             if len(raws) < batch:
                 break  # caught up: what arrives meanwhile waits for the next round's batch
     finally:
@@ -103,18 +113,23 @@ class LedgerDrainer:
         queue: LedgerQueue,
         *,
         after: Callable[[Ledger], object] | None = None,
+        on_batch: Callable[[], object] | None = None,
     ) -> None:
-        """``after(ledger)`` runs after each round (a worker restores budget limits)."""
+        """``after(ledger)`` runs after each round (a worker restores budget limits),
+        ``on_batch()`` after each batch written."""
         self._config = config
         self._queue = queue
         self._after = after
+        self._on_batch = on_batch
         self._ledger = LazyLedger(config)
         self._lock = threading.Lock()
 
     def drain(self) -> int:
         with self._lock:
             ledger = self._ledger.get()
-            moved = drain(self._queue, ledger, batch=self._config.ledger.batch_size)
+            moved = drain(
+                self._queue, ledger, batch=self._config.ledger.batch_size, on_batch=self._on_batch
+            )
             if self._after is not None:
                 self._after(ledger)
             return moved
@@ -126,7 +141,7 @@ class LedgerDrainer:
         """On shutdown: move what is queued now, if the database and Redis allow."""
         try:
             moved = self.drain()
-        except InfrastructureError as exc:
+        except LanesError as exc:
             log.warning("ledger events left queued at shutdown: %s", exc)
             return
         if moved:
@@ -134,19 +149,36 @@ class LedgerDrainer:
 
 
 def drain_every(
-    drain_once: Callable[[], int], interval_s: float, stop: Stoppable, parent_pid: int | None = None
+    drain_once: Callable[[], int],
+    interval_s: float,
+    stop: Stoppable,
+    parent_pid: int | None = None,
+    report: Callable[[str | None], object] | None = None,
 ) -> None:
     """Call ``drain_once`` every ``interval_s`` until ``stop`` is set (or, given
-    ``parent_pid``, until that process is gone); an unreachable database or Redis is logged
-    and tried again next round."""
+    ``parent_pid``, until that process is gone); a round that fails with one of lanes' errors
+    (a database or Redis away, a bad ``database_url``) is logged and tried again next round.
+    ``report(error)`` hears how each round went (None: it worked)."""
     while not stop.wait(interval_s):
         if parent_pid is not None and os.getppid() != parent_pid:
             log.warning("the worker that started this drainer is gone; stopping")
             return
         try:
             drain_once()
-        except InfrastructureError as exc:
+        except LanesError as exc:
             log.warning("ledger drain postponed: %s", exc)
+            _report(report, str(exc))
+        else:
+            _report(report, None)
+
+
+def _report(report: Callable[[str | None], object] | None, error: str | None) -> None:
+    if report is None:
+        return
+    try:
+        report(error)
+    except LanesError as exc:  # Redis away: the next round's heartbeat says it all again
+        log.warning("ledger drainer heartbeat not written: %s", exc)
 
 
 def drainer_process(config: Config, redis_url: str, stop: Stoppable, parent_pid: int) -> None:
@@ -155,24 +187,61 @@ def drainer_process(config: Config, redis_url: str, stop: Stoppable, parent_pid:
     A process of its own, not a thread of the worker: parsing and writing batches is CPU work,
     and in the worker it would hold the GIL against the threads making provider calls. It
     also puts back budget limits set from the CLI after a Redis restart
-    (:func:`broker.budget_gate.restore_overrides`), and drains what is left when stopped."""
+    (:func:`broker.budget_worker.restore_overrides`), beats after every round and batch
+    (:mod:`broker.ledger_health`), and drains what is left when stopped. An error that is
+    none of lanes' own is recorded in Redis and ends the process: its worker starts another
+    (:class:`DrainerSupervisor`)."""
     logging.basicConfig(
         level=logging.INFO, format="[%(asctime)s: %(levelname)s/ledger] %(message)s"
     )
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     keys = Keys(config.redis_prefix)
     budget = RedisBudgetStore(client, keys)
+    name = ledger_health.drainer_name()
+    stale_s = ledger_health.stale_after_s(config.ledger.flush_interval_s)
+    reported: set[str] = set()
+
+    def beat(error: str | None = None) -> None:
+        ledger_health.beat(client, keys, name, stale_s, error)
+
     drainer = LedgerDrainer(
         config,
         RedisLedgerSink(client, keys),
-        after=lambda ledger: restore_overrides(budget, ledger),
+        after=lambda ledger: restore_overrides(budget, ledger, reported),
+        on_batch=lambda: _report(beat, None),
     )
     try:
-        drain_every(drainer.drain, config.ledger.flush_interval_s, stop, parent_pid)
-        drainer.final_drain()
+        _report(beat, None)
+        _drain_until_stopped(drainer, config, stop, parent_pid, beat)
+        _leave(client, keys, name)
     finally:
         drainer.close()
         client.close()
+
+
+def _leave(client: redis.Redis, keys: Keys, name: str) -> None:
+    try:
+        ledger_health.leave(client, keys, name)
+    except LanesError as exc:
+        log.warning("ledger drainer left without saying so: %s", exc)
+
+
+def _drain_until_stopped(
+    drainer: LedgerDrainer,
+    config: Config,
+    stop: Stoppable,
+    parent_pid: int,
+    beat: Callable[[str | None], None],
+) -> None:
+    try:
+        drain_every(drainer.drain, config.ledger.flush_interval_s, stop, parent_pid, beat)
+        drainer.final_drain()
+    except Exception as exc:
+        # Not one of lanes' errors: a bug. Say so where doctor and status look, then die
+        # with the traceback in the log; the worker starts another drainer.
+        log.exception("ledger drainer stopped by an unexpected error")
+        _report(beat, f"drainer died: {type(exc).__name__}: {exc}")
+        raise
 
 
 @dataclass

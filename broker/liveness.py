@@ -14,6 +14,9 @@ health hash's ``ts_ms`` says when the lane's last call ended).
 
 Whoever reads it (``lanes status``, the metrics, each worker's log) judges with Redis time, so
 the hosts' clocks do not matter.
+
+Canaries are housekeeping, not work: they are sent without a ``task-sent`` event and their
+task sends no worker event (``send_events=False``), so Flower never lists them among the tasks.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from typing import Any
 
 import redis
 from celery import Celery
+from kombu.utils.uuid import uuid
 
 from broker.keys import Keys
+from broker.message import send_message
 from kernel.errors import InfrastructureError
 
 log = logging.getLogger("lanes.liveness")
@@ -59,8 +64,11 @@ def send_canaries(app: Celery, client: redis.Redis, keys: Keys, lanes: list[str]
     now = server_time_s(client)
     for lane in lanes:
         client.hsetnx(keys.canary(lane), "sent", repr(now))
-        app.send_task(CANARY_TASK, args=[lane], queue=lane, expires=CANARY_EXPIRES_S,
-                      argsrepr=f"lane={lane}", kwargsrepr="{}")  # fmt: skip
+        message = app.amqp.create_task_message(
+            uuid(), CANARY_TASK, [lane], {}, expires=CANARY_EXPIRES_S, ignore_result=True,
+            argsrepr=f"lane={lane}", kwargsrepr="{}", create_sent_event=False,
+        )  # fmt: skip
+        send_message(app, CANARY_TASK, lane, message)
 
 
 def took_canary(client: redis.Redis, keys: Keys, lane: str) -> None:

@@ -1,12 +1,12 @@
 """The ``lanes.run`` message: its one argument (:class:`Envelope`) and the one way it is built.
 
-Every message that runs a job step is built by :func:`signature`: the dispatcher's submit
-(:func:`publish`), a canvas signature, the janitor's re-send (:func:`publish`) and a worker's
-retry, wait or fallback (:func:`hand_over`, which replaces the running task). So the rules of
-the message hold everywhere: plain JSON (no pickle), the job id as the task id, the lane as
-the queue, and monitoring (Flower, ``celery inspect``) shows :meth:`Envelope.label`, never the
-envelope: the prompt stays out of sight and no secret is ever in it (API keys stay in the
-worker's environment).
+Every message that runs a job step is built from :func:`message_options`: the dispatcher's
+submit (:func:`publish`), a canvas signature (:func:`signature`), the janitor's re-send
+(:func:`publish`) and a worker's retry, wait or fallback (:func:`hand_over`, which takes the
+running task's place). So the rules of the message hold everywhere: plain JSON (no pickle),
+the job id as the task id, the lane as the queue, and monitoring (Flower, ``celery inspect``)
+shows :meth:`Envelope.label`, never the envelope: the prompt stays out of sight and no secret
+is ever in it (API keys stay in the worker's environment).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from celery import Celery, Task
 from celery.canvas import Signature
+from celery.exceptions import Ignore
 from celery.result import AsyncResult
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,8 +65,12 @@ class Envelope(BaseModel):
         return self.chain[self.step].model
 
     def label(self) -> str:
-        """What monitoring shows instead of the arguments."""
-        return f"job={self.job.id} step={self.step} attempt={self.attempt} lane={self.instance}"
+        """What monitoring shows instead of the arguments: the lane and the hop first (Flower's
+        tasks page cuts long arguments), the job id last."""
+        return (
+            f"lane={self.instance} hop={self.hop} step={self.step} attempt={self.attempt}"
+            f" job={self.job.id}"
+        )
 
     def to_wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_defaults=False)
@@ -155,7 +160,34 @@ def publish(
 
 def hand_over(task: Task, env: Envelope, *, countdown_s: float | None = None) -> NoReturn:
     """From inside a running ``lanes.run``: send ``env`` (a retry, a wait, a move to another
-    pool member or a fallback step) as the replacement of ``task``, keeping the task id and
-    any canvas links (chain, chord, callbacks), then end ``task`` (raises ``Ignore``)."""
-    task.replace(signature(task.app, env, countdown_s=countdown_s))
-    raise AssertionError("Task.replace returned instead of raising Ignore")  # pragma: no cover
+    pool member or a fallback step) in place of ``task``, keeping the task id and any canvas
+    links (chain, chord, group, callbacks), then end ``task`` (raises ``Ignore``).
+
+    Built as Celery's ``Task.replace`` builds a replacement, with two differences monitoring
+    shows: the message's ``retries`` is ``env.hop`` (Flower's "Retries" column counts the
+    job's messages), and its parent is the running task's parent, not the running task
+    itself (same id: ``Task.replace`` makes every re-queued job its own parent and child).
+    """
+    request = task.request
+    app = task.app
+    options = message_options(env, countdown_s=countdown_s)
+    message = app.amqp.create_task_message(
+        options["task_id"], RUN_TASK, options["args"], {},
+        countdown=options.get("countdown"), retries=env.hop,
+        group_id=request.group, group_index=request.group_index, chord=request.chord,
+        callbacks=request.callbacks, errbacks=request.errbacks, chain=request.chain,
+        root_id=request.root_id, parent_id=request.parent_id, reply_to=request.reply_to,
+        replaced_task_nesting=(request.replaced_task_nesting or 0) + 1,
+        argsrepr=options["argsrepr"], kwargsrepr=options["kwargsrepr"], ignore_result=True,
+        create_sent_event=app.conf.task_send_sent_event,
+    )  # fmt: skip
+    send_message(app, RUN_TASK, options["queue"], message)
+    raise Ignore(f"handed over to hop {env.hop}")
+
+
+def send_message(app: Celery, name: str, queue: str, message: Any) -> None:
+    """Publish ``message`` (built by ``app.amqp.create_task_message``) to ``queue``, as
+    ``send_task`` does once it has built one: for the messages whose headers lanes sets itself
+    (a hand-over's parent and retries, a canary's absent ``task-sent`` event)."""
+    with app.producer_or_acquire() as producer:
+        app.amqp.send_task_message(producer, name, message, queue=queue)

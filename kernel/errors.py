@@ -26,11 +26,21 @@ Vendor exceptions (anthropic, httpx, redis) are translated at the boundary with
 
 from __future__ import annotations
 
+import copy
+from typing import Self
+
 
 class LanesError(Exception):
     """Root of every error lanes raises on purpose."""
 
     exit_code = 1
+
+    def within(self, where: str) -> Self:
+        """This error, its message led by ``where`` (e.g. the pipeline step it came from);
+        same class, same attributes."""
+        found = copy.copy(self)
+        found.args = (f"{where}: {self}",)
+        return found
 
 
 class ConfigError(LanesError):
@@ -102,6 +112,25 @@ class JobTimeout(LanesError):
     """The job did not finish within the caller's timeout. It may still finish later."""
 
     exit_code = 7
+
+
+class NoWorker(JobTimeout):
+    """Jobs wait on lanes that no worker consumes: waiting longer cannot help. ``lanes``
+    names them, ``jobs`` counts the jobs waiting there."""
+
+    def __init__(self, lanes: list[str], jobs: int, note: str = "") -> None:
+        self.lanes = list(lanes)
+        self.jobs = jobs
+        which = ", ".join(self.lanes)
+        waits = "job waits" if jobs == 1 else f"{jobs} jobs wait"
+        super().__init__(
+            f"{waits} on lane {which}, which no worker consumes: start one with"
+            f" `lanes worker {' '.join(self.lanes)}` (or `lanes up`){note}"
+        )
+
+    def noting(self, note: str) -> NoWorker:
+        """The same error with ``note`` added (what became of the jobs)."""
+        return NoWorker(self.lanes, self.jobs, note)
 
 
 class ProviderError(LanesError):

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from broker.budget_gate import BudgetGate, ledger_spent
+from broker.budget_gate import BudgetGate, ledger_spent, valid_overrides
 from broker.connection import require_redis_url
 from broker.keys import Keys
 from broker.ledger_drain import drain_all
@@ -68,7 +68,7 @@ def budget_rows(
 ) -> list[dict[str, Any]]:
     """Every budget in force with its spend in the current window (counters rebuilt from the
     ledger first where Redis lost them)."""
-    overrides = store.limits()
+    overrides = valid_overrides(store.limits())
     limits = budget_limits(config.budgets, overrides)
     windowed = {
         limit.budget_id: window_hold(limit, config.budgets.timezone, now)
@@ -107,19 +107,24 @@ def _budget_row(
     return row
 
 
-def set_budget(config: Config, store: BudgetStore, ledger: SqlLedger, budget_id: str,
-               limit_usd: float, now: float) -> BudgetLimit:  # fmt: skip
-    """Set a budget's limit: durably in the ledger first, then in Redis where dispatchers
-    read it. JobError (exit 2) for a malformed id or a negative limit."""
+def budget_limit(config: Config, budget_id: str, limit_usd: float) -> BudgetLimit:
+    """The budget ``budget_id`` with ``limit_usd``, checked: :class:`JobError` (exit 2) for a
+    malformed id, an unknown instance, or a limit that is negative, not finite or above
+    :data:`~kernel.config.models.MAX_BUDGET_USD`. Touches nothing."""
     try:
         limit = parse_budget_id(budget_id, limit_usd)
     except ValueError as exc:
         raise JobError(str(exc)) from None
     if limit.scope is BudgetScope.INSTANCE and limit.name not in config.instances:
         raise JobError(f"unknown instance {limit.name!r}; use one of {', '.join(config.lanes())}")
+    return limit
+
+
+def save_budget(store: BudgetStore, ledger: SqlLedger, limit: BudgetLimit, now: float) -> None:
+    """Keep a checked limit (:func:`budget_limit`): durably in the ledger first, then in Redis
+    where dispatchers read it."""
     ledger.set_budget_limit(
         BudgetLimitRow(budget_id=limit.budget_id, scope=limit.scope.value, name=limit.name,
-                       period=limit.period.value, limit_usd=limit_usd, updated_at=now)
+                       period=limit.period.value, limit_usd=limit.limit_usd, updated_at=now)
     )  # fmt: skip
-    store.set_limit(limit.budget_id, limit_usd)
-    return limit
+    store.set_limit(limit.budget_id, limit.limit_usd)

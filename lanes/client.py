@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,7 @@ import redis
 from celery import Celery
 from celery.canvas import Signature
 
+from broker import consumers
 from broker.app import create_app
 from broker.budget_gate import BudgetGate, ledger_spent
 from broker.connection import require_redis_url
@@ -26,10 +29,13 @@ from broker.dispatcher import Dispatcher
 from broker.handle import JobHandle
 from broker.keys import Keys
 from broker.result import Result
+from broker.stores.jobs import Cancelled
 from broker.stores.ledger import PerformanceRow
 from broker.stores.redis import redis_stores
 from broker.stores.sql.lazy import LazyLedger
+from broker.waiting import Collected, Waited, Waiter, collect
 from kernel.config import Config, load_config
+from kernel.errors import NoWorker
 from router.budgets import Hold
 from router.decision import Decision
 from router.engine import Router
@@ -75,6 +81,7 @@ class Lanes:
             lane_state=self.lane_state,
             budget=self.budget,
         )
+        self.waiter = Waiter(self.stores.jobs, served=self.served)
 
     @classmethod
     def connect(cls, config: Config | None = None, *, config_path: Path | None = None) -> Lanes:
@@ -133,6 +140,7 @@ class Lanes:
         (:func:`lanes.batch.run_batch` lists the options)."""
         from lanes.batch import run_batch
 
+        options.setdefault("unserved", self.unserved)
         return run_batch(self, Path(in_path), Path(out_path), **options)
 
     async def abatch(
@@ -140,6 +148,7 @@ class Lanes:
     ) -> BatchSummary:
         from lanes.batch import arun_batch
 
+        options.setdefault("unserved", self.unserved)
         return await arun_batch(self, Path(in_path), Path(out_path), **options)
 
     def pipeline(
@@ -166,6 +175,30 @@ class Lanes:
 
         text = lanes if isinstance(lanes, str) else ",".join(lanes)
         return compare(self, job, parse_targets(self.config, text), timeout_s=timeout_s)
+
+    def served(self, lanes: Collection[str]) -> set[str]:
+        """Those of ``lanes`` that some worker consumes now (:mod:`broker.consumers`)."""
+        return consumers.served(self.redis, self.keys, lanes)
+
+    def wait(self, handles: Sequence[JobHandle], timeout_s: float) -> Waited:
+        """Every job's result (None: not finished within ``timeout_s``), stopping early when
+        the jobs still waiting wait on lanes no worker consumes (``no_worker`` says so). The
+        jobs are left as they are (:meth:`collect` gives up on the late ones)."""
+        return self.waiter.wait([h.id for h in handles], time.monotonic() + timeout_s)
+
+    def unserved(self, job_ids: Sequence[str]) -> NoWorker | None:
+        """Why some of ``job_ids`` cannot finish: they wait on lanes no worker consumes."""
+        return self.waiter.unserved(job_ids)
+
+    def cancel(self, handles: Sequence[JobHandle], reason: str) -> list[Cancelled]:
+        """Give up on jobs: they end failed with ``reason`` and start no provider call from
+        now on; a call already running finishes and is billed."""
+        return self.dispatcher.cancel(handles, reason)
+
+    def collect(self, handles: Sequence[JobHandle], deadline: float, reason: str) -> Collected:
+        """Wait for ``handles`` until ``deadline`` (``time.monotonic``), then cancel the
+        unfinished ones with ``reason``; at once when they wait on lanes no worker consumes."""
+        return collect(self.waiter, handles, deadline, self.cancel, reason)
 
     def job(self, job_id: str) -> JobHandle:
         """A handle on a job submitted earlier (by any process), by its id."""

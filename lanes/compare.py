@@ -6,13 +6,11 @@ answered from the response cache), all at once as one Celery group.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from broker.handle import wait_all
 from broker.result import Result
 from kernel.config import Config
 from kernel.errors import ConfigError
@@ -32,13 +30,20 @@ class Target:
 
 
 def parse_targets(config: Config, text: str) -> list[Target]:
-    """``a,b:model,c`` as targets, each checked against the config."""
-    targets = []
+    """``a,b:model,c`` as targets, each checked against the config and named once (the same
+    target twice would buy the same answer twice)."""
+    targets: list[Target] = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
         lane, _, model = item.partition(":")
-        targets.append(_checked(config, Target(lane, model or None)))
+        target = _checked(config, Target(lane, model or None))
+        if target in targets:
+            raise ConfigError(
+                f"{target.label} is listed twice", key="--lanes",
+                fix="name each lane (or lane:model) once",
+            )  # fmt: skip
+        targets.append(target)
     if len(targets) < 2:
         raise ConfigError(
             "compare needs at least two targets", key="--lanes",
@@ -75,13 +80,19 @@ def compare_jobs(job: dict[str, Any], targets: Sequence[Target]) -> list[dict[st
 
 @dataclass(frozen=True)
 class Comparison:
+    """Each target's result (None: not finished in time, and cancelled), and the jobs given up
+    on (:class:`broker.waiting.Collected`)."""
+
     targets: list[Target]
     results: list[Result | None]
     elapsed_s: float
+    calls_in_flight: int = 0
+    """Calls of cancelled jobs that had started: they finish and are billed."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "elapsed_s": round(self.elapsed_s, 3),
+            "calls_in_flight": self.calls_in_flight,
             "runs": [_run_json(t, r) for t, r in zip(self.targets, self.results, strict=True)],
         }
 
@@ -99,6 +110,9 @@ def _run_json(target: Target, result: Result | None) -> dict[str, Any]:
         "input_tokens": result.input_tokens,
         "output_tokens": result.output_tokens,
         "cost_usd": round(result.cost_usd, 6),
+        "cached": result.cached,
+        "cost_saved_usd": round(result.cost_saved_usd, 6),
+        "simulated": result.simulated,
         "fallbacks": len(result.fallbacks),
         "error": result.error,
         "text": result.text,
@@ -112,15 +126,13 @@ def compare(
     *,
     timeout_s: float = 600.0,
 ) -> Comparison:
-    """Run ``job`` on every target at once and wait for all of them."""
+    """Run ``job`` on every target at once and wait for all of them, ``timeout_s`` at most from
+    the start; what is unfinished then is cancelled. :class:`NoWorker` (nothing left
+    running) when a target's lane has no worker."""
     started = time.monotonic()
     handles = lanes.dispatcher.submit_group(compare_jobs(job, targets), strategy="manual")
-    results = wait_all(handles, started + timeout_s)
-    return Comparison(list(targets), results, time.monotonic() - started)
-
-
-async def acompare(
-    lanes: Lanes, job: dict[str, Any], targets: Sequence[Target], *, timeout_s: float = 600.0
-) -> Comparison:
-    """:func:`compare` for asyncio (runs in a thread)."""
-    return await asyncio.to_thread(compare, lanes, job, targets, timeout_s=timeout_s)
+    reason = f"not finished within lanes compare --timeout {timeout_s:g}s"
+    got = lanes.collect(handles, started + timeout_s, reason)
+    if got.no_worker is not None:
+        raise got.no_worker.noting(f"; {len(got.cancelled)} job(s) of the comparison cancelled")
+    return Comparison(list(targets), got.results, time.monotonic() - started, got.calls_in_flight)

@@ -19,7 +19,7 @@ from lanes.stack import Stack
 from workers.providers import is_simulated
 
 DEMO_COLUMNS = ("reviewer", "lane", "model", "rule", "status", "input_tokens", "output_tokens",
-                "cost_usd", "latency_s", "cached", "cost_saved_usd")  # fmt: skip
+                "cost_usd", "latency_s", "cached", "cost_saved_usd", "simulated")  # fmt: skip
 
 
 def real_lanes(config: Config) -> list[str]:
@@ -41,11 +41,13 @@ def review_rows(stack: Stack, timeout_s: float = 120.0) -> list[dict[str, Any]]:
     diff = SAMPLE_DIFF.read_text(encoding="utf-8")
     with Lanes(stack.config, stack.redis_url) as lanes:
         handles = fan_out(lanes, diff)
-        return collect(handles, timeout_s)
+        return collect(lanes, handles, timeout_s)
 
 
 def demo_table(rows: list[dict[str, Any]]) -> Table:
-    """One line per reviewer: where it ran, the rule that put it there, what it cost."""
+    """One line per reviewer: where it ran (``(simulated)`` when the lane talked to the local
+    provider simulator), the rule that put it there, what it cost (``(cached)``: answered from
+    the response cache)."""
     table = Table(title="lanes demo: code review of lanes/data/sample.diff")
     for col in ("reviewer", "lane", "model", "status"):
         table.add_column(col, no_wrap=True)
@@ -55,9 +57,10 @@ def demo_table(rows: list[dict[str, Any]]) -> Table:
     for row in rows:
         style = "green" if row["status"] == "ok" else "red"
         status = f"{row['status']} (cached)" if row.get("cached") else row["status"]
+        lane = f"{row['lane']} (simulated)" if row.get("simulated") else str(row["lane"])
         table.add_row(
             row["reviewer"],
-            str(row["lane"]),
+            escape(lane),
             str(row["model"]),
             f"[{style}]{status}[/]",
             str(row["input_tokens"]),
@@ -71,6 +74,11 @@ def demo_table(rows: list[dict[str, Any]]) -> Table:
     table.caption = f"total cost ${total:.6f}" + (
         f"; ${saved:.6f} saved by the response cache" if saved else ""
     )
+    if any(r.get("simulated") for r in rows):
+        table.caption += (
+            "; lanes marked (simulated) answered from the local provider simulator:"
+            " their text is filler, not a model's review"
+        )
     return table
 
 

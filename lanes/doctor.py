@@ -76,7 +76,8 @@ def run_checks(
     timeout_s: float = 3.0,
 ) -> list[Check]:
     """Every check, in the order a person fixes things: config, Redis, keys, endpoints,
-    database, clocks (the clocks are read from Redis, so they come with it)."""
+    database, clocks and the ledger's drainers (both are read from Redis, so they come
+    with it)."""
     return [
         *_guarded("config", lambda: [config_check(config, config_path)]),
         *_guarded("redis", lambda: redis_checks(config, redis_url, timeout_s)),
@@ -136,7 +137,8 @@ def config_error_check(error: ConfigError) -> Check:
 
 
 def redis_checks(config: Config, redis_url: str | None, timeout_s: float) -> list[Check]:
-    """Reachability, then (only when it answers) persistence, eviction and clocks."""
+    """Reachability, then (only when it answers) persistence, eviction, clocks and the
+    ledger's drainers."""
     try:
         url = redis_url or require_redis_url(config)
     except LanesError:
@@ -154,6 +156,7 @@ def redis_checks(config: Config, redis_url: str | None, timeout_s: float) -> lis
             *_guarded("redis persistence", lambda: [persistence_check(client)]),
             *_guarded("redis eviction", lambda: [eviction_check(client)]),
             *_guarded("clock", lambda: clock_checks(config, client)),
+            *_guarded("ledger drainer", lambda: [drainer_check(config, client)]),
         ]
     finally:
         client.close()
@@ -340,6 +343,21 @@ def _in_sync_row(hosts: list[str]) -> Check:
     return Check("clock workers", "ok", f"{len(hosts)} hosts {within}: {', '.join(hosts)}")
 
 
+# -- the ledger's drainers -----------------------------------------------------------------
+
+
+def drainer_check(config: Config, client: redis.Redis) -> Check:
+    """Whether the drainers that move ledger events from Redis into the database run and
+    keep up (:mod:`broker.ledger_health`)."""
+    from broker.ledger_health import ledger_health, stale_after_s
+
+    if not config.ledger.enabled:
+        return Check("ledger drainer", "ok", "ledger.enabled is false: nothing to drain")
+    stale_s = stale_after_s(config.ledger.flush_interval_s)
+    status, detail, fix = ledger_health(client, Keys(config.redis_prefix), stale_s).verdict()
+    return Check("ledger drainer", status, detail, fix)
+
+
 # -- keys and endpoints --------------------------------------------------------------------
 
 
@@ -456,7 +474,10 @@ def database_check(config: Config, timeout_s: float) -> Check:
 
     if not config.ledger.enabled:
         return Check("database", "ok", "ledger.enabled is false: nothing is recorded")
-    url = database_url(config)
+    try:
+        url = database_url(config)
+    except ConfigError as exc:
+        return Check("database", "fail", f"{exc.key}: {exc.message}", exc.fix)
     shown = mask_url_secrets(url)
     parsed = make_url(url)
     if _sqlite_file_missing(parsed.get_backend_name(), parsed.database):

@@ -1,11 +1,12 @@
 """Flower, the Celery monitor, as lanes runs it: one address, basic auth, no secret in argv.
 
-``lanes up`` (through :class:`lanes.stack.Stack`) and ``lanes flower`` both run Flower from
-here. Basic auth comes from ``$FLOWER_BASIC_AUTH`` (``user:password``, or several, comma
-separated, as Flower reads it); without it lanes generates a password for the run and hands it
-back so the caller prints it once. A production config (``production: true``) never gets an open
-Flower, nor one with a password nobody chose. The secrets reach Flower through its environment,
-which only its owner may read, never through its command line, which ``ps`` shows to everyone.
+``lanes up`` (through :class:`lanes.stack.Stack`) and ``lanes flower`` both start Flower from
+here, as :mod:`lanes.flower_server` (read-only unless ``flower.control``). Basic auth comes
+from ``$FLOWER_BASIC_AUTH`` (``user:password``, or several, comma separated, as Flower reads
+it); without it lanes generates a password for the run and hands it back so the caller prints
+it once. A production config (``production: true``) never gets an open Flower, nor one with a
+password nobody chose. The secrets reach Flower through its environment, which only its owner
+may read, never through its command line, which ``ps`` shows to everyone.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ COOKIE_ENV = "FLOWER_COOKIE_SECRET"
 GENERATED_USER = "lanes"
 
 TASK_COLUMNS = "name,uuid,state,args,result,received,runtime,worker"
-"""The tasks page's columns. ``args`` is each message's label (``job=... step=... lane=...``,
-see ``broker.message``), ``result`` the summary ``lanes.run`` returns: neither holds a prompt,
-a reply or a key, so both can be shown."""
+"""The tasks page's columns. ``args`` is each message's label (``lane=... hop=... step=...
+attempt=... job=...``, see ``broker.message``), ``result`` the summary ``lanes.run`` returns:
+neither holds a prompt, a reply or a key, so both can be shown."""
 
 _WILDCARDS = {"", "0.0.0.0", "::"}
 
@@ -57,9 +58,10 @@ class FlowerAuth:
 def resolve_auth(config: Config, environ: Mapping[str, str] | None = None) -> FlowerAuth:
     """Flower's credentials: ``$FLOWER_BASIC_AUTH``, else a generated password for this run.
 
-    A production config refuses to go on without ``$FLOWER_BASIC_AUTH``: an open Flower lets
-    anyone shut workers down or send tasks, and a generated password lives only in one
-    terminal's scrollback, so nobody else can log in.
+    A production config refuses to go on without ``$FLOWER_BASIC_AUTH``: Flower shows every
+    job's label and every worker (and, with ``flower.control``, lets its users act on them),
+    and a generated password lives only in one terminal's scrollback, so nobody else can log
+    in.
     """
     env = os.environ if environ is None else environ
     value = env.get(AUTH_ENV, "").strip()
@@ -115,20 +117,17 @@ def flower_env(base: Mapping[str, str], auth: FlowerAuth, secret: str) -> dict[s
 def flower_command(
     config: Config, *, host: str | None = None, port: int | None = None
 ) -> list[str]:
-    """Flower on the worker app (which reads ``$LANES_CONFIG`` and ``$REDIS_URL``), at
-    ``host``/``port`` (default: ``flower.host``/``flower.port``; resolve a port of 0 with
-    :func:`pick_port` first, or nobody learns where Flower went).
+    """Flower as lanes serves it (:mod:`lanes.flower_server`, which reads ``$LANES_CONFIG`` and
+    ``$REDIS_URL``), at ``host``/``port`` (default: ``flower.host``/``flower.port``; resolve a
+    port of 0 with :func:`pick_port` first, or nobody learns where Flower went).
 
-    No secret here: the command line is public. The queues need no option: Flower reads
-    their lengths from Redis for every queue the workers consume (else the app's
-    ``task_queues``, which are the lanes), so every lane shows on the Broker page.
+    No secret here: the command line is public.
     """
     spec = config.flower
     return [
-        sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower",
+        sys.executable, "-m", "lanes.flower_server",
         f"--address={spec.host if host is None else host}",
         f"--port={spec.port if port is None else port}",
-        "--persistent=False", f"--tasks_columns={TASK_COLUMNS}",
     ]  # fmt: skip
 
 

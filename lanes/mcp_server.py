@@ -3,12 +3,18 @@
 Claude stays the orchestrator; these tools let it hand work to the lanes of this deployment:
 private or bulk work to the local model, self-contained coding sub-tasks to the cheap coding
 lane, a diff to the reviewers, any job to the router. Every tool is a call into
-:class:`lanes.client.Lanes`, run in a worker thread so the server keeps answering while a job
-runs.
+:class:`lanes.client.Lanes`.
+
+The server keeps answering whatever runs: ``list_models`` reads the config only, quick calls
+(route, submit, a result lookup) run in a small pool of threads of their own, and the tools
+that wait for jobs in another, bounded one (``max_waits``; a call over the bound waits its
+turn, its ``timeout_s`` running meanwhile): see :mod:`lanes.mcp_threads`. It exits when stdin
+closes and at once on SIGTERM or Ctrl-C, calls in flight or not; their jobs run on.
 
 The connection to Redis opens at the first tool call that needs it, not at start: the server
 starts at once and lists its tools even while Redis is down; a call then returns the
-infrastructure error as a tool error, and the next call tries again.
+infrastructure error as a tool error, and a later call tries again
+(:class:`lanes.mcp_connection.Connection`).
 
 On stdio the server's stdout carries the protocol and nothing else; logging goes to stderr.
 
@@ -19,37 +25,58 @@ for the Anthropic API: Claude lanes are Anthropic API accounts with their own ke
 
 from __future__ import annotations
 
-import functools
 import importlib.metadata
 import inspect
 import re
+import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
-import anyio.to_thread
 import redis
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from broker.embedded import require_answer
 from broker.handle import JobHandle
 from broker.result import Result
 from kernel.config import Config
-from kernel.errors import InfrastructureError, JobError, JobTimeout, LanesError
-from kernel.taxonomy import Complexity, StrategyName, TaskType
+from kernel.errors import InfrastructureError, JobError, LanesError
+from kernel.taxonomy import StrategyName, TaskType
 from lanes.client import Lanes
-from router.decision import Decision
+from lanes.mcp_args import (
+    MAX_WAITS,
+    ComplexityHint,
+    Instance,
+    MaxTokens,
+    Model,
+    Project,
+    Prompt,
+    Strategy,
+    System,
+    TaskTypeHint,
+    Vital,
+    WaitS,
+)
+from lanes.mcp_connection import Connection
+from lanes.mcp_json import decision_json, models_json, result_json
+from lanes.mcp_threads import ThreadPool, settle, wait_result
+from router.filters import LOCAL_TAG
 
 T = TypeVar("T")
 
-LOCAL_TAG = "local"
 CODING_STRATEGY = StrategyName.CRITICALITY.value
 """Routes the non-vital coding jobs of ``ask_coding_model`` to a cheap lane."""
-FIRST_WAIT_S = 5.0
-"""After this long without a result, a waiting tool checks that some worker serves the lane."""
+QUICK_THREADS = 4
+"""Threads for the quick calls: routing, submitting, looking a result up. Few on purpose:
+routing is partly CPU work, and more threads would take the GIL from the event loop, which
+then reads and answers everything else (``list_models`` too) late; a burst of submits goes
+no faster with more."""
+MAX_ERROR_CHARS = 4000
+"""Longest tool error message."""
 JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 """The job id pattern of :class:`router.job.Job`."""
 
@@ -74,76 +101,12 @@ subscription login and never stands in for the Anthropic API: Claude lanes are A
 accounts with their own keys.
 """
 
-Prompt = Annotated[
-    str,
-    Field(description="The whole task, self-contained: the model sees nothing of this chat."),
-]
-System = Annotated[str | None, Field(description="Optional system prompt.")]
-MaxTokens = Annotated[int, Field(ge=1, le=128000, description="Longest reply, in tokens.")]
-WaitS = Annotated[
-    float,
-    Field(gt=0, le=3600, description="Seconds to wait for the answer before giving up."),
-]
-TaskTypeHint = Annotated[
-    TaskType | None, Field(description="Task type hint; unset: the classifier decides.")
-]
-ComplexityHint = Annotated[
-    Complexity | None, Field(description="Complexity hint; unset: the classifier decides.")
-]
-Vital = Annotated[
-    bool | None,
-    Field(
-        description="true: vital (costly if wrong), never on a cheap lane; false: cheap lanes"
-        " are acceptable; unset: the classifier decides."
-    ),
-]
-Instance = Annotated[str | None, Field(description="Pin a lane or pool (see list_models).")]
-Model = Annotated[str | None, Field(description="Pin a model (see list_models).")]
-Strategy = Annotated[
-    StrategyName | None, Field(description="Routing strategy; unset: the configured one.")
-]
-Project = Annotated[str | None, Field(description="Project the job's spend is booked to.")]
-
-
-class Connection:
-    """The server's one :class:`Lanes`, opened at the first call that needs it.
-
-    A failed open is not kept: the next call tries again, so a server started before Redis
-    recovers by itself. Thread-safe: tools run in worker threads.
-    """
-
-    def __init__(self, config: Config) -> None:
-        self._config = config
-        self._lanes: Lanes | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> Lanes:
-        with self._lock:
-            if self._lanes is None:
-                self._lanes = self._open()
-            return self._lanes
-
-    def _open(self) -> Lanes:
-        """Connect and PING, so an unreachable Redis is one clear InfrastructureError."""
-        lanes = Lanes.connect(self._config)
-        try:
-            require_answer(lanes.redis_url)
-        except InfrastructureError:
-            lanes.close()
-            raise
-        return lanes
-
-    def close(self) -> None:
-        with self._lock:
-            lanes, self._lanes = self._lanes, None
-        if lanes is not None:
-            lanes.close()
-
 
 class LanesTools:
     """The MCP tools. Each public coroutine is one tool: its docstring is the description
     Claude reads to decide when to delegate to it, and when not. The work is sync lanes calls,
-    run in a worker thread; a :class:`LanesError` becomes a tool error naming the problem."""
+    run in a thread of a bounded pool (``max_waits`` threads for the calls that wait for jobs);
+    a :class:`LanesError` becomes a tool error naming the problem."""
 
     NAMES = (
         "ask_local_model",
@@ -156,9 +119,13 @@ class LanesTools:
     )
     READ_ONLY = frozenset({"list_models", "route", "result"})
 
-    def __init__(self, config: Config, connection: Connection | None = None) -> None:
+    def __init__(
+        self, config: Config, connection: Connection | None = None, max_waits: int = MAX_WAITS
+    ) -> None:
         self.config = config
         self.connection = connection or Connection(config)
+        self.quick = ThreadPool(QUICK_THREADS, "lanes-mcp-call")
+        self.waits = ThreadPool(max_waits, "lanes-mcp-wait")
 
     def register(self, server: MCPServer[Any]) -> None:
         for name in self.NAMES:
@@ -186,7 +153,7 @@ class LanesTools:
         `timeout_s`); returns the text, lane, model and cost."""
         lane = self._local_lane()
         job = _job(prompt, system=system, max_tokens=max_tokens, instance=lane)
-        return await self._call(self._ask_local, job, lane, timeout_s)
+        return await self._ask(job, timeout_s, local_lane=lane)
 
     async def ask_coding_model(
         self,
@@ -212,7 +179,7 @@ class LanesTools:
             vital=False,
             strategy=CODING_STRATEGY,
         )
-        return await self._call(self._ask, job, timeout_s)
+        return await self._ask(job, timeout_s)
 
     async def list_models(self) -> dict[str, Any]:
         """List the lanes of this deployment: for each, its provider, tags (`local`, `cheap`,
@@ -301,7 +268,11 @@ class LanesTools:
         for a while instead of polling in a tight loop. Do NOT use it for jobs of
         `ask_local_model`, `ask_coding_model` or `review`: they return their answers
         themselves. An unknown (or expired) job id is an error."""
-        return await self._call(self._result, job_id, wait_s)
+        if not JOB_ID.match(job_id):
+            raise ToolError(f"{job_id!r:.200} is not a job id (1-128 of A-Z a-z 0-9 _ . : -)")
+        if wait_s > 0:
+            return await self._waiting(self._result, job_id, wait_s)
+        return await self._call(self._result, job_id, 0.0, threading.Event())
 
     async def review(
         self,
@@ -320,16 +291,34 @@ class LanesTools:
         merged. Do NOT use it on a diff that contains secrets (it goes to cloud providers), on
         an empty or unrelated diff, or instead of reading the code yourself: the findings are
         suggestions to check. Blocks until every reviewer answers (or `timeout_s`)."""
-        return await self._call(self._review, diff, reviewers, timeout_s)
+        if not diff.strip():
+            raise ToolError("the diff is empty: pass the output of `git diff`")
+        return await self._waiting(self._review, diff, reviewers, timeout_s)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` in a worker thread; a LanesError becomes a tool error."""
-        try:
-            return await anyio.to_thread.run_sync(
-                functools.partial(fn, *args), abandon_on_cancel=True
+        """``fn(*args)`` in a quick thread; a LanesError becomes a tool error."""
+        with tool_errors():
+            return await self.quick.run(lambda stop: fn(*args))
+
+    async def _waiting(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args, stop)`` in a waiting thread, once one is free; a LanesError becomes a
+        tool error. ``stop`` is set when the call is cancelled (the client gave up)."""
+        with tool_errors():
+            return await self.waits.run(lambda stop: fn(*args, stop))
+
+    async def _ask(
+        self, job: dict[str, Any], timeout_s: float, local_lane: str | None = None
+    ) -> dict[str, Any]:
+        """Submit ``job`` and wait for its answer (see :func:`lanes.mcp_threads.settle` for a
+        job that does not finish)."""
+        deadline = time.monotonic() + timeout_s
+        handle = await self._call(self._submit_job, job, local_lane)
+        result = await self._waiting(self._result_of, handle, deadline, timeout_s)
+        if not result.ok:
+            raise ToolError(
+                f"job {result.job_id} failed on {result.instance}/{result.model}: {result.error}"
             )
-        except LanesError as exc:
-            raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+        return result_json(result)
 
     def _local_lane(self) -> str:
         """The first enabled lane tagged ``local``; a tool error naming the fix if none is."""
@@ -342,29 +331,25 @@ class LanesTools:
             " ask_coding_model / submit"
         )
 
-    def _ask(self, job: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        lanes = self.connection.get()
-        handle = lanes.submit(job)
-        result = wait_for(lanes, handle, timeout_s)
-        if not result.ok:
-            raise ToolError(
-                f"job {result.job_id} failed on {result.instance}/{result.model}: {result.error}"
-            )
-        return result_json(result)
-
-    def _ask_local(self, job: dict[str, Any], lane: str, timeout_s: float) -> dict[str, Any]:
-        """:meth:`_ask` on the local lane. Its refusal of vital work suggests pinning another
-        lane; for private data that would be the wrong fix, so the error says so."""
+    def _submit_job(self, job: dict[str, Any], local_lane: str | None) -> JobHandle:
+        """Submit ``job``. A local lane's refusal of vital work suggests pinning another lane;
+        for private data that would be the wrong fix, so the error says so."""
         try:
-            return self._ask(job, timeout_s)
+            return self.connection.get().submit(job)
         except JobError as exc:
-            if "vital" not in str(exc):
+            if local_lane is None or "vital" not in str(exc):
                 raise
             raise JobError(
-                f"{exc}. Private data must stay on {lane}: do not send it to another lane. If the"
-                f" work is not vital after all, use `submit` with instance {lane!r} and vital"
-                " false, then `result`"
+                f"{exc}. Private data must stay on {local_lane}: do not send it to another lane."
+                f" If the work is not vital after all, use `submit` with instance {local_lane!r}"
+                " and vital false, then `result`"
             ) from exc
+
+    def _result_of(
+        self, handle: JobHandle, deadline: float, timeout_s: float, stop: threading.Event
+    ) -> Result:
+        lanes = self.connection.get()
+        return settle(lanes, handle, wait_result(lanes, handle, deadline, stop), timeout_s)
 
     def _route(self, job: dict[str, Any]) -> dict[str, Any]:
         return decision_json(self.connection.get().route(job))
@@ -379,9 +364,7 @@ class LanesTools:
             "estimated_cost_usd": decision.estimated_cost_usd if decision else None,
         }
 
-    def _result(self, job_id: str, wait_s: float) -> dict[str, Any]:
-        if not JOB_ID.match(job_id):
-            raise JobError(f"{job_id!r} is not a job id (1-128 of A-Z a-z 0-9 _ . : -)")
+    def _result(self, job_id: str, wait_s: float, stop: threading.Event) -> dict[str, Any]:
         lanes = self.connection.get()
         found = lanes.stores.jobs.result(job_id)
         if found is None and not known_job(lanes, job_id):
@@ -390,23 +373,37 @@ class LanesTools:
                 f" (results are kept {lanes.config.result_ttl_s} s)"
             )
         if found is None and wait_s > 0:
-            try:
-                found = lanes.job(job_id).get(timeout_s=wait_s, raise_on_failure=False)
-            except JobTimeout:
-                found = None
+            waited = wait_result(lanes, lanes.job(job_id), time.monotonic() + wait_s, stop)
+            if waited.no_worker is not None:
+                raise waited.no_worker.noting("; the job stays queued until then")
+            found = waited.results[0]
         if found is None:
             return {"job_id": job_id, "status": "pending"}
         return result_json(found)
 
-    def _review(self, diff: str, names: list[str] | None, timeout_s: float) -> str:
+    def _review(
+        self, diff: str, names: list[str] | None, timeout_s: float, stop: threading.Event
+    ) -> str:
         from lanes.review import review
         from lanes.reviewers import select_reviewers
 
-        if not diff.strip():
-            raise JobError("the diff is empty: pass the output of `git diff`")
         chosen = select_reviewers(self.config, names=names or ())
         report = review(self.connection.get(), diff, reviewers=chosen, timeout_s=timeout_s)
         return report.markdown()
+
+
+@contextmanager
+def tool_errors() -> Iterator[None]:
+    """A :class:`LanesError` raised inside becomes a tool error naming it, cut to
+    :data:`MAX_ERROR_CHARS` (an error may quote a huge argument back)."""
+    try:
+        yield
+    except LanesError as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        if len(message) > MAX_ERROR_CHARS:
+            cut = len(message) - MAX_ERROR_CHARS
+            message = f"{message[:MAX_ERROR_CHARS]}... ({cut} more characters)"
+        raise ToolError(message) from exc
 
 
 def _job(prompt: str, **fields: Any) -> dict[str, Any]:
@@ -418,116 +415,12 @@ def _job(prompt: str, **fields: Any) -> dict[str, Any]:
     return job
 
 
-def wait_for(lanes: Lanes, handle: JobHandle, timeout_s: float) -> Result:
-    """The job's result; JobTimeout early, with the fix, when no worker consumes its lane,
-    and a JobTimeout naming the job id (for ``result``) when it is merely slow."""
-    from lanes.status import consumers
-
-    first_s = min(FIRST_WAIT_S, timeout_s)
-    try:
-        return handle.get(timeout_s=first_s, raise_on_failure=False)
-    except JobTimeout:
-        if first_s >= timeout_s:
-            raise _still_running(handle, timeout_s) from None
-    lane = handle.instance
-    if lane is not None and lane not in consumers(lanes.app):
-        raise JobTimeout(
-            f"job {handle.id} waits on lane {lane}, which no worker consumes: start one with"
-            f" `lanes worker {lane}` (or `lanes up`); the job stays queued until then"
-        )
-    try:
-        return handle.get(timeout_s=timeout_s - first_s, raise_on_failure=False)
-    except JobTimeout:
-        raise _still_running(handle, timeout_s) from None
-
-
-def _still_running(handle: JobHandle, timeout_s: float) -> JobTimeout:
-    return JobTimeout(
-        f"job {handle.id} is not finished after {timeout_s:g} s (lane {handle.instance});"
-        f" it keeps running: call `result` with job_id {handle.id!r} later"
-    )
-
-
 def known_job(lanes: Lanes, job_id: str) -> bool:
     """Whether ``job_id`` was submitted to this deployment (its id claim is still held)."""
     try:
         return bool(lanes.redis.exists(lanes.keys.owner(job_id)))
     except (redis.RedisError, OSError) as exc:
         raise InfrastructureError(f"cannot look up job {job_id}: {exc}") from None
-
-
-def result_json(result: Result) -> dict[str, Any]:
-    """What a caller needs of a result: where it ran, the answer, what it cost."""
-    data: dict[str, Any] = {
-        "job_id": result.job_id,
-        "status": result.status,
-        "instance": result.instance,
-        "model": result.model,
-        "text": result.text,
-        "cost_usd": round(result.cost_usd, 6),
-        "input_tokens": result.input_tokens,
-        "output_tokens": result.output_tokens,
-        "latency_s": round(result.latency_s, 3),
-        "fallbacks": len(result.fallbacks),
-        "cached": result.cached,
-        "simulated": result.simulated,
-    }
-    if result.error:
-        data["error"] = result.error
-    return data
-
-
-def decision_json(decision: Decision) -> dict[str, Any]:
-    """A routing decision with the classification's verdicts at the top level."""
-    clf = decision.classification
-    return {
-        "instance": decision.instance,
-        "pool": decision.pool,
-        "model": decision.model,
-        "strategy": decision.strategy,
-        "estimated_cost_usd": decision.estimated_cost_usd,
-        "estimated_latency_s": decision.estimated_latency_s,
-        "confidence": decision.confidence,
-        "vital": clf.vital if clf else None,
-        "vital_reason": clf.vital_reason if clf else None,
-        "task_type": clf.type.value if clf else None,
-        "complexity": clf.complexity.value if clf else None,
-        "difficulty": clf.difficulty if clf else None,
-        "reasons": list(decision.reasons),
-        "chain": [step.model_dump() for step in decision.chain],
-    }
-
-
-def models_json(config: Config) -> dict[str, Any]:
-    """Every lane with its tags, pools and models (price per MTok after the lane's price
-    multiplier, context window, quality)."""
-    lanes = []
-    for name, spec in config.instances.items():
-        models = []
-        for model_id in spec.models:
-            model = config.models[model_id]
-            models.append(
-                {
-                    "model": model_id,
-                    "input_per_mtok": round(model.price.input_per_mtok * spec.price_multiplier, 6),
-                    "output_per_mtok": round(
-                        model.price.output_per_mtok * spec.price_multiplier, 6
-                    ),
-                    "context_window": model.context_window,
-                    "quality": model.quality,
-                }
-            )
-        lanes.append(
-            {
-                "lane": name,
-                "provider": spec.provider.value,
-                "enabled": spec.enabled,
-                "tags": list(spec.tags),
-                "pools": [pool for pool, members in config.pools.items() if name in members],
-                "models": models,
-            }
-        )
-    return {"lanes": lanes, "pools": {pool: list(m) for pool, m in config.pools.items()}}
 
 
 def _version() -> str:
@@ -537,19 +430,29 @@ def _version() -> str:
         return ""
 
 
-def build_server(config: Config, connection: Connection | None = None) -> MCPServer[Any]:
+def build_server(
+    config: Config, connection: Connection | None = None, max_waits: int = MAX_WAITS
+) -> MCPServer[Any]:
     """The lanes MCP server over ``config``; nothing connects until a tool needs Redis."""
     server: MCPServer[Any] = MCPServer(
         "lanes", instructions=INSTRUCTIONS, version=_version(), log_level="WARNING"
     )
-    LanesTools(config, connection).register(server)
+    LanesTools(config, connection, max_waits).register(server)
     return server
 
 
-def serve_stdio(config: Config) -> None:
-    """Serve the tools on stdin/stdout until the client closes the connection."""
+def serve_stdio(config: Config, max_waits: int = MAX_WAITS) -> None:
+    """Serve the tools on stdin/stdout until stdin closes (the client went away; calls in
+    flight are dropped), or until SIGTERM or Ctrl-C, which end the process at once.
+
+    Nothing is lost by ending at once: the jobs live in Redis and run on in the workers. The
+    signals get their default action even when the launcher had them ignored, so a server
+    whose client died can always be stopped. Call from the main thread.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     connection = Connection(config)
     try:
-        build_server(config, connection).run("stdio")
+        build_server(config, connection, max_waits).run("stdio")
     finally:
         connection.close()

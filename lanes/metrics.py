@@ -12,7 +12,10 @@ read from Redis at each scrape:
 - ``lanes_lane_consuming{lane}``: 1 when the liveness canary says the lane is consumed, 0 when
   it is stuck or no worker serves it (:mod:`broker.liveness`);
 - ``lanes_lane_workers{lane}``: workers consuming the lane (asked at most every 10 s);
-- ``lanes_budget_used_ratio{budget}``: (spent + in flight) / limit of each windowed budget.
+- ``lanes_budget_used_ratio{budget}``: (spent + in flight) / limit of each windowed budget;
+- ``lanes_ledger_backlog``, ``lanes_ledger_drainers``, ``lanes_ledger_drainer_restarts_total``:
+  ledger events waiting in Redis, drainers running, drainers replaced after they died
+  (:mod:`broker.ledger_health`).
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ from typing import Any
 import redis
 from celery import Celery
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from broker.app import create_app
+from broker.budget_gate import valid_overrides
 from broker.keys import Keys
+from broker.ledger_health import ledger_health, stale_after_s
 from broker.liveness import liveness
 from broker.stores.redis.budget import RedisBudgetStore
 from broker.stores.redis.lane_state import RedisLaneState
@@ -75,10 +80,11 @@ class RedisCollector(Collector):
         self._workers: tuple[float, dict[str, list[str]]] = (0.0, {})
         self._lock = threading.Lock()
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         try:
             yield from self._lanes()
             yield from self._budgets()
+            yield from self._ledger()
         except (InfrastructureError, redis.RedisError, OSError) as exc:
             log.warning("metrics from Redis not read: %s", exc)
 
@@ -94,7 +100,7 @@ class RedisCollector(Collector):
         serving = _gauge("lanes_lane_workers", "Workers consuming the lane.", "lane")
         with self.client.pipeline(transaction=False) as pipe:
             for lane in lanes:
-                pipe.llen(lane)
+                pipe.llen(self.keys.queue(lane))
             depths = pipe.execute()
         for lane, waiting in zip(lanes, depths, strict=True):
             depth.add_metric([lane], float(waiting))
@@ -123,7 +129,7 @@ class RedisCollector(Collector):
         now = datetime.now(UTC)
         holds = [
             window_hold(limit, self.config.budgets.timezone, now)
-            for limit in budget_limits(self.config.budgets, store.limits())
+            for limit in budget_limits(self.config.budgets, valid_overrides(store.limits()))
             if limit.period is not BudgetPeriod.PER_REQUEST
         ]
         used = _gauge("lanes_budget_used_ratio", "(spent + in flight) / limit.", "budget")
@@ -133,6 +139,19 @@ class RedisCollector(Collector):
             if found is not None:
                 used.add_metric([hold.budget_id], found.fraction)
         yield used
+
+    def _ledger(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        if not self.config.ledger.enabled:
+            return
+        stale_s = stale_after_s(self.config.ledger.flush_interval_s)
+        health = ledger_health(self.client, self.keys, stale_s)
+        yield GaugeMetricFamily("lanes_ledger_backlog", "Ledger events waiting in Redis.",
+                                value=health.backlog)  # fmt: skip
+        yield GaugeMetricFamily("lanes_ledger_drainers", "Ledger drainers running.",
+                                value=len(health.drainers))  # fmt: skip
+        yield CounterMetricFamily("lanes_ledger_drainer_restarts",
+                                  "Ledger drainers replaced after they died.",
+                                  value=health.restarts)  # fmt: skip
 
     def _consumers(self) -> dict[str, list[str]]:
         with self._lock:

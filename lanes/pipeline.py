@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from broker.handle import wait_all
 from broker.pipeline import PREVIOUS
 from broker.result import Result
 from kernel.errors import ConfigError
@@ -105,12 +105,15 @@ def load_pipeline(path: Path) -> Pipeline:
 
 @dataclass(frozen=True)
 class PipelineRun:
-    """Every step's result, in order (a step that never finished has None)."""
+    """Every step's result, in order (a step that never finished has None: it was cancelled
+    at the deadline)."""
 
     pipeline: str
     steps: list[str]
     results: list[Result | None]
     elapsed_s: float
+    calls_in_flight: int = 0
+    """Calls of cancelled steps that had started: they finish and are billed."""
 
     @property
     def ok(self) -> bool:
@@ -127,6 +130,7 @@ class PipelineRun:
             "ok": self.ok,
             "elapsed_s": round(self.elapsed_s, 3),
             "total_cost_usd": round(sum(r.cost_usd for r in self.results if r), 6),
+            "calls_in_flight": self.calls_in_flight,
             "steps": [
                 _step_json(name, r) for name, r in zip(self.steps, self.results, strict=True)
             ],
@@ -146,6 +150,9 @@ def _step_json(name: str, result: Result | None) -> dict[str, Any]:
         "input_tokens": result.input_tokens,
         "output_tokens": result.output_tokens,
         "cost_usd": round(result.cost_usd, 6),
+        "cached": result.cached,
+        "cost_saved_usd": round(result.cost_saved_usd, 6),
+        "simulated": result.simulated,
         "latency_s": round(result.latency_s, 3),
         "fallbacks": len(result.fallbacks),
         "error": result.error,
@@ -161,14 +168,27 @@ def run_pipeline(
     project: str | None = None,
     strategy: str | None = None,
     timeout_s: float = 600.0,
+    on_sent: Callable[[], None] | None = None,
 ) -> PipelineRun:
-    """Send ``pipeline`` as one Celery chain and wait for every step."""
+    """Send ``pipeline`` as one Celery chain and wait for every step, ``timeout_s`` at most
+    from the start (routing and sending included): the steps unfinished then are cancelled.
+    A step refused at submit is named in the error; ``on_sent`` runs once the chain is sent.
+    :class:`NoWorker` (every step cancelled) when a step waits on a lane with no worker."""
     started = time.monotonic()
-    handles = lanes.dispatcher.submit_chain(pipeline.jobs(input_text, project=project),
-                                            strategy=strategy)  # fmt: skip
-    results = wait_all(handles, started + timeout_s)
     names = [str(step["name"]) for step in pipeline.steps]
-    return PipelineRun(pipeline.name, names, results, time.monotonic() - started)
+    handles = lanes.dispatcher.submit_chain(
+        pipeline.jobs(input_text, project=project),
+        strategy=strategy,
+        labels=[f"pipeline step {name!r}" for name in names],
+    )
+    if on_sent is not None:
+        on_sent()
+    reason = f"pipeline not finished within its {timeout_s:g}s timeout"
+    got = lanes.collect(handles, started + timeout_s, reason)
+    if got.no_worker is not None:
+        raise got.no_worker.noting(f"; {len(got.cancelled)} step(s) of the pipeline cancelled")
+    return PipelineRun(pipeline.name, names, got.results, time.monotonic() - started,
+                       got.calls_in_flight)  # fmt: skip
 
 
 async def arun_pipeline(

@@ -6,14 +6,19 @@ cheaper ones that did the same kind of work in the same window: a cheaper one qu
 it has at least :data:`MIN_JOBS` outcomes, a success rate no more than
 :data:`SUCCESS_SLACK` below, and (where both were rated) a mean rating no more than
 :data:`RATING_SLACK` below. The saving is what the dearer one's jobs would have cost there,
-per 30 days.
+per 30 days; advice saving less than :data:`MIN_SAVING_USD_PER_MONTH` is left out.
+
+CSV exports go through :func:`csv_cell`, which keeps a spreadsheet from running what a
+project or user name (or any other text) smuggles in as a formula.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from broker.stores.ledger import TaskOutcome
@@ -24,6 +29,10 @@ MIN_JOBS = 5
 SUCCESS_SLACK = 0.02
 RATING_SLACK = 0.5
 MONTH_DAYS = 30.0
+MIN_SAVING_USD_PER_MONTH = 0.01
+"""Downgrade advice saving less than a cent a month is noise, not advice."""
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A text cell starting with one of these is a formula to a spreadsheet (OWASP's list)."""
 
 
 def period_start(period: str, now: datetime, zone: str) -> datetime:
@@ -74,6 +83,8 @@ def downgrades(rows: Sequence[TaskOutcome], window_days: float) -> list[Downgrad
         if best is None:
             continue
         saving = (row.avg_cost_usd - best.avg_cost_usd) * row.jobs * MONTH_DAYS / window_days
+        if saving < MIN_SAVING_USD_PER_MONTH:
+            continue
         found.append(
             Downgrade(
                 task_type=row.task_type,
@@ -106,3 +117,16 @@ def _as_good(peer: TaskOutcome, row: TaskOutcome) -> bool:
     if peer.rating is not None and row.rating is not None:
         return peer.rating >= row.rating - RATING_SLACK
     return True
+
+
+def csv_cell(value: Any) -> Any:
+    """An export value as a CSV cell: numbers lanes wrote stay numbers, None is empty, lists
+    and objects are JSON, and text that a spreadsheet would evaluate (starting with ``=``,
+    ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading ``'``, which makes it
+    plain text (``=HYPERLINK(...)`` is shown as written, never run)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return value
+    cell = json.dumps(value) if isinstance(value, list | dict) else str(value)
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell

@@ -1,4 +1,4 @@
-"""Code review fan-out: one job per reviewer (per chunk), one Celery group, one report.
+"""Code review fan-out: one job per reviewer (per chunk), sent as Celery groups, one report.
 
 Review jobs are routed by ``review.strategy`` (default ``criticality``) unless the caller names
 another one, and each reviewer says whether its work is vital. With the default lanes
@@ -8,32 +8,70 @@ claude-sonnet-4-5, the pool's round robin alternating claude2 and claude3.
 
 A diff larger than a reviewer's context window is split into chunks that fit (at file
 boundaries, then hunks, then lines), never truncated: each chunk is a job of its own.
+
+One :class:`Deadline` covers a whole review: splitting, the estimate, sending (in groups of
+:data:`GROUP_JOBS`, the deadline checked before each) and the wait. What it catches is in the
+report: jobs abandoned unfinished (cancelled; their handles in
+:attr:`ReviewReport.abandoned`) and jobs not sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from broker.handle import JobHandle, wait_all
-from broker.result import Result
+from broker.handle import JobHandle
 from kernel.config import Config
+from kernel.errors import JobError, LanesError
 from lanes.diffs import split_diff
+from lanes.review_report import TIMEOUT, build_report, job_row, late_row, unsent_row
+from lanes.review_report import ReviewReport as ReviewReport  # the public name lives here too
 from lanes.reviewers import CHEAP_TAG, Reviewer, configured_reviewers
 from router.classifier import estimate_tokens
 from router.decision import Decision
 
 if TYPE_CHECKING:
+    from broker.waiting import Collected
     from lanes.client import Lanes
 
 SAMPLE_DIFF = Path(__file__).resolve().parent / "data" / "sample.diff"
 RULE_PREFIX = "Criticality: "
 FIT_SHARE = 0.8
 """Share of a window a chunk may fill: token estimates are off by up to about 20%."""
+GROUP_JOBS = 16
+"""Jobs sent per Celery group. A review of up to this many jobs is sent all or nothing; a
+larger one in groups of this size, the deadline checked before each."""
+
+
+class Deadline:
+    """The end of a review, on ``time.monotonic``, ``timeout_s`` after ``started`` (default:
+    now). Time spent waiting for the operator (:meth:`pause`) is not counted."""
+
+    def __init__(self, timeout_s: float, started: float | None = None) -> None:
+        self.timeout_s = timeout_s
+        self.started = time.monotonic() if started is None else started
+        self.paused_s = 0.0
+
+    def left_s(self) -> float:
+        return self.started + self.paused_s + self.timeout_s - time.monotonic()
+
+    def passed(self) -> bool:
+        return self.left_s() <= 0
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started - self.paused_s
+
+    def pause(self, action: Callable[[], None]) -> None:
+        """Run ``action`` (a question to the operator) off the clock."""
+        begun = time.monotonic()
+        try:
+            action()
+        finally:
+            self.paused_s += time.monotonic() - begun
 
 
 def prompt_for(reviewer: Reviewer, diff: str, part: tuple[int, int] = (1, 1)) -> str:
@@ -108,10 +146,14 @@ def review_jobs(
     *,
     project: str | None = None,
     strategy: str | None = None,
+    deadline: Deadline | None = None,
 ) -> list[tuple[Reviewer, dict[str, Any]]]:
-    """Every job of a review: each reviewer's chunks of ``diff``, in order."""
+    """Every job of a review: each reviewer's chunks of ``diff``, in order; once ``deadline``
+    has passed, the reviewers not split yet get none."""
     jobs = []
     for reviewer in reviewers:
+        if deadline is not None and deadline.passed():
+            break
         chunks = split_diff(diff, chunk_tokens(config, reviewer))
         for i, chunk in enumerate(chunks, 1):
             part = (i, len(chunks))
@@ -130,6 +172,112 @@ def placement_rule(decision: Decision | None) -> str:
     return f"strategy {decision.strategy}"
 
 
+def rule_for(reviewer: Reviewer, decision: Decision | None) -> str:
+    """The rule that placed ``reviewer``'s job: its pin and who set it (an agent file, the
+    config) when it has one, else the routing rule."""
+    pins = [f"{key}: {value}" for key, value in
+            (("instance", reviewer.instance), ("model", reviewer.model)) if value]  # fmt: skip
+    if not pins:
+        return placement_rule(decision)
+    origin = "review.reviewers" if reviewer.source == "config" else f"agent file {reviewer.source}"
+    return f"pinned by {origin} ({', '.join(pins)})"
+
+
+@dataclass(frozen=True)
+class ReviewEstimate:
+    """What a review will cost before it is sent: the sum of its jobs' routed estimates."""
+
+    jobs: int
+    cost_usd: float
+    lanes: tuple[str, ...]
+    """The lanes and pools the jobs are routed to."""
+
+    def line(self) -> str:
+        return f"{self.jobs} job(s) on {', '.join(self.lanes)}: estimated cost ${self.cost_usd:.4f}"
+
+
+def estimate_review(
+    lanes: Lanes, jobs: Sequence[tuple[Reviewer, dict[str, Any]]]
+) -> ReviewEstimate:
+    """Route every job (:meth:`Lanes.route`: nothing is sent) and sum the estimates; a job
+    that cannot be routed raises here, before anything is sent."""
+    decisions = [lanes.route(job) for _, job in jobs]
+    return ReviewEstimate(
+        jobs=len(decisions),
+        cost_usd=sum(d.estimated_cost_usd for d in decisions),
+        lanes=tuple(sorted({d.instance for d in decisions})),
+    )
+
+
+def approve(
+    lanes: Lanes,
+    jobs: Sequence[tuple[Reviewer, dict[str, Any]]],
+    deadline: Deadline,
+    max_cost_usd: float | None,
+    on_estimate: Callable[[ReviewEstimate], None] | None,
+) -> None:
+    """Refuse a review over ``max_cost_usd`` (JobError, nothing sent), then show the estimate
+    to ``on_estimate`` (off the clock; it may raise to stop the review)."""
+    estimate = estimate_review(lanes, jobs)
+    if max_cost_usd is not None and estimate.cost_usd > max_cost_usd:
+        raise JobError(
+            f"the review was not sent: {estimate.line()}, over the limit of"
+            f" ${max_cost_usd:.4f} (--max-cost); raise the limit or review a smaller change"
+        )
+    if on_estimate is not None:
+        deadline.pause(lambda: on_estimate(estimate))
+
+
+Sent = list[tuple[Reviewer, JobHandle]]
+
+
+def send(
+    lanes: Lanes, jobs: Sequence[tuple[Reviewer, dict[str, Any]]], deadline: Deadline
+) -> tuple[Sent, list[dict[str, Any]]]:
+    """Send ``jobs`` in groups of GROUP_JOBS until the deadline: the handles sent, and a
+    ``not sent`` row for each job left. A refusal of the first group raises (nothing was
+    sent); of a later one, it is the reason on the rows of the jobs left."""
+    sent: Sent = []
+    for start in range(0, len(jobs), GROUP_JOBS):
+        group = jobs[start : start + GROUP_JOBS]
+        reason = f"not sent: the review's {deadline.timeout_s:g}s deadline passed first"
+        if not deadline.passed():
+            try:
+                handles = lanes.dispatcher.submit_group([job for _, job in group])
+            except LanesError as exc:
+                if not sent:
+                    raise
+                reason = f"not sent: {exc}"
+            else:
+                sent.extend(zip([r for r, _ in group], handles, strict=True))
+                continue
+        return sent, [unsent_row(reviewer, reason) for reviewer, _ in jobs[start:]]
+    return sent, []
+
+
+def wait_until(
+    lanes: Lanes, sent: Sent, deadline: Deadline
+) -> tuple[list[dict[str, Any]], Collected]:
+    """One row per sent job, in order, waited for until the deadline and not a moment more:
+    a job not finished then is cancelled (no provider call of it starts after this) and is a
+    ``timeout`` row. :class:`NoWorker` (the jobs cancelled) when they wait on a lane no worker
+    consumes."""
+    reason = f"the review's {deadline.timeout_s:g}s deadline passed first"
+    end = time.monotonic() + deadline.left_s()
+    got = lanes.collect([handle for _, handle in sent], end, reason)
+    if got.no_worker is not None:
+        raise got.no_worker.noting(f"; {len(got.cancelled)} job(s) of the review cancelled")
+    rows = []
+    for (reviewer, handle), result in zip(sent, got.results, strict=True):
+        rule = rule_for(reviewer, handle.decision)
+        if result is None:
+            late = f"cancelled: job {handle.id} not finished within {deadline.timeout_s:g}s"
+            rows.append(late_row(reviewer, handle, rule, late))
+        else:
+            rows.append(job_row(reviewer, handle, result, rule))
+    return rows, got
+
+
 def fan_out(
     lanes: Lanes,
     diff: str,
@@ -137,7 +285,7 @@ def fan_out(
     *,
     strategy: str | None = None,
     project: str | None = None,
-) -> list[tuple[Reviewer, JobHandle]]:
+) -> Sent:
     """Submit every job of the review as one Celery group; they run in parallel."""
     chosen = list(reviewers) if reviewers is not None else configured_reviewers(lanes.config)
     strategy = strategy or lanes.config.review.strategy
@@ -146,164 +294,10 @@ def fan_out(
     return [(reviewer, handle) for (reviewer, _), handle in zip(jobs, handles, strict=True)]
 
 
-def collect(handles: list[tuple[Reviewer, JobHandle]], timeout_s: float) -> list[dict[str, Any]]:
+def collect(lanes: Lanes, handles: Sent, timeout_s: float) -> list[dict[str, Any]]:
     """One row per job, in order; a failed or late job is a row, not an exception. All jobs
-    share one deadline."""
-    results = wait_all((h for _, h in handles), time.monotonic() + timeout_s)
-    return [
-        _row(reviewer, handle, result) if result is not None
-        else _late_row(reviewer, handle, f"job {handle.id} not finished after {timeout_s}s")
-        for (reviewer, handle), result in zip(handles, results, strict=True)
-    ]  # fmt: skip
-
-
-def _row(reviewer: Reviewer, handle: JobHandle, result: Result) -> dict[str, Any]:
-    return {
-        "reviewer": reviewer.name,
-        "job_id": handle.id,
-        "lane": result.instance,
-        "model": result.model,
-        "rule": placement_rule(handle.decision),
-        "status": result.status,
-        "input_tokens": result.input_tokens,
-        "output_tokens": result.output_tokens,
-        "cost_usd": round(result.cost_usd, 6),
-        "latency_s": round(result.latency_s, 3),
-        "fallbacks": len(result.fallbacks),
-        "fell_back": [
-            f"{f.from_instance}/{f.from_model} -> step {f.to_step}: {f.reason}"
-            for f in result.fallbacks
-        ],
-        "cached": result.cached,
-        "cost_saved_usd": round(result.cost_saved_usd, 6),
-        "error": result.error,
-        "text": result.text,
-    }
-
-
-def _late_row(reviewer: Reviewer, handle: JobHandle, error: str) -> dict[str, Any]:
-    return {
-        "reviewer": reviewer.name,
-        "job_id": handle.id,
-        "lane": handle.instance,
-        "model": handle.decision.model if handle.decision else None,
-        "rule": placement_rule(handle.decision),
-        "status": "timeout",
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cost_usd": 0.0,
-        "latency_s": 0.0,
-        "fallbacks": 0,
-        "fell_back": [],
-        "cached": False,
-        "cost_saved_usd": 0.0,
-        "error": error,
-        "text": "",
-    }
-
-
-@dataclass
-class ReviewerReport:
-    """One reviewer's part of the report: its jobs (one per chunk) summed up."""
-
-    reviewer: Reviewer
-    jobs: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        statuses = {job["status"] for job in self.jobs}
-        return "ok" if statuses == {"ok"} else next(s for s in statuses if s != "ok")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "reviewer": self.reviewer.name,
-            "source": self.reviewer.source,
-            "vital": bool(self.reviewer.vital),
-            "lanes": sorted({str(job["lane"]) for job in self.jobs}),
-            "models": sorted({str(job["model"]) for job in self.jobs}),
-            "status": self.status,
-            "chunks": len(self.jobs),
-            "cost_usd": round(sum(job["cost_usd"] for job in self.jobs), 6),
-            "latency_s": round(max((job["latency_s"] for job in self.jobs), default=0.0), 3),
-            "input_tokens": sum(job["input_tokens"] for job in self.jobs),
-            "output_tokens": sum(job["output_tokens"] for job in self.jobs),
-            "fell_back": [line for job in self.jobs for line in job["fell_back"]],
-            "overrides": list(self.reviewer.overrides),
-            "rules": sorted({job["rule"] for job in self.jobs if job["rule"]}),
-            "errors": [job["error"] for job in self.jobs if job["error"]],
-            "findings": "\n\n".join(job["text"] for job in self.jobs if job["text"]),
-            "job_ids": [job["job_id"] for job in self.jobs],
-        }
-
-
-@dataclass
-class ReviewReport:
-    """What ``lanes review`` prints: every reviewer's findings, where each ran, what it cost."""
-
-    title: str
-    reviewers: list[ReviewerReport]
-    elapsed_s: float
-    diff_bytes: int
-
-    @property
-    def ok(self) -> bool:
-        return all(r.status == "ok" for r in self.reviewers)
-
-    def to_json(self) -> dict[str, Any]:
-        parts = [r.to_json() for r in self.reviewers]
-        return {
-            "title": self.title,
-            "ok": self.ok,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "diff_bytes": self.diff_bytes,
-            "total_cost_usd": round(sum(p["cost_usd"] for p in parts), 6),
-            "reviewers": parts,
-        }
-
-    def markdown(self) -> str:
-        data = self.to_json()
-        lines = [
-            f"# Code review: {self.title}",
-            "",
-            f"{len(self.reviewers)} reviewers, {sum(p['chunks'] for p in data['reviewers'])}"
-            f" jobs, total cost ${data['total_cost_usd']:.6f}, wall time"
-            f" {data['elapsed_s']:.2f}s.",
-            "",
-            "| reviewer | lane | model | status | chunks | cost (USD) | time | fell back |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for part in data["reviewers"]:
-            fell = len(part["fell_back"])
-            lines.append(
-                f"| {part['reviewer']} | {', '.join(part['lanes'])} | {', '.join(part['models'])}"
-                f" | {part['status']} | {part['chunks']} | {part['cost_usd']:.6f}"
-                f" | {part['latency_s']:.2f}s | {f'yes ({fell})' if fell else 'no'} |"
-            )
-        for part in data["reviewers"]:
-            lines.extend(["", *_section(part)])
-        return "\n".join(lines) + "\n"
-
-
-def _section(part: dict[str, Any]) -> list[str]:
-    head = f"## {part['reviewer']} ({', '.join(part['lanes'])} / {', '.join(part['models'])})"
-    lines = [head, ""]
-    lines += [f"> overrode {note}" for note in part["overrides"]]
-    lines += [f"> fell back: {line}" for line in part["fell_back"]]
-    lines += [f"> error: {error}" for error in part["errors"]]
-    if len(lines) > 2:
-        lines.append("")
-    lines.append(part["findings"] or "_no findings returned_")
-    return lines
-
-
-def build_report(
-    title: str, rows: list[dict[str, Any]], reviewers: Sequence[Reviewer], elapsed_s: float,
-    diff_bytes: int,
-) -> ReviewReport:  # fmt: skip
-    parts = {r.name: ReviewerReport(r) for r in reviewers}
-    for row in rows:
-        parts[row["reviewer"]].jobs.append(row)
-    return ReviewReport(title, list(parts.values()), elapsed_s, diff_bytes)
+    share one deadline, ``timeout_s`` from now."""
+    return wait_until(lanes, handles, Deadline(timeout_s))[0]
 
 
 def review(
@@ -315,28 +309,36 @@ def review(
     project: str | None = None,
     timeout_s: float | None = None,
     title: str = "diff",
+    max_cost_usd: float | None = None,
+    on_estimate: Callable[[ReviewEstimate], None] | None = None,
+    started: float | None = None,
 ) -> ReviewReport:
-    """Fan ``diff`` out to ``reviewers`` (default: the config's), wait, and report."""
+    """Fan ``diff`` out to ``reviewers`` (default: the config's), wait, and report.
+
+    ``timeout_s`` (default ``review.timeout_s``) covers everything from ``started`` (a
+    ``time.monotonic()`` value; default: now): splitting, routing, sending, waiting. When it
+    passes, the report has what finished, the jobs abandoned and those not sent. With
+    ``max_cost_usd`` a review whose estimate is larger is refused (JobError, nothing sent);
+    ``on_estimate`` is shown the estimate before anything is sent and may raise to stop.
+    """
     chosen = list(reviewers) if reviewers is not None else configured_reviewers(lanes.config)
-    started = time.monotonic()
-    handles = fan_out(lanes, diff, chosen, strategy=strategy, project=project)
-    rows = collect(handles, timeout_s or lanes.config.review.timeout_s)
-    elapsed = time.monotonic() - started
-    return build_report(title, rows, chosen, elapsed, len(diff.encode("utf-8")))
-
-
-async def areview(
-    lanes: Lanes,
-    diff: str,
-    *,
-    reviewers: Sequence[Reviewer] | None = None,
-    strategy: str | None = None,
-    project: str | None = None,
-    timeout_s: float | None = None,
-    title: str = "diff",
-) -> ReviewReport:
-    """:func:`review` for asyncio (runs in a thread; the event loop stays free)."""
-    return await asyncio.to_thread(
-        review, lanes, diff, reviewers=reviewers, strategy=strategy, project=project,
-        timeout_s=timeout_s, title=title,
+    deadline = Deadline(timeout_s or lanes.config.review.timeout_s, started)
+    strategy = strategy or lanes.config.review.strategy
+    jobs = review_jobs(
+        lanes.config, diff, chosen, project=project, strategy=strategy, deadline=deadline
+    )
+    if (max_cost_usd is not None or on_estimate is not None) and not deadline.passed():
+        approve(lanes, jobs, deadline, max_cost_usd, on_estimate)
+    sent, unsent = send(lanes, jobs, deadline)
+    waited, got = wait_until(lanes, sent, deadline)
+    abandoned = [handle for (_, handle), row in zip(sent, waited, strict=True)
+                 if row["status"] == TIMEOUT]  # fmt: skip
+    return build_report(
+        title, waited + unsent, chosen, deadline.elapsed_s(), len(diff.encode("utf-8")),
+        timeout_s=deadline.timeout_s, abandoned=abandoned, calls_in_flight=got.calls_in_flight,
     )  # fmt: skip
+
+
+async def areview(lanes: Lanes, diff: str, **options: Any) -> ReviewReport:
+    """:func:`review` for asyncio (runs in a thread; the event loop stays free)."""
+    return await asyncio.to_thread(lambda: review(lanes, diff, **options))

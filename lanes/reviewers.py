@@ -21,10 +21,13 @@ import yaml
 
 from kernel.config import Config
 from kernel.config.models import ReviewerSpec
-from kernel.errors import ConfigError
+from kernel.errors import ConfigError, JobError
 from kernel.taxonomy import Complexity
+from lanes.diffs import read_regular
 
 CHEAP_TAG = "cheap"
+AGENT_FILE_MAX_BYTES = 1024 * 1024
+"""Largest agent file read (its body is a system prompt)."""
 MODEL_ALIASES = ("haiku", "sonnet", "opus")
 """Claude Code's model shorthands; each names the newest configured Claude model of that tier."""
 
@@ -78,45 +81,63 @@ def configured_reviewers(config: Config) -> list[Reviewer]:
 
 
 def read_agent(path: Path) -> AgentFile:
-    """One agent file; a ConfigError naming the file, the key and the fix if it is malformed."""
+    """One agent file; a ConfigError naming the file, the key and the fix if it is malformed
+    (or not a regular file, or larger than AGENT_FILE_MAX_BYTES)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read agent file: {exc}", source=str(path)) from None
-    parts = text.split("---", 2) if text.startswith("---") else []
-    if len(parts) < 3:
-        raise ConfigError(
-            "no front matter", source=str(path),
-            fix="start the file with a --- block holding name, description and model",
-        )  # fmt: skip
+        data = read_regular(path, "agent file", AGENT_FILE_MAX_BYTES)
+        text = data.decode("utf-8")
+    except JobError as exc:
+        raise ConfigError(str(exc), source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", source=str(path)) from None
+    head, body = _front_matter(text, path)
     try:
-        front = yaml.safe_load(parts[1]) or {}
-    except yaml.YAMLError as exc:
+        front = yaml.safe_load(head) or {}
+    except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigError(f"front matter is not YAML: {exc}", source=str(path)) from None
-    if not isinstance(front, dict) or not isinstance(front.get("name"), str):
+    name = front.get("name") if isinstance(front, dict) else None
+    if not isinstance(name, str) or not name.strip():
         raise ConfigError(
             "front matter has no name", source=str(path), key="name",
             fix="add `name: <reviewer>` to the front matter",
         )  # fmt: skip
     return AgentFile(
         path=path,
-        name=front["name"].strip(),
-        description=str(front.get("description") or "").strip(),
+        name=name.strip(),
+        description=_optional_str(front.get("description")) or "",
         model=_optional_str(front.get("model")),
         instance=_optional_str(front.get("instance")),
-        body=parts[2].strip(),
+        body=body.strip(),
     )
 
 
+def _front_matter(text: str, path: Path) -> tuple[str, str]:
+    """The YAML between the first line ``---`` and the next line ``---``, and the rest."""
+    lines = text.splitlines(keepends=True)
+    ends = [i for i, line in enumerate(lines) if line.strip() == "---"]
+    if len(ends) < 2 or ends[0] != 0:
+        raise ConfigError(
+            "no front matter", source=str(path),
+            fix="start the file with a --- block holding name, description and model",
+        )  # fmt: skip
+    return "".join(lines[1 : ends[1]]), "".join(lines[ends[1] + 1 :])
+
+
 def _optional_str(value: object) -> str | None:
-    return str(value).strip() or None if value is not None else None
+    return (str(value).strip() or None) if value is not None else None
 
 
 def read_agents(directory: Path) -> list[AgentFile]:
     """Every ``*.md`` agent file of ``directory`` (none if it does not exist), by name."""
     if not directory.is_dir():
         return []
-    return [read_agent(path) for path in sorted(directory.glob("*.md"))]
+    try:
+        paths = sorted(directory.glob("*.md"))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot list agent files: {exc.strerror}", source=str(directory)
+        ) from None
+    return [read_agent(path) for path in paths]
 
 
 def resolve_model(config: Config, alias: str | None, source: str) -> str | None:
@@ -156,6 +177,26 @@ def from_agent(config: Config, agent: AgentFile, base: Reviewer | None) -> Revie
     )
 
 
+@dataclass(frozen=True)
+class ReviewerChoice:
+    """The reviewers of one review, and the agent files read but not used (their name matches
+    no reviewer; ``--agents DIR`` makes every file of DIR a reviewer)."""
+
+    reviewers: list[Reviewer]
+    unused_agents: list[Path]
+
+    def notes(self) -> list[str]:
+        """What the report says about agent files that were not used (none: [])."""
+        if not self.unused_agents:
+            return []
+        names = ", ".join(str(p) for p in self.unused_agents)
+        where = self.unused_agents[0].parent
+        return [
+            f"agent files not used (no reviewer of that name): {names}; name a file like a"
+            f" reviewer, or pass --agents {where} to make each of its files a reviewer"
+        ]
+
+
 def select_reviewers(
     config: Config,
     *,
@@ -163,19 +204,32 @@ def select_reviewers(
     use_all_agents: bool = False,
     names: Iterable[str] = (),
 ) -> list[Reviewer]:
-    """The reviewers of one review: the config's, updated by agent files named like them
-    (every agent file of ``agents_dir`` when ``use_all_agents``), narrowed to ``names`` if
-    given, each held to the vital rule."""
+    """The reviewers of one review (see :func:`choose_reviewers`)."""
+    choice = choose_reviewers(
+        config, agents_dir=agents_dir, use_all_agents=use_all_agents, names=names
+    )
+    return choice.reviewers
+
+
+def choose_reviewers(
+    config: Config,
+    *,
+    agents_dir: Path | None = None,
+    use_all_agents: bool = False,
+    names: Iterable[str] = (),
+) -> ReviewerChoice:
+    """The config's reviewers, updated by agent files named like them (every agent file of
+    ``agents_dir`` when ``use_all_agents``), narrowed to ``names`` if given, each held to the
+    vital rule; and the agent files that matched no reviewer."""
     reviewers = {r.name: r for r in configured_reviewers(config)}
-    directory = agents_dir or Path(config.review.agents_dir)
-    for agent in read_agents(directory):
+    unused: list[Path] = []
+    for agent in read_agents(agents_dir or Path(config.review.agents_dir)):
         base = reviewers.get(agent.name) or reviewers.get(agent.name.removesuffix("-reviewer"))
-        if base is not None or use_all_agents:
-            merged = from_agent(config, agent, base)
-            if use_all_agents and base is None:
-                reviewers[agent.name] = merged
-            else:
-                reviewers[merged.name] = merged
+        if base is None and not use_all_agents:
+            unused.append(agent.path)
+            continue
+        merged = from_agent(config, agent, base)
+        reviewers[merged.name] = merged
     wanted = list(names)
     if wanted:
         unknown = [n for n in wanted if n not in reviewers]
@@ -185,7 +239,7 @@ def select_reviewers(
                 fix=f"use one of {', '.join(reviewers)} or add an agent file",
             )  # fmt: skip
         reviewers = {n: reviewers[n] for n in wanted}
-    return [hold_vital(config, r) for r in reviewers.values()]
+    return ReviewerChoice([hold_vital(config, r) for r in reviewers.values()], unused)
 
 
 def is_vital_focus(config: Config, name: str) -> bool:

@@ -2,13 +2,19 @@
 asked, Flower and the Prometheus exporter.
 
 ``lanes up`` and ``lanes demo`` use it; it starts only what is missing and stops, on exit,
-only what it started. Workers and Flower are separate processes (``celery -A
-workers.celery_app``).
+only what it started. Workers (``celery -A workers.celery_app``) and Flower
+(:mod:`lanes.flower_server`) are separate processes. One stack runs a deployment at a time:
+another on the same state directory, or whose workers would take the node names of workers
+already answering on the same Redis, is refused before it starts anything.
+
+Its ``log`` reports progress only; where each part can be reached is on the stack's
+attributes (``sim``, ``flower_url``, ``metrics_url``) for the caller to say once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +23,7 @@ from pathlib import Path
 
 import redis
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from broker.app import create_app, wait_for_queues
 from broker.embedded import port_open, resolve_redis
@@ -37,6 +44,7 @@ from lanes.flower import (
 )
 from lanes.metrics import multiproc_dir, prepare_multiproc_dir, start_exporter
 from lanes.processes import child_env, spawn, stop_all
+from lanes.stack_lock import hold
 from sim import ModelLimits, Profile, Simulator
 from workers.providers import is_simulated
 
@@ -71,6 +79,12 @@ def sim_profiles(config: Config) -> dict[str, Profile]:
             },
         )
     return profiles
+
+
+def worker_node(lane: str) -> str:
+    """The Celery node name of the worker a stack runs for ``lane`` on this host (what
+    ``-n lanes-<lane>@%h`` expands to)."""
+    return f"lanes-{lane}@{socket.gethostname()}"
 
 
 def worker_command(
@@ -131,13 +145,17 @@ class Stack:
         self._exit.close()
 
     def _start(self) -> None:
-        # Before anything starts: a production config without Flower auth stops here.
+        # Before anything starts: a production config without Flower auth stops here, and so
+        # does a stack already running from this state directory.
         auth = self._flower_auth()
         state_dir = Path(self.config.state_dir)
+        lock = hold(state_dir)
+        self._exit.callback(lock.release)
         self.redis_url = self._exit.enter_context(
             resolve_redis(self.config.redis_url, state_dir=state_dir)
         )
-        self.log(f"redis: {mask_url_secrets(self.redis_url)}")
+        lock.record(self.lanes, mask_url_secrets(self.redis_url))
+        self._refuse_running_workers()
         self._start_sim()
         prepare_multiproc_dir(self.multiproc_dir)
         self._start_workers()
@@ -155,6 +173,26 @@ class Stack:
             return None
         return resolve_auth(self.config)
 
+    def _refuse_running_workers(self) -> None:
+        """Raise InfrastructureError if a worker with one of this stack's node names already
+        answers on this Redis (a stack from another state directory runs the deployment)."""
+        names = [worker_node(lane) for lane in self.lanes]
+        app = self.app()
+        try:
+            replies = app.control.ping(destination=names, timeout=1.0) or []
+        except (OperationalError, redis.RedisError, OSError) as exc:
+            raise InfrastructureError(f"cannot ask Redis which workers run: {exc}") from exc
+        finally:
+            app.close()
+        alive = sorted(name for reply in replies for name in reply)
+        if alive:
+            raise InfrastructureError(
+                f"workers {', '.join(alive)} already run on {mask_url_secrets(self.redis_url)}"
+                f" (redis_prefix {self.config.redis_prefix}): another `lanes up` or `lanes demo`"
+                " runs this deployment, perhaps from another directory. Use it, or stop it"
+                " first (Ctrl-C in its terminal)"
+            )
+
     def _start_sim(self) -> None:
         spec = self.config.simulator
         needed = any(is_simulated(self.config, lane) for lane in self.lanes)
@@ -163,10 +201,10 @@ class Stack:
         if spec.port and port_open(spec.host, spec.port):
             self.log(f"simulator: already running on {spec.host}:{spec.port}")
             return
+        self.log("starting the simulator")
         self.sim = Simulator(host=spec.host, port=spec.port, profiles=sim_profiles(self.config))
         self.sim.start()
         self._exit.callback(self.sim.stop)
-        self.log(f"simulator: {self.sim.url}")
 
     def child_env(self) -> dict[str, str]:
         extra = {"REDIS_URL": self.redis_url, "LANES_CONFIG": str(self.config_path)}
@@ -175,10 +213,10 @@ class Stack:
         return child_env(extra)
 
     def _start_workers(self) -> None:
+        self.log(f"starting {len(self.lanes)} worker(s)")
         self.workers = [self._spawn_worker(lane) for lane in self.lanes]
         # A lambda, not the list: respawn_dead() replaces entries of self.workers.
         self._exit.callback(lambda: stop_all(self.workers))
-        self.log(f"workers: {len(self.workers)} started, logs in {self.log_dir}")
 
     def _spawn_worker(self, lane: str) -> subprocess.Popen[bytes]:
         cmd = worker_command(self.config, [lane], f"lanes-{lane}", self.concurrency)
@@ -199,6 +237,7 @@ class Stack:
                 " (set flower.port; 0: any free port)"
             )
             return
+        self.log("starting flower")
         port = pick_port(spec.host, spec.port)
         log_file = self.log_dir / "flower.log"
         cmd = flower_command(self.config, host=spec.host, port=port)
@@ -208,10 +247,10 @@ class Stack:
         url = flower_url(spec.host, port)
         wait_answering(url, proc, log_file)
         self.flower_url, self.flower_auth = url, auth
-        self.log(f"flower: {url}, logs in {log_file}")
 
     def _start_metrics(self) -> None:
         """The exporter; like Flower, a port already taken is reported, not fatal."""
+        self.log("starting the metrics exporter")
         try:
             exporter = start_exporter(self.config, self.redis_url, multiproc=self.multiproc_dir)
         except InfrastructureError as exc:
@@ -219,7 +258,6 @@ class Stack:
             return
         self._exit.callback(exporter.close)
         self.metrics_url = exporter.url
-        self.log(f"metrics: {exporter.url}")
 
     def respawn_dead(self) -> list[str]:
         """Start a new worker for every lane whose worker exited; return those lanes.

@@ -13,6 +13,7 @@ import redis
 from celery import Celery
 
 from broker.keys import Keys
+from broker.ledger_health import ledger_health, stale_after_s
 from broker.liveness import liveness
 from broker.stores.redis.lane_state import RedisLaneState
 from broker.stores.redis.limiter import RedisLimiter
@@ -38,7 +39,7 @@ def lane_status(config: Config, client: redis.Redis, app: Celery) -> list[dict[s
     for lane, spec in config.instances.items():
         state = states[lane]
         try:
-            depth = int(client.llen(lane))
+            depth = int(client.llen(keys.queue(lane)))
         except redis.RedisError as exc:
             raise InfrastructureError(f"cannot read queue {lane}: {exc}") from exc
         rows.append(
@@ -58,6 +59,15 @@ def lane_status(config: Config, client: redis.Redis, app: Celery) -> list[dict[s
             }
         )
     return rows
+
+
+def ledger_status(config: Config, client: redis.Redis) -> dict[str, Any] | None:
+    """The ledger's drainers: those running, events waiting, failures and replacements, with
+    a verdict (``status``, ``detail``, ``fix``); None with ``ledger.enabled`` false."""
+    if not config.ledger.enabled:
+        return None
+    stale_s = stale_after_s(config.ledger.flush_interval_s)
+    return ledger_health(client, Keys(config.redis_prefix), stale_s).to_json()
 
 
 def _model_rows(limiter: RedisLimiter, lane: str, spec: InstanceSpec) -> dict[str, Any]:

@@ -17,6 +17,7 @@ whose ``counter`` names the store's counter (``global:daily:2026-12-02``,
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -89,8 +90,22 @@ def parse_budget_id(budget_id: str, limit_usd: float = 0.0) -> BudgetLimit:
             scope=scope, name=name, period=BudgetPeriod(parts[-1]), limit_usd=limit_usd
         )
     except ValidationError as exc:
-        problems = "; ".join(str(e["msg"]) for e in exc.errors(include_url=False))
+        problems = "; ".join(
+            str(e["msg"]).removeprefix("Value error, ") for e in exc.errors(include_url=False)
+        )
         raise ValueError(f"budget id {budget_id!r}: {problems}") from None
+
+
+def raise_command(budget_id: str) -> str:
+    """The command that sets the limit of ``budget_id`` (``N``: the new limit in USD), e.g.
+    ``lanes budget --set-daily N --scope project:research`` for ``project:research:daily``;
+    the scope is quoted for a shell when it needs to be. A malformed id gets the general
+    form."""
+    who, _, period = budget_id.rpartition(":")
+    if not who or period not in set(BudgetPeriod):
+        return "lanes budget --set-daily|--set-monthly|--set-per-request N --scope SCOPE"
+    option = "--set-" + period.replace("_", "-")
+    return f"lanes budget {option} N --scope {shlex.quote(who)}"
 
 
 def budget_limits(spec: BudgetSpec, overrides: Mapping[str, float] = {}) -> list[BudgetLimit]:
@@ -199,7 +214,7 @@ def check_per_request(
                 limit.budget_id,
                 f"budget {limit.budget_id} allows {usd(limit.limit_usd)} per request; this job"
                 f" needs ~{usd(est_usd)} (lower max_tokens, pick a cheaper model, or raise it"
-                f" with `lanes budget --set-per-request ...`)",
+                f" to N USD with `{raise_command(limit.budget_id)}`)",
             )
 
 
@@ -217,20 +232,22 @@ def active_actions(spec: BudgetSpec, fractions: Mapping[str, float]) -> set[Budg
 def exceeded_message(hold: Hold, spent_usd: float, reserved_usd: float, est_usd: float) -> str:
     """Why a job was refused, and what to do, e.g.::
 
-    budget global:daily is spent: $0.98 of $1.00 spent (+$0.01 in flight); this job needs
-    ~$0.03; it resets at 2026-12-03 00:00 UTC (raise it with `lanes budget --set-daily ...`)
+    budget project:research:daily is spent: $0.98 of $1.00 spent (+$0.01 in flight); this
+    job needs ~$0.03; it resets at 2026-12-03 00:00 UTC (raise it to N USD with
+    `lanes budget --set-daily N --scope project:research`)
     """
     in_flight = f" (+{usd(reserved_usd)} in flight)" if reserved_usd > 0 else ""
-    period = hold.budget_id.rsplit(":", 1)[-1]
     return (
         f"budget {hold.budget_id} is spent: {usd(spent_usd)} of {usd(hold.limit_usd)} spent"
         f"{in_flight}; this job needs ~{usd(est_usd)}; it resets at"
-        f" {hold.resets_at:%Y-%m-%d %H:%M %Z} (raise it with `lanes budget --set-{period} ...`)"
+        f" {hold.resets_at:%Y-%m-%d %H:%M %Z} (raise it to N USD with"
+        f" `{raise_command(hold.budget_id)}`)"
     )
 
 
 def usd(amount: float) -> str:
     """Dollars for people: cents, or three significant digits below a cent (``$0.00312``)."""
+    amount += 0.0  # never "$-0.00"
     if amount == 0 or abs(amount) >= 0.01:
         return f"${amount:,.2f}"
     return f"${amount:.3g}"

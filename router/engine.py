@@ -29,6 +29,7 @@ from router.filters import (
     VITAL_ON_CHEAP,
     Demand,
     instance_problem,
+    local_targets,
     summarize,
     target_problem,
     target_reasons,
@@ -93,6 +94,7 @@ class Router:
     ) -> None:
         self.config = config
         self.table: CandidateTable = build_candidates(config)
+        self._local = local_targets(self.table, config)
         self._lane_state: LaneStateReader = lane_state or StaticLaneState()
         self._classifier = classifier
         self._min_health = min_health
@@ -186,12 +188,17 @@ class Router:
             job=job,
             classification=classification,
             target_problems=problems,
-            demand=Demand.of(job, classification, blocked_models),
+            demand=Demand.of(job, classification, blocked_models, self._local_only(job)),
             weights=normalize(weights) if weights is not None else self._weights,
             services=self._services,
             pins=(job.instance, job.model),
         )
         return _assemble(ctx, name, get_strategy(name)(ctx))
+
+    def _local_only(self, job: Job) -> frozenset[str] | None:
+        """The local lanes, for a job pinned to one: every step of its decision must be one
+        (no strategy, chain, rule or hook may take it elsewhere); else None."""
+        return self._local if job.instance in self._local else None
 
     def _check_size(self, job: Job, classification: Classification) -> None:
         window, model = self.table.largest_window
@@ -235,7 +242,8 @@ def cheap_pin_refusal(job: Job, clf: Classification, cands: Sequence[Candidate])
     why = clf.vital_reason or "the classifier judged it vital"
     return (
         f"{pin}, but the job is vital ({why}) and {VITAL_ON_CHEAP}; pin a lane without the "
-        f"'{CHEAP_TAG}' tag, or set \"vital\": false on the job to accept cheap lanes"
+        f"'{CHEAP_TAG}' tag, or accept cheap lanes for it: \"vital\": false on the job"
+        " (--not-vital on the command line)"
     )
 
 
@@ -253,6 +261,7 @@ def _assemble(ctx: DecisionContext, strategy: str, choice: Choice) -> Decision:
     reasons = [
         _classified(clf),
         *choice.reasons,
+        *_local_reason(ctx),
         capability_reason(top, clf.type.value),
         cost_reason(top),
         *summarize(rejections, ctx.table),
@@ -271,6 +280,16 @@ def _assemble(ctx: DecisionContext, strategy: str, choice: Choice) -> Decision:
         rejections=rejections,
         classification=clf,
     )
+
+
+def _local_reason(ctx: DecisionContext) -> list[str]:
+    if ctx.demand.local_only is None:
+        return []
+    lanes = ", ".join(sorted(ctx.demand.local_only))
+    return [
+        f"Local only: the job is pinned to local lane {ctx.job.instance}, so every step of its"
+        f" chain is a local lane ({lanes})"
+    ]
 
 
 def confidence(best: float, runner_up: float | None, classification_confidence: float) -> float:

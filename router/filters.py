@@ -2,9 +2,9 @@
 
 Target checks (switched off in config, disabled, cooling down, unhealthy) run once per target per
 decision; a pool passes while at least one member is usable. Candidate checks run in this
-order and the first failure is the reason: vital work on a cheap lane (see
-:data:`VITAL_ON_CHEAP`; nothing waives it), context window, output limit, the job's
-constraints.
+order and the first failure is the reason: a lane that is not local for work pinned to a local
+lane (see :data:`NOT_LOCAL`), vital work on a cheap lane (see :data:`VITAL_ON_CHEAP`; nothing
+waives either), context window, output limit, the job's constraints.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ DEFAULT_MIN_HEALTH = 0.25
 """An instance whose health (0-1) is below this is not routed to."""
 VITAL_ON_CHEAP = "vital work never goes to a cheap lane"
 """Why a candidate on a target tagged ``cheap`` is rejected for vital work, always."""
+LOCAL_TAG = "local"
+NOT_LOCAL = "not a local lane, and work pinned to a local lane never leaves local lanes"
+"""Why a candidate is rejected for a job pinned to a local lane, always."""
 
 
 def target_reasons(
@@ -75,6 +78,17 @@ def target_problem(target: Target, problems: Mapping[str, str | None]) -> str | 
     return f"no usable member in pool {target.name} ({detail})"
 
 
+def local_targets(table: CandidateTable, config: Config) -> frozenset[str]:
+    """Targets that are local lanes: an instance tagged ``local``, or a pool whose members all
+    are (a pool mixing local and other lanes is not local: the dispatcher may pick any
+    member)."""
+    return frozenset(
+        name
+        for name, target in table.targets.items()
+        if all(LOCAL_TAG in config.instances[member].tags for member in target.members)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Demand:
     """What one job asks of every candidate, read once per decision."""
@@ -90,10 +104,16 @@ class Demand:
     max_cost_usd: float | None
     blocked_models: frozenset[str] = frozenset()
     """Models a budget alert (``block_expensive_models``) refuses for now."""
+    local_only: frozenset[str] | None = None
+    """The only targets allowed (the local lanes) when the job is pinned to a local lane."""
 
     @classmethod
     def of(
-        cls, job: Job, clf: Classification, blocked_models: frozenset[str] = frozenset()
+        cls,
+        job: Job,
+        clf: Classification,
+        blocked_models: frozenset[str] = frozenset(),
+        local_only: frozenset[str] | None = None,
     ) -> Demand:
         limits = job.constraints
         return cls(
@@ -107,11 +127,19 @@ class Demand:
             max_latency_s=limits.max_latency_s,
             max_cost_usd=limits.max_cost_usd,
             blocked_models=blocked_models,
+            local_only=local_only,
         )
+
+    def allows(self, target: str) -> bool:
+        """Whether ``target`` may take the job at all: any target, or for a job pinned to a
+        local lane only a local lane."""
+        return self.local_only is None or target in self.local_only
 
 
 def check(cand: Candidate, d: Demand) -> str | None:
     """The first static reason ``cand`` cannot take the job (cost excluded)."""
+    if not d.allows(cand.target):
+        return NOT_LOCAL
     if d.vital and cand.cheap:
         return VITAL_ON_CHEAP
     if cand.model in d.blocked_models:

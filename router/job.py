@@ -4,13 +4,64 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from kernel.errors import JobError
 from kernel.taxonomy import Complexity, TaskType
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(text: str) -> int | None:
+    """Where ``text`` holds a lone surrogate (a string that cannot be encoded as UTF-8:
+    JSON's ``"\\udfff"`` decodes to one), or None when it is UTF-8 text."""
+    if text.isascii():
+        return None
+    found = _SURROGATE.search(text)
+    return None if found is None else found.start()
+
+
+def _utf8_only(value: Any) -> Any:
+    """``value`` unchanged if every string in it (keys too) can be encoded as UTF-8; else a
+    ValueError saying where (never quoting the offending character: it cannot be printed)."""
+    problem = _unencodable(value)
+    if problem is not None:
+        raise ValueError(
+            f"holds text that cannot be encoded as UTF-8 ({problem}); write UTF-8 text"
+        )
+    return value
+
+
+def _unencodable(value: Any, depth: int = 2) -> str | None:
+    """What in ``value`` is not UTF-8 text, None if nothing. Looks ``depth`` containers deep
+    at most: no job field nests deeper, and the types refuse what does."""
+    if isinstance(value, str):
+        at = lone_surrogate(value)
+        return None if at is None else f"a lone surrogate U+{ord(value[at]):04X} at character {at}"
+    if depth <= 0:
+        return None
+    items: list[Any] = []
+    if isinstance(value, dict):
+        items = [part for pair in value.items() for part in pair]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    for item in items:
+        problem = _unencodable(item, depth - 1)
+        if problem is not None:
+            return problem
+    return None
 
 
 class Message(BaseModel):
@@ -18,6 +69,11 @@ class Message(BaseModel):
 
     role: Literal["user", "assistant"]
     content: str = Field(min_length=1)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _utf8(cls, value: Any) -> Any:
+        return _utf8_only(value)
 
 
 class Constraints(BaseModel):
@@ -65,6 +121,14 @@ class Job(BaseModel):
     cache: bool = True
     """False: never answer this job from the response cache (it is still stored there)."""
     metadata: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _utf8(cls, value: Any, info: ValidationInfo) -> Any:
+        # Checked before the types: such text would fail later, far from here, as a
+        # UnicodeEncodeError (sizing, hashing, the wire) that names no field. Each message
+        # checks its own, so the error names the message.
+        return value if info.field_name == "messages" else _utf8_only(value)
 
     @model_validator(mode="after")
     def _one_input(self) -> Job:

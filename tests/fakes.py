@@ -54,3 +54,33 @@ def key_echoing_provider() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """Keeps the body of every POST (a budget alert webhook) and answers 204."""
+
+    received: list[str]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.received.append(body.decode("utf-8", "replace"))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[str]]]:
+    """A webhook endpoint on loopback; yields its URL and the bodies it has received."""
+    received: list[str] = []
+    handler = type("Receiver", (_Receiver,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
+    finally:
+        server.shutdown()
+        server.server_close()

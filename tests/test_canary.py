@@ -1,19 +1,24 @@
 """Canary: API keys planted in the environment appear nowhere lanes writes or prints.
 
 Every lane points at a provider that answers 401 quoting the key it was sent. Real worker
-processes run jobs on every lane while Flower watches; then every Redis key and value, the
-worker's log, every result, the output of ``status --json`` and ``config --json``, a scrape of
-the metrics endpoint and Flower's pages and API are searched for the keys.
+processes run jobs on every lane while Flower watches, a budget alert goes to a webhook;
+then every Redis key and value, the worker's log, every result, the output of ``status
+--json`` and ``config --json``, a batch's OUT, a pipeline's result, a review's report, the
+ledger's exports (JSON and CSV) and its database file, any core or crash file, what the
+webhook received, a scrape of the metrics endpoint and Flower's pages and API are searched for
+the keys.
 """
 
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,7 +33,7 @@ from lanes.processes import child_env, spawn, stop_all
 from lanes.stack import worker_command
 
 from .conftest import write_config
-from .fakes import key_echoing_provider
+from .fakes import key_echoing_provider, webhook_receiver
 
 FLOWER_AUTH = "ops:flower-canary-pass"
 
@@ -41,21 +46,38 @@ CANARIES = {
 }
 
 
+@dataclass(frozen=True)
+class Deployment:
+    config: Config
+    path: Path
+    log_file: Path
+    flower_port: int
+    webhook: list[str]
+    """The bodies the budget webhook received."""
+    tmp: Path
+
+
 @pytest.fixture
 def canary_deployment(
     example_config: Config, isolated_redis_url: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[tuple[Config, Path, Path, int]]:  # fmt: skip
+) -> Iterator[Deployment]:  # fmt: skip
     for name, value in CANARIES.items():
         monkeypatch.setenv(name, value)
-    with key_echoing_provider() as url:
+    with key_echoing_provider() as url, webhook_receiver() as (hook_url, received):
         instances = example_config.model_dump(mode="json")["instances"]
         for spec in instances.values():
             spec["base_url"] = url if spec["provider"] == "anthropic" else f"{url}/v1"
+        budgets = {
+            "limits": [{"scope": "global", "period": "daily", "limit_usd": 1000.0}],
+            "alerts": [{"at": 1e-9, "action": "notify"}],
+            "webhook_url": hook_url,
+        }
         config, path = write_config(
             example_config, tmp_path, redis_url=isolated_redis_url, instances=instances,
             state_dir=str(tmp_path / "state"), simulator={"mode": "never"},
             retry={"attempts_per_step": 1, "backoff_base_s": 0.01, "backoff_max_s": 0.02},
+            budgets=budgets,
         )  # fmt: skip
         log_file = tmp_path / "worker.log"
         multiproc = prepare_multiproc_dir(tmp_path / "metrics")
@@ -72,7 +94,7 @@ def canary_deployment(
             app = create_app(config, isolated_redis_url)
             wait_for_queues(app, set(config.lanes()), timeout_s=60)
             app.close()
-            yield config, path, log_file, port
+            yield Deployment(config, path, log_file, port, received, tmp_path)
         finally:
             stop_all([worker, flower])
 
@@ -119,16 +141,64 @@ def _everything_in_redis(url: str) -> str:
     return "\n".join(parts)
 
 
-def _cli(path: Path, *args: str) -> str:
+def _cli(path: Path, *args: str, cwd: Path | None = None) -> str:
     proc = subprocess.run([sys.executable, "-m", "lanes", "--config", str(path), *args],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+                          capture_output=True, text=True, timeout=120, cwd=cwd)  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     return proc.stdout + proc.stderr
 
 
-def test_canary_keys_appear_nowhere(
-    canary_deployment: tuple[Config, Path, Path, int], isolated_redis_url: str
-) -> None:
-    config, path, log_file, flower_port = canary_deployment
+def _recipes(deployment: Deployment) -> dict[str, str]:
+    """What a batch, a pipeline and a review write: their files and their output."""
+    tmp, path = deployment.tmp, deployment.path
+    jobs = tmp / "in.jsonl"
+    jobs.write_text("".join(json.dumps({"id": i, "prompt": f"fact {i}", "max_tokens": 8,
+                                        "instance": lane}) + "\n"
+                            for i, lane in enumerate(deployment.config.lanes())))  # fmt: skip
+    out = tmp / "out.jsonl"
+    diff = tmp / "change.diff"
+    diff.write_text("--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a = 1\n+a = 2\n")
+    report = tmp / "review.md"
+    # Each recipe meets lanes enabled again: a 401 disables a lane, and a review with every
+    # lane disabled has no route at all.
+    shown = {
+        "batch output": _cli(path, "batch", str(jobs), "-o", str(out), "--json"),
+        "reset": _cli(path, "reset"),
+        "pipeline": _cli(path, "pipeline", "--json", "--timeout", "60"),
+        "reset again": _cli(path, "reset"),
+        "review output": _cli(
+            path, "review", "--diff", str(diff), "-o", str(report), "--timeout", "60", "--yes"
+        ),
+    }
+    shown["batch OUT"] = out.read_text()
+    shown["review report"] = report.read_text()
+    return shown
+
+
+def _books(deployment: Deployment) -> dict[str, str]:
+    """The ledger as exports show it, and its database file, byte for byte."""
+    path = deployment.path
+    exported_csv = _cli(path, "export", "--format", "csv")
+    rows = list(csv.reader(exported_csv.splitlines()))
+    assert len(rows) > 1, exported_csv[-2000:]  # a header and the jobs above
+    database = Path(deployment.config.state_dir) / "ledger.db"
+    return {
+        "export json": _cli(path, "export", "--format", "json"),
+        "export csv": exported_csv,
+        "ledger database": database.read_bytes().decode("latin-1"),
+    }
+
+
+def _crash_files(root: Path) -> str:
+    """Any core dump or crash report lanes' processes left under ``root``."""
+    found = [p for p in root.rglob("*") if p.is_file() and (p.name.startswith("core")
+             or p.suffix in {".crash", ".dump"})]  # fmt: skip
+    return "\n".join(p.read_bytes().decode("latin-1") for p in found)
+
+
+def test_canary_keys_appear_nowhere(canary_deployment: Deployment, isolated_redis_url: str) -> None:
+    deployment = canary_deployment
+    config, path = deployment.config, deployment.path
     with Lanes(config, isolated_redis_url) as lanes:
         handles = [lanes.submit({"prompt": f"hello {lane}", "max_tokens": 8, "instance": lane})
                    for lane in config.lanes()]  # fmt: skip
@@ -137,14 +207,19 @@ def test_canary_keys_appear_nowhere(
     assert all("invalid key" in (r.error or "") for r in results)  # the echo got through
     seen = {
         "results": json.dumps([r.to_wire() for r in results]),
+        **_recipes(deployment),
+        **_books(deployment),
         "redis": _everything_in_redis(isolated_redis_url),
-        "worker log": log_file.read_text(),
+        "worker log": deployment.log_file.read_text(),
         "status": _cli(path, "status", "--json"),
         "config": _cli(path, "config", "--json"),
         "metrics": _metrics(config, isolated_redis_url, path.parent / "metrics"),
-        "flower": _flower_pages(flower_port),
+        "flower": _flower_pages(deployment.flower_port),
+        "crash files": _crash_files(deployment.tmp),
     }
     assert "disabled" in seen["status"]  # 401s disabled the lanes, with a reason
+    assert deployment.webhook, "no budget alert reached the webhook"
+    seen["webhook"] = "\n".join(deployment.webhook)
     for where, text in seen.items():
         for name, canary in CANARIES.items():
             assert canary not in text, f"{name} leaked into {where}"

@@ -1,6 +1,13 @@
 """Property-based fuzzing of every way input gets in: config files, jobs, CLI files, the
 classifier and ``--json`` output. No input may produce a traceback, a hang (each case has a
-deadline) or output that is not JSON; every refusal is one of lanes' errors."""
+deadline) or output that is not JSON; every refusal is one of lanes' errors.
+
+:data:`FUZZ` is the one setting every fuzz test uses (derandomised: the same cases on every
+run). The cases of one area sit beside that area's tests: lane names and ``LANES_*``
+overrides (``kernel/test_fuzz_config.py``), batch lines and ``--job``/``--jsonl`` files
+(``lanes/test_fuzz_batch.py``), budget values and export fields (``lanes/test_fuzz_books.py``),
+MCP tool arguments (``lanes/test_fuzz_mcp.py``), review paths, agent files and ``--git``
+ranges (``lanes/test_fuzz_review.py``)."""
 
 from __future__ import annotations
 

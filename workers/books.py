@@ -29,7 +29,7 @@ from broker.stores.ledger import (
     RateLimitEvent,
 )
 from kernel.config import Config
-from kernel.errors import InfrastructureError, ProviderError, RateLimited
+from kernel.errors import BudgetExceeded, InfrastructureError, ProviderError, RateLimited
 
 log = logging.getLogger("lanes.workers")
 
@@ -37,7 +37,7 @@ log = logging.getLogger("lanes.workers")
 class CallBudget(Protocol):
     """The budget's side of a worker's calls (:class:`broker.budget_worker.WorkerBudget`)."""
 
-    def start_call(self, env: Envelope, call_key: str) -> None: ...
+    def start_call(self, env: Envelope, call_key: str, est_usd: float) -> None: ...
 
     def settle(self, env: Envelope, call_key: str, actual_usd: float, *, final: bool) -> None: ...
 
@@ -80,19 +80,29 @@ class Books:
     def on(self) -> bool:
         return self.config.ledger.enabled
 
-    def call_started(self, env: Envelope) -> Call:
+    def call_started(self, env: Envelope) -> Call | None:
         """Number the call about to start and hand off its :class:`CallEvent` (one round
-        trip), and hold its budget reservation for it."""
-        event = None
-        if self.on:
-            reserved = reservation_usd(self.config, env.instance, env.model, env.input_tokens,
-                                       env.job.max_tokens)  # fmt: skip
-            event = CallEvent(**Call(env, 1).ids(), reserved_usd=reserved)
+        trip), and hold its budget reservation for it; None, with nothing handed off, when
+        the job's caller cancelled it (no call may start)."""
+        reserved = reservation_usd(self.config, env.instance, env.model, env.input_tokens,
+                                   env.job.max_tokens)  # fmt: skip
+        event = CallEvent(**Call(env, 1).ids(), reserved_usd=reserved) if self.on else None
         number = self.stores.frame.start_call(env.job.id, env.step, env.attempt, event)
+        if number == 0:
+            return None
         call = Call(env, number)
-        if self.budget is not None and env.reserved_usd > 0:
-            self.budget.start_call(env, call.key)
+        if self.budget is not None:
+            try:
+                self.budget.start_call(env, call.key, max(env.reserved_usd, reserved))
+            except BudgetExceeded:
+                self._never_ran(call)
+                raise
         return call
+
+    def _never_ran(self, call: Call) -> None:
+        """The call was numbered (and handed off at its reservation) but will not run."""
+        if self.on:
+            self.stores.ledger.emit([CostEvent(**call.ids(), cost_usd=0.0, ok=False)])
 
     def call_failed(self, call: Call, exc: ProviderError, cooldown_s: float | None) -> None:
         """A call ended in an error: the provider bills nothing for it."""
@@ -103,7 +113,7 @@ class Books:
                     RateLimitEvent(**call.ids(), cooldown_s=cooldown_s or 0.0, reason=str(exc))
                 )
             self.stores.ledger.emit(events)
-        if self.budget is not None and call.env.reserved_usd > 0:
+        if self.budget is not None:
             self.budget.settle(call.env, call.key, 0.0, final=False)
 
     def success_events(self, call: Call, result: Result) -> list[LedgerEvent]:
@@ -123,7 +133,7 @@ class Books:
         effort: the result already stands, so a Redis error here is logged, not raised."""
         env = call.env
         try:
-            if self.budget is not None and env.reserved_usd > 0:
+            if self.budget is not None:
                 self.budget.settle(env, call.key, result.cost_usd, final=True)
             if env.cache_key is not None:
                 self.stores.cache.put(env.cache_key, CachedAnswer.from_result(result),
@@ -135,5 +145,5 @@ class Books:
         """The job ended in failure: hand off its outcome and free its reservation."""
         if self.on:
             self.stores.ledger.emit([outcome_event(self.config, env, result)])
-        if self.budget is not None and env.reserved_usd > 0:
+        if self.budget is not None:
             self.budget.release(env.job.id)

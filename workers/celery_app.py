@@ -9,6 +9,8 @@ provider factory and hands them to :class:`~workers.context.WorkerContext`.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 
 import redis
@@ -17,9 +19,10 @@ from celery.signals import worker_ready, worker_shutdown
 from broker.app import create_app
 from broker.budget_worker import WorkerBudget
 from broker.connection import refuse_open_redis, require_redis_url
+from broker.consumers import start_heartbeat
 from broker.janitor import Janitor
 from broker.keys import Keys
-from broker.ledger_drain import DrainerProcess, start_drainer_process
+from broker.ledger_supervisor import DrainerSupervisor, supervise_drainer
 from broker.liveness import took_canary
 from broker.stores.redis import redis_stores
 from kernel.config import load_config
@@ -51,13 +54,15 @@ register_tasks(app, lambda: context, on_canary=lambda lane: took_canary(client, 
 
 
 _stop_janitor = threading.Event()
-_drainer: list[DrainerProcess] = []
+_drainer: list[DrainerSupervisor] = []
 
 
 @worker_ready.connect
 def _start_janitor(sender: object = None, **_: object) -> None:
+    lanes = consumed_lanes(sender) or config.lanes()
+    node = str(getattr(sender, "hostname", "") or f"{socket.gethostname()}:{os.getpid()}")
+    start_heartbeat(client, keys, node, lanes, _stop_janitor)
     if config.liveness.interval_s > 0:
-        lanes = consumed_lanes(sender) or config.lanes()
         start_liveness(app, client, keys, lanes, config.liveness, _stop_janitor)
     if config.janitor_interval_s > 0:
         janitor = Janitor(
@@ -65,7 +70,7 @@ def _start_janitor(sender: object = None, **_: object) -> None:
         )
         start_janitor(janitor, config.janitor_interval_s, _stop_janitor)
     if config.ledger.enabled:
-        _drainer.append(start_drainer_process(config, redis_url))
+        _drainer.append(supervise_drainer(config, redis_url))  # replaced if it dies
 
 
 @worker_shutdown.connect

@@ -5,12 +5,17 @@ adapts their :data:`Outcome` to Celery (return, ``retry``, ``replace``). Order o
 
 1. a redelivered message (the broker's flag, or the janitor's copy) whose job already has a
    result returns it as is, with no call; one whose job already moved on is dropped;
-2. a step that cannot serve the job (disabled, context window too small) is skipped;
+2. a step that cannot serve the job (disabled, context window too small) is skipped (before
+   the step, the task has failed a message that breaks a rule the dispatcher keeps:
+   :func:`broken_promise`);
 3. a cooling-down instance hands the job to another member of its pool, else the job waits
    (re-queued with a short countdown, bounded by ``retry.max_wait_s``), then falls back;
 4. capacity is reserved in the global limiter (estimated input + ``max_tokens``), waiting the
    same bounded way;
-5. the call; success settles the reservation to actual usage and records the one result;
+5. the call is numbered: a job its caller cancelled ends here, its capacity given back, and
+   so does one that holds no budget reservation (no dispatcher admitted it) while one of its
+   budgets is spent;
+6. the call; success settles the reservation to actual usage and records the one result;
    a retryable failure retries the step with backoff, then falls back to the next step.
 
 A Redis outage after the call repeats the writes, not the call (:mod:`workers.outage`).
@@ -27,9 +32,13 @@ import random
 
 from broker import metrics
 from broker.message import Envelope
-from broker.stores.limiter import Acquired, CapacityWait, ReservationTooLarge
-from kernel.errors import AuthFailed, ProviderError
+from broker.stores.limiter import Acquired, CapacityWait, Reservation, ReservationTooLarge
+from kernel.errors import AuthFailed, BudgetExceeded, ProviderError
+from router.candidates import CHEAP_TAG
+from router.classifier import classify
+from router.filters import VITAL_ON_CHEAP
 from workers import feedback
+from workers.books import Call
 from workers.context import WorkerContext
 from workers.outage import outlast
 from workers.outcome import Done, Drop, Forward, Outcome, Retry
@@ -75,6 +84,24 @@ def run_step(ctx: WorkerContext, env: Envelope, *, redelivered: bool = True) -> 
     return _call_with(ctx, env, acquired)
 
 
+def broken_promise(ctx: WorkerContext, env: Envelope) -> str | None:
+    """Why this message must not run although it reached a worker: it breaks a rule the
+    dispatcher never breaks, so somebody built it by hand (e.g. through Flower's task API).
+    Vital work on a lane tagged cheap: the job is classified again here (only for cheap lanes,
+    so other lanes pay nothing for the check), as the dispatcher saw it: a pipeline step before
+    the previous step's answer is fed in (the answer may read as vital, the request did not)."""
+    if CHEAP_TAG not in ctx.config.instances[env.instance].tags or env.job.vital is False:
+        return None
+    clf = classify(env.job)
+    if not clf.vital:
+        return None
+    why = f" ({clf.vital_reason})" if clf.vital_reason else ""
+    return (
+        f"refused: {VITAL_ON_CHEAP}, and this job is vital{why} but its message sends it to"
+        f" {env.instance}; lanes' dispatcher never does: submit jobs through lanes"
+    )
+
+
 def _unfit_reason(ctx: WorkerContext, env: Envelope, disabled: str | None) -> str | None:
     if not ctx.config.instances[env.instance].enabled:
         return f"{env.instance} is disabled in the config"
@@ -91,8 +118,10 @@ def _unfit_reason(ctx: WorkerContext, env: Envelope, disabled: str | None) -> st
 
 def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> Outcome:
     reservation = acquired.reservation if acquired is not None else None
+    call = _start(ctx, env, reservation)
+    if isinstance(call, Done):
+        return call
     try:
-        call = ctx.books.call_started(env)
         response = _call(ctx, env)
     except ProviderError as exc:
         if reservation is not None:  # the provider counted the request: keep it charged
@@ -118,6 +147,35 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> 
     metrics.billed(env.instance, env.model, result.cost_usd, result.latency_s)
     if standing == result:
         metrics.job_ended(env.instance, env.model, ok=True)
+    return Done(standing)
+
+
+def _start(ctx: WorkerContext, env: Envelope, reservation: Reservation | None) -> Call | Done:
+    """Number the call; or end the job, the capacity given back, when its caller cancelled
+    it or a spent budget refuses a job no dispatcher admitted."""
+    try:
+        call = ctx.books.call_started(env)
+    except BudgetExceeded as exc:
+        _give_back(ctx, reservation)
+        return fail_step(ctx, env, f"refused: {exc}")
+    except BaseException:
+        _give_back(ctx, reservation)
+        raise
+    if call is None:
+        _give_back(ctx, reservation)
+        return _cancelled(ctx, env)
+    return call
+
+
+def _give_back(ctx: WorkerContext, reservation: Reservation | None) -> None:
+    if reservation is not None:
+        ctx.stores.limiter.release(reservation, refund=True)
+
+
+def _cancelled(ctx: WorkerContext, env: Envelope) -> Done:
+    """The caller gave up on the job: the result it recorded stands, with no call made."""
+    standing = ctx.stores.jobs.result(env.job.id) or failure_result(env, "cancelled by its caller")
+    ctx.books.job_failed(env, standing)
     return Done(standing)
 
 

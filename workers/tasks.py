@@ -17,9 +17,10 @@ from broker.pipeline import feed
 from broker.result import Result
 from kernel.errors import InfrastructureError
 from workers.context import WorkerContext
+from workers.inspection import show_labels
 from workers.outage import is_outage, wait_for_redis
 from workers.outcome import Done, Drop, Outcome, Retry
-from workers.runner import fail_step, run_step
+from workers.runner import broken_promise, fail_step, run_step
 
 log = logging.getLogger("lanes.workers")
 
@@ -30,16 +31,20 @@ def register_tasks(
     *,
     on_canary: Callable[[str], None] | None = None,
 ) -> None:
-    """Register ``lanes.run`` (and ``lanes.canary``, given ``on_canary``) on ``app``.
+    """Register ``lanes.run`` (and ``lanes.canary``, given ``on_canary``) on ``app``, and make
+    this process's answers to ``celery inspect`` show jobs by their labels
+    (:mod:`workers.inspection`).
 
     ``context`` returns the process's :class:`WorkerContext`; it is called on first use so
     that connections are made in the process that uses them. ``on_canary(lane)`` marks a
     liveness canary of ``lane`` taken (:mod:`broker.liveness`).
     """
+    show_labels()
     if on_canary is not None:
         marker = on_canary
 
-        @app.task(name=CANARY_TASK, shared=False, ignore_result=True)
+        # send_events=False: no task event, so monitoring (Flower) does not list canaries.
+        @app.task(name=CANARY_TASK, shared=False, ignore_result=True, send_events=False)
         def canary(lane: str) -> None:
             try:
                 marker(lane)
@@ -61,14 +66,12 @@ def register_tasks(
     )
     def run(self: Task, *args: Any) -> dict[str, Any]:
         ctx = context()
-        env, unfed = _arguments(ctx, args)
-        if unfed is not None:
-            return _return_value(self, fail_step(ctx, env, unfed).result)
+        env, previous = _arguments(args)
         redelivered = _redelivered(self)
         deadline = time.monotonic() + ctx.config.retry.outage_s
         while True:
             try:
-                return _carry_out(self, ctx, env, run_step(ctx, env, redelivered=redelivered))
+                return _step(self, ctx, env, previous, redelivered)
             except Exception as exc:
                 if not is_outage(exc):
                     raise
@@ -76,16 +79,30 @@ def register_tasks(
                 redelivered = True  # part of the step may have happened: check before calling
 
 
-def _arguments(ctx: WorkerContext, args: tuple[Any, ...]) -> tuple[Envelope, str | None]:
-    """The envelope, fed the previous step's answer when this message is a chain link after
-    another job (Celery passes the previous result first); and why it cannot run, if so."""
+def _arguments(args: tuple[Any, ...]) -> tuple[Envelope, tuple[Any, ...]]:
+    """The envelope, and what came before it: the previous job's summary when this message
+    is a chain link after another job (Celery passes the previous return value first)."""
     if len(args) not in (1, 2):
         raise TypeError(f"{RUN_TASK} takes an envelope (after a previous result), got {len(args)}")
-    env = Envelope.model_validate(args[-1])
-    if len(args) == 1:
-        return env, None
-    fed = feed(env, args[0], ctx.config.cache, ctx.config.max_job_bytes)
-    return (env, fed) if isinstance(fed, str) else (fed, None)
+    return Envelope.model_validate(args[-1]), args[:-1]
+
+
+def _step(
+    task: Task, ctx: WorkerContext, env: Envelope, previous: tuple[Any, ...], redelivered: bool
+) -> dict[str, Any]:
+    """One go at the step: a message that breaks the dispatcher's rules fails its job (checked
+    on the job as it was submitted); a chain link takes the previous job's answer from the job
+    store (never from a return value, which holds no reply); then the step runs."""
+    refused = broken_promise(ctx, env)
+    if refused is not None:
+        return _summary(fail_step(ctx, env, refused).result)
+    if previous:
+        fed = feed(env, previous[0], ctx.stores.jobs.result, ctx.config.cache,
+                   ctx.config.max_job_bytes)  # fmt: skip
+        if isinstance(fed, str):
+            return _summary(fail_step(ctx, env, fed).result)
+        env = fed
+    return _carry_out(task, ctx, env, run_step(ctx, env, redelivered=redelivered))
 
 
 def _redelivered(task: Task) -> bool:
@@ -114,7 +131,7 @@ def _outlast(ctx: WorkerContext, env: Envelope, exc: Exception, deadline: float)
 def _carry_out(task: Task, ctx: WorkerContext, env: Envelope, outcome: Outcome) -> dict[str, Any]:
     """Turn ``outcome`` into what Celery expects: a return value, or the next message."""
     if isinstance(outcome, Done):
-        return _return_value(task, outcome.result)
+        return _summary(outcome.result)
     if isinstance(outcome, Drop):
         log.warning("dropped stale message %s hop=%d", env.label(), env.hop)
         raise Ignore()
@@ -127,14 +144,10 @@ def _carry_out(task: Task, ctx: WorkerContext, env: Envelope, outcome: Outcome) 
         raise
 
 
-def _return_value(task: Task, result: Result) -> dict[str, Any]:
-    """What the task returns. Callers read the stored result, so only a canvas link (a chain's
-    next task, a chord's body, a callback) needs the whole of it; everybody else gets a summary,
-    which keeps the reply out of Celery's log lines and monitoring events (Flower), and spares
-    the worker from rendering it for them."""
-    request = task.request
-    if request.chain or request.callbacks or request.chord:
-        return result.to_wire()
+def _summary(result: Result) -> dict[str, Any]:
+    """What ``lanes.run`` returns: who ran the job and how it ended, never its reply. Callers
+    and a canvas's next task read the result itself from the job store; the return value ends
+    up in Celery's log line and in monitoring events (Flower)."""
     return {"job_id": result.job_id, "status": result.status, "instance": result.instance,
             "model": result.model}  # fmt: skip
 

@@ -5,12 +5,16 @@
 -- ARGV[2]   estimate of this call (nano-USD, integer >= 0)
 -- ARGV[3]   record TTL (s), refreshed
 -- ARGV[3+i] counter TTL of hold i (s)
+-- ARGV[3+n+i] limit of hold i (nano-USD), n = number of holds
 -- Returns 1 when an earlier call of the job was still running (it never settled: its worker
 -- died mid-call). That call was billed, so its estimate moves from reserved to spent on the
 -- held counters, the new estimate is reserved for this call, and the record remembers the
 -- orphan (field o:<call> = its estimate) so a late settle corrects only the difference.
+-- Returns 2, changing nothing, when there is no live record (the job was never admitted, or
+-- its record is gone) and a hold is already spent: spent + reserved at or over its limit. A
+-- job that was admitted keeps its record; one sent past the dispatcher does not get to spend.
 -- Returns 0 otherwise: the call is named; with no record (or an ended one) a reservation of
--- the estimate is made on the holds without checking limits: the job was admitted already.
+-- the estimate is made on the holds (a budget with room left is not checked further).
 -- Sharp edge: the held counters are read from the record, not passed in KEYS (reading the
 -- record first from the client would not be atomic). Every budget key carries the {budget}
 -- hash tag, so they all live in the one Redis Cluster slot this script runs in.
@@ -18,7 +22,15 @@
 local call, est = ARGV[1], tonumber(ARGV[2])
 local rec = redis.call('HMGET', KEYS[1], 'est', 'held', 'call', 'done')
 
+local holds = #KEYS - 1
 if not rec[2] or rec[4] then
+  for i = 2, #KEYS do
+    local used = redis.call('HMGET', KEYS[i], 'spent', 'reserved')
+    local limit = tonumber(ARGV[2 + holds + i])
+    if (tonumber(used[1]) or 0) + (tonumber(used[2]) or 0) >= limit then
+      return 2
+    end
+  end
   local now_s = tonumber(redis.call('TIME')[1])
   local held = {}
   for i = 2, #KEYS do

@@ -1,5 +1,5 @@
 -- record.lua: store a job's one result where Celery's result backend reads it, and wake waiters.
--- KEYS[1] result key            Keys.result(job_id)  (Celery's "celery-task-meta-<id>")
+-- KEYS[1] result key            Keys.result(job_id)  (Celery's "<prefix>:celery:celery-task-meta-<id>")
 -- ARGV[1] task meta JSON        {"status": "SUCCESS", "result": {...}, "task_id": ...}
 -- ARGV[2] TTL, seconds
 -- Returns 1 when this result was stored and published; 0 when the job already had one (the

@@ -6,7 +6,8 @@ Each :class:`router.budgets.Hold` (one budget in one window) has a counter of ``
 1. :meth:`BudgetStore.reserve` at dispatch: the estimate goes on ``reserved`` of every hold,
    all or nothing, and only if each stays within its limit (the store's override, else the
    hold's). The job's *reservation record* remembers the estimate and the counters it holds.
-2. :meth:`BudgetStore.start_call` before each provider call names the call running now.
+2. :meth:`BudgetStore.start_call` before each provider call names the call running now (a
+   job without a live record, one never admitted, is refused there by a budget already spent).
 3. :meth:`BudgetStore.settle` after it: the real cost goes on ``spent`` of the instance that did
    the work; a final settle takes the estimate off ``reserved`` and ends the record, a failed
    call (``final=False``) keeps the reservation for the retry or fallback.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Protocol
 
 from router.budgets import Hold, fraction
@@ -38,15 +40,31 @@ RESERVATION_TTL_S = 2 * 86400
 """How long a reservation record lives without news (refreshed by every call on it)."""
 
 
+MAX_NANO = 2**63 - 1
+"""Redis integers are signed 64-bit: no amount may be larger (about 9.2e9 USD)."""
+
+
 def to_nano(usd: float, what: str = "amount") -> int:
-    """USD as integer nano-USD; ``ValueError`` for a negative or non-finite amount."""
-    if not math.isfinite(usd) or usd < 0:
-        raise ValueError(f"{what} must be a finite amount >= 0 USD, got {usd}")
+    """USD as integer nano-USD; ``ValueError`` for a negative or non-finite amount, or one
+    too large for a Redis integer."""
+    if not math.isfinite(usd) or usd < 0 or usd * NANO_PER_USD > MAX_NANO:
+        raise ValueError(f"{what} must be a finite amount from 0 to {MAX_NANO / NANO_PER_USD:.3g}"
+                         f" USD, got {usd:g}")  # fmt: skip
     return round(usd * NANO_PER_USD)
 
 
 def to_usd(nano: int) -> float:
     return nano / NANO_PER_USD
+
+
+class CallStart(IntEnum):
+    """What :meth:`BudgetStore.start_call` did (the values are ``budget_start.lua``'s)."""
+
+    STARTED = 0
+    ORPHANED = 1
+    """An earlier call never settled: it was counted as spent at its estimate."""
+    REFUSED = 2
+    """No live record and a hold already spent: nothing changed, the call must not run."""
 
 
 @dataclass(frozen=True)
@@ -92,13 +110,17 @@ class BudgetStore(Protocol):
         """
         ...
 
-    def start_call(self, job_id: str, call_key: str, est_usd: float, holds: Sequence[Hold]) -> bool:
+    def start_call(
+        self, job_id: str, call_key: str, est_usd: float, holds: Sequence[Hold]
+    ) -> CallStart:
         """A provider call ``call_key`` of the job starts now.
 
-        Without a reservation record (settled, expired, budgets added since) one is made for
-        ``est_usd`` on ``holds``, never refused: the job was admitted. Returns True when an
-        earlier call was still running (never settled): it was counted as spent at its
-        estimate and the estimate reserved again for this call.
+        Without a live reservation record (settled, expired, budgets added since, or a job
+        sent past the dispatcher) one is made for ``est_usd`` on ``holds``, unless a hold is
+        already spent (spent + reserved at or over its limit): :attr:`CallStart.REFUSED`,
+        nothing changed. :attr:`CallStart.ORPHANED` when an earlier call was still running
+        (never settled): it was counted as spent at its estimate and the estimate reserved
+        again for this call.
         """
         ...
 
@@ -134,7 +156,8 @@ class BudgetStore(Protocol):
 
     def set_limit(self, budget_id: str, limit_usd: float | None) -> None:
         """Override a budget's limit (None: drop the override). ``ValueError`` for a
-        malformed budget id or a negative limit."""
+        malformed budget id or a limit :class:`~kernel.config.BudgetLimit` refuses (negative,
+        not finite, above :data:`~kernel.config.models.MAX_BUDGET_USD`)."""
         ...
 
     def rebuild(self, spent_by_counter: Mapping[str, float], holds: Sequence[Hold]) -> None:

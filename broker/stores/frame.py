@@ -36,7 +36,8 @@ class StepFrame(Protocol):
 
     def start_call(self, job_id: str, step: int, attempt: int, event: CallEvent | None) -> int:
         """Number the provider call about to start (:meth:`JobStore.next_call`) and hand
-        ``event`` off to the ledger with that number, as one unit; the number."""
+        ``event`` off to the ledger with that number, as one unit; the number (0, with nothing
+        handed off, when the job was cancelled)."""
         ...
 
     def after_success(
@@ -69,7 +70,7 @@ class SequentialFrame:
 
     def start_call(self, job_id: str, step: int, attempt: int, event: CallEvent | None) -> int:
         number = self.jobs.next_call(job_id, step, attempt)
-        if event is not None:
+        if event is not None and number:
             self.ledger.emit([event.model_copy(update={"call": number})])
         return number
 

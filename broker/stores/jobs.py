@@ -11,6 +11,8 @@ One home for what used to be three stores:
 * **charges**: what each provider call cost, written once per (job, step, attempt), so a call
   repeated after a worker died is never billed twice;
 * **calls**: how many provider calls each (job, step, attempt) started (:meth:`next_call`);
+* **cancel marks**: a job its caller gave up on ends with the caller's failed result, and no
+  provider call of it starts after that (:meth:`cancel`);
 * **idempotency keys**: a caller's key → the job submitted under it;
 * **id claims**: a job id belongs to the first payload submitted under it, so another caller
   cannot take over (or read) a job by reusing its id.
@@ -22,7 +24,7 @@ Implementations: :class:`broker.stores.redis.jobs.RedisJobStore` (shared by ever
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol, TypedDict
 
@@ -57,6 +59,16 @@ class Tracked(NamedTuple):
 
     claim: Claim
     job_id: str
+
+
+class Cancelled(NamedTuple):
+    """What :meth:`JobStore.cancel` did to one job."""
+
+    job_id: str
+    ended: bool
+    """The cancel's result stands; False when the job had already ended."""
+    calls: int
+    """Provider calls the job had started before the cancel: billed, or still running."""
 
 
 class JobStore(Protocol):
@@ -108,8 +120,25 @@ class JobStore(Protocol):
 
     def next_call(self, job_id: str, step: int, attempt: int) -> int:
         """Number the provider call about to start for (job, step, attempt): 1, then 2 for a
-        call repeated after its worker died mid-call, and so on. The ledger keeps one row per
-        call, because the provider bills each one."""
+        call repeated after its worker died mid-call, and so on; 0 when the job was cancelled
+        (no call may start). The ledger keeps one row per call, because the provider bills
+        each one."""
+        ...
+
+    # -- callers --------------------------------------------------------------------------------
+    def results(self, job_ids: Sequence[str]) -> list[Result | None]:
+        """The recorded results of ``job_ids``, in order, in one read."""
+        ...
+
+    def waiting_on(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """The queue (lane) each of ``job_ids`` waits on: that of its next message. Jobs that
+        are not pending (ended, or never tracked) are left out."""
+        ...
+
+    def cancel(self, failures: Sequence[Result]) -> list[Cancelled]:
+        """Give up on jobs: each of ``failures`` (a failed result saying why) is recorded
+        unless its job already ended, and the job is marked so that no provider call of it
+        starts from now on. A call already running finishes and is billed."""
         ...
 
     # -- the janitor ----------------------------------------------------------------------------

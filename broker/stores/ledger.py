@@ -223,9 +223,11 @@ class LaneStats(BaseModel):
     outcomes: int
     """Jobs that ended here."""
     ok: int
-    success_rate: float
-    p50_latency_s: float
-    p95_latency_s: float
+    success_rate: float | None
+    """``ok`` / ``outcomes``; None while no job ended here (no rate to speak of)."""
+    p50_latency_s: float | None
+    """None, as the 95th percentile, while no job ended here."""
+    p95_latency_s: float | None
     fallbacks: int
     """Fallbacks away from this (instance, model)."""
     fallback_rate: float

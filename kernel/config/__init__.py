@@ -1,6 +1,6 @@
 """Config: one YAML file, validated once, passed in everywhere."""
 
-from kernel.config.loader import EXAMPLE_CONFIG, find_config, load_config
+from kernel.config.loader import EXAMPLE_CONFIG, find_config, load_config, locate_config
 from kernel.config.models import (
     BudgetAction,
     BudgetAlert,
@@ -23,6 +23,7 @@ from kernel.config.models import (
     ProviderKind,
     SimMode,
 )
+from kernel.config.source import ConfigSource, Origin
 
 __all__ = [
     "EXAMPLE_CONFIG",
@@ -35,6 +36,7 @@ __all__ = [
     "CacheSpec",
     "ChainStep",
     "Config",
+    "ConfigSource",
     "FlowerSpec",
     "InstanceSpec",
     "LearningSpec",
@@ -43,9 +45,11 @@ __all__ = [
     "LivenessSpec",
     "MetricsSpec",
     "ModelSpec",
+    "Origin",
     "Price",
     "ProviderKind",
     "SimMode",
     "find_config",
     "load_config",
+    "locate_config",
 ]

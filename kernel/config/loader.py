@@ -3,55 +3,96 @@
 Sources, in order of precedence (highest first):
 
 1. ``LANES_*`` environment variables: ``LANES_REDIS_URL``, ``LANES_SIMULATOR__PORT``
-   (``__`` separates nesting levels, values are parsed as YAML scalars);
+   (:mod:`kernel.config.overrides` says how names and values are read);
 2. the YAML file, after ``${VAR}`` / ``${VAR:-default}`` interpolation;
 3. the defaults of :class:`kernel.config.models.Config`.
 
 The file is the first of: the explicit path, ``$LANES_CONFIG``, ``./lanes.yaml``,
-``~/.config/lanes/lanes.yaml``, and the example shipped in ``ops/lanes.yaml``.
+``~/.config/lanes/lanes.yaml``, and the example shipped in ``ops/lanes.yaml``; the loaded
+config's :attr:`~kernel.config.models.Config.source` says which, and how it was chosen.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from kernel.config.models import Config
+from kernel.config.overrides import apply_overrides
+from kernel.config.source import ConfigSource, Origin, refuse_redis_override
 from kernel.config.yaml_file import read_yaml
 from kernel.errors import ConfigError
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "ops" / "lanes.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_OVERRIDE_PREFIX = "LANES_"
-_NOT_OVERRIDES = frozenset({"LANES_CONFIG", "LANES_EVAL_DEV"})
-"""``LANES_*`` variables that are not config overrides."""
 
 
 def find_config(path: str | os.PathLike[str] | None = None) -> Path:
     """The config file to use; raise ConfigError if an explicit one is missing."""
+    return locate_config(path).path
+
+
+def locate_config(path: str | os.PathLike[str] | None = None) -> ConfigSource:
+    """The config file to use and how it was chosen; ConfigError if a named one is missing,
+    a directory or not a regular file (a FIFO is never opened: reading it would block)."""
     if path is not None:
-        return _must_exist(Path(path), "--config")
+        return ConfigSource(_regular_file(Path(path), "--config"), Origin.FLAG)
     env = os.environ.get("LANES_CONFIG")
     if env:
-        return _must_exist(Path(env), "LANES_CONFIG")
-    for candidate in (Path("lanes.yaml"), Path.home() / ".config" / "lanes" / "lanes.yaml"):
+        return ConfigSource(_regular_file(Path(env), "LANES_CONFIG"), Origin.ENV)
+    searched = (
+        (Path("lanes.yaml"), Origin.CURRENT_DIRECTORY),
+        (Path.home() / ".config" / "lanes" / "lanes.yaml", Origin.USER),
+    )
+    for candidate, origin in searched:
         if candidate.is_file():
-            return candidate
-    return _must_exist(EXAMPLE_CONFIG, "the shipped example")
+            return ConfigSource(candidate, origin)
+    return ConfigSource(_regular_file(EXAMPLE_CONFIG, "the shipped example"), Origin.EXAMPLE)
 
 
-def _must_exist(path: Path, origin: str) -> Path:
-    if not path.is_file():
+_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def _regular_file(path: Path, origin: str) -> Path:
+    """``path`` if it is a regular file (after symlinks); ConfigError saying what it is else."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
         raise ConfigError(
             "config file not found",
             source=str(path),
             fix=f"check the path given by {origin}, or copy ops/lanes.yaml there",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read: {exc.strerror}",
+            source=str(path),
+            fix=f"check the path given by {origin}",
+        ) from None
+    if stat.S_ISDIR(mode):
+        raise ConfigError(
+            "is a directory, not a config file",
+            source=str(path),
+            fix=f"give {origin} the YAML file itself, e.g. {path / 'lanes.yaml'}",
+        )
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise ConfigError(
+            f"is {kind}, not a regular file",
+            source=str(path),
+            fix=f"give {origin} a YAML file on disk; lanes never reads a config from a pipe",
         )
     return path
 
@@ -59,13 +100,21 @@ def _must_exist(path: Path, origin: str) -> Path:
 def load_config(
     path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
 ) -> Config:
-    """Load and validate the config. Every failure is a :class:`ConfigError`."""
+    """Load and validate the config. Every failure is a :class:`ConfigError`.
+
+    ``env`` supplies ``${VAR}`` values and ``LANES_*`` overrides (default: ``os.environ``).
+    The config's :attr:`~kernel.config.models.Config.source` records where it came from.
+    """
     env = os.environ if env is None else env
-    file = find_config(path)
-    raw = read_yaml(file)
-    data = _interpolate(raw, env, str(file))
-    data = apply_overrides(data, env)
-    return validate(data, str(file), overrides=override_keys(env))
+    source = locate_config(path)
+    raw = read_yaml(source.path)
+    data = _interpolate(raw, env, str(source.path))
+    data, overrides = apply_overrides(data, env)
+    source = replace(source, overrides=overrides)
+    config = validate(data, str(source.path), overrides=overrides)
+    refuse_redis_override(source, config.redis_url, env.get("REDIS_URL") or None)
+    config._source = source
+    return config
 
 
 def _interpolate(value: Any, env: Mapping[str, str], source: str, key: str = "") -> Any:
@@ -96,42 +145,6 @@ def _interpolate(value: Any, env: Mapping[str, str], source: str, key: str = "")
     return None if result == "" else result
 
 
-def override_keys(env: Mapping[str, str]) -> dict[str, str]:
-    """Config key (``a.b``) → the ``LANES_A__B`` variable that overrides it."""
-    keys = {}
-    for name in env:
-        if name.startswith(_OVERRIDE_PREFIX) and name not in _NOT_OVERRIDES:
-            path = [p.lower() for p in name[len(_OVERRIDE_PREFIX) :].split("__") if p]
-            if path:
-                keys[".".join(path)] = name
-    return keys
-
-
-def apply_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """Return ``data`` with every ``LANES_A__B=value`` set at ``a.b``."""
-    out = dict(data)
-    for key, name in override_keys(env).items():
-        raw = env[name]
-        path = key.split(".")
-        node = out
-        for part in path[:-1]:
-            child = node.get(part)
-            child = dict(child) if isinstance(child, dict) else {}
-            node[part] = child
-            node = child
-        node[path[-1]] = _scalar(raw)
-    return out
-
-
-def _scalar(raw: str) -> Any:
-    if raw == "":
-        return None
-    try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return raw
-
-
 def validate(
     data: dict[str, Any], source: str, *, overrides: Mapping[str, str] | None = None
 ) -> Config:
@@ -146,7 +159,7 @@ def validate(
             raise error from None
         raise ConfigError(
             error.message, source=f"environment variable {variable}", key=error.key,
-            fix=f"fix or unset {variable}",
+            fix=f"fix or unset {variable}" + (f"; {error.fix}" if error.fix else ""),
         ) from None  # fmt: skip
 
 
@@ -162,11 +175,15 @@ def _override_for(key: str | None, overrides: Mapping[str, str]) -> str | None:
 
 def _config_error(exc: ValidationError, source: str) -> ConfigError:
     err = exc.errors(include_url=False)[0]
-    key = ".".join(str(p) for p in err["loc"])
+    # "[key]" marks an error in a mapping's key (a lane name), not a key of its own.
+    key = ".".join(str(p) for p in err["loc"] if p != "[key]")
     message = str(err["msg"]).removeprefix("Value error, ")
     if not key and ": " in message:  # a cross-reference check names its key in the message
         key, message = message.split(": ", 1)
-    fix = _FIXES.get(err["type"], "see ops/lanes.yaml for a valid example")
+    context = err.get("ctx") or {}
+    fix = str(
+        context.get("fix") or _FIXES.get(err["type"], "see ops/lanes.yaml for a valid example")
+    )
     if err["type"] == "string_pattern_mismatch":
         fix = _PATTERN_FIXES.get(str(err["loc"][-1]), fix)
     if err["type"] == "extra_forbidden":
@@ -194,6 +211,8 @@ _FIXES = {
     "less_than_equal": "use a smaller value",
     "int_parsing": "use a whole number",
     "int_type": "use a whole number",
+    "int_from_float": "use a whole number",
+    "int_parsing_size": "use a smaller whole number",
     "finite_number": "use a finite number",
     "float_parsing": "use a number",
     "enum": "use one of the allowed values",

@@ -1,7 +1,8 @@
 """The validated shape of a lanes config file.
 
 Everything here is immutable once loaded: config is built once and passed in.
-Units are in the names (``_s``, ``_per_min``, ``_per_mtok``, ``_usd``).
+Units are in the names (``_s``, ``_per_min``, ``_per_mtok``, ``_usd``); every duration (``_s``)
+has a range (:func:`kernel.config.checks.seconds`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,26 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
+from kernel.config.checks import DAY_S, HOUR_S, MONTH_S, WEEK_S, YEAR_S, lane_name, seconds
+from kernel.config.source import ConfigSource
 from kernel.patterns import compile_safe
 from kernel.taxonomy import STRATEGY_NAMES, Complexity, TaskType
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+LaneName = Annotated[str, Field(pattern=NAME_PATTERN), lane_name]
+"""An instance or pool name: a Celery queue, so not a name Celery or kombu keep for
+themselves (:data:`kernel.config.checks.RESERVED_NAMES`)."""
 ALL_MODELS = "all"
 """The model class of every model without its own ``model_limits``: they share ``limits``."""
 
@@ -60,7 +74,9 @@ class ModelSpec(_Frozen):
     context_window: int = Field(gt=0)
     max_output_tokens: int = Field(default=8192, gt=0)
     quality: int = Field(ge=0, le=100)
-    latency_s: float = Field(gt=0, description="typical latency of one call")
+    latency_s: Annotated[float, seconds(0.001, DAY_S)] = Field(
+        description="typical latency of one call"
+    )
     strengths: dict[TaskType, int] = Field(default_factory=dict)
 
     @field_validator("strengths")
@@ -111,7 +127,7 @@ class InstanceSpec(_Frozen):
     per instance). Models not listed share ``limits``."""
     price_multiplier: float = Field(default=1.0, ge=0)
     tags: list[str] = Field(default_factory=list)
-    timeout_s: float = Field(default=600.0, gt=0, le=86400)
+    timeout_s: Annotated[float, seconds(0.1, DAY_S)] = 600.0
     enabled: bool = True
 
     @field_validator("base_url")
@@ -148,9 +164,9 @@ class SimulatorSpec(_Frozen):
     mode: SimMode = SimMode.AUTO
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)
-    latency_s: float = Field(default=0.4, ge=0)
+    latency_s: Annotated[float, seconds(0, HOUR_S)] = 0.4
     """Mean simulated call latency (the demo's pace; benchmarks set their own)."""
-    latency_jitter_s: float = Field(default=0.2, ge=0)
+    latency_jitter_s: Annotated[float, seconds(0, HOUR_S)] = 0.2
     enforce_limits: bool = True
     """Answer 429 + retry-after when a lane exceeds its configured limits, like the real API."""
 
@@ -186,6 +202,10 @@ class FlowerSpec(_Frozen):
     """``lanes up`` starts Flower (``lanes flower`` runs it on its own either way)."""
     host: str = "127.0.0.1"
     port: int = Field(default=5555, ge=0, le=65535)
+    control: bool = False
+    """Open Flower's control endpoints (send, apply, revoke or abort tasks; shut down, restart
+    or resize workers; change rate limits, time limits, consumers) and ``/api/task/result``
+    to every Flower user. Risky: any of them can run jobs or stop lanes. Off: read-only."""
 
 
 class MetricsSpec(_Frozen):
@@ -202,9 +222,9 @@ class MetricsSpec(_Frozen):
 class LivenessSpec(_Frozen):
     """The canary that finds a worker connected to a lane but not consuming it."""
 
-    interval_s: float = Field(default=15.0, ge=0)
+    interval_s: Annotated[float, seconds(1, DAY_S, off="never")] = 15.0
     """How often each worker sends a canary down each of its lanes (0: never)."""
-    timeout_s: float = Field(default=30.0, gt=0)
+    timeout_s: Annotated[float, seconds(1, DAY_S)] = 30.0
     """A canary not taken this long after it was sent, with no job finished on its lane since,
     means the lane is not consumed."""
 
@@ -213,16 +233,16 @@ class RetrySpec(_Frozen):
     """The one retry loop: per fallback step, then on to the next step of the chain."""
 
     attempts_per_step: int = Field(default=3, ge=1, le=20)
-    backoff_base_s: float = Field(default=0.5, ge=0)
-    backoff_max_s: float = Field(default=10.0, ge=0)
-    max_wait_s: float = Field(default=120.0, ge=0)
+    backoff_base_s: Annotated[float, seconds(0, HOUR_S)] = 0.5
+    backoff_max_s: Annotated[float, seconds(0, HOUR_S)] = 10.0
+    max_wait_s: Annotated[float, seconds(0, DAY_S)] = 120.0
     """Longest a job waits for capacity when every lane it may use is cooling down."""
-    wait_slice_s: float = Field(default=5.0, gt=0)
+    wait_slice_s: Annotated[float, seconds(0.1, HOUR_S)] = 5.0
     """Longest one worker thread sleeps for capacity before the job is re-queued with a short
     countdown (so waiting never holds a thread for long)."""
-    exhausted_cooldown_s: float = Field(default=900.0, gt=0)
+    exhausted_cooldown_s: Annotated[float, seconds(1, WEEK_S)] = 900.0
     """Cooldown after a 429 with no retry-after and no reset header (a spend cap)."""
-    outage_s: float = Field(default=60.0, ge=0)
+    outage_s: Annotated[float, seconds(0, DAY_S)] = 60.0
     """Longest a worker thread waits for Redis to come back (a restart, a failover) before it
     leaves its message to be redelivered after the visibility timeout."""
 
@@ -266,7 +286,7 @@ class RoutingSpec(_Frozen):
     weights: Weights = Weights()
     custom_rules: list[CustomRule] = Field(default_factory=list)
     hook: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-    cache_ttl_s: float = Field(default=0.0, ge=0)
+    cache_ttl_s: Annotated[float, seconds(0, DAY_S)] = 0.0
     default_chain: str | None = None
 
     @field_validator("strategy")
@@ -291,7 +311,7 @@ class LedgerSpec(_Frozen):
     enabled: bool = True
     store_text: bool = False
     """Keep prompts and outputs in the ledger (off: only sizes, costs and outcomes)."""
-    flush_interval_s: float = Field(default=1.0, gt=0, le=3600)
+    flush_interval_s: Annotated[float, seconds(0.1, HOUR_S)] = 1.0
     """How often a worker's drainer process moves handed-off ledger events from Redis into
     the database."""
     batch_size: int = Field(default=2000, ge=1, le=100_000)
@@ -319,6 +339,12 @@ class BudgetAction(StrEnum):
     """Refuse models whose output price is at least ``budgets.expensive_output_per_mtok``."""
 
 
+MAX_BUDGET_USD = 1_000_000_000.0
+"""The largest budget limit lanes accepts. Budget counters hold integer nano-USD in 64 bits
+(at most about 9.2e9 USD) and the budget scripts add spend, reservations and an estimate to a
+limit: a billion leaves room for all three."""
+
+
 class BudgetLimit(_Frozen):
     """One budget: a spend limit for one scope over one period."""
 
@@ -327,6 +353,24 @@ class BudgetLimit(_Frozen):
     """Which instance, project or user (every scope but ``global`` needs one)."""
     period: BudgetPeriod
     limit_usd: float = Field(ge=0)
+    """0 to :data:`MAX_BUDGET_USD`; ``-0`` reads as 0."""
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+            raise ValueError("a budget name may not contain control characters")
+        return value
+
+    @field_validator("limit_usd")
+    @classmethod
+    def _within_max(cls, value: float) -> float:
+        if value > MAX_BUDGET_USD:
+            raise ValueError(
+                f"limit_usd {value:.12g} is above the largest budget lanes keeps,"
+                f" {MAX_BUDGET_USD:,.0f} USD"
+            )
+        return value + 0.0  # -0.0 + 0.0 is 0.0: "-0" is no limit of its own
 
     @model_validator(mode="after")
     def _named_scope(self) -> BudgetLimit:
@@ -394,7 +438,7 @@ class CacheSpec(_Frozen):
     """The response cache: identical requests within ``ttl_s`` are answered from Redis."""
 
     enabled: bool = True
-    ttl_s: int = Field(default=3600, ge=1, le=30 * 86400)
+    ttl_s: Annotated[int, seconds(1, MONTH_S)] = 3600
     share_across_projects: bool = False
     """Off: a cached answer serves only the project that paid for it."""
 
@@ -405,9 +449,9 @@ class LearningSpec(_Frozen):
     prior_samples: float = Field(default=5.0, gt=0)
     """Outcomes a lane is assumed to have before any is recorded (at ``prior_success``)."""
     prior_success: float = Field(default=0.9, ge=0, le=1)
-    half_life_s: float = Field(default=86400.0, gt=0)
+    half_life_s: Annotated[float, seconds(1, YEAR_S)] = 86400.0
     """An outcome counts half as much after this long."""
-    refresh_s: float = Field(default=10.0, ge=0)
+    refresh_s: Annotated[float, seconds(0, DAY_S)] = 10.0
     """How often a dispatcher re-reads the learned performance from the ledger."""
 
 
@@ -472,7 +516,7 @@ class ReviewSpec(_Frozen):
     """A reviewer whose name contains one of these is vital: never on a cheap lane, whatever
     its config or agent file says."""
     strategy: str = "criticality"
-    timeout_s: float = Field(default=600.0, gt=0)
+    timeout_s: Annotated[float, seconds(0.1, DAY_S)] = 600.0
 
     @field_validator("strategy")
     @classmethod
@@ -511,25 +555,25 @@ class Config(_Frozen):
 
     """Prefix of every Redis key lanes writes (several deployments can share one Redis)."""
     state_dir: str = ".lanes"
-    result_ttl_s: int = Field(default=86400, ge=60)
+    result_ttl_s: Annotated[int, seconds(60, MONTH_S)] = 86400
     max_job_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     """Largest job accepted at submit: the UTF-8 bytes of its prompt, system, messages and
     metadata. A job travels in its queue message and its pending entry, and Redis runs with
     ``noeviction``: one huge job must not fill it."""
-    visibility_timeout_s: int = Field(default=3600, ge=5)
+    visibility_timeout_s: Annotated[int, seconds(5, WEEK_S)] = 3600
     worker: WorkerSpec = WorkerSpec()
     retry: RetrySpec = RetrySpec()
-    janitor_interval_s: float = Field(default=30.0, ge=0)
+    janitor_interval_s: Annotated[float, seconds(1, DAY_S, off="never")] = 30.0
     """How often a worker looks for lost messages (0: never). One process sweeps at a time."""
-    janitor_quiet_s: float = Field(default=60.0, gt=0)
+    janitor_quiet_s: Annotated[float, seconds(1, DAY_S)] = 60.0
     """A job is only checked once its pending entry has not changed for this long."""
     limit_margin: float = Field(default=0.005, ge=0, lt=0.5)
     """Fraction of every per-minute limit lanes leaves unused: a provider starts counting when
     a request arrives, lanes when it reserves, and the difference must never add up to a 429."""
     simulator: SimulatorSpec = SimulatorSpec()
     models: dict[str, ModelSpec] = Field(min_length=1)
-    instances: dict[Name, InstanceSpec] = Field(min_length=1)
-    pools: dict[Name, list[str]] = Field(default_factory=dict)
+    instances: dict[LaneName, InstanceSpec] = Field(min_length=1)
+    pools: dict[LaneName, list[str]] = Field(default_factory=dict)
     fallback_chains: dict[Name, list[ChainStep]] = Field(default_factory=dict)
     routing: RoutingSpec = RoutingSpec()
     database_url: str | None = None
@@ -545,6 +589,13 @@ class Config(_Frozen):
     flower: FlowerSpec = FlowerSpec()
     metrics: MetricsSpec = MetricsSpec()
     liveness: LivenessSpec = LivenessSpec()
+    _source: ConfigSource | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> ConfigSource | None:
+        """The file :func:`kernel.config.load_config` read and how it was chosen; None for a
+        config built in code."""
+        return self._source
 
     @field_validator("database_url")
     @classmethod

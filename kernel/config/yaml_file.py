@@ -9,6 +9,8 @@ walk of the data would meet them.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ from kernel.errors import ConfigError
 
 MAX_NODES = 100_000
 """More than any real config; far less than an alias bomb expands to."""
+MAX_BYTES = 16 * 1024 * 1024
+"""Largest config file read: a real one is a few kilobytes."""
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -40,7 +44,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def read_yaml(file: Path) -> dict[str, Any]:
     """The top-level mapping of ``file``; ConfigError naming the file (and line) otherwise."""
     try:
-        text = file.read_bytes().decode("utf-8")
+        text = _read_regular(file).decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", source=str(file)) from exc
     except UnicodeDecodeError as exc:
@@ -62,6 +66,24 @@ def read_yaml(file: Path) -> dict[str, Any]:
             "the top level must be a mapping", source=str(file), fix="start with e.g. 'models:'"
         )
     _check_size(data, str(file))
+    return data
+
+
+def _read_regular(file: Path) -> bytes:
+    """The bytes of ``file``, opened without blocking (a FIFO put in the file's place after it
+    was found would otherwise hang the read) and refused unless it is a regular file of at most
+    :data:`MAX_BYTES`."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError("not a regular file", source=str(file), fix="give a YAML file")
+        data = handle.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise ConfigError(
+            f"larger than {MAX_BYTES // 1024 // 1024} MiB", source=str(file),
+            fix="a config is a few kilobytes: check that this is the right file",
+        )  # fmt: skip
     return data
 
 

@@ -30,7 +30,9 @@ from lanes.cli import (  # noqa: F401  (importing registers the commands)
     status,
     train,
 )
-from lanes.cli.app import app, err_console
+from lanes.cli.app import app, err_console, flow_help
+
+flow_help(app)
 
 
 def main() -> None:
@@ -38,7 +40,13 @@ def main() -> None:
     try:
         app()
     except LanesError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        # soft_wrap: one line however long, so that a log or a grep sees the whole message
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}",
+            highlight=False,
+            soft_wrap=True,
+            emoji=False,  # a budget named project:a:b is no emoji code
+        )
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

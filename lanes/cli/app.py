@@ -7,6 +7,7 @@ Exit codes: 0 ok; 1 failure; 2 bad input (config, job, arguments); 3 no route;
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from rich.text import Text
 
 from kernel.config import Config, find_config, load_config
 from kernel.errors import ConfigError, JobError
+from lanes import inputs
 
 app = typer.Typer(
     name="lanes",
@@ -47,9 +49,14 @@ class CliState:
     _config: Config | None = field(default=None, repr=False)
 
     def config(self) -> Config:
-        """The config, loaded once per command."""
+        """The config, loaded once per command. A ``./lanes.yaml`` found by searching the
+        current directory is announced on stderr: it may come from a checkout nobody vetted."""
         if self._config is None:
             self._config = load_config(self.config_path)
+            source = self._config.source
+            if source is not None and source.from_current_directory:
+                note = f"note: config {source.describe()}; --config or LANES_CONFIG names another"
+                err_console.print(Text(note, style="dim"), soft_wrap=True)
         return self._config
 
     def config_file(self) -> Path:
@@ -78,10 +85,31 @@ def _root(
         None,
         "--config",
         "-c",
-        help="Config file (else $LANES_CONFIG, ./lanes.yaml, ops/lanes.yaml).",
+        help="Config file (else $LANES_CONFIG, ./lanes.yaml, ~/.config/lanes/lanes.yaml,"
+        " ops/lanes.yaml).",
     ),
 ) -> None:
     ctx.obj = CliState(config_path=config)
+
+
+def flow_help(typer_app: typer.Typer) -> None:
+    """Give every command of ``typer_app`` (and of its sub-apps) without a ``short_help`` one
+    made of its help's first paragraph on one line: the command list keeps the line breaks of
+    a docstring, which wrap mid-sentence at any terminal width. Call it once every command is
+    registered."""
+    for command in typer_app.registered_commands:
+        text = command.help or inspect.getdoc(command.callback) or ""
+        if command.short_help is None and text:
+            command.short_help = _first_paragraph(text)
+    for group in typer_app.registered_groups:
+        if group.short_help is None and isinstance(group.help, str) and group.help:
+            group.short_help = _first_paragraph(group.help)
+        if group.typer_instance is not None:
+            flow_help(group.typer_instance)
+
+
+def _first_paragraph(text: str) -> str:
+    return " ".join(inspect.cleandoc(text).split("\n\n")[0].split())
 
 
 def state(ctx: typer.Context) -> CliState:
@@ -92,15 +120,37 @@ def state(ctx: typer.Context) -> CliState:
 
 def read_text_file(path: Path, what: str) -> str:
     """The UTF-8 text of ``path`` (``-``: stdin); a :class:`JobError` (exit 2) naming the file
-    and the problem otherwise."""
+    and the problem otherwise: not a regular file (a FIFO, a device), larger than
+    :data:`lanes.inputs.MAX_INPUT_BYTES`, not UTF-8."""
+    limit = inputs.MAX_INPUT_BYTES
     try:
-        return sys.stdin.read() if str(path) == "-" else path.read_bytes().decode("utf-8")
+        if str(path) == "-":
+            data = _read_stdin(limit)
+        else:
+            with inputs.open_regular(path, what) as file:
+                data = inputs.read_bounded(file, limit)
+        if data is None:
+            raise JobError(
+                f"{what} {path} is larger than {inputs.size_text(limit)}, the most lanes reads"
+                " from a file; give a smaller one"
+            )
+        return data.decode("utf-8")
     except OSError as exc:
         raise JobError(f"cannot read {what} {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise JobError(
             f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
         ) from None
+
+
+def _read_stdin(limit: int) -> bytes | None:
+    """At most ``limit`` bytes of stdin (None if there is more)."""
+    binary = getattr(sys.stdin, "buffer", None)
+    if binary is not None:
+        return inputs.read_bounded(binary, limit)
+    text = sys.stdin.read(limit + 1)  # a text-only stdin (an embedding program's)
+    data = text.encode("utf-8", "surrogateescape")
+    return None if len(data) > limit else data
 
 
 def read_json_object(path: Path, what: str) -> dict[str, Any]:
@@ -113,6 +163,10 @@ def read_json_object(path: Path, what: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise JobError(
             f"{what} {path} is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # a number too long, nesting too deep
+        raise JobError(
+            f"{what} {path} is not JSON lanes can read: {inputs.json_limit_text(exc)}"
         ) from None
     if not isinstance(data, dict):
         raise JobError(f"{what} {path} must hold one JSON object, not {type(data).__name__}")

@@ -2,15 +2,15 @@
 
 A progress bar on a terminal, problems (``line N: ...``) on stderr, a table by lane at the
 end. Exit codes: 0 every job ok (bad lines alone are reported, not fatal); 6 a job failed;
-7 a job did not finish within ``--timeout``; 4 a budget stopped the batch; 130 interrupted;
-2 bad arguments (IN unreadable, OUT unwritable, unknown strategy).
+7 a job did not finish within ``--timeout``; 4 a budget stopped the batch; 130 stopped by
+Ctrl-C, 143 by SIGTERM; 2 bad arguments (IN unreadable, OUT not a regular file, unknown
+strategy).
 """
 
 from __future__ import annotations
 
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +34,7 @@ from rich.text import Text
 from lanes.cli.app import app, console, err_console, foreign, print_json, state
 
 if TYPE_CHECKING:
-    from lanes.batch import BatchProgress, BatchSummary
+    from lanes.batch import BatchProgress, BatchStop, BatchSummary, LaneSummary
 
 
 class _RateColumn(ProgressColumn):
@@ -67,17 +67,17 @@ def batch(
 ) -> None:
     """Run a JSONL file of jobs, results streamed to OUT as they finish; run it again with
     the same OUT to resume."""
-    from lanes.batch import check_batch, run_batch
+    from lanes.batch import BatchStop, check_batch, run_batch
     from lanes.client import Lanes
 
     check_batch(in_file, out, concurrency=concurrency, strategy=strategy)
 
     defaults: dict[str, Any] = {"max_tokens": max_tokens, "project": project}
-    stop = threading.Event()
+    stop = BatchStop()
     with (
         Lanes.connect(state(ctx).config()) as lanes,
         _Display(bar=not as_json and sys.stdout.isatty()) as display,
-        _stop_on_ctrl_c(stop, display.note),
+        _stop_on_signals(stop, display.note),
     ):
         summary = run_batch(
             lanes,
@@ -90,6 +90,7 @@ def batch(
             on_progress=display.progress,
             stop=stop,
             on_problem=display.problem,
+            unserved=lanes.unserved,
         )
     if as_json:
         print_json(summary.to_json())
@@ -149,43 +150,68 @@ class _Display:
 
 
 @contextmanager
-def _stop_on_ctrl_c(stop: threading.Event, note: Callable[[str], None]) -> Iterator[None]:
-    """The first Ctrl-C stops the batch (what finished is in OUT, the summary is printed);
-    a second one interrupts at once."""
+def _stop_on_signals(stop: BatchStop, note: Callable[[str], None]) -> Iterator[None]:
+    """The first Ctrl-C or SIGTERM stops the batch: nothing more is submitted, the jobs in
+    flight get their grace, what finished is in OUT and the summary is printed (exit 130 or
+    143). A second one ends it at once: Ctrl-C through KeyboardInterrupt, SIGTERM by its
+    default action (what is written stays written)."""
 
-    def first(signum: int, frame: FrameType | None) -> None:
+    def on_ctrl_c(signum: int, frame: FrameType | None) -> None:
         note("stopping: no new jobs; Ctrl-C again to quit at once")
-        stop.set()
+        stop.request("interrupted", "Ctrl-C")
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    previous = signal.signal(signal.SIGINT, first)
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        note("stopping (SIGTERM): no new jobs; SIGTERM again to quit at once")
+        stop.request("terminated", "SIGTERM")
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, on_ctrl_c),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, on_sigterm),
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def summary_table(summary: BatchSummary) -> Table:
-    """The finished jobs by lane, and their total."""
+    """The finished jobs by lane, and their total. ``cached``: answers from the response
+    cache (nothing paid; ``saved $`` is what they cost when bought); a lane marked
+    ``(simulated)`` answered from the provider simulator, not the real provider."""
     table = Table(title="batch by lane", title_justify="left")
     table.add_column("lane")
-    for name in ("jobs", "ok", "failed", "cost $", "mean latency s"):
+    for name in ("jobs", "ok", "failed", "cached", "cost $", "saved $", "mean latency s"):
         table.add_column(name, justify="right")
     for row in summary.sorted_lanes():
         table.add_row(
-            foreign(row.lane or "?"),
+            foreign(_lane_name(row)),
             str(row.jobs),
             str(row.ok),
             str(row.failed),
+            str(row.cached),
             f"{row.cost_usd:.6f}",
+            f"{row.cost_saved_usd:.6f}",
             f"{row.mean_latency_s:.3f}",
         )
     jobs = summary.ok + summary.failed
     latency = sum(r.latency_total_s for r in summary.lanes.values()) / jobs if jobs else 0.0
     table.add_section()
-    table.add_row("total", str(jobs), str(summary.ok), str(summary.failed),
-                  f"{summary.cost_usd:.6f}", f"{latency:.3f}", style="bold")  # fmt: skip
+    table.add_row("total", str(jobs), str(summary.ok), str(summary.failed), str(summary.cached),
+                  f"{summary.cost_usd:.6f}", f"{summary.cost_saved_usd:.6f}", f"{latency:.3f}",
+                  style="bold")  # fmt: skip
     return table
+
+
+def _lane_name(row: LaneSummary) -> str:
+    name = row.lane or "?"
+    if not row.simulated:
+        return name
+    if row.simulated == row.jobs:
+        return f"{name} (simulated)"
+    return f"{name} ({row.simulated} of {row.jobs} simulated)"
 
 
 def summary_lines(summary: BatchSummary) -> list[str]:
@@ -196,6 +222,16 @@ def summary_lines(summary: BatchSummary) -> list[str]:
         f" {s.skipped_done} already done, {s.bad_lines} bad; {s.elapsed_s:.1f}s",
         f"results: {s.out_path}",
     ]
+    if s.cached:
+        lines.append(
+            f"{s.cached} answers came from the response cache: no provider call, nothing paid"
+            f" (${s.cost_saved_usd:.6f} saved)"
+        )
+    if s.simulated:
+        lines.append(
+            f"{s.simulated} answers came from the provider simulator, not a real provider"
+            " (the lanes marked simulated)"
+        )
     if s.dropped_partial_line:
         lines.append("a partial last line of OUT (an interrupted run) was dropped and re-run")
     left = s.not_run + s.unfinished

@@ -1,6 +1,8 @@
 """Reading the ledger: ``lanes cost``, ``stats``, ``fallback``, ``export`` and ``feedback``.
 
 Every read command takes ``--json``. An unreachable database exits 5; a bad argument exits 2.
+Names in the tables (budgets, projects, lanes, models, reasons) are shown as written:
+through :func:`~lanes.cli.app.foreign`, never read as rich markup or ``:emoji:`` codes.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from lanes.cli.app import app, console, err_console, foreign, print_json, state
 
+NONE = "\u2013"
+"""What a table shows where there is no value (JSON: null)."""
 PERIOD_HELP = "day, week or month: the current calendar period in budgets.timezone."
 
 
 def _warn(message: str) -> None:
-    err_console.print(f"[yellow]{message}[/]")
+    err_console.print(foreign(message, "yellow"))
 
 
 def _period(value: str) -> str:
@@ -85,7 +90,7 @@ def _print_cost(report: dict[str, Any]) -> None:
     console.print(f"total ${report['total_usd']:.4f}; projected "
                   f"${report['projected_month_usd']:.2f} per 30 days")  # fmt: skip
     for advice in report["suggestions"]:
-        console.print(f"suggestion: {foreign(advice['text'])}")
+        console.print(Text("suggestion: ") + foreign(advice["text"]))
 
 
 @app.command()
@@ -110,11 +115,17 @@ def stats(
         table.add_column(col, no_wrap=True)
     for r in rows:
         table.add_row(
-            r.instance, r.model, str(r.decisions), str(r.outcomes), f"{r.success_rate:.0%}",
-            f"{r.p50_latency_s:.2f}", f"{r.p95_latency_s:.2f}", f"{r.fallback_rate:.0%}",
+            foreign(r.instance), foreign(r.model), str(r.decisions), str(r.outcomes),
+            _or_dash(r.success_rate, "{:.0%}"), _or_dash(r.p50_latency_s, "{:.2f}"),
+            _or_dash(r.p95_latency_s, "{:.2f}"), f"{r.fallback_rate:.0%}",
             str(r.rate_limits), f"{r.cost_usd:.4f}",
         )  # fmt: skip
     console.print(table)
+
+
+def _or_dash(value: float | None, form: str) -> str:
+    """``value`` in ``form``, or a dash where there is none (no job ended on the lane)."""
+    return NONE if value is None else form.format(value)
 
 
 @app.command()
@@ -138,13 +149,13 @@ def fallback(
         print_json({"chains": chains, "rates": [r.model_dump() for r in rates]})
         return
     for name, steps in chains.items():
-        console.print(f"chain {name}: {' -> '.join(steps)}", highlight=False)
+        console.print(foreign(f"chain {name}: {' -> '.join(steps)}"))
     table = Table(title=f"fallbacks this {period}")
     for col in ("from", "to", "count", "rate", "last reason"):
         table.add_column(col)
     for r in rates:
-        table.add_row(f"{r.from_instance}/{r.from_model}", r.to_instance, str(r.count),
-                      f"{r.rate:.0%}", foreign(r.last_reason))  # fmt: skip
+        table.add_row(foreign(f"{r.from_instance}/{r.from_model}"), foreign(r.to_instance),
+                      str(r.count), f"{r.rate:.0%}", foreign(r.last_reason))  # fmt: skip
     console.print(table)
 
 
@@ -154,8 +165,10 @@ def export(
     fmt: str = typer.Option("json", "--format", help="json or csv."),
     period: str = typer.Option("month", "--period", callback=_period, help=PERIOD_HELP),
 ) -> None:
-    """Every job that ended in the period, with its decision, as JSON lines or CSV."""
+    """Every job that ended in the period, with its decision, as JSON or CSV (text a
+    spreadsheet would run as a formula gets a leading ')."""
     from lanes.books import books
+    from lanes.reports import csv_cell
 
     if fmt not in ("json", "csv"):
         raise typer.BadParameter(f"{fmt!r}: use json or csv", param_hint="--format")
@@ -168,7 +181,7 @@ def export(
     if rows:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
 
 
 @app.command()
@@ -186,7 +199,7 @@ def feedback(
     if as_json:
         print_json({"job_id": job_id, "rating": rating})
     else:
-        console.print(f"rated {job_id}: {rating}/5", highlight=False)
+        console.print(foreign(f"rated {job_id}: {rating}/5"))
 
 
 SCOPE_HELP = "global, instance:NAME, project:NAME or user:NAME (with a --set-* option)."
@@ -205,19 +218,22 @@ def budget(
     (kept in the ledger, in force for every dispatcher within a second)."""
     from broker.keys import Keys
     from broker.stores.redis.budget import RedisBudgetStore
-    from lanes.books import books, budget_rows, redis_client, set_budget
+    from lanes.books import books, budget_limit, budget_rows, redis_client, save_budget
+    from router.budgets import usd
 
     config = state(ctx).config()
     wanted = {"daily": set_daily, "monthly": set_monthly, "per_request": set_per_request}
+    # Every value is checked before anything is written: one bad value saves nothing.
+    limits = [budget_limit(config, f"{scope}:{period}", limit_usd)
+              for period, limit_usd in wanted.items() if limit_usd is not None]  # fmt: skip
     client = redis_client(config)
     store = RedisBudgetStore(client, Keys(config.redis_prefix))
     try:
         with books(config, warn=_warn) as ledger:
-            for period, limit_usd in wanted.items():
-                if limit_usd is not None:
-                    done = set_budget(config, store, ledger, f"{scope}:{period}", limit_usd,
-                                      time.time())  # fmt: skip
-                    err_console.print(f"budget {done.budget_id} set to ${limit_usd:g}")
+            for limit in limits:
+                save_budget(store, ledger, limit, time.time())
+                err_console.print(foreign(f"budget {limit.budget_id} set to "
+                                          f"{usd(limit.limit_usd)}"))  # fmt: skip
             rows = budget_rows(config, store, ledger, datetime.now(UTC))
     finally:
         client.close()
@@ -228,6 +244,8 @@ def budget(
 
 
 def _print_budgets(rows: list[dict[str, Any]], zone: str) -> None:
+    from router.budgets import usd
+
     if not rows:
         console.print("no budget set: add budgets.limits to the config, or use --set-daily")
         return
@@ -238,6 +256,7 @@ def _print_budgets(rows: list[dict[str, Any]], zone: str) -> None:
         spent = "-" if row["spent_usd"] is None else f"{row['spent_usd']:.4f}"
         flight = "-" if row["reserved_usd"] is None else f"{row['reserved_usd']:.4f}"
         used = "-" if row["used"] is None else f"{row['used']:.0%}"
-        table.add_row(foreign(row["budget_id"]), f"{row['limit_usd']:g}", spent, flight, used,
+        limit = usd(row["limit_usd"]).removeprefix("$")
+        table.add_row(foreign(row["budget_id"]), limit, spent, flight, used,
                       row["resets_at"] or "-", row["source"])  # fmt: skip
     console.print(table)

@@ -20,7 +20,7 @@ def compare(
     system: str | None = typer.Option(None, "--system"),
     max_tokens: int = typer.Option(1024, "--max-tokens", min=1),
     vital: bool | None = typer.Option(
-        None, "--vital/--not-vital", help="Vital work is refused on cheap lanes (exit 3)."
+        None, "--vital/--not-vital", help="Vital work is refused on cheap lanes (exit 2)."
     ),
     timeout_s: float = typer.Option(600.0, "--timeout", min=0.1),
     as_json: bool = typer.Option(False, "--json"),
@@ -42,6 +42,8 @@ def compare(
         print_json(data)
     else:
         console.print(side_by_side(data))
+    if any(run["status"] == "timeout" for run in data["runs"]):
+        raise typer.Exit(7)
     if any(run["status"] != "ok" for run in data["runs"]):
         raise typer.Exit(6)
 
@@ -55,7 +57,7 @@ def side_by_side(data: dict[str, Any]) -> Table:
         table.add_column(foreign(run["target"]), ratio=1)
     for name, cells in (
         ("lane/model", [f"{r.get('lane', '')}/{r.get('model', '')}" for r in runs]),
-        ("status", [r["status"] for r in runs]),
+        ("status", [r["status"] + marks(r) for r in runs]),
         ("latency", [f"{r.get('latency_s', 0.0):.2f}s" for r in runs]),
         (
             "tokens in/out",
@@ -65,4 +67,24 @@ def side_by_side(data: dict[str, Any]) -> Table:
         ("output", [r.get("text") or r.get("error") or "" for r in runs]),
     ):
         table.add_row(name, *(foreign(cell) for cell in cells))
+    if data.get("calls_in_flight"):
+        table.caption = in_flight_note(data["calls_in_flight"])
     return table
+
+
+def marks(row: dict[str, Any]) -> str:
+    """What a result's figures alone would hide: answered from the response cache (no call,
+    cost 0: what it saved) and answered by the provider simulator (filler text)."""
+    found = []
+    if row.get("cached"):
+        found.append(f"cached, saved ${row.get('cost_saved_usd', 0.0):.6f}")
+    if row.get("simulated"):
+        found.append("simulated")
+    return f" ({'; '.join(found)})" if found else ""
+
+
+def in_flight_note(calls: int) -> str:
+    return (
+        f"{calls} provider call(s) of cancelled jobs were already running: they finish and are"
+        " billed (see lanes cost)"
+    )

@@ -22,7 +22,8 @@ def flower(
     ),
 ) -> None:
     """Run Flower on this deployment's Redis, behind basic auth ($FLOWER_BASIC_AUTH, else a
-    password generated and printed once; production refuses to start without it)."""
+    password generated and printed once; production refuses to start without it), read-only
+    unless flower.control is true."""
     from broker.connection import require_redis_url
     from lanes.flower import (
         access_lines,

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from lanes.cli.app import app, console, err_console, foreign, print_json, read_text_file, state
+from lanes.cli.compare import in_flight_note, marks
 
 
 @app.command()
@@ -30,12 +31,15 @@ def pipeline(
 
     spec = load_pipeline(file or EXAMPLE)
     text = read_text_file(input_file or EXAMPLE_INPUT, "input")
-    if not as_json:
-        steps = " -> ".join(str(s["name"]) for s in spec.steps)
-        err_console.print(f"[dim]pipeline {spec.name}: {steps}; waiting for it[/]")
+
+    def sent() -> None:
+        if not as_json:
+            steps = " -> ".join(str(s["name"]) for s in spec.steps)
+            err_console.print(foreign(f"pipeline {spec.name}: {steps}; waiting for it", "dim"))
+
     with Lanes.connect(state(ctx).config()) as lanes:
         run = run_pipeline(lanes, spec, text, project=project, strategy=strategy,
-                           timeout_s=timeout_s)  # fmt: skip
+                           timeout_s=timeout_s, on_sent=sent)  # fmt: skip
     data = run.to_json()
     if as_json:
         print_json(data)
@@ -43,7 +47,7 @@ def pipeline(
         console.print(_table(data))
         console.print(foreign(run.output or "(no output)"))
     if not run.ok:
-        raise typer.Exit(6)
+        raise typer.Exit(7 if any(s["status"] == "timeout" for s in data["steps"]) else 6)
 
 
 def _table(data: dict[str, object]) -> Table:
@@ -55,10 +59,12 @@ def _table(data: dict[str, object]) -> Table:
     assert isinstance(steps, list)
     for step in steps:
         table.add_row(
-            step["step"], str(step.get("lane", "")), str(step.get("model", "")),
-            step["status"], str(step.get("input_tokens", "")), str(step.get("output_tokens", "")),
-            f"{step.get('cost_usd', 0.0):.6f}", f"{step.get('latency_s', 0.0):.2f}s",
-            foreign(step.get("error") or ""),
+            foreign(step["step"]), str(step.get("lane", "")), str(step.get("model", "")),
+            step["status"] + marks(step), str(step.get("input_tokens", "")),
+            str(step.get("output_tokens", "")), f"{step.get('cost_usd', 0.0):.6f}",
+            f"{step.get('latency_s', 0.0):.2f}s", foreign(step.get("error") or ""),
         )  # fmt: skip
     table.caption = f"total cost ${data['total_cost_usd']:.6f}, wall time {data['elapsed_s']:.2f}s"
+    if data.get("calls_in_flight"):
+        table.caption += "; " + in_flight_note(int(str(data["calls_in_flight"])))
     return table

@@ -8,14 +8,16 @@ command exits 2 at the end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import typer
 import yaml
@@ -27,7 +29,14 @@ from kernel.config.models import Weights
 from kernel.errors import ConfigError, JobError, LanesError
 from kernel.redact import mask_url_secrets
 from kernel.taxonomy import Classification
-from lanes.cli.app import app, console, print_json, read_text_file, state
+from lanes.cli.app import app, console, print_json, state
+from lanes.inputs import (
+    MAX_INPUT_BYTES,
+    bounded_lines,
+    json_limit_text,
+    open_regular,
+    size_text,
+)
 from router.decision import Decision
 from router.engine import Router, vital_text
 from router.job import Job, parse_job
@@ -48,25 +57,51 @@ def job_from_fields(fields: dict[str, Any]) -> Job:
 
 
 def run_jsonl(path: Path, handle: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
-    """Print one JSON object per line of ``path`` ('-': stdin); return the exit code."""
+    """Print one JSON object per line of ``path`` ('-': stdin); return the exit code. A line
+    that cannot be read (too long, not UTF-8, not a JSON object) or handled prints
+    ``{"line": n, "error": ...}`` in its place; the others go on."""
     failed = False
     for number, line in _numbered_lines(path):
         try:
-            fields = json.loads(line)
-            if not isinstance(fields, dict):
-                raise JobError("each line must be a JSON object")
-            print_json({"line": number, **handle(fields)})
-        except (json.JSONDecodeError, LanesError) as exc:
+            print_json({"line": number, **handle(_line_object(line))})
+        except LanesError as exc:
             failed = True
             print_json({"line": number, "error": f"{type(exc).__name__}: {exc}"})
     return JobError.exit_code if failed else 0
 
 
-def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    text = read_text_file(path, "--jsonl file")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            yield number, line
+def _numbered_lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
+    """The non-blank lines of ``path`` ('-': stdin), read one at a time; None for a line
+    over :data:`lanes.inputs.MAX_INPUT_BYTES` (skipped, never held)."""
+    what = "--jsonl file"
+    with contextlib.ExitStack() as stack:
+        if str(path) == "-":
+            file: BinaryIO = sys.stdin.buffer
+        else:
+            file = stack.enter_context(open_regular(path, what))
+        try:
+            for number, line in enumerate(bounded_lines(file, MAX_INPUT_BYTES), start=1):
+                if line.data is None or line.data.strip():
+                    yield number, line.data
+        except OSError as exc:
+            raise JobError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def _line_object(line: bytes | None) -> dict[str, Any]:
+    """A line of ``--jsonl`` as a JSON object; a JobError saying what is wrong."""
+    if line is None:
+        raise JobError(f"line longer than {size_text(MAX_INPUT_BYTES)}; skipped")
+    try:
+        fields = json.loads(line.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise JobError(f"not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise JobError(f"not JSON: {exc.msg} (column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:
+        raise JobError(f"not JSON lanes can read: {json_limit_text(exc)}") from None
+    if not isinstance(fields, dict):
+        raise JobError("each line must be a JSON object")
+    return fields
 
 
 TEXT_ARG = typer.Argument(None, help="The task text (omit with --jsonl).")
@@ -204,7 +239,8 @@ def config_command(
         None, "--set-weight", metavar="NAME VALUE", help="Write routing.weights.NAME to the file."
     ),
 ) -> None:
-    """Show the effective config (never a secret), or set one routing weight in the file."""
+    """Show the effective config (never a secret) and the file it came from, or set one
+    routing weight in the file."""
     cli = state(ctx)
     if weight is not None:
         path = cli.config_file()
@@ -213,9 +249,20 @@ def config_command(
         return
     config = cli.config()
     if as_json:
-        print_json(public_config(config))
+        print_json({**config_origin(config), **public_config(config)})
     else:
+        if config.source is not None:
+            console.print(f"config: {escape(config.source.describe())}", highlight=False)
         _show_config(config)
+
+
+def config_origin(config: Config) -> dict[str, str]:
+    """``config_file`` (absolute path) and ``config_origin`` (how it was chosen: ``--config``,
+    ``$LANES_CONFIG``, found in the current directory...), when the config came from a file."""
+    source = config.source
+    if source is None:
+        return {}
+    return {"config_file": str(source.path.absolute()), "config_origin": source.origin.value}
 
 
 def public_config(config: Config) -> dict[str, Any]:

@@ -6,6 +6,7 @@ Commands import the client (Celery, Redis) when they run, so ``lanes --help`` st
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from lanes.cli.app import (
     read_json_object,
     state,
 )
+from lanes.cli.compare import marks
 
 if TYPE_CHECKING:
     from broker.handle import JobHandle
@@ -117,30 +119,26 @@ def run(
         raise typer.Exit(6)
 
 
-FIRST_WAIT_S = 5.0
-"""After this long without a result, ``lanes run`` checks that some worker serves the lane."""
-
-
 def wait_for(lanes: Lanes, handle: JobHandle, timeout_s: float) -> Result:
-    """The job's result; JobTimeout early, with the fix, when no worker consumes its lane."""
-    from lanes.status import consumers
-
-    first_s = min(FIRST_WAIT_S, timeout_s)
-    try:
-        return handle.get(timeout_s=first_s, raise_on_failure=False)
-    except JobTimeout:
-        if first_s >= timeout_s:
-            raise
-    lane = handle.instance
-    if lane is not None and lane not in consumers(lanes.app):
-        raise JobTimeout(
-            f"job {handle.id} waits on lane {lane}, which no worker consumes: start one with"
-            f" `lanes worker {lane}` (or `lanes up`); the job stays queued until then"
-        )
-    return handle.get(timeout_s=timeout_s - first_s, raise_on_failure=False)
+    """The job's result. At ``timeout_s``, or within seconds when no worker consumes its lane,
+    the job is cancelled (nothing left running or billing after the command exits) and
+    :class:`JobTimeout` (:class:`NoWorker`) says so."""
+    reason = f"not finished within lanes run --timeout {timeout_s:g}s"
+    got = lanes.collect([handle], time.monotonic() + timeout_s, reason)
+    result = got.results[0]
+    if result is not None:
+        return result
+    note = f"; job {handle.id} cancelled" + (
+        " (its provider call already running finishes and is billed)" if got.calls_in_flight else ""
+    )
+    if got.no_worker is not None:
+        raise got.no_worker.noting(note)
+    raise JobTimeout(f"job {handle.id} not finished after {timeout_s:g}s{note}")
 
 
 def show_result(result: Result) -> None:
-    """A result for a person: where it ran, then the reply (or the error), as plain text."""
-    console.print(foreign(f"{result.instance}/{result.model} {result.status}", "bold"))
+    """A result for a person: where it ran (and whether the answer came from the response
+    cache or the simulator), then the reply (or the error), as plain text."""
+    head = f"{result.instance}/{result.model} {result.status}{marks(result.to_wire())}"
+    console.print(foreign(head, "bold"))
     console.print(foreign(result.text or result.error or ""))

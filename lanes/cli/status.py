@@ -23,7 +23,7 @@ def status(
 
     from broker.app import create_app
     from broker.connection import require_redis_url
-    from lanes.status import lane_status
+    from lanes.status import lane_status, ledger_status
 
     config = state(ctx).config()
     url = require_redis_url(config)
@@ -31,13 +31,27 @@ def status(
     celery_app = create_app(config, url)
     try:
         rows = lane_status(config, client, celery_app)
+        ledger = ledger_status(config, client)
     finally:
         celery_app.close()
         client.close()
     if as_json:
-        print_json({"lanes": rows})
+        print_json({"lanes": rows, "ledger": ledger})
     else:
         console.print(status_table(rows))
+        if ledger is not None:
+            console.print(ledger_line(ledger))
+
+
+_LEDGER_STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+
+
+def ledger_line(ledger: dict[str, Any]) -> Text:
+    """The drainers' verdict under the table, with the fix when something is wrong."""
+    line = Text("ledger: ") + foreign(ledger["detail"], _LEDGER_STYLES[ledger["status"]])
+    if ledger["fix"]:
+        line += Text(" (") + foreign(ledger["fix"]) + Text(")")
+    return line
 
 
 def status_table(rows: list[dict[str, Any]]) -> Table:

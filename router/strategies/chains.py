@@ -6,6 +6,9 @@ model takes the target's best model for the task) and dropped if the filters rej
 context window cannot fit, vital work on a cheap lane...). Without one, it is the chosen
 option followed by the next best options on *different* targets, ``MAX_STEPS`` at most; when
 every option is on one target (a pin) the next best models on that target follow instead.
+
+For a job pinned to a local lane every step is a local lane: the filters reject every other
+target (:data:`router.filters.NOT_LOCAL`), so a configured chain keeps only its local steps.
 """
 
 from __future__ import annotations

@@ -3,10 +3,19 @@
 A hook that raises, or answers with something that is not a surviving candidate, is a
 :class:`ConfigError` naming ``routing.hook``. The one exception: a hook that sends vital work
 to a cheap lane is overruled (vital work never goes to one) and best_for_task decides.
+
+A config found by searching the current directory (an unvetted checkout's ``lanes.yaml``) may
+not have its hook imported from that directory: the module is located first (nothing of it
+runs) and refused if it lies there. Named with ``--config`` / ``$LANES_CONFIG``, it may.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
+from kernel.config import Config
 from kernel.errors import ConfigError, LanesError
 from router.candidates import Candidate
 from router.filters import VITAL_ON_CHEAP
@@ -18,6 +27,7 @@ from router.strategies.scored import best_for_task
 
 def hook(ctx: DecisionContext) -> Choice:
     """Ask the user's hook; None from it means best_for_task."""
+    refuse_hook_from_current_directory(ctx.config)
     fn = ctx.services.hook.get()
     ranking = rank(ctx.require(ctx.in_play()), ctx.floor)
     answer = _ask(fn, ctx, ranking)
@@ -41,6 +51,48 @@ def hook(ctx: DecisionContext) -> Choice:
         f"(surviving: {choices})",
         key=HOOK_KEY,
     )
+
+
+def refuse_hook_from_current_directory(config: Config) -> None:
+    """ConfigError if ``routing.hook`` would be imported from the current directory while the
+    config itself was only found there by searching (see the module docstring)."""
+    source, spec = config.source, config.routing.hook
+    if source is None or not source.from_current_directory or spec is None:
+        return
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the directory is gone: nothing can be imported from it either
+        return
+    top = spec.partition(":")[0].split(".")[0]
+    for place in _module_places(top):
+        if place.is_relative_to(here):
+            raise ConfigError(
+                f"refusing to import {top!r} from {place}: {source.path} was found by searching"
+                " the current directory, so its hook may not run code from there",
+                key=HOOK_KEY,
+                fix=f"name the config (--config {source.path} or LANES_CONFIG) to trust its"
+                " hook, or install the hook's package",
+            )
+
+
+def _module_places(name: str) -> list[Path]:
+    """Where the top-level module ``name`` is (or would be) imported from; finding it runs
+    none of its code."""
+    module = sys.modules.get(name)
+    if module is not None:
+        places = [getattr(module, "__file__", None), *getattr(module, "__path__", [])]
+    else:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return []  # the hook loader reports the failed import
+        if spec is None:
+            return []
+        places = [spec.origin, *(spec.submodule_search_locations or [])]
+    return [Path(p).resolve() for p in places if isinstance(p, str) and p not in _NOT_FILES]
+
+
+_NOT_FILES = frozenset({"built-in", "frozen"})
 
 
 def _ask(fn: RouteHook, ctx: DecisionContext, ranking: list[Option]) -> HookAnswer:

@@ -3,13 +3,14 @@
 A pin narrows the options (model only: every target offering it; target only: every model on
 it; both: that pair) and the best weighted score among them wins. Vital work never goes to a
 cheap lane: the router refuses a job that pins vital work to nothing but cheap lanes, and a
-custom rule that would do so is skipped (the reasons say so).
+custom rule that would do so is skipped (the reasons say so), as is one that would take work
+pinned to a local lane off local lanes.
 """
 
 from __future__ import annotations
 
 from kernel.errors import JobError
-from router.filters import VITAL_ON_CHEAP
+from router.filters import NOT_LOCAL, VITAL_ON_CHEAP
 from router.scorer import Option, rank
 from router.strategies.base import Choice, DecisionContext
 from router.strategies.scored import best_for_task
@@ -46,6 +47,9 @@ def custom_rules(ctx: DecisionContext) -> Choice:
         if ctx.classification.vital and cands and all(cand.cheap for cand in cands):
             lanes = ", ".join(dict.fromkeys(cand.target for cand in cands))
             skipped.append(f"{label} matched but pins cheap lane {lanes}: {VITAL_ON_CHEAP}")
+            continue
+        if cands and not any(ctx.demand.allows(cand.target) for cand in cands):
+            skipped.append(f"{label} matched but pins {cands[0].target}: {NOT_LOCAL}")
             continue
         ctx.pins = (target, model)
         ranking = rank(ctx.require(ctx.consider(cands), " as the custom rule pins it"), ctx.floor)

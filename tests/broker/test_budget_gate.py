@@ -120,8 +120,8 @@ def test_admit_refuses_with_a_message_naming_budget_limit_spend_and_reset(
     assert info.value.budget == "global:daily"
     assert str(info.value) == (
         "budget global:daily is spent: $0.98 of $1.00 spent (+$0.01 in flight); this job needs"
-        " ~$0.03; it resets at 2026-12-03 00:00 UTC (raise it with `lanes budget --set-daily"
-        " ...`)"
+        " ~$0.03; it resets at 2026-12-03 00:00 UTC (raise it to N USD with `lanes budget"
+        " --set-daily N --scope global`)"
     )
 
 
@@ -432,12 +432,12 @@ def test_worker_budget_settles_on_the_instance_that_ran_the_call(
     held = gate(config, store, clock=clock).admit(job("j1"), "claude1", 0.2)
     worker = WorkerBudget(config, store, clock=clock)
     first = envelope("j1", "claude1", 0.2)
-    worker.start_call(first, "0:0:1")
+    worker.start_call(first, "0:0:1", 0.2)
     worker.settle(first, "0:0:1", 0.0, final=False)
     moved = envelope("j1", "claude3", 0.2)
-    worker.start_call(moved, "1:0:1")
+    worker.start_call(moved, "1:0:1", 0.2)
     with caplog.at_level(logging.WARNING, logger="lanes.budget"):
-        worker.start_call(moved, "1:0:2")  # the worker of call 1:0:1 died
+        worker.start_call(moved, "1:0:2", 0.2)  # the worker of call 1:0:1 died
     assert any("never settled" in r.getMessage() for r in caplog.records)
     worker.settle(moved, "1:0:2", 0.05, final=True)
     ran = holds(config.budgets, instance="claude3", project=None, user=None, now=clock.now)
@@ -447,3 +447,17 @@ def test_worker_budget_settles_on_the_instance_that_ran_the_call(
     assert usage["instance:claude3:daily:2026-12-02"] == Usage(0.05, 0.0, 1.0)
     worker.release("j1")
     assert store.usage(held)["global:daily:2026-12-02"].reserved_usd == 0.0
+
+
+def test_worker_budget_refuses_a_job_no_dispatcher_admitted_once_its_budget_is_spent(
+    example_config: Config,
+) -> None:
+    """A message built by hand (no reservation) spends nothing of a spent budget."""
+    config = config_with(example_config, limits=[daily(0.2)])
+    store = MemoryBudgetStore()
+    clock = Clock()
+    gate(config, store, clock=clock).admit(job("j1"), "claude1", 0.2)  # the budget is full
+    worker = WorkerBudget(config, store, clock=clock)
+    with pytest.raises(BudgetExceeded, match="holds no budget reservation"):
+        worker.start_call(envelope("forged", "claude1", 0.0), "0:0:1", 0.05)
+    worker.start_call(envelope("j1", "claude1", 0.2), "0:0:1", 0.2)  # admitted: it runs

@@ -10,7 +10,7 @@ import redis
 
 from broker.app import create_app
 from broker.dispatcher import Dispatcher
-from broker.janitor import UNACKED_KEY, Janitor
+from broker.janitor import Janitor
 from broker.keys import Keys
 from broker.result import Result
 from broker.stores import Stores
@@ -35,10 +35,11 @@ def stores(client: redis.Redis, keys: Keys) -> Stores:
 
 @pytest.fixture
 def dispatcher(
-    example_config: Config, stores: Stores, isolated_redis_url: str
+    example_config: Config, stores: Stores, isolated_redis_url: str, keys: Keys
 ) -> Iterator[Dispatcher]:
-    app = create_app(example_config, isolated_redis_url)
-    yield Dispatcher(example_config, app, Router(example_config), stores)
+    config = example_config.model_copy(update={"redis_prefix": keys.prefix})
+    app = create_app(config, isolated_redis_url)
+    yield Dispatcher(config, app, Router(config), stores)
     app.close()
 
 
@@ -53,17 +54,26 @@ def _ids_in(client: redis.Redis, queue: str) -> list[str]:
     return [json.loads(raw)["headers"]["id"] for raw in client.lrange(queue, 0, -1)]
 
 
+def test_janitor_reads_the_deployments_own_queues(
+    client: redis.Redis, keys: Keys, dispatcher: Dispatcher
+) -> None:
+    """Queues live under the deployment's prefix, where the janitor looks for them."""
+    handle = dispatcher.submit({"prompt": "where does it wait", "instance": "zai"})
+    assert client.llen("zai") == 0
+    assert _ids_in(client, keys.queue("zai")) == [handle.id]
+
+
 def test_janitor_resends_a_message_that_no_queue_or_worker_holds(
     example_config: Config, client: redis.Redis, keys: Keys, stores: Stores,
     dispatcher: Dispatcher,
 ) -> None:  # fmt: skip
     handle = dispatcher.submit({"prompt": "lost on its way", "instance": "zai"})
-    sent = client.lrange("zai", 0, -1)
-    assert _ids_in(client, "zai") == [handle.id]
-    client.rpop("zai")  # popped by a worker that died before recording it as held
+    sent = client.lrange(keys.queue("zai"), 0, -1)
+    assert _ids_in(client, keys.queue("zai")) == [handle.id]
+    client.rpop(keys.queue("zai"))  # popped by a worker that died before recording it as held
     assert _janitor(example_config, client, keys, stores, dispatcher).sweep() == [handle.id]
-    assert _ids_in(client, "zai") == [handle.id]
-    again = json.loads(client.lrange("zai", 0, -1)[0])
+    assert _ids_in(client, keys.queue("zai")) == [handle.id]
+    again = json.loads(client.lrange(keys.queue("zai"), 0, -1)[0])
     first = json.loads(sent[0])
     assert again["headers"]["argsrepr"] == first["headers"]["argsrepr"]  # same label, no prompt
     assert again["headers"]["redelivered"] is True  # the worker checks before calling
@@ -77,12 +87,12 @@ def test_janitor_leaves_queued_and_held_messages_alone(
 ) -> None:  # fmt: skip
     queued = dispatcher.submit({"prompt": "waiting in line", "instance": "koala"})
     held = dispatcher.submit({"prompt": "being worked on", "instance": "zai"})
-    raw = client.rpop("zai")
-    client.hset(UNACKED_KEY, "tag-1", json.dumps([json.loads(raw), "", "zai"]))
+    raw = client.rpop(keys.queue("zai"))
+    client.hset(keys.unacked(), "tag-1", json.dumps([json.loads(raw), "", "zai"]))
     janitor = _janitor(example_config, client, keys, stores, dispatcher)
     assert janitor.sweep() == []
-    assert client.llen("zai") == 0
-    assert _ids_in(client, "koala") == [queued.id]
+    assert client.llen(keys.queue("zai")) == 0
+    assert _ids_in(client, keys.queue("koala")) == [queued.id]
     since = client.zscore(keys.pending_since(), held.id)
     assert since is not None  # still tracked, marked as seen
 
@@ -92,13 +102,13 @@ def test_janitor_ignores_finished_jobs(
     dispatcher: Dispatcher,
 ) -> None:  # fmt: skip
     handle = dispatcher.submit({"prompt": "done already", "instance": "zai"})
-    client.rpop("zai")
+    client.rpop(keys.queue("zai"))
     done = Result(job_id=handle.id, status="ok", instance="zai", model="glm-4.6", step=0,
                   attempt=0, text="fine")  # fmt: skip
     stores.jobs.record(done)
     assert client.hget(keys.pending(), handle.id) is None
     assert _janitor(example_config, client, keys, stores, dispatcher).sweep() == []
-    assert client.llen("zai") == 0
+    assert client.llen(keys.queue("zai")) == 0
 
 
 def test_janitor_sweeps_one_process_at_a_time(
@@ -106,7 +116,7 @@ def test_janitor_sweeps_one_process_at_a_time(
     dispatcher: Dispatcher,
 ) -> None:  # fmt: skip
     handle = dispatcher.submit({"prompt": "lost", "instance": "zai"})
-    client.rpop("zai")
+    client.rpop(keys.queue("zai"))
     client.set(keys.janitor_lock(), "1", ex=60)  # another process is sweeping
     assert _janitor(example_config, client, keys, stores, dispatcher).sweep() == []
     client.delete(keys.janitor_lock())
@@ -132,4 +142,4 @@ def test_failed_submit_releases_its_idempotency_key(
     assert client.get(keys.idempotency("k-1")) is None
     assert client.hget(keys.pending(), "idem-job") is None
     again = dispatcher.submit(job)  # really sent this time
-    assert _ids_in(client, "zai") == [again.id]
+    assert _ids_in(client, keys.queue("zai")) == [again.id]

@@ -3,6 +3,7 @@ nothing lost while the database is away, nothing written twice when a drain is r
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from broker.budget_worker import restore_overrides
 from broker.keys import Keys
 from broker.ledger_drain import (
     LedgerDrainer,
@@ -20,11 +22,19 @@ from broker.ledger_drain import (
     drain_every,
     start_drainer_process,
 )
-from broker.stores.ledger import CallEvent, CostEvent, LedgerEvent, OutcomeEvent, parse_event
+from broker.stores.ledger import (
+    BudgetLimitRow,
+    CallEvent,
+    CostEvent,
+    LedgerEvent,
+    OutcomeEvent,
+    parse_event,
+)
+from broker.stores.redis.budget import RedisBudgetStore
 from broker.stores.redis.ledger import RedisLedgerSink
 from broker.stores.sql import SqlLedger, open_ledger
 from kernel.config import Config
-from kernel.errors import InfrastructureError
+from kernel.errors import ConfigError, InfrastructureError
 from tests.pg import PG_SERVER, pg_admin
 
 EPOCH = datetime.fromtimestamp(0, UTC)
@@ -193,3 +203,88 @@ def test_the_drainer_process_drains_and_drains_again_when_stopped(
     ledger = open_ledger(config)
     assert ledger.spend_since(EPOCH) == pytest.approx(0.02)
     ledger.close()
+
+
+# -- budget limits a drainer restores after a Redis restart ------------------------------------
+
+
+def _limit_row(budget_id: str, limit_usd: float) -> BudgetLimitRow:
+    scope, *name, period = budget_id.split(":")
+    return BudgetLimitRow(budget_id=budget_id, scope=scope, name=":".join(name) or None,
+                          period=period, limit_usd=limit_usd, updated_at=1.0)  # fmt: skip
+
+
+def test_restoring_limits_skips_a_row_no_counter_can_hold(
+    ledger: SqlLedger, redis_client: redis.Redis, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A ledger row of ``1e308`` (saved before Redis refused it): the limits around it are
+    restored, the bad one is logged (once) and skipped."""
+    ledger.set_budget_limit(_limit_row("global:daily", 1e308))
+    ledger.set_budget_limit(_limit_row("project:acme:daily", 2.5))
+    ledger.set_budget_limit(_limit_row("user:bob:monthly", 9.3e9))
+    store = RedisBudgetStore(redis_client, keys)
+    reported: set[str] = set()
+    with caplog.at_level(logging.ERROR, logger="lanes.budget"):
+        assert restore_overrides(store, ledger, reported) == 1
+        assert restore_overrides(store, ledger, reported) == 0  # held now; the bad ones again
+    assert store.limits() == {"project:acme:daily": 2.5}
+    assert reported == {"global:daily", "user:bob:monthly"}
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 2
+    assert "lanes budget --set-daily N --scope global" in skipped[0]
+
+
+def test_a_bad_budget_row_does_not_stop_the_drainer_process(
+    example_config: Config, tmp_path: Path, redis_url: str, keys: Keys,
+    redis_client: redis.Redis,
+) -> None:  # fmt: skip
+    """After a Redis restart the drainer restores budget limits from the ledger: a row it
+    cannot restore is skipped, and the drainer goes on moving events and restoring the rest."""
+    config = sqlite_config(example_config, tmp_path).model_copy(
+        update={"redis_prefix": keys.prefix,
+                "ledger": example_config.ledger.model_copy(update={"flush_interval_s": 0.2})}
+    )  # fmt: skip
+    ledger = open_ledger(config)
+    ledger.set_budget_limit(_limit_row("global:daily", 1e308))
+    ledger.set_budget_limit(_limit_row("project:acme:daily", 2.5))
+    ledger.close()
+    sink = RedisLedgerSink(redis_client, keys)
+    process = start_drainer_process(config, redis_url)
+    try:
+        for i in range(3):
+            sink.emit(job_events(f"after-restart-{i}"))
+            deadline = time.monotonic() + 30
+            while sink.backlog() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sink.backlog() == 0 and process.process.is_alive()
+        store = RedisBudgetStore(redis_client, keys)
+        assert store.limits() == {"project:acme:daily": 2.5}
+    finally:
+        process.close()
+    assert process.process.exitcode == 0
+
+
+def test_the_drain_loop_reports_each_round_and_survives_a_bad_database_url(
+    sink: RedisLedgerSink,
+) -> None:
+    heard: list[str | None] = []
+    stop = threading.Event()
+    rounds = iter([ConfigError("not a database URL", key="database_url"), None, None])
+
+    def once() -> int:
+        failure = next(rounds)
+        if failure is not None:
+            raise failure
+        return 0
+
+    def report(error: str | None) -> None:
+        heard.append(error)
+        if len(heard) == 3:
+            stop.set()
+
+    loop = threading.Thread(target=drain_every, args=(once, 0.01, stop, None, report))
+    loop.start()
+    loop.join(timeout=10)
+    assert not loop.is_alive()
+    assert heard[0] is not None and "not a database URL" in heard[0]
+    assert heard[1:] == [None, None]

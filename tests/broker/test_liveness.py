@@ -41,7 +41,8 @@ def rig(isolated_redis_url: str, keys: Keys) -> Iterator[tuple[redis.Redis, Keys
     """A Redis db no worker consumes: canaries sent there wait."""
     client = redis.Redis.from_url(isolated_redis_url, decode_responses=True)
     yield client, keys
-    client.delete(*LANES, *(keys.canary(lane) for lane in LANES), keys.clocks())
+    client.delete(*(keys.queue(lane) for lane in LANES), *(keys.canary(lane) for lane in LANES))
+    client.delete(keys.clocks())
     client.delete(*(keys.health(lane) for lane in LANES))
     client.close()
 
@@ -51,14 +52,14 @@ def test_canaries_are_sent_taken_and_judged_with_redis_time(
 ) -> None:
     client, keys = rig
     lanes = LANES
-    client.delete(*lanes)
-    app = create_app(example_config, isolated_redis_url)
+    config = example_config.model_copy(update={"redis_prefix": keys.prefix})
+    app = create_app(config, isolated_redis_url)
     try:
         send_canaries(app, client, keys, lanes)
         first_sent = client.hget(keys.canary(lanes[0]), "sent")
         send_canaries(app, client, keys, lanes)  # the oldest outstanding stays
         assert client.hget(keys.canary(lanes[0]), "sent") == first_sent
-        assert client.llen(lanes[0]) == 2  # two canaries wait on the queue
+        assert client.llen(keys.queue(lanes[0])) == 2  # two canaries wait on the queue
     finally:
         app.close()
     time.sleep(0.3)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from kernel.config import load_config
-from kernel.config.yaml_file import MAX_NODES, read_yaml
+from kernel.config.yaml_file import MAX_BYTES, MAX_NODES, read_yaml
 from kernel.errors import ConfigError
 
 from ..conftest import EXAMPLE
@@ -66,3 +69,20 @@ def test_yaml_anchors_that_stay_small_still_work(tmp_path: Path) -> None:
 def test_yaml_complex_key_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid YAML"):
         read_yaml(_file(tmp_path, "? [a, b]\n: 1\n"))
+
+
+def test_yaml_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "lanes.yaml"
+    os.mkfifo(fifo)
+    script = "import sys; from pathlib import Path; from kernel.config.yaml_file import read_yaml\n"
+    script += "read_yaml(Path(sys.argv[1]))"
+    # In a child process: a read that blocked on the FIFO would hang there, not here.
+    proc = subprocess.run([sys.executable, "-c", script, str(fifo)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode != 0 and "not a regular file" in proc.stderr
+
+
+def test_yaml_file_larger_than_any_config_is_refused(tmp_path: Path) -> None:
+    path = _file(tmp_path, b"#" * (MAX_BYTES + 1))
+    with pytest.raises(ConfigError, match="larger than 16 MiB"):
+        read_yaml(path)

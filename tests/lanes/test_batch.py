@@ -27,21 +27,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from broker.result import Result
 from kernel.errors import BudgetExceeded, JobError, JobTimeout
 from lanes.batch import (
     BatchProgress,
+    BatchStop,
     BatchSummary,
     arun_batch,
     batch_prefix,
     check_batch,
     run_batch,
 )
+from lanes.cli.batch import summary_lines, summary_table
 from lanes.client import Lanes
+from lanes.inputs import MAX_INPUT_BYTES
 from lanes.stack import sim_profiles
+from router.job import parse_job
 
 from ..conftest import LaneStack, default_sigint
+from .test_cli_inputs import lanes_process
 from .test_cli_routing import run_main
 
 HAIKU = {"instance": "claude1", "model": "claude-haiku-4-5"}
@@ -109,6 +115,8 @@ def test_a_small_batch_writes_one_line_per_id_and_reports_bad_lines(
     assert (summary["ok"], summary["failed"], summary["not_run"]) == (18, 0, 0)
     assert summary["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in written), abs=1e-5)
     assert {row["lane"]: row["jobs"] for row in summary["lanes"]} == {"claude1": 9, "zai": 9}
+    assert {row["lane"]: row["simulated"] for row in summary["lanes"]} == {"claude1": 9, "zai": 9}
+    assert all(r["simulated"] and r["cost_saved_usd"] == 0.0 for r in written)
     again = lanes_cli(lane_stack, str(src), "-o", str(out), "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["skipped_done"] == 18
@@ -122,8 +130,9 @@ def test_the_command_prints_a_table_by_lane(lane_stack: LaneStack, tmp_path: Pat
     print(proc.stdout)
     assert proc.returncode == 0, proc.stderr
     table = proc.stdout
-    assert "claude1" in table and "zai" in table and "total" in table
+    assert "claude1 (simulated)" in table and "zai (simulated)" in table and "total" in table
     assert "12 lines: 12 written (12 ok, 0 failed), 0 already done, 0 bad" in table
+    assert "12 answers came from the provider simulator" in table
 
 
 def _batch_jobs(lanes: Lanes, out: Path) -> set[str]:
@@ -212,6 +221,57 @@ def test_ctrl_c_stops_the_batch_keeps_what_finished_and_says_how_to_resume(
     again = lanes_cli(lane_stack, str(src), "-o", str(out), "--json")
     assert again.returncode == 0, again.stderr
     assert sorted(r["id"] for r in out_rows(out)) == sorted(f"q{i}" for i in range(total))
+
+
+def test_sigterm_stops_the_batch_like_ctrl_c_and_exits_143(
+    lane_stack: LaneStack, tmp_path: Path
+) -> None:
+    total = 200
+    src = write_lines(tmp_path / "in.jsonl", job_lines(total, tag()))
+    out = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "lanes", "-c", str(lane_stack.config_path), "batch", str(src),
+           "-o", str(out), "--concurrency", "4"]  # fmt: skip
+    with slow_lanes(lane_stack, latency_s=0.2):
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "COLUMNS": "120"})  # fmt: skip
+        try:
+            _wait_for_lines(out, 20, proc)
+            proc.send_signal(signal.SIGTERM)
+            stdout, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 143, stderr
+    assert "stopping (SIGTERM)" in stderr
+    written = out_rows(out)
+    assert 20 <= len(written) < total and len({r["id"] for r in written}) == len(written)
+    assert "stopped (terminated): SIGTERM" in stdout and "run the same command again" in stdout
+    again = lanes_cli(lane_stack, str(src), "-o", str(out), "--json")
+    assert again.returncode == 0, again.stderr
+    assert sorted(r["id"] for r in out_rows(out)) == sorted(f"q{i}" for i in range(total))
+
+
+@pytest.mark.parametrize(
+    ("out", "words"),
+    [
+        ("/dev/full", "cannot write output file /dev/full: it is a character device"),
+        ("/dev/null", "cannot write output file /dev/null: it is a character device"),
+        ("/dev/stdout", "cannot write output file /dev/stdout: it is a pipe (FIFO)"),
+    ],
+)
+def test_the_command_refuses_an_output_that_is_not_a_regular_file(
+    tmp_path: Path, out: str, words: str
+) -> None:
+    src = write_lines(tmp_path / "in.jsonl", job_lines(2, "x"))
+    proc = lanes_process("batch", str(src), "-o", out)  # stdout is a pipe: `| cat`
+    err = " ".join(proc.stderr.split())
+    assert proc.returncode == 2, proc.stderr
+    assert words in err and "OUT must be a regular file" in err and "Traceback" not in err
+
+
+def test_the_client_refuses_text_that_is_not_utf8_as_a_job_error(lanes: Lanes) -> None:
+    with pytest.raises(JobError, match="invalid job: system: holds text that cannot be encoded"):
+        lanes.submit({"prompt": "hello", "system": "\udfff"})
 
 
 @contextmanager
@@ -532,3 +592,169 @@ def test_a_second_batch_into_the_same_output_is_refused(tmp_path: Path) -> None:
     client.gate.set()
     first.join(timeout=10)
     assert sorted(row["id"] for row in out_rows(out)) == [0, 1, 2]
+
+
+# -- what a batch refuses, and lines it cannot read ---------------------------------------------
+class ValidatingLanes(StubLanes):
+    """Validates and sizes each job as the dispatcher does before it routes it."""
+
+    def submit(self, job: dict[str, Any], *, strategy: str | None = None) -> StubHandle:
+        parse_job(job).payload_bytes()
+        return super().submit(job, strategy=strategy)
+
+
+def test_a_line_whose_text_is_not_utf8_is_a_bad_line_and_the_rest_runs(tmp_path: Path) -> None:
+    rows = [
+        {"id": "ok1", "prompt": "fine"},
+        {"id": "sys", "prompt": "p", "system": "\udfff"},
+        {"id": "\udfff", "prompt": "p"},
+        {"id": "msg", "messages": [{"role": "user", "content": "q\udfff"}]},
+        {"id": "meta", "prompt": "p", "metadata": {"k": "\udfff"}},
+        {"id": "ok2", "prompt": "fine too"},
+    ]
+    src = write_lines(tmp_path / "in.jsonl", rows)  # json.dumps writes "\udfff" as an escape
+    out = tmp_path / "out.jsonl"
+    summary = run_batch(ValidatingLanes(), src, out)
+    assert (summary.bad_lines, summary.ok, summary.exit_code) == (4, 2, 0)
+    problems = sorted(summary.problems)
+    assert problems[0].startswith("line 2: invalid job: system: holds text that cannot be encoded")
+    assert problems[1].startswith('line 3: "id" holds text that cannot be encoded as UTF-8')
+    assert problems[2].startswith("line 4: invalid job: messages.0.content: holds text")
+    assert problems[3].startswith("line 5: invalid job: metadata: holds text")
+    assert sorted(row["id"] for row in out_rows(out)) == ["ok1", "ok2"]
+
+
+def test_a_provider_answer_that_is_not_utf8_is_still_written(tmp_path: Path) -> None:
+    class Odd(StubHandle):
+        def get(self, timeout_s: float | None = None, *, raise_on_failure: bool = True) -> Result:
+            return super().get(timeout_s).model_copy(update={"text": "half \ud83d of a pair"})
+
+    class OddLanes(StubLanes):
+        def submit(self, job: dict[str, Any], *, strategy: str | None = None) -> StubHandle:
+            super().submit(job, strategy=strategy)
+            return Odd(self, job)
+
+    src = write_lines(tmp_path / "in.jsonl", simple_lines(2))
+    out = tmp_path / "out.jsonl"
+    summary = run_batch(OddLanes(), src, out)
+    assert (summary.ok, summary.exit_code) == (2, 0)
+    assert [row["output"] for row in out_rows(out)] == ["half \ud83d of a pair"] * 2
+
+
+@pytest.mark.parametrize("device", ["/dev/null", "/dev/full", "/dev/zero"])
+def test_an_output_that_is_a_device_is_refused(tmp_path: Path, device: str) -> None:
+    src = write_lines(tmp_path / "in.jsonl", simple_lines(1))
+    with pytest.raises(JobError, match=f"cannot write output file {device}: it is a character"):
+        check_batch(src, Path(device))
+    with pytest.raises(JobError, match="OUT must be a regular file"):
+        run_batch(StubLanes(), src, Path("/dev/null"))
+
+
+def test_an_output_that_is_a_pipe_is_refused(tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "in.jsonl", simple_lines(1))
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(JobError, match="it is a pipe"):
+        check_batch(src, tmp_path / "pipe")
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_an_output_that_is_a_symlink_is_refused_and_its_target_untouched(
+    tmp_path: Path, dangling: bool
+) -> None:
+    src = write_lines(tmp_path / "in.jsonl", simple_lines(2))
+    target = tmp_path / "precious.txt"
+    if not dangling:
+        target.write_text("not a batch's\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    out.symlink_to(target)
+    with pytest.raises(JobError, match=r"output file .*out\.jsonl is a symlink \(to .*precious"):
+        run_batch(StubLanes(), src, out)
+    if dangling:
+        assert not target.exists()
+    else:
+        assert target.read_text(encoding="utf-8") == "not a batch's\n"
+
+
+def test_an_input_line_over_the_limit_is_a_bad_line(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    with src.open("wb") as file:
+        file.write(b'{"id": 1, "prompt": "before"}\n{"id": 2, "prompt": "')
+        file.truncate(MAX_INPUT_BYTES + 100)  # a sparse run of zero bytes, no newline
+    with src.open("ab") as file:
+        file.write(b'"}\n{"id": 3, "prompt": "after"}\n')
+    out = tmp_path / "out.jsonl"
+    summary = run_batch(StubLanes(), src, out)
+    assert summary.problems == ["line 2: longer than 32 MiB; skipped"]
+    assert (summary.lines, summary.bad_lines, summary.ok) == (3, 1, 2)
+    assert sorted(row["id"] for row in out_rows(out)) == [1, 3]
+
+
+def test_the_limit_of_a_line_is_an_option(tmp_path: Path) -> None:
+    rows = [*simple_lines(3, prompt_chars=10), {"id": "long", "prompt": "y" * 500}]
+    src = write_lines(tmp_path / "in.jsonl", rows)
+    summary = run_batch(StubLanes(), src, tmp_path / "out.jsonl", max_line_bytes=200)
+    assert summary.problems == ["line 4: longer than 200 bytes; skipped"]
+    assert (summary.ok, summary.bad_lines) == (3, 1)
+
+
+# -- cached and simulated answers, SIGTERM ------------------------------------------------------
+class MarkedLanes(StubLanes):
+    """Answers ids 0-2 from the cache and every job from the simulator."""
+
+    def submit(self, job: dict[str, Any], *, strategy: str | None = None) -> StubHandle:
+        handle = super().submit(job, strategy=strategy)
+        cached = job["metadata"]["batch_line_id"] in {"0", "1", "2"}
+
+        class Marked(StubHandle):
+            def get(self, timeout_s: float | None = None, *, raise_on_failure: bool = True
+                    ) -> Result:  # fmt: skip
+                result = super().get(timeout_s)
+                update = {"simulated": True, "cached": cached,
+                          "cost_usd": 0.0 if cached else result.cost_usd,
+                          "cost_saved_usd": 0.002 if cached else 0.0}  # fmt: skip
+                return result.model_copy(update=update)
+
+        return Marked(self, handle.job)
+
+
+def test_cached_and_simulated_answers_are_counted_and_shown(tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "in.jsonl", simple_lines(5))
+    out = tmp_path / "out.jsonl"
+    summary = run_batch(MarkedLanes(), src, out)
+    rows = {row["id"]: row for row in out_rows(out)}
+    assert rows[0]["cached"] and rows[0]["cost_saved_usd"] == 0.002 and rows[0]["simulated"]
+    assert not rows[4]["cached"] and rows[4]["cost_saved_usd"] == 0.0
+    [lane] = summary.sorted_lanes()
+    assert (lane.jobs, lane.cached, lane.simulated) == (5, 3, 5)
+    assert lane.cost_saved_usd == pytest.approx(0.006)
+    data = summary.to_json()
+    assert (data["cached"], data["simulated"]) == (3, 5)
+    assert data["lanes"][0]["cached"] == 3 and data["lanes"][0]["simulated"] == 5
+    assert data["lanes"][0]["cost_saved_usd"] == pytest.approx(0.006)
+    console = Console(width=160, record=True)
+    console.print(summary_table(summary))
+    table = console.export_text()
+    assert "cached" in table and "saved $" in table and "zai (simulated)" in table
+    assert "0.006000" in table
+    lines = "\n".join(summary_lines(summary))
+    assert "3 answers came from the response cache" in lines and "$0.006000 saved" in lines
+    assert "5 answers came from the provider simulator" in lines
+
+
+def test_a_stop_that_says_sigterm_ends_the_batch_as_terminated(tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "in.jsonl", simple_lines(20))
+    client = StubLanes(open_gate=False)
+    stop = BatchStop()
+    result: list[BatchSummary] = []
+    out = tmp_path / "out.jsonl"
+    runner = threading.Thread(target=lambda: result.append(
+        run_batch(client, src, out, concurrency=2, stop=stop, grace_s=0.2)))  # fmt: skip
+    runner.start()
+    _wait_until(lambda: client.submitted == 2)
+    stop.request("terminated", "SIGTERM")
+    runner.join(timeout=10)
+    client.gate.set()
+    [summary] = result
+    assert (summary.stopped_reason, summary.exit_code) == ("terminated", 143)
+    assert summary.stop_message == "SIGTERM before the end of the input"
+    assert (summary.unfinished, summary.not_run) == (2, 18)

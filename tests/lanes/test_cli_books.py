@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,11 +27,12 @@ from broker.stores.ledger import (
     OutcomeEvent,
     RateLimitEvent,
 )
+from broker.stores.redis.budget import RedisBudgetStore
 from broker.stores.redis.cache import RedisResponseCache
 from broker.stores.redis.ledger import RedisLedgerSink
 from broker.stores.sql import open_ledger
 from kernel.config import Config
-from kernel.errors import LanesError
+from kernel.errors import ConfigError, LanesError
 from lanes.cli.app import app
 
 from ..conftest import write_config
@@ -223,3 +226,177 @@ def test_an_unreachable_database_exits_5(setup: tuple[Config, Path]) -> None:
     result = run(path, "cost", LANES_DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere")
     assert code(result) == 5
     assert "127.0.0.1:1" in str(result.exception)
+
+
+# -- bad values, literal names, empty figures ------------------------------------------------
+
+
+def _saved_limits(config: Config) -> tuple[list[str], dict[str, float]]:
+    """The budget limits kept in the ledger and in Redis."""
+    ledger = open_ledger(config)
+    try:
+        rows = [row.budget_id for row in ledger.budget_limits()]
+    finally:
+        ledger.close()
+    client = redis.Redis.from_url(config.redis_url or "", decode_responses=True)
+    try:
+        return rows, RedisBudgetStore(client, Keys(config.redis_prefix)).limits()
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--set-daily", "1e308"],
+        ["--set-daily", "9.3e9"],
+        ["--set-daily", "inf"],
+        ["--set-daily", "nan"],
+        ["--set-daily", "5", "--set-monthly", "1e10"],  # one bad value: nothing is saved
+    ],
+)
+def test_budget_refuses_a_limit_no_counter_can_hold_and_saves_nothing(
+    setup: tuple[Config, Path], bad: list[str]
+) -> None:
+    config, path = setup
+    result = run(path, "budget", *bad, "--scope", "project:acme")
+    assert code(result) == 2, (result.output, result.exception)
+    assert isinstance(result.exception, LanesError)
+    assert "largest budget lanes keeps, 1,000,000,000 USD" in str(result.exception) or (
+        "finite" in str(result.exception)
+    )
+    assert _saved_limits(config) == ([], {})
+
+
+def test_budget_a_negative_zero_is_zero_and_names_are_shown_as_written(
+    setup: tuple[Config, Path],
+) -> None:
+    _, path = setup
+    result = run(path, "budget", "--set-daily", "-0", "--scope", "project:a:b")
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "budget project:a:b:daily set to $0.00" in result.stderr
+    assert "$-0" not in result.output
+    assert "project:a:b:daily" in result.stdout  # not "project🅰b:daily"
+    assert "\U0001f170" not in result.output
+
+
+def test_stats_shows_no_success_rate_where_no_job_ended(setup: tuple[Config, Path]) -> None:
+    config, path = setup
+    decided = events("only-decided", "claude3", SONNET, 0.01)[0]
+    ledger = open_ledger(config)
+    ledger.write([decided])
+    ledger.close()
+    [row] = as_json(path, "stats")["lanes"]
+    assert (row["decisions"], row["outcomes"]) == (1, 0)
+    assert row["success_rate"] is None and row["p50_latency_s"] is None
+    table = run(path, "stats")
+    assert table.exit_code == 0, table.output
+    [line] = [line for line in table.stdout.splitlines() if "claude3" in line]
+    cells = [cell.strip() for cell in line.split("\u2502")[1:-1]]
+    assert cells[2:7] == ["1", "0", "\u2013", "\u2013", "\u2013"]  # success, p50, p95
+
+
+def test_cost_leaves_out_suggestions_saving_less_than_a_cent_a_month(
+    setup: tuple[Config, Path],
+) -> None:
+    config, path = setup
+    written: list[LedgerEvent] = []
+    for i in range(6):
+        written += events(f"dear-{i}", "claude1", SONNET, 2e-9)
+        written += events(f"cheap-{i}", "zai", GLM, 1e-9)
+    ledger = open_ledger(config)
+    ledger.write(written)
+    ledger.close()
+    report = as_json(path, "cost")
+    assert report["suggestions"] == []
+    assert "suggestion" not in run(path, "cost").stdout
+
+
+FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+cmd|'/C calc'!A0", "-2+3", "@SUM(1+1)",
+            "\tTAB", "\rCR"]  # fmt: skip
+
+
+def test_export_csv_neutralises_cells_a_spreadsheet_would_run(setup: tuple[Config, Path]) -> None:
+    config, path = setup
+    written: list[LedgerEvent] = []
+    for i, formula in enumerate(FORMULAS):
+        for event in events(f"job-{i}", "zai", GLM, 0.001):
+            written.append(event.model_copy(update={"project": formula, "user": formula}))
+    ledger = open_ledger(config)
+    ledger.write(written)
+    ledger.close()
+    result = run(path, "export", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert sorted(row["project"] for row in rows) == sorted("'" + f for f in FORMULAS)
+    assert all(row["user"] == row["project"] for row in rows)
+    for row in rows:
+        for cell in row.values():
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")), cell
+        assert float(row["cost_usd"]) == pytest.approx(0.001)  # numbers stay numbers
+    exported = json.loads(run(path, "export", "--format", "json").stdout)
+    assert sorted(row["project"] for row in exported) == sorted(FORMULAS)  # JSON is verbatim
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["cost"], ["stats"], ["fallback"], ["export", "--format", "csv"], ["budget"],
+     ["budget", "--set-daily", "1"], ["feedback", "x", "--rating", "3"], ["reset", "--stats",
+     "--yes"]],
+)  # fmt: skip
+def test_a_malformed_database_url_is_a_config_error_that_hides_the_password(
+    setup: tuple[Config, Path], command: list[str]
+) -> None:
+    _, path = setup
+    result = run(path, *command, LANES_DATABASE_URL="postgresql://u:s3cret@[::1")
+    assert code(result) == 2, (result.output, result.exception)
+    assert isinstance(result.exception, ConfigError)
+    message = str(result.exception)
+    assert "LANES_DATABASE_URL" in message and "not a database URL" in message
+    assert "s3cret" not in message and "s3cret" not in result.output
+
+
+def test_doctor_reports_a_malformed_database_url_without_the_password(
+    setup: tuple[Config, Path],
+) -> None:
+    _, path = setup
+    result = run(path, "doctor", "--json", LANES_DATABASE_URL="postgresql://u:s3cret@h:x/db")
+    assert result.exit_code == 1, (result.output, result.exception)
+    checks = {check["name"]: check for check in json.loads(result.stdout)["checks"]}
+    assert checks["database"]["status"] == "fail"
+    assert "LANES_DATABASE_URL" in checks["database"]["detail"]
+    assert "s3cret" not in result.output
+
+
+def test_tables_show_names_as_written(setup: tuple[Config, Path]) -> None:
+    """Rich reads ``:a:`` as an emoji code and ``[b]`` as markup: names from the ledger are
+    shown literally in every table."""
+    config, path = setup
+    odd = "m:a:[b]x"
+    fell = [FallbackRow(to_step=1, from_instance="zai", from_model=odd, to_instance="claude1",
+                        reason=":smile: [red]x")]  # fmt: skip
+    written = events("odd-1", "zai", odd, 0.01, fallbacks=fell)
+    ledger = open_ledger(config)
+    ledger.write([e.model_copy(update={"project": "p:a:q"}) for e in written])
+    ledger.close()
+    for command in (["stats"], ["fallback"], ["cost", "--by", "project"], ["cost"]):
+        result = run(path, *command)
+        assert result.exit_code == 0, (command, result.output)
+        assert "\U0001f170" not in result.stdout and "\U0001f604" not in result.stdout, command
+    assert odd in run(path, "stats").stdout
+    assert ":smile: [red]x" in run(path, "fallback").stdout
+    assert "p:a:q" in run(path, "cost", "--by", "project").stdout
+
+
+def test_an_error_naming_a_budget_is_printed_as_written(setup: tuple[Config, Path]) -> None:
+    """The command line's error line (``lanes.cli.main``) shows ``project:a:b`` literally: the
+    name a refusal asks the user to type back."""
+    _, path = setup
+    done = subprocess.run(
+        [sys.executable, "-m", "lanes", "--config", str(path), "budget", "--set-daily", "1e308",
+         "--scope", "project:a:b"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "budget id 'project:a:b:daily'" in done.stderr
+    assert "Traceback" not in done.stderr

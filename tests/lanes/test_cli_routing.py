@@ -124,6 +124,14 @@ def test_cli_routing_config_summary_lists_lanes_and_pools() -> None:
     assert "koala" in result.output and "pool vital" in result.output
 
 
+def test_cli_routing_config_says_which_file_it_loaded() -> None:
+    shown = invoke("config")
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.splitlines()[0] == f"config: {EXAMPLE} (--config)"
+    data = json.loads(invoke("config", "--json").stdout)
+    assert data["config_file"] == str(EXAMPLE) and data["config_origin"] == "--config"
+
+
 def test_cli_routing_set_weight_round_trip(
     monkeypatch: pytest.MonkeyPatch, config_copy: Path
 ) -> None:

@@ -12,8 +12,9 @@ import pytest
 from rich.console import Console
 
 from kernel.config import Config
-from kernel.errors import ConfigError
+from kernel.errors import ConfigError, NoWorker
 from lanes.cli.compare import side_by_side
+from lanes.client import Lanes
 from lanes.compare import Target, compare, compare_jobs, parse_targets
 
 from ..conftest import LaneStack
@@ -67,3 +68,35 @@ def test_compare_cli_prints_json_and_refuses_vital_work_on_a_cheap_lane(
                            capture_output=True, text=True, timeout=120)  # fmt: skip
     assert vital.returncode == 2, vital.stderr
     assert "pins cheap lane zai" in vital.stderr
+
+
+def test_compare_refuses_a_target_named_twice(example_config: Config) -> None:
+    with pytest.raises(ConfigError, match="claude1 is listed twice"):
+        parse_targets(example_config, "claude1,zai,claude1")
+    with pytest.raises(ConfigError, match=r"zai:glm-4\.6 is listed twice"):
+        parse_targets(example_config, "zai:glm-4.6,zai:glm-4.6")
+    assert len(parse_targets(example_config, "zai,zai:glm-4.6")) == 2
+
+
+def test_compare_without_workers_says_so_and_cancels(lane_stack: LaneStack) -> None:
+    """A deployment nobody serves (its own prefix on the same Redis): no waiting out the
+    timeout, and nothing left queued to run later."""
+    nobody = lane_stack.config.model_copy(update={"redis_prefix": f"nobody-{uuid.uuid4().hex[:8]}"})
+    with Lanes(nobody, lane_stack.redis_url) as lanes:
+        targets = parse_targets(nobody, "claude1,zai")
+        with pytest.raises(NoWorker, match="no worker consumes") as caught:
+            compare(lanes, {"prompt": "hello", "max_tokens": 20}, targets, timeout_s=600)
+        assert caught.value.lanes == ["claude1", "zai"]
+        assert "2 job(s) of the comparison cancelled" in str(caught.value)
+        queued = _queued_ids(lanes)  # still in their queues: a worker started later ...
+        assert len(queued) == 2 and lanes.stores.jobs.waiting_on(queued) == {}
+        for result in lanes.stores.jobs.results(queued):  # ... finds them ended, and calls none
+            assert result is not None and (result.error or "").startswith("cancelled: ")
+
+
+def _queued_ids(lanes: Lanes) -> list[str]:
+    """The ids of the jobs with a message in one of the deployment's queues."""
+    client = lanes.redis
+    raws = [raw for lane in lanes.config.lanes()
+            for raw in client.lrange(lanes.keys.queue(lane), 0, -1)]  # fmt: skip
+    return [json.loads(raw)["headers"]["id"] for raw in raws]

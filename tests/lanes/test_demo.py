@@ -18,6 +18,9 @@ from kernel.config import Config, load_config
 
 from ..conftest import EXAMPLE, default_sigint
 
+REDIS_PREFIX = f"lanes-demo-{uuid.uuid4().hex[:6]}"
+"""The deployments these tests start: queues, workers and their control channel live under it."""
+
 
 def _env(isolated_redis_url: str, tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
@@ -28,13 +31,14 @@ def _env(isolated_redis_url: str, tmp_path: Path) -> dict[str, str]:
         REDIS_URL=isolated_redis_url,
         LANES_SIMULATOR__PORT="0",
         LANES_STATE_DIR=str(tmp_path / "state"),
-        LANES_REDIS_PREFIX=f"lanes-demo-{uuid.uuid4().hex[:6]}",
+        LANES_REDIS_PREFIX=REDIS_PREFIX,
     )
     return env
 
 
 def _worker_pids(isolated_redis_url: str, prefix: str) -> dict[str, int]:
-    app = create_app(load_config(EXAMPLE, env={}), isolated_redis_url)
+    config = load_config(EXAMPLE, env={"LANES_REDIS_PREFIX": REDIS_PREFIX})
+    app = create_app(config, isolated_redis_url)
     try:
         replies = app.control.inspect(timeout=1.0).stats() or {}
     finally:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from kernel.errors import JobError
-from lanes.diffs import files_as_diff, git_diff, split_diff
+from lanes.diffs import MAX_CHANGE_BYTES, files_as_diff, read_diff, read_files, split_diff
+from lanes.git_range import git_diff
 from router.classifier import estimate_tokens
 
 
@@ -61,10 +65,14 @@ def test_files_read_as_a_new_file_diff(tmp_path: Path) -> None:
         files_as_diff([tmp_path / "missing.py"])
 
 
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args],
+                   cwd=cwd, check=True, capture_output=True)  # fmt: skip
+
+
 def test_git_diff_reads_a_range_and_reports_gits_error(tmp_path: Path) -> None:
     def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args],
-                       cwd=tmp_path, check=True, capture_output=True)  # fmt: skip
+        _git(tmp_path, *args)
 
     git("init", "-q")
     (tmp_path / "a.py").write_text("x = 1\n", encoding="utf-8")
@@ -74,5 +82,127 @@ def test_git_diff_reads_a_range_and_reports_gits_error(tmp_path: Path) -> None:
     git("commit", "-qam", "two")
     diff = git_diff("HEAD~1..HEAD", cwd=tmp_path)
     assert "-x = 1\n+x = 2" in diff
-    with pytest.raises(JobError, match="git diff nope failed"):
+    with pytest.raises(JobError, match="git diff nope failed: fatal: ") as err:
         git_diff("nope", cwd=tmp_path)
+    assert "\n" not in str(err.value)
+
+
+# --- reading stays inside the given paths, never waits, never reads without bound ----------
+
+
+def _tree_with_links(tmp_path: Path) -> Path:
+    """``tmp_path/r/src`` with one text file and links out of the tree, a link loop, a
+    dangling link and a FIFO; a secret outside it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.env").write_text("API_KEY=sk-outside-the-tree\n", encoding="utf-8")
+    src = tmp_path / "r" / "src"
+    src.mkdir(parents=True)
+    (src / "a.py").write_text("x = 1\n", encoding="utf-8")
+    (src / "settings.py").symlink_to(outside / "secret.env")
+    (src / "environ.py").symlink_to("/proc/self/environ")
+    (src / "vendor").symlink_to(outside, target_is_directory=True)
+    (src / "loop").symlink_to("..", target_is_directory=True)
+    (src / "gone.py").symlink_to(tmp_path / "nowhere")
+    os.mkfifo(src / "pipe")
+    return src
+
+
+@pytest.mark.timeout(30)  # a FIFO read would block: fail, do not hang
+def test_files_under_a_directory_never_follow_a_link_nor_open_a_special_file(
+    tmp_path: Path,
+) -> None:
+    src = _tree_with_links(tmp_path)
+    read = read_files([src])
+    assert "sk-outside-the-tree" not in read.diff and "PATH=" not in read.diff
+    assert "+++ b/" + (src / "a.py").as_posix() in read.diff
+    skipped = "\n".join(read.skipped)
+    for name in ("settings.py", "environ.py", "vendor", "loop", "gone.py"):
+        assert f"{name} (symbolic link)" in skipped
+    assert "pipe (is a FIFO, not a regular file)" in skipped
+
+
+def test_a_path_argument_that_is_or_goes_through_a_link_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _tree_with_links(tmp_path)
+    with pytest.raises(JobError, match=r"is a symbolic link .*give what it points to"):
+        files_as_diff([src / "settings.py"])
+    monkeypatch.chdir(src.parent)
+    with pytest.raises(JobError, match="src/vendor is a symbolic link"):
+        files_as_diff([Path("src/vendor/secret.env")])
+    assert "+x = 1" in files_as_diff([Path("src/a.py")])
+
+
+@pytest.mark.timeout(30)  # a FIFO read would block: fail, do not hang
+def test_a_device_or_a_fifo_is_refused_as_a_path_or_a_diff(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo):
+        with pytest.raises(JobError, match="not a regular file"):
+            files_as_diff([path])
+        with pytest.raises(JobError, match="not a regular file"):
+            read_diff(path)
+
+
+def test_reads_stop_at_the_limit_and_say_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = tmp_path / "big.diff"
+    with big.open("wb") as handle:
+        handle.truncate(MAX_CHANGE_BYTES + 1)  # sparse: nothing written
+    with pytest.raises(JobError, match="holds more than 16 MiB"):
+        read_diff(big)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"+x\n" * 400)))
+    with pytest.raises(JobError, match="the diff on stdin holds more than"):
+        read_diff(Path("-"), limit_bytes=1000)
+    for i in range(3):
+        (tmp_path / f"m{i}.py").write_text("y = 2\n" * 100, encoding="utf-8")
+    with pytest.raises(JobError, match="the files to review hold"):
+        files_as_diff([tmp_path / "m0.py", tmp_path / "m1.py", tmp_path / "m2.py"], 1500)
+    assert files_as_diff([tmp_path / "m0.py", tmp_path / "m1.py"], 1500).count("+y = 2") == 200
+
+
+def test_odd_file_names_stay_one_header_line_of_utf8(tmp_path: Path) -> None:
+    (tmp_path / "new\nline.py").write_text("a = 1\n", encoding="utf-8")
+    (tmp_path / os.fsdecode(b"latin\xe9.py")).write_text("b = 2\n", encoding="utf-8")
+    diff = files_as_diff([tmp_path])
+    diff.encode("utf-8")
+    assert "new\\nline.py b/" in diff and "latin\\xe9.py" in diff
+    assert [line for line in diff.splitlines() if line.startswith("diff --git")] == [
+        line for line in diff.splitlines() if "diff --git" in line
+    ]
+
+
+def test_git_outside_a_repository_says_so_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(JobError) as err:
+        git_diff("HEAD~1", cwd=tmp_path)
+    message = str(err.value)
+    assert "is not in a git repository" in message and "\n" not in message
+    assert "usage" not in message
+
+
+def test_git_range_is_never_read_as_an_option(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "a.py").write_text("x = 1\n", encoding="utf-8")
+    kept = tmp_path / "keep.txt"
+    kept.write_text("do not truncate\n", encoding="utf-8")
+    for option in (f"--output={kept}", "-p", "--no-index"):
+        with pytest.raises(JobError, match="starts with '-'"):
+            git_diff(option, cwd=repo)
+    assert kept.read_text(encoding="utf-8") == "do not truncate\n"
+    with pytest.raises(JobError, match="control characters"):
+        git_diff("HEAD\x00", cwd=repo)
+
+
+def test_git_output_stops_at_the_limit(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n", encoding="utf-8")
+    _git(tmp_path, "add", "a.py")
+    _git(tmp_path, "commit", "-qm", "one")
+    (tmp_path / "a.py").write_text("x = 2\n" * 2000, encoding="utf-8")
+    assert git_diff("HEAD", cwd=tmp_path).count("+x = 2") == 2000
+    with pytest.raises(JobError, match="git diff HEAD holds more than"):
+        git_diff("HEAD", cwd=tmp_path, limit_bytes=1000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -26,8 +27,9 @@ from kernel.config import Config
 from lanes.cli.app import app
 from lanes.mcp_server import INSTRUCTIONS, LanesTools
 from lanes.review import SAMPLE_DIFF
+from sim.profiles import Fault
 
-from ..conftest import EXAMPLE, LaneStack
+from ..conftest import EXAMPLE, LaneStack, write_config
 
 T = TypeVar("T")
 REQUIRED = {
@@ -233,6 +235,44 @@ def test_mcp_answers_other_calls_while_a_job_runs_and_reports_pending(
     assert seen["done"]["status"] == "ok" and seen["done"]["instance"] == "koala"
 
 
+@pytest.fixture
+def failing_koala(lane_stack: LaneStack) -> Iterator[None]:
+    """Every call to koala fails with a 500 for the test; its lane state is forgotten after."""
+    lane_stack.sim.set_fault("koala", Fault(kind="500"))
+    try:
+        yield
+    finally:
+        lane_stack.sim.clear_faults("koala")
+        with lane_stack.client() as lanes:
+            lanes.stores.lane_state.clear("koala")
+
+
+def test_mcp_ask_local_model_fails_on_the_local_lane_and_is_never_answered_elsewhere(
+    lane_stack: LaneStack, tmp_path: Path, failing_koala: None
+) -> None:
+    # The shipped chain `local` is koala, then zai: the default chain of every job here.
+    assert [s.instance for s in lane_stack.config.fallback_chains["local"]] == ["koala", "zai"]
+    _, config_path = write_config(lane_stack.config, tmp_path / "cfg",
+                                  routing={"default_chain": "local"})  # fmt: skip
+    prompt = f"Summarise these private notes {uuid.uuid4().hex}: ship on Friday."
+
+    async def steps(client: ClientSession) -> tuple[CallToolResult, CallToolResult]:
+        routed = await client.call_tool("route", {"prompt": prompt, "instance": "koala"})
+        return routed, await client.call_tool("ask_local_model", {"prompt": prompt})
+
+    routed, asked = drive(config_path, tmp_path, steps)
+    decision = data_of(routed)
+    assert {step["instance"] for step in decision["chain"]} == {"koala"}
+    assert any(reason.startswith("Local only") for reason in decision["reasons"])
+    assert asked.is_error, text_of(asked)
+    found = re.search(r"job (\S+) failed on koala/", text_of(asked))
+    assert found is not None, text_of(asked)
+    with lane_stack.client() as lanes:
+        result = lanes.stores.jobs.result(found.group(1))
+    assert result is not None and result.status == "failed" and result.instance == "koala"
+    assert {event.from_instance for event in result.fallbacks} <= {"koala"}
+
+
 def test_mcp_bad_input_is_a_tool_error_and_the_server_keeps_serving(
     lane_stack: LaneStack, tmp_path: Path
 ) -> None:
@@ -317,4 +357,10 @@ def test_mcp_starts_without_redis_and_a_call_names_the_problem(tmp_path: Path) -
 def test_mcp_command_has_help() -> None:
     result = CliRunner().invoke(app, ["mcp", "--help"])
     assert result.exit_code == 0, result.output
-    assert "stdio" in result.output
+    assert "stdio" in result.output and "--max-waits" in result.output
+
+
+def test_mcp_command_refuses_a_bound_below_one() -> None:
+    result = CliRunner().invoke(app, ["mcp", "--max-waits", "0"])
+    assert result.exit_code == 2
+    assert "--max-waits" in result.output

@@ -123,7 +123,18 @@ def test_counters_and_histograms_move_with_real_jobs(rig: Rig) -> None:
         ]
     assert all(r.ok and r.instance == "zai" for r in results)
     model = results[0].model
-    after = rig.scrape()
+    # A worker counts a job just after it records its result: the caller may read the result
+    # a moment before the count lands in the worker's metric files.
+    scrapes = [rig.scrape()]
+
+    def counted() -> bool:
+        scrapes.append(rig.scrape())
+        labels = {"lane": "zai", "model": model, "status": "ok"}
+        jobs = value(scrapes[-1], "lanes_jobs_total", **labels)
+        return jobs - value(before, "lanes_jobs_total", **labels) >= 3
+
+    _eventually(counted)
+    after = scrapes[-1]
 
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)

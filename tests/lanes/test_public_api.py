@@ -23,6 +23,7 @@ PUBLIC = {
     "Lanes",
     "LanesError",
     "NoRoute",
+    "NoWorker",
     "Overloaded",
     "Pipeline",
     "PipelineRun",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from kernel.config import Config
 from kernel.errors import ConfigError
-from lanes.reviewers import read_agent, resolve_model, select_reviewers
+from lanes.reviewers import choose_reviewers, read_agent, resolve_model, select_reviewers
 
 
 def _agent(directory: Path, name: str, front: str, body: str = "") -> Path:
@@ -93,3 +94,36 @@ def test_a_bad_review_config_is_refused_at_load(example_config: Config) -> None:
     data["review"]["reviewers"][0]["instance"] = "nowhere"
     with pytest.raises(ValueError, match=r"review.reviewers\[0\].instance: unknown lane"):
         Config.model_validate(data)
+
+
+def test_agent_files_named_like_no_reviewer_are_listed_as_not_used(
+    example_config: Config, tmp_path: Path
+) -> None:
+    _agent(tmp_path, "security", "description: security\n")
+    unused = _agent(tmp_path, "test-writer", "description: writes tests\nmodel: sonnet\n")
+    choice = choose_reviewers(example_config, agents_dir=tmp_path)
+    assert choice.unused_agents == [unused]
+    (note,) = choice.notes()
+    assert str(unused) in note and f"--agents {tmp_path}" in note
+    every = choose_reviewers(example_config, agents_dir=tmp_path, use_all_agents=True)
+    assert every.unused_agents == [] and every.notes() == []
+    assert "test-writer" in [r.name for r in every.reviewers]
+
+
+@pytest.mark.timeout(30)  # a FIFO read would block: fail, do not hang
+def test_an_agent_file_that_is_not_a_regular_file_is_refused_not_waited_on(
+    example_config: Config, tmp_path: Path
+) -> None:
+    os.mkfifo(tmp_path / "security.md")
+    with pytest.raises(ConfigError, match="is a FIFO, not a regular file"):
+        select_reviewers(example_config, agents_dir=tmp_path)
+
+
+def test_agent_front_matter_ends_at_a_line_of_three_dashes(tmp_path: Path) -> None:
+    path = tmp_path / "a.md"
+    path.write_text("---\nname: a---b\ndescription: x --- y\n---\nBody --- text\n", "utf-8")
+    agent = read_agent(path)
+    assert (agent.name, agent.description, agent.body) == ("a---b", "x --- y", "Body --- text")
+    path.write_text("---\nname: '  '\n---\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="no name"):
+        read_agent(path)

@@ -7,8 +7,15 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
-from kernel.config.models import BudgetAction, BudgetAlert, BudgetLimit, BudgetSpec
+from kernel.config.models import (
+    MAX_BUDGET_USD,
+    BudgetAction,
+    BudgetAlert,
+    BudgetLimit,
+    BudgetSpec,
+)
 from kernel.errors import BudgetExceeded
 from router.budgets import (
     WINDOW_MARGIN_S,
@@ -208,6 +215,36 @@ def test_parse_budget_id_refuses_a_negative_limit() -> None:
         parse_budget_id("global:daily", -1.0)
 
 
+@pytest.mark.parametrize("limit_usd", [1e308, 9.3e9, MAX_BUDGET_USD * 1.000001])
+def test_parse_budget_id_refuses_a_limit_above_the_maximum(limit_usd: float) -> None:
+    """Above a billion USD a limit would overflow the budget counters (the reserve script
+    would hand a 9.3e9 limit back as -9223372036.85)."""
+    with pytest.raises(ValueError, match="above the largest budget lanes keeps"):
+        parse_budget_id("global:daily", limit_usd)
+    assert parse_budget_id("global:daily", MAX_BUDGET_USD).limit_usd == MAX_BUDGET_USD
+
+
+@pytest.mark.parametrize("limit_usd", [float("inf"), float("nan"), float("-inf")])
+def test_parse_budget_id_refuses_a_limit_that_is_no_amount(limit_usd: float) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        parse_budget_id("global:daily", limit_usd)
+
+
+def test_a_negative_zero_limit_is_zero() -> None:
+    limit = parse_budget_id("global:daily", -0.0)
+    assert str(limit.limit_usd) == "0.0"
+
+
+def test_config_limits_are_bounded_like_set_limits() -> None:
+    with pytest.raises(ValidationError, match="above the largest budget"):
+        BudgetSpec.model_validate({"limits": [{"period": "daily", "limit_usd": 1e10}]})
+    with pytest.raises(ValidationError, match="control characters"):
+        BudgetSpec.model_validate(
+            {"limits": [{"scope": "project", "name": "a\x00", "period": "daily",
+                         "limit_usd": 1}]}
+        )  # fmt: skip
+
+
 # -- per request ----------------------------------------------------------------------------
 
 
@@ -275,9 +312,49 @@ def test_exceeded_message_names_budget_limit_spend_and_reset() -> None:
     hold = _hold("global:daily", "UTC", NOW)
     assert exceeded_message(hold, 0.98, 0.01, 0.03) == (
         "budget global:daily is spent: $0.98 of $1.00 spent (+$0.01 in flight); this job needs"
-        " ~$0.03; it resets at 2026-12-03 00:00 UTC (raise it with `lanes budget --set-daily"
-        " ...`)"
+        " ~$0.03; it resets at 2026-12-03 00:00 UTC (raise it to N USD with `lanes budget"
+        " --set-daily N --scope global`)"
     )
+
+
+@pytest.mark.parametrize(
+    ("budget_id", "command"),
+    [
+        ("global:daily", "lanes budget --set-daily N --scope global"),
+        ("global:monthly", "lanes budget --set-monthly N --scope global"),
+        ("project:research:daily", "lanes budget --set-daily N --scope project:research"),
+        ("project:research:monthly", "lanes budget --set-monthly N --scope project:research"),
+        ("instance:claude1:daily", "lanes budget --set-daily N --scope instance:claude1"),
+        ("user:bob:monthly", "lanes budget --set-monthly N --scope user:bob"),
+        ("project:a:b:daily", "lanes budget --set-daily N --scope project:a:b"),
+        ("project:my team:daily", "lanes budget --set-daily N --scope 'project:my team'"),
+    ],
+)
+def test_exceeded_message_names_the_command_for_that_budget(budget_id: str, command: str) -> None:
+    """The hint is the exact command that raises this budget: its period's option and its
+    scope (quoted for a shell where the name needs it), whatever the scope and period."""
+    message = exceeded_message(_hold(budget_id, "UTC", NOW), 1.0, 0.0, 0.5)
+    assert message.endswith(f"(raise it to N USD with `{command}`)")
+
+
+@pytest.mark.parametrize(
+    ("budget_id", "command"),
+    [
+        ("global:per_request", "lanes budget --set-per-request N --scope global"),
+        ("project:research:per_request",
+         "lanes budget --set-per-request N --scope project:research"),
+        ("user:bob:per_request", "lanes budget --set-per-request N --scope user:bob"),
+        ("instance:claude1:per_request",
+         "lanes budget --set-per-request N --scope instance:claude1"),
+    ],
+)  # fmt: skip
+def test_per_request_refusal_names_the_command_for_that_budget(
+    budget_id: str, command: str
+) -> None:
+    spec = BudgetSpec(limits=[parse_budget_id(budget_id, 0.01)])
+    with pytest.raises(BudgetExceeded) as info:
+        check_per_request(spec, 1.0, instance="claude1", project="research", user="bob")
+    assert str(info.value).endswith(f"raise it to N USD with `{command}`)")
 
 
 def test_exceeded_message_in_the_budget_zone_without_flight() -> None:
@@ -290,9 +367,10 @@ def test_exceeded_message_in_the_budget_zone_without_flight() -> None:
 
 
 def test_usd_shows_cents_or_three_digits_below_a_cent() -> None:
-    assert [usd(0), usd(1234.5), usd(0.019), usd(0.00312)] == [
+    assert [usd(0), usd(1234.5), usd(0.019), usd(0.00312), usd(-0.0)] == [
         "$0.00",
         "$1,234.50",
         "$0.02",
         "$0.00312",
+        "$0.00",
     ]

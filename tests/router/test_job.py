@@ -64,3 +64,32 @@ def test_job_payload_bytes_counts_utf8_of_every_text_it_carries() -> None:
 def test_job_max_tokens_must_be_a_whole_number_not_a_boolean() -> None:
     with pytest.raises(JobError, match="max_tokens"):
         parse_job({"prompt": "x", "max_tokens": True})
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"prompt": "x", "system": "\udfff"}, "system"),
+        ({"prompt": "x", "id": "a\udfff"}, "id"),
+        ({"prompt": "ok \ud800 then"}, "prompt"),
+        ({"messages": [{"role": "user", "content": "q\udfff"}]}, "messages.0.content"),
+        ({"prompt": "x", "metadata": {"k": "\udfff"}}, "metadata"),
+        ({"prompt": "x", "metadata": {"\udfff": "v"}}, "metadata"),
+        ({"prompt": "x", "project": "p\udc80"}, "project"),
+        ({"prompt": "x", "idempotency_key": "\udfff"}, "idempotency_key"),
+    ],
+)
+def test_job_refuses_text_that_cannot_be_encoded_as_utf8(
+    fields: dict[str, object], field: str
+) -> None:
+    with pytest.raises(JobError) as info:
+        parse_job(fields)
+    message = str(info.value)
+    assert message.startswith(f"invalid job: {field}: ") and "UTF-8" in message
+    message.encode()  # the message itself can be printed anywhere
+
+
+def test_job_keeps_text_that_is_utf8_whatever_the_script() -> None:
+    job = parse_job({"prompt": "naïve 日本 \U0001f600", "system": "é", "metadata": {"ключ": "值"}})
+    texts = ["naïve 日本 \U0001f600", "é", "ключ", "值"]
+    assert job.payload_bytes() == sum(len(text.encode()) for text in texts)

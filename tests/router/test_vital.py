@@ -135,7 +135,7 @@ def test_vital_pin_to_a_cheap_lane_is_refused_naming_lane_reason_and_fix(
     message = str(caught.value)
     assert f"the job pins {lane}, but the job is vital (security: 'injection')" in message
     assert "pin a lane without the 'cheap' tag" in message
-    assert 'set "vital": false on the job to accept cheap lanes' in message
+    assert '"vital": false on the job (--not-vital on the command line)' in message
 
 
 def test_vital_pin_is_refused_before_lane_state_is_read(example_config: Config) -> None:

@@ -19,6 +19,13 @@ from sim import Fault, Profile, expected_reply
 from ..conftest import LaneStack
 
 
+def _depths(lane_stack: LaneStack) -> dict[str, int]:
+    """How many messages wait on each lane's queue."""
+    keys = Keys(lane_stack.config.redis_prefix)
+    with lane_stack.redis() as client:
+        return {lane: client.llen(keys.queue(lane)) for lane in lane_stack.config.lanes()}
+
+
 def _messages(prompt: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": prompt}]
 
@@ -118,8 +125,7 @@ def test_lane_bad_request_fails_fast_without_fallback(lane_stack: LaneStack) -> 
 
 
 def test_lane_refuses_bad_jobs_at_submit_and_enqueues_nothing(lane_stack: LaneStack) -> None:
-    client = lane_stack.redis()
-    before = {lane: client.llen(lane) for lane in lane_stack.config.lanes()}
+    before = _depths(lane_stack)
     with lane_stack.client() as lanes:
         with pytest.raises(JobError, match="max_tokens"):
             lanes.submit({"prompt": "x", "max_tokens": -1})
@@ -129,7 +135,7 @@ def test_lane_refuses_bad_jobs_at_submit_and_enqueues_nothing(lane_stack: LaneSt
             lanes.submit({"prompt": "x", "model": "gpt-17"})
         with pytest.raises(JobError, match="context window"):
             lanes.submit({"prompt": "word " * 300_000, "max_tokens": 100})
-    assert {lane: client.llen(lane) for lane in lane_stack.config.lanes()} == before
+    assert _depths(lane_stack) == before
 
 
 def test_lane_idempotency_key_returns_the_first_job(lane_stack: LaneStack) -> None:
@@ -157,7 +163,7 @@ def test_lane_task_message_carries_no_secret_and_shows_only_a_label(
     monkeypatch.setenv("ANTHROPIC_API_KEY_1", "sk-ant-never-in-a-message")
     with lane_stack.client() as lanes:
         sig = lanes.dispatcher.signature({"prompt": "x", "instance": "claude1"})
-    assert sig.options["argsrepr"].startswith("job=")
+    assert sig.options["argsrepr"].startswith("lane=claude1 hop=0 ")
     assert "sk-ant-never-in-a-message" not in json.dumps(sig.args)
     assert "prompt" not in sig.options["argsrepr"]
 
@@ -175,51 +181,51 @@ def test_lane_every_key_of_a_job_is_under_the_configured_prefix(lane_stack: Lane
     assert not client.exists(f"lanes:charge:{handle.id}", "lanes:{jobs}:idem:prefix-check")
 
 
-def test_lane_chain_link_gets_the_whole_result_and_a_plain_submit_a_summary(
+def test_lane_task_returns_a_summary_even_to_a_chain_link_and_logs_no_reply(
     lane_stack: LaneStack,
 ) -> None:
     with lane_stack.client() as lanes:
         sig = lanes.signature({"prompt": "first link", "max_tokens": 10, "instance": "zai"})
         follow = lanes.app.signature("celery.accumulate", kwargs={"index": 0}, queue="zai")
-        linked = Result.model_validate((sig | follow).apply_async().get(timeout=60))
+        linked = (sig | follow).apply_async().get(timeout=60)
+        stored = lanes.job(linked["job_id"]).get(timeout_s=10)
         plain = lanes.submit({"prompt": "no link", "max_tokens": 10, "instance": "zai"})
         result = plain.get(timeout_s=60)
-    assert linked.status == "ok" and linked.text
-    assert result.text  # the caller reads the stored result, whole
+    assert linked == {"job_id": stored.job_id, "status": "ok", "instance": "zai",
+                      "model": stored.model}  # fmt: skip
+    assert stored.text and result.text  # callers read the stored result, whole
     # The result is stored before Celery logs the task's success: give the log a moment.
-    line = f"lanes.run[{plain.id}] succeeded"
+    lines = [f"lanes.run[{plain.id}] succeeded", f"lanes.run[{stored.job_id}] succeeded"]
     deadline = time.monotonic() + 10
     logs = lane_stack.log_file.read_text()
-    while line not in logs and time.monotonic() < deadline:
+    while not all(line in logs for line in lines) and time.monotonic() < deadline:
         time.sleep(0.05)
         logs = lane_stack.log_file.read_text()
-    assert line in logs
-    assert result.text not in logs  # the worker's log line shows only the summary
+    assert all(line in logs for line in lines)
+    assert result.text not in logs and stored.text not in logs  # log lines show summaries
 
 
 def test_lane_a_job_id_cannot_be_taken_over_by_another_payload(lane_stack: LaneStack) -> None:
-    client = lane_stack.redis()
     job_id = f"chosen-{uuid.uuid4().hex[:8]}"
     with lane_stack.client() as lanes:
         first = lanes.submit({"id": job_id, "prompt": "owner's prompt", "max_tokens": 10,
                               "instance": "zai", "user": "alice"})  # fmt: skip
         result = first.get(timeout_s=60)
-        before = {lane: client.llen(lane) for lane in lane_stack.config.lanes()}
+        before = _depths(lane_stack)
         with pytest.raises(JobError, match="already belongs to another job"):
             lanes.submit({"id": job_id, "prompt": "someone else's", "max_tokens": 10,
                           "instance": "zai", "user": "mallory"})  # fmt: skip
         again = lanes.submit({"id": job_id, "prompt": "owner's prompt", "max_tokens": 10,
                               "instance": "zai", "user": "alice"})  # fmt: skip
         assert again.get(timeout_s=10) == result  # the same job: its one result, no new call
-    assert {lane: client.llen(lane) for lane in lane_stack.config.lanes()} == before
+    assert _depths(lane_stack) == before
     assert result.user == "alice"
 
 
 def test_lane_a_job_over_max_job_bytes_is_refused_and_nothing_is_enqueued(
     lane_stack: LaneStack,
 ) -> None:
-    client = lane_stack.redis()
-    before = {lane: client.llen(lane) for lane in lane_stack.config.lanes()}
+    before = _depths(lane_stack)
     limit = lane_stack.config.max_job_bytes
     with lane_stack.client() as lanes:
         with pytest.raises(JobError, match="max_job_bytes") as info:
@@ -228,4 +234,4 @@ def test_lane_a_job_over_max_job_bytes_is_refused_and_nothing_is_enqueued(
             timeout_s=60
         )
     assert str(limit) in str(info.value)
-    assert {lane: client.llen(lane) for lane in lane_stack.config.lanes()} == before
+    assert _depths(lane_stack) == before

@@ -159,8 +159,9 @@ def _results_tending(rig: Rig, handles: list[JobHandle], timeout_s: float = 45) 
 def _queues_drained(rig: Rig) -> bool:
     """No message waiting in any lane queue and none held unacknowledged."""
     client = rig.redis()
-    waiting = sum(int(client.llen(lane)) for lane in rig.config.lanes())
-    return waiting == 0 and int(client.hlen("unacked")) == 0
+    keys = Keys(rig.config.redis_prefix)
+    waiting = sum(int(client.llen(keys.queue(lane))) for lane in rig.config.lanes())
+    return waiting == 0 and int(client.hlen(keys.unacked())) == 0
 
 
 def test_a_job_whose_worker_is_killed_mid_call_finishes_once_on_another(rig: Rig) -> None:
@@ -207,12 +208,16 @@ def test_a_redelivered_finished_job_returns_its_result_without_a_call(rig: Rig) 
     lanes = rig.client(wait=False)
     job = {"prompt": "List three uses of a bloom filter", "max_tokens": 40, "instance": "zai"}
     handle = lanes.submit(job)
-    raw = rig.redis().lrange("zai", 0, -1)[0]  # the message, before any worker takes it
+    raw = rig.redis().lrange(Keys(rig.config.redis_prefix).queue("zai"), 0, -1)[
+        0
+    ]  # the message, before any worker takes it
     rig.start_worker()
     first = handle.get(timeout_s=30)
     calls = rig.requests("zai")
 
-    _restore(rig, "zai", raw)  # the very message again, as the broker redelivers it
+    _restore(
+        rig, Keys(rig.config.redis_prefix).queue("zai"), raw
+    )  # the very message again, as the broker redelivers it
     _wait_for("the redelivery to be consumed", lambda: _queues_drained(rig), 20)
 
     recorded, charges = _recorded(rig, handle.id)
@@ -228,13 +233,15 @@ def test_a_stale_message_of_a_job_that_fell_back_makes_no_second_call(rig: Rig) 
     lanes = rig.client(wait=False)
     handle = lanes.submit({"prompt": "Tag these tickets", "max_tokens": 40, "instance": "zai",
                            "chain": "cheap"})  # fmt: skip
-    raw = rig.redis().lrange("zai", 0, -1)[0]
+    raw = rig.redis().lrange(Keys(rig.config.redis_prefix).queue("zai"), 0, -1)[0]
     rig.start_worker()
     _wait_for("the fallback", lambda: rig.sim.stats().get("koala", {}).get("in_flight", 0) > 0, 20)
     rig.sim.clear_faults("zai")
     zai_calls = rig.requests("zai")
 
-    _restore(rig, "zai", raw)  # the first message again, as if its ack had been lost
+    _restore(
+        rig, Keys(rig.config.redis_prefix).queue("zai"), raw
+    )  # the first message again, as if its ack had been lost
     result = handle.get(timeout_s=30)
     _wait_for("the stale message to be consumed", lambda: _queues_drained(rig), 20)
 
@@ -253,7 +260,9 @@ def test_a_redis_restart_during_a_backlog_loses_no_job(rig: Rig) -> None:
     handles = [lanes.submit({"prompt": f"Explain item {i} of the changelog", "max_tokens": 40,
                              "instance": "claude1"}) for i in range(24)]  # fmt: skip
     _wait_for("a backlog in progress", lambda: rig.requests("claude1") >= 4, 20)
-    assert rig.redis().llen("claude1") > 0, "no backlog left: the test would prove nothing"
+    assert rig.redis().llen(Keys(rig.config.redis_prefix).queue("claude1")) > 0, (
+        "no backlog left: the test would prove nothing"
+    )
 
     rig.server.restart(down_s=2.0)
     results = _results_tending(rig, handles)

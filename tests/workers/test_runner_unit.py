@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from broker.message import Envelope
+from broker.result import Result
 from broker.stores.memory import memory_stores
 from kernel.config import Config
+from kernel.config.models import ALL_MODELS, with_margin
 from kernel.errors import AuthFailed, Overloaded, RateLimited
 from router.decision import Step
 from router.job import Job
@@ -58,6 +60,26 @@ def test_runner_unit_success_records_one_result_and_one_charge(
     assert ctx.stores.jobs.result(env.job.id) == outcome.result
     assert ctx.stores.jobs.charges(env.job.id) == {"0:0": outcome.result.cost_usd}
     assert len(providers.built["zai"].requests) == 1
+
+
+def test_runner_unit_a_cancelled_job_makes_no_call_and_gives_its_capacity_back(
+    example_config: Config, clock: FakeClock
+) -> None:
+    providers = FakeProviders()
+    ctx = _context(example_config, providers, clock)
+    env = _env(("zai", "glm-4.6"))
+    ctx.stores.jobs.track(env.job.id, "fp", "zai", env.to_wire())
+    given_up = Result(job_id=env.job.id, status="failed", instance="zai", model="glm-4.6",
+                      step=0, attempt=0, error="cancelled: the caller left")  # fmt: skip
+    [done] = ctx.stores.jobs.cancel([given_up])
+    assert done.ended and done.calls == 0
+    limits = with_margin(example_config.instances["zai"].limits, example_config.limit_margin)
+    before = ctx.stores.limiter.usage("zai", ALL_MODELS, limits)
+    outcome = run_step(ctx, env, redelivered=False)
+    assert isinstance(outcome, Done) and outcome.result == given_up
+    assert "zai" not in providers.built or not providers.built["zai"].requests
+    assert ctx.stores.limiter.usage("zai", ALL_MODELS, limits) == before
+    assert ctx.stores.jobs.charges(env.job.id) == {}
 
 
 def test_runner_unit_redelivery_returns_the_result_without_a_call(

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from broker.stores.budget import (
+    CallStart,
     CountersMissing,
     Refusal,
     Usage,
@@ -103,23 +104,33 @@ class MemoryBudgetStore:
         for counter in counters:
             self._counter(counter).bump(spent, reserved)
 
-    def start_call(self, job_id: str, call_key: str, est_usd: float, holds: Sequence[Hold]) -> bool:
+    def start_call(
+        self, job_id: str, call_key: str, est_usd: float, holds: Sequence[Hold]
+    ) -> CallStart:
         """See :meth:`BudgetStore.start_call`."""
         check_holds(holds)
         check_call(call_key)
         est = to_nano(est_usd, "est_usd")
+        limits = [to_nano(hold.limit_usd, "limit_usd") for hold in holds]
         with self._lock:
             record = self._records.get(job_id)
             if record is None or record.done:
+                if any(self._spent(h, lim) for h, lim in zip(holds, limits, strict=True)):
+                    return CallStart.REFUSED
                 self._hold(job_id, est, holds, call=call_key)
-                return False
+                return CallStart.STARTED
             if record.call in ("", call_key):
                 record.call = call_key
-                return False
+                return CallStart.STARTED
             self._bump(record.held, spent=record.est, reserved=est - record.est)
             record.orphans[record.call] = record.est
             record.est, record.call = est, call_key
-            return True
+            return CallStart.ORPHANED
+
+    def _spent(self, hold: Hold, limit: int) -> bool:
+        """The hold's counter is at or over its limit: nothing more fits."""
+        counter = self._counter(hold.counter)
+        return counter.spent + counter.reserved >= self._limits.get(hold.budget_id, limit)
 
     def settle(
         self,
@@ -189,7 +200,7 @@ class MemoryBudgetStore:
 
     def set_limit(self, budget_id: str, limit_usd: float | None) -> None:
         """See :meth:`BudgetStore.set_limit`."""
-        parse_budget_id(budget_id)
+        parse_budget_id(budget_id, 0.0 if limit_usd is None else limit_usd)
         with self._lock:
             if limit_usd is None:
                 self._limits.pop(budget_id, None)

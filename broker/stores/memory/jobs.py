@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from broker.result import Result
-from broker.stores.jobs import Claim, PendingEntry, Tracked
+from broker.stores.jobs import Cancelled, Claim, PendingEntry, Tracked
 
 
 class MemoryJobStore:
@@ -25,6 +25,7 @@ class MemoryJobStore:
         self._results: dict[str, Result] = {}
         self._charges: dict[str, dict[str, float]] = {}
         self._calls: dict[str, dict[str, int]] = {}
+        self._cancelled: set[str] = set()
 
     def track(
         self,
@@ -101,10 +102,32 @@ class MemoryJobStore:
 
     def next_call(self, job_id: str, step: int, attempt: int) -> int:
         with self._lock:
+            if job_id in self._cancelled:
+                return 0
             calls = self._calls.setdefault(job_id, {})
             key = f"{step}:{attempt}"
             calls[key] = calls.get(key, 0) + 1
             return calls[key]
+
+    def results(self, job_ids: Sequence[str]) -> list[Result | None]:
+        with self._lock:
+            return [self._results.get(job_id) for job_id in job_ids]
+
+    def waiting_on(self, job_ids: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            return {j: self._pending[j]["queue"] for j in job_ids if j in self._pending}
+
+    def cancel(self, failures: Sequence[Result]) -> list[Cancelled]:
+        done = []
+        with self._lock:
+            for failure in failures:
+                job_id = failure.job_id
+                self._cancelled.add(job_id)
+                ended = self._results.setdefault(job_id, failure) is failure
+                self._forget(job_id)
+                started = sum(self._calls.get(job_id, {}).values())
+                done.append(Cancelled(job_id, ended, started))
+        return done
 
     def quiet_since(self, cutoff_s: float) -> dict[str, PendingEntry]:
         with self._lock:

@@ -24,6 +24,7 @@ from broker.keys import Keys
 from broker.scripts import BudgetScripts, redis_errors, text
 from broker.stores.budget import (
     RESERVATION_TTL_S,
+    CallStart,
     CountersMissing,
     Refusal,
     Usage,
@@ -76,7 +77,9 @@ class RedisBudgetStore:
             return usages
         raise InfrastructureError(f"unexpected reply from budget_reserve.lua: {reply!r}")
 
-    def start_call(self, job_id: str, call_key: str, est_usd: float, holds: Sequence[Hold]) -> bool:
+    def start_call(
+        self, job_id: str, call_key: str, est_usd: float, holds: Sequence[Hold]
+    ) -> CallStart:
         """See :meth:`BudgetStore.start_call`. One round trip."""
         check_holds(holds)
         check_call(call_key)
@@ -86,8 +89,9 @@ class RedisBudgetStore:
         ]
         args: list[str | int] = [call_key, to_nano(est_usd, "est_usd"), RESERVATION_TTL_S]
         args += [hold.ttl_s for hold in holds]
+        args += [to_nano(hold.limit_usd, "limit_usd") for hold in holds]
         with redis_errors(f"starting a budgeted call of job {job_id}"):
-            return int(self._scripts.start(keys=keys, args=args)) == 1
+            return CallStart(int(self._scripts.start(keys=keys, args=args)))
 
     def settle(
         self,
@@ -147,7 +151,7 @@ class RedisBudgetStore:
 
     def set_limit(self, budget_id: str, limit_usd: float | None) -> None:
         """See :meth:`BudgetStore.set_limit`. One round trip."""
-        parse_budget_id(budget_id)
+        parse_budget_id(budget_id, 0.0 if limit_usd is None else limit_usd)
         key = self._keys.budget_limits()
         with redis_errors(f"setting the limit of budget {budget_id}"):
             if limit_usd is None:

@@ -11,7 +11,7 @@ that frame every provider call (:mod:`broker.stores.redis.frame`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ from broker.scripts import (
     server_time_s,
     text,
 )
-from broker.stores.jobs import Claim, PendingEntry, Tracked
+from broker.stores.jobs import Cancelled, Claim, PendingEntry, Tracked
 
 SUCCESS = "SUCCESS"
 """Celery's state of a task that returned; a lanes job that failed also returned a Result."""
@@ -169,9 +169,51 @@ class RedisJobStore:
     def start_call(self, job_id: str, field: str, events_key: str, event_json: str) -> int:
         """:meth:`next_call`, also pushing ``event_json`` (a ledger event without its
         ``call``, "" for none) onto ``events_key`` with the number (``call_start.lua``)."""
-        keys = [self._keys.calls(job_id), events_key or self._keys.calls(job_id)]
+        keys = [self._keys.calls(job_id), events_key or self._keys.calls(job_id),
+                self._keys.cancelled(job_id)]  # fmt: skip
         found = self._scripts.call_start(keys=keys, args=[field, self._ttl_s, event_json])
         return int(found)
+
+    # -- callers --------------------------------------------------------------------------------
+    def results(self, job_ids: Sequence[str]) -> list[Result | None]:
+        if not job_ids:
+            return []
+        with redis_errors("reading results"):
+            raws = self._client.mget([self._keys.result(job_id) for job_id in job_ids])
+        return [parse_result(raw) for raw in raws]
+
+    def waiting_on(self, job_ids: Sequence[str]) -> dict[str, str]:
+        if not job_ids:
+            return {}
+        with redis_errors("reading pending jobs"):
+            raws = self._client.hmget(self._keys.pending(), list(job_ids))
+        return {
+            job_id: str(json.loads(text(raw))["queue"])
+            for job_id, raw in zip(job_ids, raws, strict=True)
+            if raw
+        }
+
+    def cancel(self, failures: Sequence[Result]) -> list[Cancelled]:
+        """The mark first, then the result: a worker that numbers its call after the mark
+        finds it; one that numbered it before is already calling (and is billed)."""
+        if not failures:
+            return []
+
+        def build(pipe: redis.client.Pipeline) -> None:
+            for failure in failures:
+                pipe.set(self._keys.cancelled(failure.job_id), "1", ex=self._ttl_s)
+                self.record_in(pipe, failure)
+                pipe.hvals(self._keys.calls(failure.job_id))
+
+        with redis_errors("cancelling jobs"):
+            replies = execute_with_scripts(self._client, build)
+        per_job = len(replies) // len(failures)
+        done = []
+        for i, failure in enumerate(failures):
+            reply = replies[i * per_job : (i + 1) * per_job]
+            started = sum(int(text(n)) for n in reply[-1])
+            done.append(Cancelled(failure.job_id, bool(reply[1]), started))
+        return done
 
     # -- the janitor ----------------------------------------------------------------------------
     def quiet_since(self, cutoff_s: float) -> dict[str, PendingEntry]:

@@ -23,7 +23,7 @@ from broker.stores.sql.ledger import SqlLedger, db_errors, fix_for
 from broker.stores.sql.migrations import current, head, upgrade
 from broker.stores.sql.schema import SQLITE_BEGIN
 from kernel.config import Config
-from kernel.errors import InfrastructureError
+from kernel.errors import ConfigError, InfrastructureError
 from kernel.redact import mask_url_secrets
 
 CONNECT_TIMEOUT_S = 5
@@ -35,8 +35,10 @@ _PG_DRIVER = "postgresql+psycopg://"
 def database_url(config: Config) -> str:
     """The ledger's SQLAlchemy URL: ``database_url`` with ``postgresql://`` (or
     ``postgres://``) on the psycopg 3 driver, else SQLite at ``<state_dir>/ledger.db``
-    (its directory created)."""
+    (its directory created). :class:`~kernel.errors.ConfigError` (exit 2) for a
+    ``database_url`` that is no URL at all."""
     if config.database_url:
+        _check_url(config.database_url)
         for prefix in _PG_PREFIXES:
             if config.database_url.startswith(prefix):
                 return _PG_DRIVER + config.database_url[len(prefix) :]
@@ -44,6 +46,29 @@ def database_url(config: Config) -> str:
     path = Path(config.state_dir).expanduser() / "ledger.db"
     _make_parent(path, f"sqlite:///{path}")
     return f"sqlite:///{path.resolve()}"
+
+
+def _check_url(url: str) -> None:
+    """ConfigError naming the setting when ``url`` does not parse (a bad port, an unclosed
+    ``[``), showing it with everything before its host masked: a password is never echoed,
+    even one with an unescaped ``@`` in it."""
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        scheme, sep, rest = url.partition("://")
+        shown = f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if "@" in rest else url
+        raise ConfigError(
+            f"{shown!r} is not a database URL ({_reason(exc)})",
+            key="database_url (LANES_DATABASE_URL)",
+            fix="write sqlite:///path/ledger.db or postgresql://user@host:5432/dbname",
+        ) from None
+
+
+def _reason(exc: Exception) -> str:
+    """Why SQLAlchemy refused a URL, without echoing the URL back (it holds the password)."""
+    if isinstance(exc, ArgumentError):
+        return "SQLAlchemy cannot parse it"
+    return "its port is not a number" if "int()" in str(exc) else "it does not parse"
 
 
 def _make_parent(path: Path, url: str) -> None:

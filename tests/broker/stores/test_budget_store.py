@@ -20,6 +20,7 @@ from broker.stores.budget import (
     NANO_PER_USD,
     RESERVATION_TTL_S,
     BudgetStore,
+    CallStart,
     CountersMissing,
     Refusal,
     Usage,
@@ -27,6 +28,7 @@ from broker.stores.budget import (
 )
 from broker.stores.memory.budget import MemoryBudgetStore
 from broker.stores.redis.budget import RedisBudgetStore
+from kernel.config.models import MAX_BUDGET_USD
 from router.budgets import Hold, parse_budget_id, window_hold
 
 NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
@@ -159,9 +161,40 @@ def test_an_override_in_the_store_beats_the_holds_limit(built: BudgetStore) -> N
 def test_set_limit_refuses_a_malformed_budget_id(store: BudgetStore) -> None:
     with pytest.raises(ValueError, match="must end with a period"):
         store.set_limit("project:acme:weekly", 1.0)
-    with pytest.raises(ValueError, match="must be a finite amount"):
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
         store.set_limit("global:daily", -1.0)
     assert store.limits() == {}
+
+
+@pytest.mark.parametrize("limit_usd", [1e308, 1e10, float("inf"), float("nan")])
+def test_set_limit_refuses_a_limit_no_counter_can_hold(
+    store: BudgetStore, limit_usd: float
+) -> None:
+    """A ValueError (never an OverflowError), and nothing stored: above a billion USD the
+    scripts would hand the limit back negative."""
+    with pytest.raises(ValueError, match=r"largest budget|finite"):
+        store.set_limit("global:daily", limit_usd)
+    assert store.limits() == {}
+
+
+def test_the_largest_limit_comes_back_from_the_scripts_as_itself(store: BudgetStore) -> None:
+    """The reserve script adds spent, reserved and the estimate to the limit and hands all
+    back as Redis integers: at the largest limit lanes accepts, none of them overflows."""
+    biggest = hold("global:monthly", MAX_BUDGET_USD)
+    store.rebuild({biggest.counter: MAX_BUDGET_USD / 2}, [biggest])
+    store.set_limit("global:monthly", MAX_BUDGET_USD)
+    usage = store.reserve("job-1", MAX_BUDGET_USD / 4, [biggest])
+    assert not isinstance(usage, Refusal)
+    assert usage[biggest.counter] == Usage(MAX_BUDGET_USD / 2, MAX_BUDGET_USD / 4, MAX_BUDGET_USD)
+    refused = store.reserve("job-2", MAX_BUDGET_USD / 2, [biggest])
+    assert isinstance(refused, Refusal) and refused.usage.limit_usd == MAX_BUDGET_USD
+
+
+def test_to_nano_refuses_what_a_redis_integer_cannot_hold() -> None:
+    assert to_nano(9.2e9) == 9_200_000_000 * NANO_PER_USD
+    for too_much in (9.3e9, 1e308):
+        with pytest.raises(ValueError, match=r"from 0 to 9\.22e"):
+            to_nano(too_much)
 
 
 def test_amounts_beyond_lua_number_printing_stay_exact(store: BudgetStore) -> None:
@@ -171,7 +204,7 @@ def test_amounts_beyond_lua_number_printing_stay_exact(store: BudgetStore) -> No
     store.rebuild({big.counter: 1234.56789}, [big])
     ok(store.reserve("j1", 150_000.000000001, [big]))
     store.start_call("j1", "c1", 150_000.000000001, [big])
-    assert store.start_call("j1", "c2", 100_000.0, [big])  # orphan: 150k moves to spent
+    assert store.start_call("j1", "c2", 100_000.0, [big]) is CallStart.ORPHANED  # 150k spent
     store.settle("j1", "c2", 99_999.5, [big], final=True)
     usage = store.usage([big])[big.counter]
     assert usage.reserved_usd == 0.0
@@ -184,7 +217,7 @@ def test_amounts_beyond_lua_number_printing_stay_exact(store: BudgetStore) -> No
 
 def test_final_settle_spends_actual_and_frees_the_estimate(built: BudgetStore) -> None:
     ok(built.reserve("j1", 0.2, [GLOBAL, ACME]))
-    assert built.start_call("j1", "0:0:1", 0.2, [GLOBAL, ACME]) is False
+    assert built.start_call("j1", "0:0:1", 0.2, [GLOBAL, ACME]) is CallStart.STARTED
     built.settle("j1", "0:0:1", 0.07, [GLOBAL, ACME], final=True)
     assert built.usage([GLOBAL, ACME]) == {
         GLOBAL.counter: Usage(0.07, 0.0, 1.0),
@@ -199,16 +232,16 @@ def test_non_final_settle_keeps_the_reservation_for_the_next_call(built: BudgetS
     built.start_call("j1", "0:0:1", 0.2, [GLOBAL])
     built.settle("j1", "0:0:1", 0.0, [GLOBAL], final=False)  # a 529: nothing billed
     assert built.usage([GLOBAL])[GLOBAL.counter] == Usage(0.0, 0.2, 1.0)
-    assert built.start_call("j1", "0:1:1", 0.2, [GLOBAL]) is False  # the retry: no orphan
+    assert built.start_call("j1", "0:1:1", 0.2, [GLOBAL]) is CallStart.STARTED  # a retry
     built.settle("j1", "0:1:1", 0.05, [GLOBAL], final=True)
     assert built.usage([GLOBAL])[GLOBAL.counter] == Usage(0.05, 0.0, 1.0)
 
 
 def test_start_call_after_an_unsettled_call_counts_it_at_its_estimate(built: BudgetStore) -> None:
     ok(built.reserve("j1", 0.2, [GLOBAL]))
-    assert built.start_call("j1", "0:0:1", 0.2, [GLOBAL]) is False
-    assert built.start_call("j1", "0:0:1", 0.2, [GLOBAL]) is False  # same call: nothing new
-    assert built.start_call("j1", "0:0:2", 0.2, [GLOBAL]) is True  # call 1's worker died
+    assert built.start_call("j1", "0:0:1", 0.2, [GLOBAL]) is CallStart.STARTED
+    assert built.start_call("j1", "0:0:1", 0.2, [GLOBAL]) is CallStart.STARTED  # same call
+    assert built.start_call("j1", "0:0:2", 0.2, [GLOBAL]) is CallStart.ORPHANED  # 1's died
     assert built.usage([GLOBAL])[GLOBAL.counter] == Usage(0.2, 0.2, 1.0)
     built.settle("j1", "0:0:2", 0.03, [GLOBAL], final=True)
     assert built.usage([GLOBAL])[GLOBAL.counter] == Usage(0.23, 0.0, 1.0)
@@ -238,12 +271,23 @@ def test_an_orphan_settling_after_the_job_ended_is_still_corrected(built: Budget
     assert spent(built, GLOBAL) == pytest.approx(0.16)
 
 
-def test_start_call_without_a_record_reserves_without_refusing(built: BudgetStore) -> None:
-    ok(built.reserve("other", 0.5, [ACME]))  # ACME is full
-    assert built.start_call("j1", "0:0:1", 0.3, [ACME]) is False
-    assert reserved(built, ACME) == 0.8  # admitted before: a retry is never stranded
+def test_start_call_without_a_record_reserves_while_the_budget_has_room(
+    built: BudgetStore,
+) -> None:
+    ok(built.reserve("other", 0.3, [ACME]))  # 0.2 of ACME's 0.5 left
+    assert built.start_call("j1", "0:0:1", 0.3, [ACME]) is CallStart.STARTED
+    assert reserved(built, ACME) == 0.6  # room was left: the estimate is not checked further
     built.settle("j1", "0:0:1", 0.1, [ACME], final=True)
-    assert built.usage([ACME])[ACME.counter] == Usage(0.1, 0.5, 0.5)
+    assert built.usage([ACME])[ACME.counter] == Usage(0.1, 0.3, 0.5)
+
+
+def test_start_call_without_a_record_is_refused_by_a_spent_budget(built: BudgetStore) -> None:
+    """A job no dispatcher admitted (no record) does not get to spend a spent budget."""
+    ok(built.reserve("other", 0.5, [ACME]))  # ACME is full
+    assert built.start_call("j1", "0:0:1", 0.3, [ACME]) is CallStart.REFUSED
+    assert reserved(built, ACME) == 0.5  # nothing changed
+    ok(built.reserve("j2", 0.0, [GLOBAL]))
+    assert built.start_call("j2", "0:0:1", 0.1, [GLOBAL, ACME]) is CallStart.STARTED
 
 
 def test_settle_after_a_fallback_spends_on_the_instance_that_did_the_work(

@@ -25,8 +25,8 @@ def jobs(request: pytest.FixtureRequest) -> Iterator[JobStore]:
     keys: Keys = request.getfixturevalue("keys")
     store = RedisJobStore(client, keys, ttl_s=3600)
     yield store
-    for job_id in ("job-1", "job-2"):  # results live under Celery's key, not the test prefix
-        client.delete(Keys.result(job_id))
+    for job_id in ("job-1", "job-2"):
+        client.delete(keys.result(job_id))
 
 
 def _result(job_id: str = "job-1", text: str = "first", cost_usd: float = 0.25) -> Result:
@@ -39,6 +39,44 @@ def test_jobs_the_first_result_stands(jobs: JobStore) -> None:
     assert jobs.record(_result()) == _result()
     assert jobs.record(_result(text="second")) == _result()
     assert jobs.result("job-1") == _result()
+
+
+def test_jobs_results_reads_many_in_order(jobs: JobStore) -> None:
+    jobs.record(_result("job-2", text="two"))
+    assert jobs.results(["job-1", "job-2"]) == [None, _result("job-2", text="two")]
+    assert jobs.results([]) == []
+
+
+def test_jobs_waiting_on_names_the_queue_of_each_pending_job(jobs: JobStore) -> None:
+    jobs.track("job-1", "fp-1", "zai", {"step": 0})
+    jobs.track("job-2", "fp-2", "koala", {"step": 0})
+    jobs.hand_on("job-2", 0, "claude1", {"step": 1})
+    jobs.record(_result("job-1"))
+    assert jobs.waiting_on(["job-1", "job-2", "never"]) == {"job-2": "claude1"}
+
+
+def _cancelled(job_id: str) -> Result:
+    return Result(job_id=job_id, status="failed", instance="zai", model="glm-4.6", step=0,
+                  attempt=0, error="cancelled: too late")  # fmt: skip
+
+
+def test_jobs_cancel_ends_the_job_and_stops_calls_from_starting(jobs: JobStore) -> None:
+    jobs.track("job-1", "fp-1", "zai", {"step": 0})
+    assert jobs.next_call("job-1", 0, 0) == 1  # a call already running
+    [done] = jobs.cancel([_cancelled("job-1")])
+    assert done == ("job-1", True, 1)
+    assert jobs.result("job-1") == _cancelled("job-1")
+    assert jobs.waiting_on(["job-1"]) == {}
+    assert jobs.next_call("job-1", 0, 1) == 0  # no call starts after the cancel
+    assert jobs.next_call("job-1", 1, 0) == 0
+
+
+def test_jobs_cancel_leaves_a_finished_job_as_it_ended(jobs: JobStore) -> None:
+    jobs.record(_result("job-1"))
+    done = jobs.cancel([_cancelled("job-1"), _cancelled("job-2")])
+    assert done == [("job-1", False, 0), ("job-2", True, 0)]
+    assert jobs.result("job-1") == _result("job-1")
+    assert jobs.result("job-2") == _cancelled("job-2")
 
 
 def test_jobs_recording_a_result_ends_the_pending_entry(jobs: JobStore) -> None:
@@ -110,19 +148,19 @@ def test_jobs_redis_result_is_celery_task_meta(redis_client: redis.Redis, keys: 
     """Stored once, where Celery's AsyncResult reads it, and published to its waiters."""
     store = RedisJobStore(redis_client, keys, ttl_s=60)
     pubsub = redis_client.pubsub()
-    pubsub.subscribe(Keys.result("job-1"))
+    pubsub.subscribe(keys.result("job-1"))
     try:
         store.record(_result())
         store.record(_result(text="second"))
-        raw = redis_client.get(Keys.result("job-1"))
+        raw = redis_client.get(keys.result("job-1"))
         assert parse_result(raw) == _result()
-        assert 0 < redis_client.ttl(Keys.result("job-1")) <= 60
+        assert 0 < redis_client.ttl(keys.result("job-1")) <= 60
         messages = [pubsub.get_message(timeout=1.0) for _ in range(3)]
         published = [m["data"] for m in messages if m and m["type"] == "message"]
         assert len(published) == 1 and parse_result(published[0]) == _result()
     finally:
         pubsub.close()
-        redis_client.delete(Keys.result("job-1"))
+        redis_client.delete(keys.result("job-1"))
 
 
 def test_jobs_parse_result_ignores_celery_states_that_are_not_a_lanes_result() -> None:
