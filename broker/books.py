@@ -129,6 +129,7 @@ class DispatchBooks:
             finished_at=time.time(),
             cached=True,
             cost_saved_usd=answer.cost_usd,
+            simulated=answer.simulated,
         )
 
     # -- the ledger -----------------------------------------------------------------------------

@@ -39,6 +39,8 @@ class CachedAnswer(BaseModel):
     model: str
     created_at: float
     """Epoch seconds when the answer was bought."""
+    simulated: bool = False
+    """Bought from the provider simulator, not a real provider (a hit says so too)."""
 
     @classmethod
     def from_result(cls, result: Result, *, created_at: float | None = None) -> CachedAnswer:
@@ -56,6 +58,7 @@ class CachedAnswer(BaseModel):
             instance=result.instance,
             model=result.model,
             created_at=result.finished_at if created_at is None else created_at,
+            simulated=result.simulated,
         )
 
 

@@ -171,6 +171,7 @@ def test_a_review_answered_from_the_cache_and_the_simulator_says_so(
     bought, cached = first["reviewers"][0], again.to_json()["reviewers"][0]
     assert bought["simulated"] and not bought["cached"] and first["simulated_lanes"] == ["zai"]
     assert cached["cached"] and cached["cost_usd"] == 0
+    assert cached["simulated"]  # bought from the simulator: a hit says so too
     assert cached["cost_saved_usd"] == bought["cost_usd"] > 0
     text = again.markdown()
     assert "**Cached:** 1 job(s) answered from the response cache" in text

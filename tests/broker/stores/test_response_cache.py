@@ -237,6 +237,11 @@ def test_cached_answer_from_a_result() -> None:
     assert (got.text, got.instance, got.model, got.cost_usd) == ("hello", "zai", "glm-4.6", 0.01)
     assert got.created_at == 123.0
     assert CachedAnswer.from_result(result, created_at=9.0).created_at == 9.0
+    assert not got.simulated
+    assert CachedAnswer.from_result(result.model_copy(update={"simulated": True})).simulated
+    old = got.model_dump()
+    del old["simulated"]  # an answer cached before the flag existed reads as not simulated
+    assert CachedAnswer.model_validate(old).simulated is False
     failed = result.model_copy(update={"status": "failed", "error": "boom"})
     with pytest.raises(ValueError, match="failure is not an answer"):
         CachedAnswer.from_result(failed)
