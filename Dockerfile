@@ -8,23 +8,16 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    HOME=/tmp \
-    LANES_CONFIG=/app/ops/lanes.yaml
+    HOME=/tmp
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY kernel ./kernel
 COPY lanes ./lanes
-COPY sim ./sim
-COPY bench ./bench
-COPY router ./router
-COPY broker ./broker
-COPY workers ./workers
-COPY ops ./ops
 
-# A regular (not editable) install: the code runs from site-packages, the copied sources only
-# provide ops/lanes.yaml as the default config. The user owns nothing but its metrics directory
-# (where a named volume is mounted); the code and config stay root-owned and read-only to it.
+# A regular (not editable) install: the code, the default config and everything else lanes
+# reads at run time come from site-packages (the measurement code, lanes/bench, is left out of
+# the package). The user owns nothing but its metrics directory (where a named volume is
+# mounted); the code and config stay root-owned and read-only to it.
 RUN pip install --no-cache-dir . \
     && useradd --system --uid 10001 --user-group --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin lanes \

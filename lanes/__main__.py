@@ -1,5 +1,5 @@
 """``python -m lanes`` is ``lanes``."""
 
-from lanes.cli import main
+from lanes.entry import main
 
 main()

@@ -21,33 +21,33 @@ import redis
 from celery import Celery
 from celery.canvas import Signature
 
-from broker import consumers
-from broker.app import create_app
-from broker.budget_gate import BudgetGate, ledger_spent
-from broker.connection import require_redis_url
-from broker.dispatcher import Dispatcher
-from broker.handle import JobHandle
-from broker.keys import Keys
-from broker.result import Result
-from broker.stores.jobs import Cancelled
-from broker.stores.ledger import PerformanceRow
-from broker.stores.redis import redis_stores
-from broker.stores.sql.lazy import LazyLedger
-from broker.waiting import Collected, Waited, Waiter, collect
-from kernel.config import Config, load_config
-from kernel.errors import NoWorker
-from router.budgets import Hold
-from router.decision import Decision
-from router.engine import Router
-from router.history import LearnedHistory
-from router.job import Job
-from router.lane_state import CachedLaneState
+from lanes.broker.app import create_app
+from lanes.broker.connection import require_redis_url
+from lanes.broker.handle import JobHandle
+from lanes.broker.result import Result
+from lanes.dispatch.budget_gate import BudgetGate, ledger_spent
+from lanes.dispatch.dispatcher import Dispatcher
+from lanes.dispatch.waiting import Collected, Waited, Waiter, collect
+from lanes.kernel.config import Config, load_config
+from lanes.kernel.errors import NoWorker
+from lanes.router.budgets import Hold
+from lanes.router.decision import Decision
+from lanes.router.engine import Router
+from lanes.router.history import LearnedHistory
+from lanes.router.job import Job
+from lanes.router.lane_state import CachedLaneState
+from lanes.stores import consumers
+from lanes.stores.jobs import Cancelled
+from lanes.stores.keys import Keys
+from lanes.stores.ledger import PerformanceRow
+from lanes.stores.redis import redis_stores
+from lanes.stores.sql.lazy import LazyLedger
 
 if TYPE_CHECKING:
-    from lanes.batch import BatchSummary
-    from lanes.compare import Comparison
-    from lanes.pipeline import Pipeline, PipelineRun
-    from lanes.review import ReviewReport
+    from lanes.recipes.batch import BatchSummary
+    from lanes.recipes.compare import Comparison
+    from lanes.recipes.pipeline import Pipeline, PipelineRun
+    from lanes.recipes.review.run import ReviewReport
 
 
 class Lanes:
@@ -93,6 +93,24 @@ class Lanes:
         """Route and enqueue ``job``; wait for its :class:`Result` with the handle."""
         return self.dispatcher.submit(job, strategy=strategy)
 
+    def submit_group(
+        self, jobs: Sequence[Job | dict[str, Any]], *, strategy: str | None = None
+    ) -> list[JobHandle]:
+        """Route every job and send them together as one Celery group, all or nothing
+        (:meth:`lanes.dispatch.dispatcher.Dispatcher.submit_group`)."""
+        return self.dispatcher.submit_group(jobs, strategy=strategy)
+
+    def submit_chain(
+        self,
+        jobs: Sequence[Job | dict[str, Any]],
+        *,
+        strategy: str | None = None,
+        labels: Sequence[str] = (),
+    ) -> list[JobHandle]:
+        """Route every job and send them as one Celery chain, each step fed the answer of the
+        one before (:meth:`lanes.dispatch.dispatcher.Dispatcher.submit_chain`)."""
+        return self.dispatcher.submit_chain(jobs, strategy=strategy, labels=labels)
+
     def run(
         self,
         job: Job | dict[str, Any],
@@ -125,20 +143,20 @@ class Lanes:
 
     def review(self, diff: str, **options: Any) -> ReviewReport:
         """Fan ``diff`` out to the configured reviewers as one Celery group and wait for the
-        report (:func:`lanes.review.review` lists the options)."""
-        from lanes.review import review
+        report (:func:`lanes.recipes.review.run.review` lists the options)."""
+        from lanes.recipes.review.run import review
 
         return review(self, diff, **options)
 
     async def areview(self, diff: str, **options: Any) -> ReviewReport:
-        from lanes.review import areview
+        from lanes.recipes.review.run import areview
 
         return await areview(self, diff, **options)
 
     def batch(self, in_path: str | Path, out_path: str | Path, **options: Any) -> BatchSummary:
         """Run every line of a JSONL file, results streamed to ``out_path``, resumable
-        (:func:`lanes.batch.run_batch` lists the options)."""
-        from lanes.batch import run_batch
+        (:func:`lanes.recipes.batch.run_batch` lists the options)."""
+        from lanes.recipes.batch import run_batch
 
         options.setdefault("unserved", self.unserved)
         return run_batch(self, Path(in_path), Path(out_path), **options)
@@ -146,7 +164,7 @@ class Lanes:
     async def abatch(
         self, in_path: str | Path, out_path: str | Path, **options: Any
     ) -> BatchSummary:
-        from lanes.batch import arun_batch
+        from lanes.recipes.batch import arun_batch
 
         options.setdefault("unserved", self.unserved)
         return await arun_batch(self, Path(in_path), Path(out_path), **options)
@@ -154,16 +172,16 @@ class Lanes:
     def pipeline(
         self, pipeline: Pipeline | str | Path, input_text: str, **options: Any
     ) -> PipelineRun:
-        """Run a pipeline (a :class:`lanes.pipeline.Pipeline` or a pipeline file) on
+        """Run a pipeline (a :class:`lanes.recipes.pipeline.Pipeline` or a pipeline file) on
         ``input_text`` as one Celery chain and wait for every step."""
-        from lanes.pipeline import run_pipeline
+        from lanes.recipes.pipeline import run_pipeline
 
         return run_pipeline(self, _pipeline(pipeline), input_text, **options)
 
     async def apipeline(
         self, pipeline: Pipeline | str | Path, input_text: str, **options: Any
     ) -> PipelineRun:
-        from lanes.pipeline import arun_pipeline
+        from lanes.recipes.pipeline import arun_pipeline
 
         return await arun_pipeline(self, _pipeline(pipeline), input_text, **options)
 
@@ -171,13 +189,13 @@ class Lanes:
         self, job: dict[str, Any], lanes: str | list[str], *, timeout_s: float = 600.0
     ) -> Comparison:
         """Run ``job`` on each of ``lanes`` (lanes, pools or ``lane:model``) at once."""
-        from lanes.compare import compare, parse_targets
+        from lanes.recipes.compare import compare, parse_targets
 
         text = lanes if isinstance(lanes, str) else ",".join(lanes)
         return compare(self, job, parse_targets(self.config, text), timeout_s=timeout_s)
 
     def served(self, lanes: Collection[str]) -> set[str]:
-        """Those of ``lanes`` that some worker consumes now (:mod:`broker.consumers`)."""
+        """Those of ``lanes`` that some worker consumes now (:mod:`lanes.stores.consumers`)."""
         return consumers.served(self.redis, self.keys, lanes)
 
     def wait(self, handles: Sequence[JobHandle], timeout_s: float) -> Waited:
@@ -231,7 +249,7 @@ class Lanes:
 
 
 def _pipeline(pipeline: Pipeline | str | Path) -> Pipeline:
-    from lanes.pipeline import Pipeline, load_pipeline
+    from lanes.recipes.pipeline import Pipeline, load_pipeline
 
     return pipeline if isinstance(pipeline, Pipeline) else load_pipeline(Path(pipeline))
 

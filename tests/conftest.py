@@ -19,20 +19,20 @@ import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from broker.app import create_app, wait_for_queues
-from broker.connection import with_db
-from broker.keys import Keys
-from broker.stores.redis import redis_stores
-from kernel.config import Config, load_config
+from lanes.broker.app import create_app, wait_for_queues
+from lanes.broker.connection import with_db
 from lanes.client import Lanes
-from lanes.processes import child_env, spawn, stop_all
-from lanes.stack import sim_profiles, worker_command
-from sim import Simulator
-from workers.context import WorkerContext
-from workers.providers import build_provider
+from lanes.kernel.config import Config, load_config
+from lanes.ops.processes import child_env, spawn, stop_all
+from lanes.ops.stack import sim_profiles, worker_command
+from lanes.sim import Simulator
+from lanes.stores.keys import Keys
+from lanes.stores.redis import redis_stores
+from lanes.workers.context import WorkerContext
+from lanes.workers.providers import build_provider
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "ops" / "lanes.yaml"
+EXAMPLE = ROOT / "lanes" / "data" / "lanes.yaml"
 TEST_DB = 12
 
 
@@ -46,7 +46,7 @@ def default_sigint() -> None:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real Redis for the whole run; test keys live under a unique prefix in db 12."""
-    from broker.embedded import resolve_redis
+    from lanes.broker.embedded import resolve_redis
 
     env_url = os.environ.get("REDIS_URL")
     with resolve_redis(env_url or None, state_dir=ROOT / ".lanes" / "test-redis") as base:

@@ -24,13 +24,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from broker.app import create_app, wait_for_queues
-from kernel.config import Config
+from lanes.broker.app import create_app, wait_for_queues
 from lanes.client import Lanes
-from lanes.flower import flower_command, pick_port, wait_answering
-from lanes.metrics import prepare_multiproc_dir, start_exporter
-from lanes.processes import child_env, spawn, stop_all
-from lanes.stack import worker_command
+from lanes.kernel.config import Config
+from lanes.ops.exporter import prepare_multiproc_dir, start_exporter
+from lanes.ops.flower import flower_command, pick_port, wait_answering
+from lanes.ops.processes import child_env, spawn, stop_all
+from lanes.ops.stack import worker_command
 
 from .conftest import write_config
 from .fakes import key_echoing_provider, webhook_receiver

@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from kernel.config import Config, load_config
-from kernel.errors import ConfigError, JobError, LanesError
-from lanes.cli.app import app as cli_app
-from router.classifier import classify
-from router.job import Job, parse_job
+from lanes.entry import app as cli_app
+from lanes.kernel.config import Config, load_config
+from lanes.kernel.errors import ConfigError, JobError, LanesError
+from lanes.router.classifier import classify
+from lanes.router.job import Job, parse_job
 
 from .conftest import EXAMPLE
 

@@ -6,37 +6,28 @@ import sys
 
 from rich.markup import escape
 
-from kernel.errors import LanesError
 from lanes.cli import (  # noqa: F401  (importing registers the commands)
     batch,
-    bench_budget,
-    bench_chaos,
-    bench_classify,
-    bench_difficulty,
-    bench_ratelimit,
-    bench_route,
-    bench_spine,
-    books,
     compare,
     doctor,
     flower,
     mcp,
     metrics,
     pipeline,
+    reports,
     review,
     routing,
     run,
     serve,
     status,
-    train,
 )
-from lanes.cli.app import app, err_console, flow_help
-
-flow_help(app)
+from lanes.cli.app import app, err_console
+from lanes.kernel.errors import LanesError
 
 
 def main() -> None:
-    """Entry point: run the app, turn a LanesError into a message and its exit code."""
+    """Run the app (every command registered), turn a LanesError into a message and its exit
+    code. :mod:`lanes.entry` adds the measurement commands first, when they are installed."""
     try:
         app()
     except LanesError as exc:

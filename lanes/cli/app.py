@@ -23,9 +23,9 @@ from rich.console import Console
 from rich.status import Status
 from rich.text import Text
 
-from kernel.config import Config, find_config, load_config
-from kernel.errors import ConfigError, JobError
-from lanes import inputs
+from lanes.kernel import files as inputs
+from lanes.kernel.config import Config, find_config, load_config
+from lanes.kernel.errors import ConfigError, JobError
 
 app = typer.Typer(
     name="lanes",
@@ -34,8 +34,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-bench_app = typer.Typer(help="Benchmarks: print JSON figures measured in one run.")
-app.add_typer(bench_app, name="bench")
 
 # Piped or captured output gets 120 columns (rich would assume 80 and crop the tables).
 _WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
@@ -85,8 +83,8 @@ def _root(
         None,
         "--config",
         "-c",
-        help="Config file (else $LANES_CONFIG, ./lanes.yaml, ~/.config/lanes/lanes.yaml,"
-        " ops/lanes.yaml).",
+        help="Config file (else $LANES_CONFIG, ./lanes.yaml, ~/.config/lanes/lanes.yaml, the"
+        " shipped example).",
     ),
 ) -> None:
     ctx.obj = CliState(config_path=config)
@@ -121,7 +119,7 @@ def state(ctx: typer.Context) -> CliState:
 def read_text_file(path: Path, what: str) -> str:
     """The UTF-8 text of ``path`` (``-``: stdin); a :class:`JobError` (exit 2) naming the file
     and the problem otherwise: not a regular file (a FIFO, a device), larger than
-    :data:`lanes.inputs.MAX_INPUT_BYTES`, not UTF-8."""
+    :data:`lanes.kernel.files.MAX_INPUT_BYTES`, not UTF-8."""
     limit = inputs.MAX_INPUT_BYTES
     try:
         if str(path) == "-":

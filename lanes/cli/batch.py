@@ -34,7 +34,7 @@ from rich.text import Text
 from lanes.cli.app import app, console, err_console, foreign, print_json, state
 
 if TYPE_CHECKING:
-    from lanes.batch import BatchProgress, BatchStop, BatchSummary, LaneSummary
+    from lanes.recipes.batch import BatchProgress, BatchStop, BatchSummary, LaneSummary
 
 
 class _RateColumn(ProgressColumn):
@@ -67,8 +67,8 @@ def batch(
 ) -> None:
     """Run a JSONL file of jobs, results streamed to OUT as they finish; run it again with
     the same OUT to resume."""
-    from lanes.batch import BatchStop, check_batch, run_batch
     from lanes.client import Lanes
+    from lanes.recipes.batch import BatchStop, check_batch, run_batch
 
     check_batch(in_file, out, concurrency=concurrency, strategy=strategy)
 

@@ -28,8 +28,8 @@ def compare(
     """Run the same job on several lanes or models at once; outputs side by side with latency,
     tokens and cost."""
     from lanes.client import Lanes
-    from lanes.compare import compare as run_compare
-    from lanes.compare import parse_targets
+    from lanes.recipes.compare import compare as run_compare
+    from lanes.recipes.compare import parse_targets
 
     config = state(ctx).config()
     chosen = parse_targets(config, targets)

@@ -8,11 +8,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from kernel.errors import ConfigError
 from lanes.cli.app import app, console, foreign, print_json, state
+from lanes.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
-    from lanes.doctor import Check
+    from lanes.ops.doctor import Check
 
 _STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 
@@ -23,7 +23,7 @@ def doctor(
 ) -> None:
     """Check the config, Redis (reachable, AOF, noeviction), each lane's key and endpoint,
     the ledger's database and clock skew; print what to fix; exit 1 if something is wrong."""
-    from lanes.doctor import config_error_check, failures, report_json, run_checks
+    from lanes.ops.doctor import config_error_check, failures, report_json, run_checks
 
     st = state(ctx)
     try:

@@ -24,8 +24,8 @@ def flower(
     """Run Flower on this deployment's Redis, behind basic auth ($FLOWER_BASIC_AUTH, else a
     password generated and printed once; production refuses to start without it), read-only
     unless flower.control is true."""
-    from broker.connection import require_redis_url
-    from lanes.flower import (
+    from lanes.broker.connection import require_redis_url
+    from lanes.ops.flower import (
         access_lines,
         cookie_secret,
         flower_command,
@@ -34,7 +34,7 @@ def flower(
         pick_port,
         resolve_auth,
     )
-    from lanes.processes import child_env
+    from lanes.ops.processes import child_env
 
     st = state(ctx)
     config = st.config()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 
 from lanes.cli.app import app, state
-from lanes.mcp_args import MAX_WAITS
+from lanes.mcp.args import MAX_WAITS
 
 
 @app.command("mcp")
@@ -30,6 +30,6 @@ def mcp_command(
     call, so the server starts even while the deployment is down. It exits when stdin closes,
     and at once on SIGTERM or Ctrl-C.
     """
-    from lanes.mcp_server import serve_stdio
+    from lanes.mcp.server import serve_stdio
 
     serve_stdio(state(ctx).config(), max_waits=max_waits)

@@ -28,9 +28,9 @@ def metrics(
     """Serve Prometheus metrics: the workers' counters and the lanes' gauges from Redis."""
     import os
 
-    from broker.connection import require_redis_url
-    from kernel.redact import mask_url_secrets
-    from lanes.metrics import multiproc_dir, start_exporter
+    from lanes.broker.connection import require_redis_url
+    from lanes.kernel.redact import mask_url_secrets
+    from lanes.ops.exporter import multiproc_dir, start_exporter
 
     config = state(ctx).config()
     found = multiproc or Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or multiproc_dir(config))

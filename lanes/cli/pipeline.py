@@ -27,7 +27,7 @@ def pipeline(
 ) -> None:
     """Run a pipeline: each step on its lane, fed the answer of the step before."""
     from lanes.client import Lanes
-    from lanes.pipeline import EXAMPLE, EXAMPLE_INPUT, load_pipeline, run_pipeline
+    from lanes.recipes.pipeline import EXAMPLE, EXAMPLE_INPUT, load_pipeline, run_pipeline
 
     spec = load_pipeline(file or EXAMPLE)
     text = read_text_file(input_file or EXAMPLE_INPUT, "input")

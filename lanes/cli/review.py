@@ -12,11 +12,11 @@ import typer
 from rich.markdown import Markdown
 from rich.text import Text
 
-from kernel.errors import JobError
 from lanes.cli.app import app, console, err_console, print_json, state
+from lanes.kernel.errors import JobError
 
 if TYPE_CHECKING:
-    from lanes.review import ReviewEstimate
+    from lanes.recipes.review.run import ReviewEstimate
 
 
 @app.command()
@@ -50,8 +50,8 @@ def review(
 ) -> None:
     """Review a change with several reviewers in parallel, each on its lane; one report."""
     from lanes.client import Lanes
-    from lanes.review import review as run_review
-    from lanes.reviewers import choose_reviewers
+    from lanes.recipes.review.reviewers import choose_reviewers
+    from lanes.recipes.review.run import review as run_review
 
     started = time.monotonic()
     diff, title, notes = _read_change(paths or [], diff_file, git_range)
@@ -127,8 +127,8 @@ def _read_change(
 ) -> tuple[str, str, list[str]]:
     """The text to review, what to call it and what the report should note about reading it
     (files skipped); exactly one source must be given."""
-    from lanes.diffs import read_diff, read_files
-    from lanes.git_range import git_diff
+    from lanes.recipes.review.diffs import read_diff, read_files
+    from lanes.recipes.review.git_range import git_diff
 
     given = sum(x is not None and x != [] for x in (paths, diff_file, git_range))
     if given != 1:

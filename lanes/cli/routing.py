@@ -24,22 +24,22 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from kernel.config import EXAMPLE_CONFIG, Config, load_config
-from kernel.config.models import Weights
-from kernel.errors import ConfigError, JobError, LanesError
-from kernel.redact import mask_url_secrets
-from kernel.taxonomy import Classification
 from lanes.cli.app import app, console, print_json, state
-from lanes.inputs import (
+from lanes.kernel.config import EXAMPLE_CONFIG, Config, load_config
+from lanes.kernel.config.models import Weights
+from lanes.kernel.errors import ConfigError, JobError, LanesError
+from lanes.kernel.files import (
     MAX_INPUT_BYTES,
     bounded_lines,
     json_limit_text,
     open_regular,
     size_text,
 )
-from router.decision import Decision
-from router.engine import Router, vital_text
-from router.job import Job, parse_job
+from lanes.kernel.redact import mask_url_secrets
+from lanes.kernel.taxonomy import Classification
+from lanes.router.decision import Decision
+from lanes.router.engine import Router, vital_text
+from lanes.router.job import Job, parse_job
 
 CONSTRAINT_KEYS = ("max_cost_usd", "min_quality", "max_latency_s")
 
@@ -72,7 +72,7 @@ def run_jsonl(path: Path, handle: Callable[[dict[str, Any]], dict[str, Any]]) ->
 
 def _numbered_lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
     """The non-blank lines of ``path`` ('-': stdin), read one at a time; None for a line
-    over :data:`lanes.inputs.MAX_INPUT_BYTES` (skipped, never held)."""
+    over :data:`lanes.kernel.files.MAX_INPUT_BYTES` (skipped, never held)."""
     what = "--jsonl file"
     with contextlib.ExitStack() as stack:
         if str(path) == "-":
@@ -238,10 +238,16 @@ def config_command(
     weight: tuple[str, str] | None = typer.Option(
         None, "--set-weight", metavar="NAME VALUE", help="Write routing.weights.NAME to the file."
     ),
+    example: bool = typer.Option(
+        False, "--example", help="Print the example config shipped with lanes, to start from."
+    ),
 ) -> None:
     """Show the effective config (never a secret) and the file it came from, or set one
-    routing weight in the file."""
+    routing weight in the file, or print the shipped example."""
     cli = state(ctx)
+    if example:
+        sys.stdout.write(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+        return
     if weight is not None:
         path = cli.config_file()
         value = set_weight(path, weight[0], weight[1], explicit=cli.config_path is not None)
@@ -353,7 +359,8 @@ def set_weight(path: Path, name: str, raw_value: str, *, explicit: bool) -> floa
         raise ConfigError(
             "refusing to edit the shipped example config",
             source=str(path),
-            fix="copy it to ./lanes.yaml and edit that, or pass --config to edit it anyway",
+            fix="write it to ./lanes.yaml (lanes config --example > lanes.yaml) and edit that,"
+            " or pass --config to edit it anyway",
         )
     text = path.read_text(encoding="utf-8")
     expected = _with_weight(yaml.safe_load(text) or {}, name, value)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import typer
 from rich.text import Text
 
-from kernel.errors import JobTimeout
 from lanes.cli.app import (
     app,
     console,
@@ -24,10 +23,11 @@ from lanes.cli.app import (
     state,
 )
 from lanes.cli.compare import marks
+from lanes.kernel.errors import JobTimeout
 
 if TYPE_CHECKING:
-    from broker.handle import JobHandle
-    from broker.result import Result
+    from lanes.broker.handle import JobHandle
+    from lanes.broker.result import Result
     from lanes.client import Lanes
 
 
@@ -43,8 +43,8 @@ def demo(
     """Start what is missing (Redis, simulator, a worker per lane), run a 4-reviewer code review."""
     from lanes.cli.app import Progress
     from lanes.cli.serve import serve_until_interrupted, stack_lines
-    from lanes.demo import demo_json, demo_providers_line, demo_table, real_lanes, review_rows
-    from lanes.stack import running
+    from lanes.ops.demo import demo_json, demo_providers_line, demo_table, real_lanes, review_rows
+    from lanes.ops.stack import running
 
     st = state(ctx)
     config = st.config()
@@ -93,8 +93,8 @@ def run(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Submit one job to a running deployment (see `lanes up`) and print its result."""
-    from kernel.errors import JobError
     from lanes.client import Lanes
+    from lanes.kernel.errors import JobError
 
     if job_file is not None:
         job = read_json_object(job_file, "job file")

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING
 import typer
 from rich.text import Text
 
-from kernel.redact import mask_url_secrets
 from lanes.cli.app import Progress, app, console, state
+from lanes.kernel.redact import mask_url_secrets
 
 if TYPE_CHECKING:
-    from lanes.stack import Stack
+    from lanes.ops.stack import Stack
 
 
 def stack_lines(stack: Stack) -> list[str]:
     """Where everything a started stack runs can be reached, said once."""
-    from lanes.flower import access_lines
+    from lanes.ops.flower import access_lines
 
     lines = []
     if stack.sim is not None:
@@ -43,7 +43,7 @@ def serve_until_interrupted(stack: Stack, progress: Progress) -> None:
     restart one that the liveness canary finds connected but not consuming its lane."""
     import redis
 
-    from kernel.errors import InfrastructureError
+    from lanes.kernel.errors import InfrastructureError
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     client = redis.Redis.from_url(stack.redis_url)
@@ -75,7 +75,7 @@ def worker(
     config = st.config()
     lanes = st.lanes(lanes)
     os.environ["LANES_CONFIG"] = str(st.config_file().resolve())
-    from workers.celery_app import app as celery_app  # loads config and Redis from the env
+    from lanes.workers.celery_app import app as celery_app  # loads config and Redis from the env
 
     argv = [
         "worker", "-Q", ",".join(lanes),
@@ -95,8 +95,8 @@ def sim(
     no_limits: bool = typer.Option(False, "--no-limits", help="Never answer 429 for limits."),
 ) -> None:
     """Run the provider simulator (Anthropic Messages + OpenAI chat APIs) in the foreground."""
-    from lanes.stack import sim_profiles
-    from sim import Profile, run_forever
+    from lanes.ops.stack import sim_profiles
+    from lanes.sim import Profile, run_forever
 
     config = state(ctx).config()
     profiles = sim_profiles(config)
@@ -121,7 +121,7 @@ def up(
 ) -> None:
     """Run the whole topology on this machine until Ctrl-C: Redis (embedded if needed),
     simulator, a worker per lane, Flower (basic auth) and the metrics exporter."""
-    from lanes.stack import running
+    from lanes.ops.stack import running
 
     st = state(ctx)
     config = st.config()

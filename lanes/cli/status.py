@@ -9,8 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from kernel.config import Config
 from lanes.cli.app import app, console, err_console, foreign, print_json, state
+from lanes.kernel.config import Config
 
 
 @app.command()
@@ -21,9 +21,9 @@ def status(
     depth, workers, and whether the lane is consumed (the liveness canary)."""
     import redis
 
-    from broker.app import create_app
-    from broker.connection import require_redis_url
-    from lanes.status import lane_status, ledger_status
+    from lanes.broker.app import create_app
+    from lanes.broker.connection import require_redis_url
+    from lanes.ops.status import lane_status, ledger_status
 
     config = state(ctx).config()
     url = require_redis_url(config)
@@ -55,7 +55,7 @@ def ledger_line(ledger: dict[str, Any]) -> Text:
 
 
 def status_table(rows: list[dict[str, Any]]) -> Table:
-    """The rows of :func:`lanes.status.lane_status` as a table: one line per lane, then one
+    """The rows of :func:`lanes.ops.status.lane_status` as a table: one line per lane, then one
     dimmed line per model with limits of its own (its limits and what its buckets hold)."""
     table = Table(title="lanes status")
     columns = ("lane", "RPM", "tokens/min in/out", "requests left", "cooldown", "health")
@@ -134,9 +134,9 @@ def reset(
         _reset_books(config, cache=cache, stats=stats, yes=yes)
         return
     chosen = st.lanes(lanes)
-    from broker.keys import Keys
-    from broker.stores.redis.lane_state import RedisLaneState
-    from lanes.books import redis_client
+    from lanes.ops.ledger_view import redis_client
+    from lanes.stores.keys import Keys
+    from lanes.stores.redis.lane_state import RedisLaneState
 
     client = redis_client(config)
     store = RedisLaneState(client, Keys(config.redis_prefix))
@@ -155,9 +155,9 @@ def _reset_books(config: Config, *, cache: bool, stats: bool, yes: bool) -> None
         console.print("nothing changed")
         raise typer.Exit(1)
     if cache:
-        from broker.keys import Keys
-        from broker.stores.redis.cache import RedisResponseCache
-        from lanes.books import redis_client
+        from lanes.ops.ledger_view import redis_client
+        from lanes.stores.keys import Keys
+        from lanes.stores.redis.cache import RedisResponseCache
 
         client = redis_client(config)
         try:
@@ -166,7 +166,7 @@ def _reset_books(config: Config, *, cache: bool, stats: bool, yes: bool) -> None
             client.close()
         console.print(f"response cache emptied: {removed} answer(s) removed")
     if stats:
-        from lanes.books import books
+        from lanes.ops.ledger_view import books
 
         with books(config, warn=lambda m: err_console.print(f"[yellow]{m}[/]")) as ledger:
             ledger.reset_stats()

@@ -8,9 +8,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from kernel.config import Config
-from lanes.cli.app import app
-from lanes.cli.bench_spine import cpu_table
+from lanes.bench.cli.throughput import cpu_table
+from lanes.entry import app
+from lanes.kernel.config import Config
 
 from ..conftest import write_config
 

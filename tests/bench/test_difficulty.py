@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bench.difficulty import auc, gap_recovered, measure, parse_rows
-from kernel.errors import JobError
+from lanes.bench.difficulty import auc, gap_recovered, measure, parse_rows
 from lanes.cli.app import app
+from lanes.kernel.errors import JobError
 
 
 def test_auc_is_one_for_a_perfect_order_and_half_for_ties() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.evaluation import evaluate, format_report, load_jsonl
+from lanes.bench.evaluation import evaluate, format_report, load_jsonl
 
 # The labelled commit-subject set lives beside the checkout (it is not shipped with lanes).
 _BESIDE = Path(__file__).resolve().parents[3] / "shared" / "eval" / "commit-tasks-dev.jsonl"

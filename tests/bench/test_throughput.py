@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from bench.harness import (
+from lanes.bench.harness import (
     BENCH_APP,
     BENCH_QUEUE,
     CPU_KINDS,
@@ -30,10 +30,10 @@ from bench.harness import (
     tree_cpu_s,
     with_app,
 )
-from bench.throughput import Arm, cpu_ms_per_job, report
-from broker.app import create_app
-from kernel.config import Config
-from lanes.stack import worker_command
+from lanes.bench.throughput import Arm, cpu_ms_per_job, report
+from lanes.broker.app import create_app
+from lanes.kernel.config import Config
+from lanes.ops.stack import worker_command
 
 from ..conftest import EXAMPLE, ROOT
 
@@ -151,7 +151,7 @@ def test_add_bench_queue_declares_it_once(example_config: Config) -> None:
 
 
 def test_the_product_app_has_no_bench_queue_and_no_bench_task(example_config: Config) -> None:
-    from workers.tasks import register_tasks
+    from lanes.workers.tasks import register_tasks
 
     app = create_app(example_config, "redis://127.0.0.1:1/0")
 
@@ -169,7 +169,7 @@ def test_the_product_app_has_no_bench_queue_and_no_bench_task(example_config: Co
 def test_the_bench_app_adds_its_queue_and_tasks_to_the_worker_app(redis_url: str) -> None:
     # In a process of its own: importing a worker app builds it from the environment.
     script = (
-        "import json, bench.celery_app as m\n"
+        "import json, lanes.bench.celery_app as m\n"
         "queues = [q.name for q in m.app.conf.task_queues]\n"
         "tasks = sorted(t for t in m.app.tasks if not t.startswith('celery.'))\n"
         "print(json.dumps({'queues': queues, 'tasks': tasks}))\n"

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from broker.connection import require_redis_url, with_db
-from kernel.config import Config
-from kernel.errors import InfrastructureError
+from lanes.broker.connection import require_redis_url, with_db
+from lanes.kernel.config import Config
+from lanes.kernel.errors import InfrastructureError
 
 
 @pytest.mark.parametrize(
@@ -32,6 +32,6 @@ def test_require_redis_url_says_how_to_get_one(
     example_config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
-    monkeypatch.setattr("broker.connection.port_open", lambda host, port: False)
+    monkeypatch.setattr("lanes.broker.connection.port_open", lambda host, port: False)
     with pytest.raises(InfrastructureError, match="lanes up"):
         require_redis_url(example_config)

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from broker.embedded import EmbeddedRedis, free_port, resolve_redis
-from kernel.errors import InfrastructureError
+from lanes.broker.embedded import EmbeddedRedis, free_port, resolve_redis
+from lanes.kernel.errors import InfrastructureError
 
 
 def test_embedded_redis_starts_with_aof_and_stops(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from broker.keys import Keys
 from lanes.client import Lanes
-from lanes.status import consumers
+from lanes.ops.status import consumers
+from lanes.stores.keys import Keys
 
 from ..conftest import LaneStack
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from kernel.config import Limits, SimMode, load_config
-from kernel.config.models import ALL_MODELS
-from kernel.errors import ConfigError
+from lanes.kernel.config import Limits, SimMode, load_config
+from lanes.kernel.config.models import ALL_MODELS
+from lanes.kernel.errors import ConfigError
 
 from ..conftest import EXAMPLE
 

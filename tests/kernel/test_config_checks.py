@@ -10,8 +10,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from kernel.config import Config, load_config
-from kernel.errors import ConfigError
+from lanes.kernel.config import Config, load_config
+from lanes.kernel.errors import ConfigError
 
 from ..conftest import EXAMPLE
 

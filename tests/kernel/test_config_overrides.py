@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from kernel.config import SimMode, load_config
-from kernel.errors import ConfigError
+from lanes.kernel.config import SimMode, load_config
+from lanes.kernel.errors import ConfigError
 
 from ..conftest import EXAMPLE
 

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from kernel.config import Origin, load_config, locate_config
-from kernel.errors import ConfigError
-from lanes.cli.app import app
+from lanes.entry import app
+from lanes.kernel.config import Origin, load_config, locate_config
+from lanes.kernel.errors import ConfigError
 
 from ..conftest import EXAMPLE
 

@@ -12,9 +12,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernel.config import Config, load_config
-from kernel.config.checks import RESERVED_NAMES, RESERVED_PREFIXES
-from kernel.errors import ConfigError
+from lanes.kernel.config import Config, load_config
+from lanes.kernel.config.checks import RESERVED_NAMES, RESERVED_PREFIXES
+from lanes.kernel.errors import ConfigError
 
 from ..conftest import EXAMPLE
 from ..test_fuzz import FUZZ

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.patterns import compile_safe
+from lanes.kernel.patterns import compile_safe
 
 
 def test_patterns_catastrophic_backtracking_pattern_matches_in_linear_time() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.redact import mask_url_secrets
+from lanes.kernel.redact import mask_url_secrets
 
 
 @pytest.mark.parametrize(

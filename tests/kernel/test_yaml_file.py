@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kernel.config import load_config
-from kernel.config.yaml_file import MAX_BYTES, MAX_NODES, read_yaml
-from kernel.errors import ConfigError
+from lanes.kernel.config import load_config
+from lanes.kernel.config.yaml_file import MAX_BYTES, MAX_NODES, read_yaml
+from lanes.kernel.errors import ConfigError
 
 from ..conftest import EXAMPLE
 
@@ -74,7 +74,8 @@ def test_yaml_complex_key_is_a_config_error(tmp_path: Path) -> None:
 def test_yaml_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "lanes.yaml"
     os.mkfifo(fifo)
-    script = "import sys; from pathlib import Path; from kernel.config.yaml_file import read_yaml\n"
+    script = "import sys; from pathlib import Path\n"
+    script += "from lanes.kernel.config.yaml_file import read_yaml\n"
     script += "read_yaml(Path(sys.argv[1]))"
     # In a child process: a read that blocked on the FIFO would hang there, not here.
     proc = subprocess.run([sys.executable, "-c", script, str(fifo)],

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from kernel.config import load_config
+from lanes.kernel.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 LANES_IMAGE = "lanes:latest"

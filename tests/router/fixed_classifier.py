@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kernel.taxonomy import Classification, Complexity, TaskType
-from router.job import Job
+from lanes.kernel.taxonomy import Classification, Complexity, TaskType
+from lanes.router.job import Job
 
 
 def fixed(**kw: Any) -> Callable[[Job], Classification]:

@@ -9,15 +9,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from kernel.config.models import (
+from lanes.kernel.config.models import (
     MAX_BUDGET_USD,
     BudgetAction,
     BudgetAlert,
     BudgetLimit,
     BudgetSpec,
 )
-from kernel.errors import BudgetExceeded
-from router.budgets import (
+from lanes.kernel.errors import BudgetExceeded
+from lanes.router.budgets import (
     WINDOW_MARGIN_S,
     Hold,
     active_actions,

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from kernel.config.models import CacheSpec
-from router.cache_key import normalize_text, request_key, store_key
-from router.job import Job, Message
+from lanes.kernel.config.models import CacheSpec
+from lanes.router.cache_key import normalize_text, request_key, store_key
+from lanes.router.job import Job, Message
 
 SPEC = CacheSpec()
 BASE: dict[str, Any] = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.taxonomy import Complexity, Pattern, TaskType
-from router.classifier import MODEL_TYPES, classify, classify_text, estimate_tokens
-from router.job import Job, Message
+from lanes.kernel.taxonomy import Complexity, Pattern, TaskType
+from lanes.router.classifier import MODEL_TYPES, classify, classify_text, estimate_tokens
+from lanes.router.job import Job, Message
 
 T = TaskType
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.taxonomy import Complexity, TaskType
-from router.classifier import classify_text
-from router.difficulty import COMPLEX_FROM, SIMPLE_BELOW, level, within
+from lanes.kernel.taxonomy import Complexity, TaskType
+from lanes.router.classifier import classify_text
+from lanes.router.difficulty import COMPLEX_FROM, SIMPLE_BELOW, level, within
 
 
 def difficulty(text: str) -> float:

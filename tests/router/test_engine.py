@@ -4,15 +4,15 @@ from typing import Any
 
 import pytest
 
-from bench.corpus import build_corpus
-from kernel.config import Config
-from kernel.config.models import Weights
-from kernel.errors import JobError
-from kernel.taxonomy import Classification, TaskType
-from router.candidates import build_candidates
-from router.engine import Router, confidence
-from router.job import Job
-from router.lane_state import LaneStatus, StaticLaneState
+from lanes.bench.corpus import build_corpus
+from lanes.kernel.config import Config
+from lanes.kernel.config.models import Weights
+from lanes.kernel.errors import JobError
+from lanes.kernel.taxonomy import Classification, TaskType
+from lanes.router.candidates import build_candidates
+from lanes.router.engine import Router, confidence
+from lanes.router.job import Job
+from lanes.router.lane_state import LaneStatus, StaticLaneState
 from tests.router.fixed_classifier import fixed
 
 

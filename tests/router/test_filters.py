@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.config import Config
-from kernel.errors import JobError, NoRoute
-from kernel.taxonomy import TaskType
-from router.candidates import build_candidates
-from router.engine import WAITS_REASON, Router
-from router.filters import VITAL_ON_CHEAP, summarize, target_reasons
-from router.job import Job
-from router.lane_state import LaneStatus, StaticLaneState
+from lanes.kernel.config import Config
+from lanes.kernel.errors import JobError, NoRoute
+from lanes.kernel.taxonomy import TaskType
+from lanes.router.candidates import build_candidates
+from lanes.router.engine import WAITS_REASON, Router
+from lanes.router.filters import VITAL_ON_CHEAP, summarize, target_reasons
+from lanes.router.job import Job
+from lanes.router.lane_state import LaneStatus, StaticLaneState
 from tests.router.fixed_classifier import fixed
 
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from broker.stores.ledger import PerformanceRow
-from kernel.config.models import LearningSpec
-from router.history import LearnedHistory, PerformanceLike, Tally, blended_score, decay
+from lanes.kernel.config.models import LearningSpec
+from lanes.router.history import LearnedHistory, PerformanceLike, Tally, blended_score, decay
+from lanes.stores.ledger import PerformanceRow
 from tests.fakes import FakeClock
 
 DAY_S = 86_400.0
@@ -191,7 +191,7 @@ def test_history_raising_source_keeps_the_last_rows_and_logs(
     assert before is not None
     source.fail = True
     clock.advance(SPEC.refresh_s)
-    with caplog.at_level(logging.WARNING, logger="router.history"):
+    with caplog.at_level(logging.WARNING, logger="lanes.router.history"):
         during = learned.score("zai", "glm-4.6", "code-review")
     assert source.calls == 2
     assert during == pytest.approx(before, rel=1e-3)  # the same row (decayed by 10 s)

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from broker.dispatcher import parse_job
-from kernel.errors import JobError
-from router.job import Job
+from lanes.dispatch.dispatcher import parse_job
+from lanes.kernel.errors import JobError
+from lanes.router.job import Job
 
 
 def test_job_needs_prompt_or_messages() -> None:

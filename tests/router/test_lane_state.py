@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from router.lane_state import CachedLaneState, LaneStatus, StaticLaneState
+from lanes.router.lane_state import CachedLaneState, LaneStatus, StaticLaneState
 
 
 class CountingState(StaticLaneState):

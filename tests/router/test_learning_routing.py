@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import pytest
 
-from broker.stores.ledger import PerformanceRow
-from kernel.config import Config
-from router.engine import Router
-from router.history import LearnedHistory
-from router.job import Job
+from lanes.kernel.config import Config
+from lanes.router.engine import Router
+from lanes.router.history import LearnedHistory
+from lanes.router.job import Job
+from lanes.stores.ledger import PerformanceRow
 from tests.fakes import FakeClock
 from tests.router.fixed_classifier import fixed
 

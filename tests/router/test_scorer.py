@@ -4,14 +4,14 @@ from typing import Any
 
 import pytest
 
-from kernel.config import Config
-from kernel.config.models import Weights
-from kernel.taxonomy import Classification, Complexity, TaskType
-from router.candidates import DEFAULT_STRENGTH, build_candidates
-from router.filters import Demand, evaluate
-from router.job import Job
-from router.lane_state import NoHistory
-from router.scorer import (
+from lanes.kernel.config import Config
+from lanes.kernel.config.models import Weights
+from lanes.kernel.taxonomy import Classification, Complexity, TaskType
+from lanes.router.candidates import DEFAULT_STRENGTH, build_candidates
+from lanes.router.filters import Demand, evaluate
+from lanes.router.job import Job
+from lanes.router.lane_state import NoHistory
+from lanes.router.scorer import (
     Option,
     capability_reason,
     estimate_cost_usd,

@@ -5,14 +5,14 @@ from typing import Any
 
 import pytest
 
-from kernel.config import Config
-from kernel.errors import ConfigError, JobError
-from kernel.taxonomy import Classification, StrategyName
-from router.candidates import Candidate
-from router.engine import Router
-from router.job import Job
-from router.lane_state import LaneStatus, StaticLaneState
-from router.strategies import REGISTRY, get_strategy
+from lanes.kernel.config import Config
+from lanes.kernel.errors import ConfigError, JobError
+from lanes.kernel.taxonomy import Classification, StrategyName
+from lanes.router.candidates import Candidate
+from lanes.router.engine import Router
+from lanes.router.job import Job
+from lanes.router.lane_state import LaneStatus, StaticLaneState
+from lanes.router.strategies import REGISTRY, get_strategy
 from tests.router.fixed_classifier import fixed
 
 

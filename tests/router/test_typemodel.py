@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernel.taxonomy import TaskType
-from router.typemodel import (
+from lanes.kernel.taxonomy import TaskType
+from lanes.router.typemodel import (
     CLASS_TYPES,
     MODEL_TOKENS,
     OTHER,
@@ -66,8 +66,8 @@ def test_unknown_text_is_safe() -> None:
 
 
 def test_the_classifier_and_the_model_read_the_same_words() -> None:
-    from router._classify_scan import scan_text
-    from router.typemodel import HEAD_CHARS
+    from lanes.router._classify_scan import scan_text
+    from lanes.router.typemodel import HEAD_CHARS
 
     model = shipped_model()
     text = "Fix the retry loop. " + "Context: the worker retries failed calls. " * 200

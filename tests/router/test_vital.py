@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from kernel.config import Config
-from kernel.errors import JobError, NoRoute
-from kernel.taxonomy import Classification, StrategyName
-from router.candidates import Candidate, build_candidates
-from router.decision import Decision
-from router.engine import WAITS_REASON, Router
-from router.filters import VITAL_ON_CHEAP
-from router.job import Job
-from router.lane_state import LaneStatus, StaticLaneState
+from lanes.kernel.config import Config
+from lanes.kernel.errors import JobError, NoRoute
+from lanes.kernel.taxonomy import Classification, StrategyName
+from lanes.router.candidates import Candidate, build_candidates
+from lanes.router.decision import Decision
+from lanes.router.engine import WAITS_REASON, Router
+from lanes.router.filters import VITAL_ON_CHEAP
+from lanes.router.job import Job
+from lanes.router.lane_state import LaneStatus, StaticLaneState
 from tests.router.fixed_classifier import fixed
 
 NON_CHEAP = ("claude1", "claude2", "claude3")

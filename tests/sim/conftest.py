@@ -8,7 +8,7 @@ import anthropic
 import httpx
 import pytest
 
-from sim import Profile, Simulator
+from lanes.sim import Profile, Simulator
 
 HAIKU = "claude-haiku-4-5"
 LLAMA = "llama3.1:8b"

@@ -9,7 +9,7 @@ import anthropic
 import httpx
 import pytest
 
-from sim import Simulator, count_input_tokens, count_tokens, expected_reply
+from lanes.sim import Simulator, count_input_tokens, count_tokens, expected_reply
 
 HAIKU = "claude-haiku-4-5"
 SMALL = "claude-small"  # 1000-token context window on claude1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sim import ModelLimits
-from sim.buckets import Limiter, TokenBucket
+from lanes.sim import ModelLimits
+from lanes.sim.buckets import Limiter, TokenBucket
 
 
 def test_bucket_starts_full_and_refills_continuously() -> None:

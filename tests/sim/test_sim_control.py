@@ -10,7 +10,7 @@ import anthropic
 import httpx
 import pytest
 
-from sim import Fault, Profile, SimControl, Simulator
+from lanes.sim import Fault, Profile, SimControl, Simulator
 
 SONNET = "claude-sonnet-4-6"
 HELLO: list[Any] = [{"role": "user", "content": "ping"}]

@@ -8,7 +8,7 @@ import anthropic
 import httpx
 import pytest
 
-from sim import Fault, Profile, Simulator
+from lanes.sim import Fault, Profile, Simulator
 
 SONNET = "claude-sonnet-4-6"
 

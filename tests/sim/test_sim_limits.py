@@ -7,7 +7,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from sim import Profile, Simulator
+from lanes.sim import Profile, Simulator
 
 SONNET = "claude-sonnet-4-6"
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from sim import ModelLimits, Profile, SimControl, Simulator
+from lanes.sim import ModelLimits, Profile, SimControl, Simulator
 
 HAIKU = "claude-haiku-4-5"
 SONNET = "claude-sonnet-4-6"

@@ -8,7 +8,7 @@ import anthropic
 import httpx
 import pytest
 
-from sim import Fault, Profile, Simulator, count_input_tokens, count_tokens, expected_reply
+from lanes.sim import Fault, Profile, Simulator, count_input_tokens, count_tokens, expected_reply
 
 LLAMA = "llama3.1:8b"
 QWEN = "qwen2.5-coder:7b"

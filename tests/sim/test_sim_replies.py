@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sim import count_input_tokens, count_tokens, expected_reply
-from sim.replies import TOKENS_PER_MESSAGE, Prompt
+from lanes.sim import count_input_tokens, count_tokens, expected_reply
+from lanes.sim.replies import TOKENS_PER_MESSAGE, Prompt
 
 USER = [{"role": "user", "content": "Write a haiku about queues."}]
 

@@ -18,9 +18,9 @@ import anthropic
 import httpx
 import pytest
 
-from sim import Profile, Simulator
-from sim.__main__ import load_profiles
-from sim.engine import latency_s
+from lanes.sim import Profile, Simulator
+from lanes.sim.__main__ import load_profiles
+from lanes.sim.engine import latency_s
 
 HELLO: list[Any] = [{"role": "user", "content": "ping"}]
 GUARD_S = 20.0
@@ -180,7 +180,7 @@ def test_latency_draws_stay_within_jitter_and_repeat_per_seed() -> None:
 
 def test_run_forever_prints_url_and_stops_on_sigterm() -> None:
     code = (
-        "from sim import Profile, run_forever\n"
+        "from lanes.sim import Profile, run_forever\n"
         "run_forever('127.0.0.1', 0, {'c': Profile()}, Profile())\n"
     )
     process = subprocess.Popen(

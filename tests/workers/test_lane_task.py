@@ -10,11 +10,11 @@ import uuid
 
 import pytest
 
-from broker.keys import Keys
-from broker.result import Result
-from broker.stores.redis.lane_state import RedisLaneState
-from kernel.errors import JobError
-from sim import Fault, Profile, expected_reply
+from lanes.broker.result import Result
+from lanes.kernel.errors import JobError
+from lanes.sim import Fault, Profile, expected_reply
+from lanes.stores.keys import Keys
+from lanes.stores.redis.lane_state import RedisLaneState
 
 from ..conftest import LaneStack
 
@@ -116,7 +116,7 @@ def test_lane_bad_request_fails_fast_without_fallback(lane_stack: LaneStack) -> 
                                    "chain": "cheap"})  # fmt: skip
             result = handle.get(timeout_s=60, raise_on_failure=False)
     finally:
-        from lanes.stack import sim_profiles
+        from lanes.ops.stack import sim_profiles
 
         lane_stack.sim.set_profile("zai", sim_profiles(lane_stack.config)["zai"])
     assert result.status == "failed"

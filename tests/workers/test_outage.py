@@ -11,18 +11,18 @@ import pytest
 import redis
 from celery.exceptions import Reject
 
-from broker.embedded import EmbeddedRedis
-from broker.keys import Keys
-from broker.message import Envelope
-from kernel.config import Config
-from kernel.errors import InfrastructureError
-from lanes.stack import sim_profiles
-from router.decision import Step
-from router.job import Job
-from sim import Simulator
-from workers.outage import is_outage, outlast
-from workers.outcome import Done
-from workers.runner import run_step
+from lanes.broker.embedded import EmbeddedRedis
+from lanes.broker.message import Envelope
+from lanes.kernel.config import Config
+from lanes.kernel.errors import InfrastructureError
+from lanes.ops.stack import sim_profiles
+from lanes.router.decision import Step
+from lanes.router.job import Job
+from lanes.sim import Simulator
+from lanes.stores.keys import Keys
+from lanes.workers.outage import is_outage, outlast
+from lanes.workers.outcome import Done
+from lanes.workers.runner import run_step
 
 from ..conftest import redis_context, write_config
 

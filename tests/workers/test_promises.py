@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import uuid
 
-from broker.message import Envelope, publish
-from router.decision import Step
-from router.job import Job
+from lanes.broker.message import Envelope, publish
+from lanes.router.decision import Step
+from lanes.router.job import Job
 
 from ..conftest import LaneStack
 

@@ -10,17 +10,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from broker.message import Envelope
-from broker.stores.memory import memory_stores
-from kernel.config import Config
-from kernel.errors import AuthFailed
-from router.decision import Step
-from router.job import Job
-from workers.context import WorkerContext
-from workers.outcome import Done
-from workers.providers import AnthropicProvider, OpenAIProvider, ProviderRequest, build_provider
-from workers.providers.scrub import REDACTED, Scrubber
-from workers.runner import run_step
+from lanes.broker.message import Envelope
+from lanes.kernel.config import Config
+from lanes.kernel.errors import AuthFailed
+from lanes.router.decision import Step
+from lanes.router.job import Job
+from lanes.stores.memory import memory_stores
+from lanes.workers.context import WorkerContext
+from lanes.workers.outcome import Done
+from lanes.workers.providers import (
+    AnthropicProvider,
+    OpenAIProvider,
+    ProviderRequest,
+    build_provider,
+)
+from lanes.workers.providers.scrub import REDACTED, Scrubber
+from lanes.workers.runner import run_step
 
 from ..fakes import key_echoing_provider
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kernel.errors import (
+from lanes.kernel.errors import (
     AuthFailed,
     BadRequest,
     ConnectionFailed,
@@ -13,8 +13,8 @@ from kernel.errors import (
     RateLimited,
     ServerError,
 )
-from sim import Fault, Profile, Simulator, expected_reply
-from workers.providers import AnthropicProvider, OpenAIProvider, ProviderRequest
+from lanes.sim import Fault, Profile, Simulator, expected_reply
+from lanes.workers.providers import AnthropicProvider, OpenAIProvider, ProviderRequest
 
 MESSAGES = [{"role": "user", "content": "Explain the retry policy in one line."}]
 

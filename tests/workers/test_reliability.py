@@ -25,22 +25,22 @@ from typing import Any
 import pytest
 import redis
 
-from bench.chaos import ChaosSettings, chaos_config
-from bench.spend import spend_report
-from broker.app import wait_for_queues
-from broker.embedded import EmbeddedRedis
-from broker.handle import JobHandle
-from broker.keys import Keys
-from broker.ledger_drain import drain_all
-from broker.result import Result
-from broker.stores.redis.jobs import RedisJobStore
-from broker.stores.redis.ledger import RedisLedgerSink
-from broker.stores.sql import open_ledger
-from kernel.config import Config
+from lanes.bench.chaos import ChaosSettings, chaos_config
+from lanes.bench.spend import spend_report
+from lanes.broker.app import wait_for_queues
+from lanes.broker.embedded import EmbeddedRedis
+from lanes.broker.handle import JobHandle
+from lanes.broker.result import Result
 from lanes.client import Lanes
-from lanes.processes import child_env, spawn, stop_all
-from lanes.stack import sim_profiles
-from sim import Fault, Simulator
+from lanes.kernel.config import Config
+from lanes.ops.processes import child_env, spawn, stop_all
+from lanes.ops.stack import sim_profiles
+from lanes.sim import Fault, Simulator
+from lanes.stores.keys import Keys
+from lanes.stores.redis.jobs import RedisJobStore
+from lanes.stores.redis.ledger import RedisLedgerSink
+from lanes.stores.sql import open_ledger
+from lanes.workers.services.ledger_drain import drain_all
 
 from ..conftest import write_config
 
@@ -51,7 +51,7 @@ VISIBILITY_S = 5
 
 _WORKER = """
 import sys
-from workers.celery_app import app
+from lanes.workers.celery_app import app
 app.conf.broker_transport_options = {
     **app.conf.broker_transport_options,
     "visibility_timeout": int(sys.argv[1]),

@@ -7,16 +7,16 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from broker.keys import Keys
-from broker.message import Envelope
-from kernel.config import Config
-from lanes.stack import sim_profiles
-from router.decision import Step
-from router.job import Job
-from sim import Fault, Simulator
-from workers.context import WorkerContext
-from workers.outcome import Done, Forward, Retry
-from workers.runner import run_step
+from lanes.broker.message import Envelope
+from lanes.kernel.config import Config
+from lanes.ops.stack import sim_profiles
+from lanes.router.decision import Step
+from lanes.router.job import Job
+from lanes.sim import Fault, Simulator
+from lanes.stores.keys import Keys
+from lanes.workers.context import WorkerContext
+from lanes.workers.outcome import Done, Forward, Retry
+from lanes.workers.runner import run_step
 
 from ..conftest import redis_context, write_config
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from broker.message import Envelope
-from broker.result import Result
-from broker.stores.memory import memory_stores
-from kernel.config import Config
-from kernel.config.models import ALL_MODELS, with_margin
-from kernel.errors import AuthFailed, Overloaded, RateLimited
-from router.decision import Step
-from router.job import Job
-from workers.context import WorkerContext
-from workers.outcome import Done, Drop, Forward, Retry
-from workers.providers.base import ProviderRequest, ProviderResponse
-from workers.providers.fake import FakeProviders, Handler, echo
-from workers.runner import run_step
+from lanes.broker.message import Envelope
+from lanes.broker.result import Result
+from lanes.kernel.config import Config
+from lanes.kernel.config.models import ALL_MODELS, with_margin
+from lanes.kernel.errors import AuthFailed, Overloaded, RateLimited
+from lanes.router.decision import Step
+from lanes.router.job import Job
+from lanes.stores.memory import memory_stores
+from lanes.workers.context import WorkerContext
+from lanes.workers.outcome import Done, Drop, Forward, Retry
+from lanes.workers.providers.base import ProviderRequest, ProviderResponse
+from lanes.workers.providers.fake import FakeProviders, Handler, echo
+from lanes.workers.runner import run_step
 
 from ..fakes import FakeClock
 
@@ -190,7 +190,7 @@ def test_runner_unit_own_feedback_reaches_the_lane_view_at_once(
 def test_runner_unit_another_process_cooldown_reaches_the_lane_view_within_its_ttl(
     example_config: Config, clock: FakeClock
 ) -> None:
-    from workers.context import LANE_STATE_TTL_S
+    from lanes.workers.context import LANE_STATE_TTL_S
 
     providers = FakeProviders()
     ctx = _context(example_config, providers, clock)

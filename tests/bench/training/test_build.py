@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.training import instructions
-from bench.training.build import (
+from lanes.bench.training import instructions
+from lanes.bench.training.build import (
     MissingSource,
     build_corpus,
     evaluate_folds,
@@ -17,8 +17,8 @@ from bench.training.build import (
     label_agreement,
     write_corpus,
 )
-from bench.training.fit import fit
-from router.typemodel import OTHER, TypeModel
+from lanes.bench.training.fit import fit
+from lanes.router.typemodel import OTHER, TypeModel
 
 SUBJECTS = {
     "feat": [
@@ -135,8 +135,8 @@ def test_a_missing_source_is_named_with_the_fix(mirrors: Path) -> None:
 
 
 def test_heldout_sample_caps_each_repository_and_label() -> None:
-    from bench.training.commits import Row
-    from kernel.taxonomy import TaskType
+    from lanes.bench.training.commits import Row
+    from lanes.kernel.taxonomy import TaskType
 
     rows = [Row(f"fix number {i} of many", TaskType.DEBUGGING, "fix", "a/b") for i in range(50)]
     assert len(heldout_sample(rows)) == 30
@@ -160,8 +160,8 @@ def test_model_learns_and_is_scored_with_repositories_held_out(
 
 
 def test_label_agreement_counts_pairs_of_repositories_on_the_same_subject() -> None:
-    from bench.training.commits import Row
-    from kernel.taxonomy import TaskType
+    from lanes.bench.training.commits import Row
+    from lanes.kernel.taxonomy import TaskType
 
     fix, feat = TaskType.DEBUGGING, TaskType.CODE_GENERATION
     rows = [

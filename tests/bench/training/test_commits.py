@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.training.commits import clean_subject, rows_from_subjects
-from kernel.taxonomy import TaskType
+from lanes.bench.training.commits import clean_subject, rows_from_subjects
+from lanes.kernel.taxonomy import TaskType
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from kernel.config import Config
-from kernel.errors import JobError
-from kernel.taxonomy import TaskType
-from router.engine import Router
-from router.job import Job
-from router.strategies.chains import MAX_STEPS
+from lanes.kernel.config import Config
+from lanes.kernel.errors import JobError
+from lanes.kernel.taxonomy import TaskType
+from lanes.router.engine import Router
+from lanes.router.job import Job
+from lanes.router.strategies.chains import MAX_STEPS
 from tests.router.fixed_classifier import fixed
 
 

@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from kernel.config import Config
-from kernel.errors import ConfigError, NoRoute
-from kernel.taxonomy import Classification, StrategyName
-from router.candidates import Candidate
-from router.decision import Decision
-from router.engine import Router
-from router.filters import NOT_LOCAL, local_targets
-from router.job import Job
-from router.lane_state import LaneStatus, StaticLaneState
-from router.strategies import REGISTRY
+from lanes.kernel.config import Config
+from lanes.kernel.errors import ConfigError, NoRoute
+from lanes.kernel.taxonomy import Classification, StrategyName
+from lanes.router.candidates import Candidate
+from lanes.router.decision import Decision
+from lanes.router.engine import Router
+from lanes.router.filters import NOT_LOCAL, local_targets
+from lanes.router.job import Job
+from lanes.router.lane_state import LaneStatus, StaticLaneState
+from lanes.router.strategies import REGISTRY
 from tests.router.fixed_classifier import fixed
 
 LOCAL = {"koala"}

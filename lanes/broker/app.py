@@ -1,0 +1,100 @@
+"""The Celery app: JSON only, one queue per lane, late acks, redelivery on worker loss.
+
+Queues are named after their lanes (``claude1``, ``zai``...); every key Celery and kombu write
+(queues, ``unacked``, results, pidbox and event channels) lives under the deployment's
+``redis_prefix`` (:func:`celery_prefix`). Priority, where needed, is carried by
+separate queues, not by message priorities. No default queue is declared: a task sent without
+a lane is refused (``QueueNotFound``) instead of waiting on a queue nobody consumes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from celery import Celery
+from kombu.entity import Queue
+
+from lanes.kernel.config import Config
+from lanes.kernel.errors import InfrastructureError
+
+
+def celery_prefix(redis_prefix: str) -> str:
+    """The start of every key Celery and kombu write for a deployment: lane queues,
+    ``unacked``, results, pidbox and event channels (their ``global_keyprefix``). Two
+    deployments with different prefixes share a Redis database without seeing each other's
+    queues, workers or results."""
+    return f"{redis_prefix}:celery:"
+
+
+def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
+    """Celery settings derived from the lanes config."""
+    # One visibility timeout for broker and result transports: a message not acked within it is
+    # redelivered, so it must exceed the longest call a lane allows.
+    longest_call_s = max(spec.timeout_s for spec in config.instances.values())
+    visibility_s = max(config.visibility_timeout_s, int(longest_call_s * 2))
+    # kombu >= 5.7 looks for expired messages only every interval * throttle seconds
+    # (10 * 10 by default); a throttle of 1 keeps redelivery within ~10 s of the timeout.
+    transport = {
+        "visibility_timeout": visibility_s,
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+        "global_keyprefix": celery_prefix(config.redis_prefix),
+    }
+    queues = [Queue(lane, routing_key=lane) for lane in config.lanes()]
+    return {
+        "broker_url": redis_url,
+        "result_backend": redis_url,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": transport,
+        "result_expires": config.result_ttl_s,
+        "task_queues": queues,
+        "task_create_missing_queues": False,
+        "task_send_sent_event": True,
+        "worker_send_task_events": True,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "timezone": "UTC",
+    }
+
+
+def create_app(config: Config, redis_url: str) -> Celery:
+    """A Celery app for this config. Tasks are registered by the worker
+    (``lanes.workers.tasks``)."""
+    app = Celery("lanes", set_as_current=False)
+    app.conf.update(celery_conf(config, redis_url))
+    return app
+
+
+def wait_for_queues(
+    app: Celery,
+    queues: set[str],
+    *,
+    timeout_s: float = 60.0,
+    check: Callable[[], None] = lambda: None,
+) -> None:
+    """Block until some worker consumes every queue in ``queues``.
+
+    ``check`` runs between polls (e.g. to raise if a worker process died).
+    """
+    deadline = time.monotonic() + timeout_s
+    missing = set(queues)
+    while missing:
+        check()
+        replies = app.control.inspect(timeout=0.5).active_queues() or {}
+        for consumed in replies.values():
+            missing -= {q["name"] for q in consumed}
+        if missing and time.monotonic() > deadline:
+            raise InfrastructureError(
+                f"no worker consumes {', '.join(sorted(missing))} after {timeout_s}s"
+            )

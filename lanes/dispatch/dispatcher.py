@@ -1,0 +1,304 @@
+"""The dispatcher: validate a job, route it, expand its pool, enqueue it on its lane.
+
+::
+
+    dispatcher = Dispatcher(config, app, router, stores)
+    handle = dispatcher.submit({"prompt": "Summarise ...", "max_tokens": 300})
+    result = handle.get(timeout_s=60)        # or: await handle.wait(timeout_s=60)
+
+Nothing is enqueued unless the job is valid, routable and within its budgets; errors are
+:class:`lanes.kernel.errors.JobError` (bad job), :class:`lanes.kernel.errors.NoRoute` or
+:class:`lanes.kernel.errors.BudgetExceeded`. A job whose identical request was answered within the
+cache TTL gets that answer at once, without a provider call (:mod:`lanes.dispatch.books`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import redis
+from celery import Celery, group
+from celery import chain as celery_chain
+from celery.canvas import Signature
+from kombu.exceptions import OperationalError
+
+from lanes.broker.handle import JobHandle, given_up
+from lanes.broker.message import Envelope, publish, signature
+from lanes.broker.result import Result
+from lanes.dispatch.books import DispatchBooks, reservation_usd
+from lanes.dispatch.budget_gate import BudgetGate
+from lanes.dispatch.pools import PoolBalancer
+from lanes.kernel.config import Config
+from lanes.kernel.errors import BudgetExceeded, InfrastructureError, JobError, LanesError
+from lanes.router.decision import Decision
+from lanes.router.job import Job, parse_job
+from lanes.router.lane_state import LaneStateReader
+from lanes.stores import Stores
+from lanes.stores.jobs import Cancelled, Claim, Tracked
+
+log = logging.getLogger("lanes.dispatcher")
+
+
+class RouterLike(Protocol):
+    def decide(
+        self,
+        job: Job,
+        *,
+        strategy: str | None = None,
+        blocked_models: frozenset[str] = frozenset(),
+    ) -> Decision: ...
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: Config,
+        app: Celery,
+        router: RouterLike,
+        stores: Stores,
+        *,
+        lane_state: LaneStateReader | None = None,
+        budget: BudgetGate | None = None,
+    ) -> None:
+        """``lane_state``: what pool expansion reads (default: the stores' live lane state; a
+        caller may pass a cached view of it). ``budget``: the budgets to hold jobs to."""
+        self.config = config
+        self.app = app
+        self._router = router
+        self._jobs = stores.jobs
+        self._books = DispatchBooks(config, stores, budget)
+        self._pools = PoolBalancer(config, stores.counter, lane_state or stores.lane_state)
+
+    def prepare(
+        self, job: Job | dict[str, Any], *, strategy: str | None = None
+    ) -> tuple[Envelope, Decision]:
+        """Validate and route ``job`` and expand its lane; enqueue nothing."""
+        parsed = parse_job(job)
+        size = parsed.payload_bytes()
+        if size > self.config.max_job_bytes:
+            raise JobError(
+                f"job {parsed.id} carries {size} bytes of prompt, system, messages and metadata;"
+                f" the limit is {self.config.max_job_bytes} (max_job_bytes in the config)"
+            )
+        pressure = self._books.pressure(parsed)
+        decision = self._router.decide(
+            parsed,
+            strategy=pressure.strategy or strategy,
+            blocked_models=pressure.blocked_models,
+        )
+        chain = decision.chain or []
+        if not chain:
+            raise JobError(f"the decision for job {parsed.id} has an empty chain")
+        instance = self._pools.expand(chain[0].instance)
+        clf = decision.classification
+        tokens = clf.input_tokens if clf else 0
+        envelope = Envelope(
+            job=parsed,
+            chain=chain,
+            instance=instance,
+            input_tokens=tokens,
+            task_type=clf.type.value if clf else "",
+            reserved_usd=reservation_usd(
+                self.config, instance, chain[0].model, tokens, parsed.max_tokens
+            ),
+            cache_key=self._books.cache_key(parsed),
+        )
+        return envelope, decision
+
+    def signature(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> Signature:
+        """A Celery signature for ``job``, to use inside a group, chord or chain.
+
+        Sharp edge: lanes cannot know if or when a signature is sent, so such a job is not
+        tracked for lost-message rescue (:mod:`lanes.workers.services.janitor`) until it hands on
+        to a retry or fallback; :meth:`submit` tracks from the start.
+        """
+        envelope, _ = self.prepare(job, strategy=strategy)
+        return signature(self.app, envelope)
+
+    def submit(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> JobHandle:
+        """Route and enqueue ``job``. Re-submitting the same job under an idempotency key
+        returns the first one; another job under that key is refused."""
+        staged = self._stage(job, strategy)
+        if isinstance(staged, JobHandle):
+            return staged
+        envelope, decision, wire = staged
+        try:
+            result = publish(self.app, envelope, wire=wire)
+        except (OperationalError, redis.RedisError, OSError) as exc:
+            self._abandon(envelope.job)
+            raise InfrastructureError(f"cannot enqueue job {envelope.job.id}: {exc}") from exc
+        self._books.decided(envelope, decision)
+        return JobHandle(result, decision=decision, instance=envelope.instance)
+
+    def submit_group(
+        self, jobs: Sequence[Job | dict[str, Any]], *, strategy: str | None = None
+    ) -> list[JobHandle]:
+        """Route every job, then send them together as one Celery group (each on its own
+        lane, tracked and admitted like :meth:`submit`). All or nothing: if one job is refused
+        (bad, unroutable, over budget) or the group cannot be sent, none is kept."""
+        staged: list[JobHandle | tuple[Envelope, Decision, dict[str, Any]]] = []
+        try:
+            for job in jobs:
+                staged.append(self._stage(job, strategy))
+            sending = [s for s in staged if not isinstance(s, JobHandle)]
+            sent = group(signature(self.app, env, wire=wire) for env, _, wire in sending)
+            results = iter(sent.apply_async().results if sending else [])
+        except (OperationalError, redis.RedisError, OSError, LanesError) as exc:
+            for item in staged:
+                if not isinstance(item, JobHandle):
+                    self._abandon(item[0].job)
+            if isinstance(exc, LanesError):
+                raise
+            raise InfrastructureError(f"cannot enqueue a group of jobs: {exc}") from exc
+        handles = []
+        for item in staged:
+            if isinstance(item, JobHandle):
+                handles.append(item)
+                continue
+            envelope, decision, _ = item
+            self._books.decided(envelope, decision)
+            handles.append(JobHandle(next(results), decision=decision, instance=envelope.instance))
+        return handles
+
+    def submit_chain(
+        self,
+        jobs: Sequence[Job | dict[str, Any]],
+        *,
+        strategy: str | None = None,
+        labels: Sequence[str] = (),
+    ) -> list[JobHandle]:
+        """Route every job and send them as one Celery chain: each job a step that runs on
+        its own lane once the one before it has finished, its prompt fed that step's answer
+        (:mod:`lanes.broker.chain_links`). The first step is tracked like a submit; the later ones
+        are reserved on their budgets now and tracked once they run (they cannot be lost before
+        they are sent). All or nothing, like :meth:`submit_group`. ``labels`` name the steps
+        in a refusal (``step extract: ...``)."""
+        if not jobs:
+            raise JobError("a chain needs at least one job")
+        names = list(labels) or [f"job {i + 1} of the chain" for i in range(len(jobs))]
+        try:
+            first = self._stage(jobs[0], strategy)
+        except LanesError as exc:
+            raise exc.within(names[0]) from None
+        if isinstance(first, JobHandle):
+            raise JobError("the first job of a chain must be new and not answered from the cache")
+        envelopes = [first[0]]
+        decisions = [first[1]]
+        try:
+            for name, job in zip(names[1:], jobs[1:], strict=True):
+                try:
+                    envelope, decision = self.prepare(job, strategy=strategy)
+                    fed_tokens = envelope.input_tokens + envelopes[-1].job.max_tokens
+                    envelope = envelope.model_copy(update={"input_tokens": fed_tokens})
+                    self._admit(envelope)
+                except LanesError as exc:
+                    raise exc.within(name) from None
+                envelopes.append(envelope)
+                decisions.append(decision)
+            links = [signature(self.app, envelopes[0], wire=first[2])]
+            links += [signature(self.app, env) for env in envelopes[1:]]
+            celery_chain(*links).apply_async()
+        except (OperationalError, redis.RedisError, OSError, LanesError) as exc:
+            for envelope in envelopes:
+                self._abandon(envelope.job)
+            if isinstance(exc, LanesError):
+                raise
+            raise InfrastructureError(f"cannot enqueue a chain of jobs: {exc}") from exc
+        handles = []
+        for envelope, decision in zip(envelopes, decisions, strict=True):
+            self._books.decided(envelope, decision)
+            handles.append(JobHandle(self.app.AsyncResult(envelope.job.id), decision=decision,
+                                     instance=envelope.instance))  # fmt: skip
+        return handles
+
+    def cancel(self, handles: Sequence[JobHandle], reason: str) -> list[Cancelled]:
+        """Give up on the jobs of ``handles``: each ends failed with ``reason`` (unless it
+        ended already) and no provider call of it starts from now on, wherever its message is;
+        a call already running finishes and is billed (the ledger counts it). The budget
+        reservations of jobs that never started a call are released at once."""
+        done = self._jobs.cancel([given_up(handle, reason) for handle in handles])
+        budget = self._books.budget
+        if budget is not None:
+            for item in done:
+                if item.ended and item.calls == 0:
+                    budget.cancel(item.job_id)
+        return done
+
+    def _stage(
+        self, job: Job | dict[str, Any], strategy: str | None
+    ) -> JobHandle | tuple[Envelope, Decision, dict[str, Any]]:
+        """Everything of a submit but the sending: route, claim the id (and idempotency key),
+        answer from the cache, reserve the budgets. A handle when nothing is to be sent (an
+        earlier job, a cache hit); else the envelope to send, its decision and its wire."""
+        envelope, decision = self.prepare(job, strategy=strategy)
+        clf = decision.classification
+        staged = envelope.job
+        try:
+            # Tracked before it is sent: a message lost on its way to a worker is re-sent.
+            wire = envelope.to_wire()
+            tracked = self._jobs.track(
+                staged.id, staged.fingerprint(), envelope.instance, wire, staged.idempotency_key
+            )
+            if tracked.claim is not Claim.NEW:
+                return self._claimed(envelope, decision, tracked)
+            answer = self._books.cached(staged, envelope.cache_key, clf.vital if clf else False)
+            if answer is not None:
+                return self._answered(
+                    envelope, decision, self._books.cache_result(envelope, answer)
+                )
+            self._admit(envelope)
+        except (redis.RedisError, OSError, InfrastructureError) as exc:
+            self._abandon(staged)
+            raise InfrastructureError(f"cannot enqueue job {staged.id}: {exc}") from exc
+        return envelope, decision, wire
+
+    def _admit(self, envelope: Envelope) -> None:
+        """Reserve the job's spend on its budgets; BudgetExceeded (nothing kept) if a budget
+        cannot take it."""
+        budget = self._books.budget
+        if budget is None:
+            return
+        try:
+            budget.admit(envelope.job, envelope.instance, envelope.reserved_usd)
+        except BudgetExceeded:
+            self._abandon(envelope.job)
+            raise
+
+    def _answered(self, envelope: Envelope, decision: Decision, result: Result) -> JobHandle:
+        """A cache hit: record its result at once (no message, no provider call)."""
+        self._jobs.record(result)
+        self._books.decided(envelope, decision, cached=result)
+        return JobHandle(self.app.AsyncResult(result.job_id), decision=decision,
+                         instance=envelope.instance)  # fmt: skip
+
+    def _claimed(self, envelope: Envelope, decision: Decision, tracked: Tracked) -> JobHandle:
+        """A job submitted before: the same job again gets a handle on the first one (nothing
+        is sent twice); another payload under its id or its idempotency key is refused."""
+        job_id, key = envelope.job.id, envelope.job.idempotency_key
+        match tracked.claim:
+            case Claim.KEY_SAME:
+                return JobHandle(self.app.AsyncResult(tracked.job_id), decision=None)
+            case Claim.KEY_CONFLICT:
+                raise JobError(
+                    f"idempotency key {key!r} was used for another job ({tracked.job_id}): a key"
+                    " stands for one job; use a new key for a different job"
+                )
+            case Claim.CONFLICT:
+                raise JobError(
+                    f"job id {job_id!r} already belongs to another job: an id is owned by the"
+                    " first job submitted under it (leave 'id' out to get a fresh one, or use"
+                    " 'idempotency_key' to submit the same job again)"
+                )
+        return JobHandle(self.app.AsyncResult(job_id), decision=decision, instance=None)
+
+    def _abandon(self, job: Job) -> None:
+        """Undo what a failed submit claimed, so that submitting again really sends the job.
+        Best effort: Redis may be the reason the submit failed."""
+        try:
+            self._jobs.untrack(job.id, job.idempotency_key)
+            if self._books.budget is not None:
+                self._books.budget.cancel(job.id)
+        except InfrastructureError as exc:
+            log.warning("job %s: could not undo a failed submit: %s", job.id, exc)

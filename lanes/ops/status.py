@@ -1,0 +1,92 @@
+"""``lanes status``: each lane's limits, usage now, cooldown, health, queue depth and workers.
+
+Limits are shown as configured (no ``limit_margin``), per model class: the instance-wide
+``limits`` that every model without its own shares, and one entry per model in
+``model_limits``, read from the same (instance, model class) buckets the workers reserve in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from celery import Celery
+
+from lanes.kernel.config import Config, InstanceSpec
+from lanes.kernel.config.models import ALL_MODELS
+from lanes.kernel.errors import InfrastructureError
+from lanes.stores.keys import Keys
+from lanes.stores.redis.lane_state import RedisLaneState
+from lanes.stores.redis.limiter import RedisLimiter
+from lanes.workers.services.ledger_health import ledger_health, stale_after_s
+from lanes.workers.services.liveness import liveness
+
+
+def lane_status(config: Config, client: redis.Redis, app: Celery) -> list[dict[str, Any]]:
+    """One row per lane, read from Redis and the workers (1 s to hear from workers).
+
+    ``available_now`` holds tokens available now per bucket (None: unlimited; may be negative
+    after a call used more than it reserved). ``model_limits`` maps each model with limits of
+    its own to ``{"limits", "available_now"}`` of its buckets; it is empty when the lane has
+    none.
+    """
+    keys = Keys(config.redis_prefix)
+    states = RedisLaneState(client, keys).statuses(config.lanes())
+    limiter = RedisLimiter(client, keys)
+    consumers_by_queue = consumers(app)
+    alive = liveness(client, keys, config.lanes(), config.liveness.timeout_s)
+    rows = []
+    for lane, spec in config.instances.items():
+        state = states[lane]
+        try:
+            depth = int(client.llen(keys.queue(lane)))
+        except redis.RedisError as exc:
+            raise InfrastructureError(f"cannot read queue {lane}: {exc}") from exc
+        rows.append(
+            {
+                "lane": lane,
+                "enabled": spec.enabled,
+                "limits": spec.limits.model_dump(),
+                "available_now": dict(limiter.usage(lane, ALL_MODELS, spec.limits)),
+                "cooldown_s": round(state.cooldown_s, 3),
+                "disabled": state.disabled_reason,
+                "health": round(state.health, 3),
+                "queue_depth": depth,
+                "workers": sorted(consumers_by_queue.get(lane, [])),
+                "consuming": alive[lane].consuming,
+                "liveness": alive[lane].detail,
+                "model_limits": _model_rows(limiter, lane, spec),
+            }
+        )
+    return rows
+
+
+def ledger_status(config: Config, client: redis.Redis) -> dict[str, Any] | None:
+    """The ledger's drainers: those running, events waiting, failures and replacements, with
+    a verdict (``status``, ``detail``, ``fix``); None with ``ledger.enabled`` false."""
+    if not config.ledger.enabled:
+        return None
+    stale_s = stale_after_s(config.ledger.flush_interval_s)
+    return ledger_health(client, Keys(config.redis_prefix), stale_s).to_json()
+
+
+def _model_rows(limiter: RedisLimiter, lane: str, spec: InstanceSpec) -> dict[str, Any]:
+    """Per model with limits of its own: its limits and what its buckets hold now."""
+    rows: dict[str, Any] = {}
+    for model in spec.model_limits:
+        model_class, limits = spec.limits_for(model)
+        rows[model] = {
+            "limits": limits.model_dump(),
+            "available_now": dict(limiter.usage(lane, model_class, limits)),
+        }
+    return rows
+
+
+def consumers(app: Celery) -> dict[str, list[str]]:
+    """Queue name → the workers consuming it (asks every worker; takes up to 1 s)."""
+    replies = app.control.inspect(timeout=1.0).active_queues() or {}
+    found: dict[str, list[str]] = {}
+    for worker, queues in replies.items():
+        for queue in queues:
+            found.setdefault(queue["name"], []).append(worker)
+    return found

@@ -1,0 +1,204 @@
+"""Pipelines: steps across lanes as one Celery chain, each step routed like any job.
+
+A pipeline file (YAML)::
+
+    name: extract-synthesise
+    steps:
+      - name: extract
+        instance: koala                 # any job field: instance, model, task_type, vital...
+        max_tokens: 600
+        prompt: |
+          Extract the structure of this document as JSON ...
+          {input}
+      - name: synthesise
+        instance: claude1
+        prompt: |
+          Write a one-page brief from this structure:
+          {previous}
+
+``{input}`` is the pipeline's input text; ``{previous}`` the answer of the step before (it is
+appended when a later step's prompt does not say where). A step after a failed one does not
+run; the pipeline's result says which step failed and why. Pipeline steps are never answered
+from the response cache (each step's fresh answer is still stored there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lanes.broker.chain_links import PREVIOUS
+from lanes.broker.result import Result
+from lanes.data import package_file
+from lanes.kernel.errors import ConfigError
+from lanes.recipes.ports import RecipeClient
+
+EXAMPLE = package_file("pipelines/extract-synthesise.yaml")
+EXAMPLE_INPUT = package_file("sample-document.md")
+INPUT = "{input}"
+PREVIOUS_FIELD = "{previous}"
+STEP_KEYS = {"name", "prompt", "system", "max_tokens", "temperature", "task_type", "complexity",
+             "vital", "instance", "model", "strategy", "chain", "constraints"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    steps: list[dict[str, Any]]
+    """Each step: ``name``, ``prompt`` (a template) and optional job fields."""
+
+    def jobs(self, input_text: str, *, project: str | None = None) -> list[dict[str, Any]]:
+        """The steps as jobs: ``{input}`` filled in, ``{previous}`` marked for the worker."""
+        jobs = []
+        for index, step in enumerate(self.steps):
+            fields = {k: v for k, v in step.items() if k != "name"}
+            prompt = str(fields.pop("prompt")).replace(PREVIOUS_FIELD, PREVIOUS)
+            fields["prompt"] = prompt.replace(INPUT, input_text) if index == 0 or INPUT in prompt \
+                else prompt  # fmt: skip
+            fields["cache"] = False
+            fields["metadata"] = {"pipeline": self.name, "step": str(step["name"])}
+            if project is not None:
+                fields["project"] = project
+            jobs.append(fields)
+        return jobs
+
+
+def parse_pipeline(data: object, source: str) -> Pipeline:
+    """A pipeline from parsed YAML; a ConfigError naming the source, the key and the fix."""
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), list) or not data["steps"]:
+        raise ConfigError("no steps", source=source, key="steps",
+                          fix="give a list of steps, each with a name and a prompt")  # fmt: skip
+    steps = []
+    for i, step in enumerate(data["steps"]):
+        key = f"steps[{i}]"
+        if not isinstance(step, dict) or not step.get("prompt") or not step.get("name"):
+            raise ConfigError("a step needs a name and a prompt", source=source, key=key)
+        unknown = sorted(set(step) - STEP_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown key(s) {', '.join(unknown)}", source=source, key=key,
+                              fix=f"use {', '.join(sorted(STEP_KEYS))}")  # fmt: skip
+        steps.append(dict(step))
+    if INPUT not in str(steps[0]["prompt"]):
+        raise ConfigError(
+            "the first step's prompt does not use {input}", source=source,
+            key="steps[0].prompt", fix="put {input} where the input goes",
+        )  # fmt: skip
+    return Pipeline(name=str(data.get("name") or Path(source).stem), steps=steps)
+
+
+def load_pipeline(path: Path) -> Pipeline:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read pipeline file: {exc}", source=str(path)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not YAML: {exc}", source=str(path)) from None
+    return parse_pipeline(data, str(path))
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """Every step's result, in order (a step that never finished has None: it was cancelled
+    at the deadline)."""
+
+    pipeline: str
+    steps: list[str]
+    results: list[Result | None]
+    elapsed_s: float
+    calls_in_flight: int = 0
+    """Calls of cancelled steps that had started: they finish and are billed."""
+
+    @property
+    def ok(self) -> bool:
+        return all(r is not None and r.ok for r in self.results)
+
+    @property
+    def output(self) -> str:
+        last = self.results[-1]
+        return last.text if last is not None and last.ok else ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline,
+            "ok": self.ok,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "total_cost_usd": round(sum(r.cost_usd for r in self.results if r), 6),
+            "calls_in_flight": self.calls_in_flight,
+            "steps": [
+                _step_json(name, r) for name, r in zip(self.steps, self.results, strict=True)
+            ],
+            "output": self.output,
+        }
+
+
+def _step_json(name: str, result: Result | None) -> dict[str, Any]:
+    if result is None:
+        return {"step": name, "status": "timeout"}
+    return {
+        "step": name,
+        "job_id": result.job_id,
+        "lane": result.instance,
+        "model": result.model,
+        "status": result.status,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "cost_usd": round(result.cost_usd, 6),
+        "cached": result.cached,
+        "cost_saved_usd": round(result.cost_saved_usd, 6),
+        "simulated": result.simulated,
+        "latency_s": round(result.latency_s, 3),
+        "fallbacks": len(result.fallbacks),
+        "error": result.error,
+        "text": result.text,
+    }
+
+
+def run_pipeline(
+    lanes: RecipeClient,
+    pipeline: Pipeline,
+    input_text: str,
+    *,
+    project: str | None = None,
+    strategy: str | None = None,
+    timeout_s: float = 600.0,
+    on_sent: Callable[[], None] | None = None,
+) -> PipelineRun:
+    """Send ``pipeline`` as one Celery chain and wait for every step, ``timeout_s`` at most
+    from the start (routing and sending included): the steps unfinished then are cancelled.
+    A step refused at submit is named in the error; ``on_sent`` runs once the chain is sent.
+    :class:`NoWorker` (every step cancelled) when a step waits on a lane with no worker."""
+    started = time.monotonic()
+    names = [str(step["name"]) for step in pipeline.steps]
+    handles = lanes.submit_chain(
+        pipeline.jobs(input_text, project=project),
+        strategy=strategy,
+        labels=[f"pipeline step {name!r}" for name in names],
+    )
+    if on_sent is not None:
+        on_sent()
+    reason = f"pipeline not finished within its {timeout_s:g}s timeout"
+    got = lanes.collect(handles, started + timeout_s, reason)
+    if got.no_worker is not None:
+        raise got.no_worker.noting(f"; {len(got.cancelled)} step(s) of the pipeline cancelled")
+    return PipelineRun(pipeline.name, names, got.results, time.monotonic() - started,
+                       got.calls_in_flight)  # fmt: skip
+
+
+async def arun_pipeline(
+    lanes: RecipeClient,
+    pipeline: Pipeline,
+    input_text: str,
+    *,
+    project: str | None = None,
+    strategy: str | None = None,
+    timeout_s: float = 600.0,
+) -> PipelineRun:
+    """:func:`run_pipeline` for asyncio (runs in a thread)."""
+    return await asyncio.to_thread(run_pipeline, lanes, pipeline, input_text, project=project,
+                                   strategy=strategy, timeout_s=timeout_s)  # fmt: skip

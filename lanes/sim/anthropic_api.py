@@ -1,0 +1,210 @@
+"""The Anthropic Messages API (``POST /v1/messages``, ``GET /v1/models``) on the wire."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from lanes.sim.buckets import BucketState
+from lanes.sim.engine import (
+    Abandoned,
+    Call,
+    Injected,
+    Limited,
+    Outcome,
+    Served,
+    TooLong,
+    UnknownModel,
+)
+from lanes.sim.profiles import Fault, Profile
+from lanes.sim.replies import Prompt
+from lanes.sim.validate import (
+    InvalidRequest,
+    check_content,
+    check_messages,
+    optional_int,
+    optional_number,
+    parse_json_object,
+    reject_stream,
+    require_str,
+)
+from lanes.sim.wire import DROP, Reply, bearer_token, json_reply, retry_after_headers
+
+ROLES = ("user", "assistant")
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+_KNOWN_FIELDS = frozenset({"model", "max_tokens", "messages", "system", "stream"})
+_IGNORED_FIELDS = frozenset(
+    {"metadata", "stop_sequences", "temperature", "top_p", "top_k", "service_tier", "speed"}
+    | {"cache_control", "inference_geo", "output_config", "diagnostics"}
+    | {"user_profile_id", "workspace_id"}
+)
+"""Accepted and checked where cheap, but without effect on the reply."""
+_UNSIMULATED_FIELDS = frozenset({"tools", "tool_choice", "thinking", "container", "mcp_servers"})
+# Ids only need to be unique; a private source keeps the seeded fault draws reproducible.
+_ids = random.Random()
+
+
+def _request_id() -> str:
+    return f"req_{_ids.getrandbits(96):024x}"
+
+
+def _rfc3339(in_s: float) -> str:
+    return datetime.fromtimestamp(time.time() + in_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ratelimit_headers(limits: list[BucketState]) -> dict[str, str]:
+    """``anthropic-ratelimit-*`` for each limited bucket; ``tokens-*`` is the tighter of
+    the input and output buckets. Unlimited buckets send nothing.
+
+    ``limits`` are the buckets of the request's model class (the model's own when it has
+    limits of its own), as the real API reports the limits of the model class used."""
+    headers: dict[str, str] = {}
+    for state in limits:
+        _put_bucket(headers, state.name.replace("_", "-"), state)
+    token_states = [s for s in limits if s.name != "requests"]
+    if token_states:
+        _put_bucket(headers, "tokens", min(token_states, key=lambda s: s.remaining))
+    return headers
+
+
+def _put_bucket(headers: dict[str, str], label: str, state: BucketState) -> None:
+    prefix = f"anthropic-ratelimit-{label}"
+    headers[f"{prefix}-limit"] = str(state.limit)
+    headers[f"{prefix}-remaining"] = str(state.remaining)
+    headers[f"{prefix}-reset"] = _rfc3339(state.full_in_s)
+
+
+def _check_options(payload: Mapping[str, Any]) -> None:
+    for key in payload:
+        if key in _UNSIMULATED_FIELDS:
+            raise InvalidRequest(f"{key}: not simulated; only plain text messages are")
+        if key not in _KNOWN_FIELDS and key not in _IGNORED_FIELDS:
+            raise InvalidRequest(f"{key}: Extra inputs are not permitted")
+    reject_stream(payload)
+    optional_number(payload, "temperature", 0.0, 1.0)
+    optional_number(payload, "top_p", 0.0, 1.0)
+    optional_int(payload, "top_k", minimum=0)
+    metadata = payload.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidRequest("metadata: Input should be an object")
+    stops = payload.get("stop_sequences")
+    if stops is not None and not (
+        isinstance(stops, list) and all(isinstance(s, str) for s in stops)
+    ):
+        raise InvalidRequest("stop_sequences: Input should be a list of strings")
+
+
+class AnthropicAPI:
+    """Validation and rendering for the Messages API. Stateless; share one instance.
+
+    ``stop_sequences`` are accepted but never match: replies are pseudo-words.
+    """
+
+    def check_headers(self, headers: Mapping[str, str], profile: Profile) -> Reply | None:
+        has_key = bool(headers.get("x-api-key") or bearer_token(headers))
+        if profile.require_api_key and not has_key:
+            message = "missing credentials: send an x-api-key or an Authorization: Bearer header"
+            return self.error(401, message)
+        if not headers.get("anthropic-version"):
+            return self.error(400, "anthropic-version: header is required")
+        return None
+
+    def parse(self, body: bytes) -> Call:
+        payload = parse_json_object(body)
+        _check_options(payload)
+        model = require_str(payload, "model")
+        max_tokens = optional_int(payload, "max_tokens")
+        if max_tokens is None:
+            raise InvalidRequest("max_tokens: Field required")
+        messages = check_messages(payload.get("messages"), ROLES)
+        system = payload.get("system")
+        if system is not None and system != "":
+            check_content(system, "system")
+        return Call(model, Prompt.of(messages, system), max_tokens)
+
+    def render(self, outcome: Outcome, call: Call) -> Reply:
+        if isinstance(outcome, Served):
+            return self._message(outcome, call)
+        if isinstance(outcome, UnknownModel):
+            return self.error(404, f"model: {outcome.model}")
+        if isinstance(outcome, TooLong):
+            tokens, window = outcome.requested_tokens, outcome.window
+            return self.error(400, f"prompt is too long: {tokens} tokens > {window} maximum")
+        if isinstance(outcome, Limited):
+            denial = outcome.denial
+            scope = f" for {denial.model_class}" if denial.model_class else ""
+            message = (
+                f"This request would exceed the rate limit of {denial.limit} "
+                f"{denial.name.replace('_', ' ')} per minute{scope}; "
+                f"retry after {denial.retry_after_s}s."
+            )
+            headers = ratelimit_headers(outcome.limits) | retry_after_headers(denial.retry_after_s)
+            return self.error(429, message, headers)
+        if isinstance(outcome, Injected):
+            return self._fault(outcome.fault, outcome.limits)
+        assert isinstance(outcome, Abandoned)
+        return DROP
+
+    def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> Reply:
+        error_type = ERROR_TYPES.get(status, "api_error")
+        payload = {"type": "error", "error": {"type": error_type, "message": message}}
+        return json_reply(status, payload, {"request-id": _request_id(), **(headers or {})})
+
+    def models(self, profile: Profile) -> Reply:
+        data = [
+            {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+            for m in profile.models
+        ]
+        first = data[0]["id"] if data else None
+        last = data[-1]["id"] if data else None
+        payload = {"data": data, "has_more": False, "first_id": first, "last_id": last}
+        return json_reply(200, payload, {"request-id": _request_id()})
+
+    def _message(self, served: Served, call: Call) -> Reply:
+        payload = {
+            "id": f"msg_{_ids.getrandbits(96):024x}",
+            "type": "message",
+            "role": "assistant",
+            "model": call.model,
+            "content": [{"type": "text", "text": served.text}],
+            "stop_reason": "max_tokens" if served.truncated else "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": served.input_tokens,
+                "output_tokens": served.output_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
+        }
+        headers = {"request-id": _request_id(), **ratelimit_headers(served.limits)}
+        return json_reply(200, payload, headers)
+
+    def _fault(self, fault: Fault, limits: list[BucketState]) -> Reply:
+        if fault.kind == "429":
+            if fault.retry_after_s is None:
+                message = "You have reached your specified API usage limits."
+                return self.error(429, message, ratelimit_headers(limits))
+            headers = ratelimit_headers(limits) | retry_after_headers(fault.retry_after_s)
+            return self.error(429, "Number of requests has exceeded your rate limit.", headers)
+        if fault.kind == "529":
+            return self.error(529, "Overloaded")
+        if fault.kind == "500":
+            return self.error(500, "Internal server error")
+        if fault.kind == "401":
+            return self.error(401, "invalid x-api-key")
+        return DROP
+
+
+ANTHROPIC = AnthropicAPI()

@@ -1,0 +1,144 @@
+"""The provider behaviour both APIs share: model and context checks, faults, limits,
+latency and the deterministic reply. The API modules only translate to and from JSON.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from lanes.sim.buckets import BucketState, Denial
+from lanes.sim.instances import InstanceState
+from lanes.sim.profiles import Fault, Profile
+from lanes.sim.replies import Prompt, count_tokens, generate_reply
+from lanes.sim.wire import Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A validated completion request. ``max_tokens=None``: no cap but the context window."""
+
+    model: str
+    prompt: Prompt
+    max_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What every call of one server shares: the seeded random source and the stop flag."""
+
+    rng: random.Random
+    stopping: threading.Event
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A reply. ``limits`` (here, in :class:`Injected` and :class:`Limited`) are the buckets
+    that govern the call's model: its own when it has ``model_limits``, else the
+    instance-wide ones; they are what the rate-limit headers describe."""
+
+    text: str
+    input_tokens: int
+    output_tokens: int
+    truncated: bool
+    limits: list[BucketState]
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownModel:
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class TooLong:
+    """``requested_tokens`` is the prompt plus ``max_tokens``; ``window`` the model's."""
+
+    requested_tokens: int
+    input_tokens: int
+    window: int
+
+
+@dataclass(frozen=True, slots=True)
+class Injected:
+    fault: Fault
+    limits: list[BucketState]
+
+
+@dataclass(frozen=True, slots=True)
+class Limited:
+    denial: Denial
+    limits: list[BucketState]
+
+
+@dataclass(frozen=True, slots=True)
+class Abandoned:
+    """The server is stopping while the call waited: close without answering."""
+
+
+Outcome = Served | UnknownModel | TooLong | Injected | Limited | Abandoned
+
+
+def latency_s(profile: Profile, rng: random.Random) -> float:
+    """One draw of the profile's latency: mean ± uniform jitter, never negative."""
+    if profile.latency_jitter_s <= 0:
+        return profile.latency_s
+    jitter_s = rng.uniform(-profile.latency_jitter_s, profile.latency_jitter_s)
+    return max(0.0, profile.latency_s + jitter_s)
+
+
+def _check_size(call: Call, profile: Profile) -> TooLong | int:
+    """The output cap for this call, or why the prompt does not fit the model."""
+    window = profile.context_window(call.model)
+    input_tokens = call.prompt.input_tokens
+    requested = input_tokens + (call.max_tokens or 0)
+    if requested > window or input_tokens >= window:
+        return TooLong(max(requested, input_tokens), input_tokens, window)
+    return call.max_tokens if call.max_tokens is not None else window - input_tokens
+
+
+def serve(state: InstanceState, call: Call, runtime: Runtime) -> Outcome:
+    """Run one completion call against ``state``; may sleep for latency or a fault."""
+    profile = state.profile
+    if not profile.serves(call.model):
+        return UnknownModel(call.model)
+    cap = _check_size(call, profile)
+    if isinstance(cap, TooLong):
+        return cap
+    fault = state.draw_fault(runtime.rng)
+    if fault is not None and fault.kind != "timeout":
+        return Injected(fault, state.limit_states(call.model))
+    if fault is not None and runtime.stopping.wait(fault.delay_s):
+        return Abandoned()
+    text, truncated = generate_reply(call.model, call.prompt, cap)
+    output_tokens = count_tokens(text)
+    # Without max_tokens the real APIs estimate output; here the exact reply is known.
+    charged = call.max_tokens if call.max_tokens is not None else output_tokens
+    input_tokens = call.prompt.input_tokens
+    denial = state.admit(call.model, input_tokens, charged)
+    if denial is not None:
+        return Limited(denial, state.limit_states(call.model))
+    delay_s = latency_s(profile, runtime.rng)
+    if delay_s > 0 and runtime.stopping.wait(delay_s):
+        return Abandoned()
+    state.settle(call.model, input_tokens, charged, output_tokens)
+    return Served(text, input_tokens, output_tokens, truncated, state.limit_states(call.model))
+
+
+class Dialect(Protocol):
+    """One wire format (Anthropic Messages or OpenAI chat completions)."""
+
+    def check_headers(self, headers: Mapping[str, str], profile: Profile) -> Reply | None:
+        """An error reply when credentials or required headers are missing, else None."""
+
+    def parse(self, body: bytes) -> Call:
+        """The validated call; raises :class:`~lanes.sim.validate.InvalidRequest`."""
+
+    def render(self, outcome: Outcome, call: Call) -> Reply: ...
+
+    def error(self, status: int, message: str) -> Reply:
+        """An error body in this API's form for ``status`` (400, 401, 404, 413, 500...)."""
+
+    def models(self, profile: Profile) -> Reply: ...

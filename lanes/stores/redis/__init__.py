@@ -1,0 +1,47 @@
+"""The Redis implementations of the store ports, shared by every process of a deployment."""
+
+from __future__ import annotations
+
+import redis
+
+from lanes.stores import Stores
+from lanes.stores.keys import Keys
+from lanes.stores.redis.budget import RedisBudgetStore
+from lanes.stores.redis.cache import RedisResponseCache
+from lanes.stores.redis.counter import RedisCounter
+from lanes.stores.redis.frame import RedisFrame
+from lanes.stores.redis.jobs import RedisJobStore
+from lanes.stores.redis.lane_state import RedisLaneState
+from lanes.stores.redis.ledger import RedisLedgerSink
+from lanes.stores.redis.limiter import RedisLimiter
+
+
+def redis_stores(client: redis.Redis, keys: Keys, *, ttl_s: int) -> Stores:
+    """Every store on ``client`` under ``keys``; job state lives ``ttl_s`` seconds."""
+    jobs = RedisJobStore(client, keys, ttl_s)
+    lane_state = RedisLaneState(client, keys)
+    limiter = RedisLimiter(client, keys)
+    ledger = RedisLedgerSink(client, keys)
+    return Stores(
+        lane_state=lane_state,
+        limiter=limiter,
+        jobs=jobs,
+        counter=RedisCounter(client, keys),
+        frame=RedisFrame(client, jobs, lane_state, limiter, ledger),
+        ledger=ledger,
+        cache=RedisResponseCache(client, keys),
+        budget=RedisBudgetStore(client, keys),
+    )
+
+
+__all__ = [
+    "RedisBudgetStore",
+    "RedisCounter",
+    "RedisFrame",
+    "RedisJobStore",
+    "RedisLaneState",
+    "RedisLedgerSink",
+    "RedisLimiter",
+    "RedisResponseCache",
+    "redis_stores",
+]

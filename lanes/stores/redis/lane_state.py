@@ -1,0 +1,130 @@
+"""Lane state in Redis (:class:`lanes.stores.lane_state.LaneStateStore`), shared by every
+process that uses the same key prefix. Redis errors surface as
+:class:`lanes.kernel.errors.InfrastructureError`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from lanes.router.lane_state import LaneStatus
+from lanes.stores.keys import Keys
+from lanes.stores.lane_state import (
+    HEALTH_HALF_LIFE_S,
+    HEALTH_PRIOR,
+    decay_factor,
+    health_score,
+)
+from lanes.stores.scripts import LaneStateScripts, queue_script, redis_errors, server_time_s, text
+
+
+class RedisLaneState:
+    """:class:`LaneStateStore` in Redis, shared by every process using the same ``keys``."""
+
+    def __init__(
+        self, client: redis.Redis, keys: Keys, *, health_half_life_s: float = HEALTH_HALF_LIFE_S
+    ) -> None:
+        if not health_half_life_s > 0:
+            raise ValueError(f"health_half_life_s must be > 0, got {health_half_life_s}")
+        self._client = client
+        self._keys = keys
+        self._half_life_s = health_half_life_s
+        self._scripts = LaneStateScripts.register(client)
+
+    def status(self, instance: str) -> LaneStatus:
+        """One instance's state, in one round trip."""
+        return self.statuses([instance])[instance]
+
+    def statuses(self, instances: list[str]) -> dict[str, LaneStatus]:
+        """The state of each instance, in one pipelined round trip (with the server TIME)."""
+        with redis_errors("reading lane state"):
+            pipe = self._client.pipeline(transaction=False)
+            parse = self.statuses_in(pipe, instances)
+            return parse(pipe.execute())
+
+    def statuses_in(
+        self, pipe: redis.client.Pipeline, instances: list[str]
+    ) -> Callable[[list[Any]], dict[str, LaneStatus]]:
+        """Queue the reads of :meth:`statuses` on ``pipe``; return the parser of the replies
+        from the first one queued here to the end."""
+        names = list(dict.fromkeys(instances))
+        pipe.time()
+        for name in names:
+            pipe.get(self._keys.disabled(name))
+            pipe.pttl(self._keys.cooldown(name))
+            pipe.hmget(self._keys.health(name), ["ok", "fail", "ts_ms"])
+        return lambda replies: self._parse_statuses(names, replies)
+
+    def _parse_statuses(self, names: list[str], replies: list[Any]) -> dict[str, LaneStatus]:
+        seconds, micros = replies[0]
+        now_ms = server_time_s(seconds, micros) * 1000
+        out: dict[str, LaneStatus] = {}
+        for i, name in enumerate(names):
+            disabled, pttl_ms, health = replies[1 + 3 * i : 4 + 3 * i]
+            out[name] = LaneStatus(
+                disabled_reason=None if disabled is None else text(disabled),
+                cooldown_s=max(0, int(pttl_ms)) / 1000,
+                health=self._health(health, now_ms),
+            )
+        return out
+
+    def _health(self, fields: list[object], now_ms: float) -> float:
+        ok_raw, fail_raw, ts_raw = fields
+        if ts_raw is None:
+            return 1.0
+        factor = decay_factor((now_ms - float(text(ts_raw))) / 1000, self._half_life_s)
+        ok = float(text(ok_raw or 0)) * factor
+        fail = float(text(fail_raw or 0)) * factor
+        return health_score(ok, fail)
+
+    def cool_down(self, instance: str, seconds: float, reason: str) -> float:
+        """See :meth:`LaneStateStore.cool_down`. Atomic: concurrent calls keep the longest."""
+        if not seconds > 0:
+            return self.status(instance).cooldown_s
+        ttl_ms = math.ceil(seconds * 1000)
+        with redis_errors(f"cooling down {instance}"):
+            left_ms = self._scripts.cool_down(
+                keys=[self._keys.cooldown(instance)], args=[ttl_ms, reason]
+            )
+        return int(left_ms) / 1000
+
+    def disable(self, instance: str, reason: str) -> None:
+        with redis_errors(f"disabling {instance}"):
+            self._client.set(self._keys.disabled(instance), reason)
+
+    def enable(self, instance: str) -> None:
+        with redis_errors(f"enabling {instance}"):
+            self._client.delete(self._keys.disabled(instance))
+
+    def record_success(self, instance: str) -> float:
+        return self._record(instance, "ok", "")
+
+    def record_failure(self, instance: str, kind: str) -> float:
+        return self._record(instance, "fail", kind)
+
+    def record_success_in(self, pipe: redis.client.Pipeline, instance: str) -> None:
+        """Queue :meth:`record_success` on ``pipe``."""
+        keys, args = self._record_call(instance, "ok", "")
+        queue_script(pipe, self._scripts.health, keys, args)
+
+    def _record(self, instance: str, outcome: str, kind: str) -> float:
+        keys, args = self._record_call(instance, outcome, kind)
+        with redis_errors(f"recording an outcome of {instance}"):
+            health = self._scripts.health(keys=keys, args=args)
+        return float(text(health))
+
+    def _record_call(
+        self, instance: str, outcome: str, kind: str
+    ) -> tuple[list[str], list[str | int | float]]:
+        half_life_ms = math.ceil(self._half_life_s * 1000)
+        return [self._keys.health(instance)], [outcome, half_life_ms, kind, HEALTH_PRIOR]
+
+    def clear(self, instance: str) -> None:
+        keys = self._keys
+        with redis_errors(f"clearing the state of {instance}"):
+            self._client.delete(
+                keys.cooldown(instance), keys.disabled(instance), keys.health(instance)
+            )

@@ -1,0 +1,80 @@
+"""The worker's Celery app: ``celery -A lanes.workers.celery_app worker -Q claude1,zai``.
+
+Reads the config from ``$LANES_CONFIG`` (else the default search path) and Redis from the
+config's ``redis_url`` / ``$REDIS_URL`` (else 127.0.0.1:6379). ``lanes worker`` uses this.
+This module is the composition root of a worker process: it builds the stores and the
+provider factory and hands them to :class:`~lanes.workers.context.WorkerContext`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+import redis
+from celery.signals import worker_ready, worker_shutdown
+
+from lanes.broker.app import create_app
+from lanes.broker.connection import refuse_open_redis, require_redis_url
+from lanes.kernel.config import load_config
+from lanes.stores.consumers import start_heartbeat
+from lanes.stores.keys import Keys
+from lanes.stores.redis import redis_stores
+from lanes.workers.budget import WorkerBudget
+from lanes.workers.context import WorkerContext
+from lanes.workers.providers import build_provider
+from lanes.workers.services.janitor import Janitor
+from lanes.workers.services.ledger_supervisor import DrainerSupervisor, supervise_drainer
+from lanes.workers.services.liveness import took_canary
+from lanes.workers.services.maintenance import consumed_lanes, start_janitor, start_liveness
+from lanes.workers.tasks import register_tasks
+
+# One line per HTTP call drowns the task log; Celery's own lines already say what happened.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+config = load_config()
+redis_url = require_redis_url(config)
+refuse_open_redis(config, redis_url)
+app = create_app(config, redis_url)
+# redis-py connects lazily and re-creates its pool after a fork, so building it here is safe
+# for every Celery pool type.
+client = redis.Redis.from_url(redis_url, decode_responses=True)
+keys = Keys(config.redis_prefix)
+stores = redis_stores(client, keys, ttl_s=config.result_ttl_s)
+context = WorkerContext(
+    config=config,
+    stores=stores,
+    providers=build_provider,
+    ping=client.ping,
+    budget=WorkerBudget(config, stores.budget),
+)
+register_tasks(app, lambda: context, on_canary=lambda lane: took_canary(client, keys, lane))
+
+
+_stop_janitor = threading.Event()
+_drainer: list[DrainerSupervisor] = []
+
+
+@worker_ready.connect
+def _start_janitor(sender: object = None, **_: object) -> None:
+    lanes = consumed_lanes(sender) or config.lanes()
+    node = str(getattr(sender, "hostname", "") or f"{socket.gethostname()}:{os.getpid()}")
+    start_heartbeat(client, keys, node, lanes, _stop_janitor)
+    if config.liveness.interval_s > 0:
+        start_liveness(app, client, keys, lanes, config.liveness, _stop_janitor)
+    if config.janitor_interval_s > 0:
+        janitor = Janitor(
+            client, keys, stores.jobs, app, config.lanes(), quiet_s=config.janitor_quiet_s
+        )
+        start_janitor(janitor, config.janitor_interval_s, _stop_janitor)
+    if config.ledger.enabled:
+        _drainer.append(supervise_drainer(config, redis_url))  # replaced if it dies
+
+
+@worker_shutdown.connect
+def _stop_janitor_thread(**_: object) -> None:
+    _stop_janitor.set()
+    for drainer in _drainer:
+        drainer.close()  # it drains what is queued, then stops

@@ -1,0 +1,76 @@
+"""Anthropic Messages API through the official SDK; also Anthropic-compatible base URLs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anthropic
+
+from lanes.kernel.errors import ConnectionFailed, ProviderError, ProviderTimeout
+from lanes.workers.providers.base import ProviderRequest, ProviderResponse
+from lanes.workers.providers.errors import error_for_status, rate_limit_headers
+from lanes.workers.providers.scrub import NO_SECRETS, Scrubber
+
+
+class AnthropicProvider:
+    """One account on an Anthropic(-compatible) endpoint. The SDK's retries are off:
+    lanes owns the one retry loop."""
+
+    def __init__(
+        self, *, base_url: str, api_key: str, timeout_s: float, scrub: Scrubber = NO_SECRETS
+    ) -> None:
+        self._client = anthropic.Anthropic(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
+        )
+        self._scrub = scrub
+
+    def call(self, request: ProviderRequest) -> ProviderResponse:
+        # Errors carrying provider text are raised ``from None``: the vendor exception they
+        # replace may quote the key, and a logged traceback would show it.
+        params: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "messages": request.messages,
+        }
+        if request.system:
+            params["system"] = request.system
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        started = time.perf_counter()
+        try:
+            raw = self._client.messages.with_raw_response.create(
+                **params, timeout=request.timeout_s
+            )
+            message = raw.parse()
+        except anthropic.APIStatusError as exc:
+            raise _status_error(exc, self._scrub) from None
+        except anthropic.APITimeoutError as exc:
+            raise ProviderTimeout(f"no answer within {request.timeout_s}s") from exc
+        except anthropic.APIConnectionError as exc:
+            raise ConnectionFailed(self._scrub(f"connection failed: {exc}")) from None
+        latency_s = time.perf_counter() - started
+        usage = message.usage
+        text = "".join(getattr(block, "text", "") for block in message.content)
+        return ProviderResponse(
+            text=text,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_input_tokens=usage.cache_read_input_tokens or 0,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+            stop_reason=str(message.stop_reason or ""),
+            latency_s=latency_s,
+            request_id=raw.headers.get("request-id"),
+            rate_limit_headers=rate_limit_headers(raw.headers),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _status_error(exc: anthropic.APIStatusError, scrub: Scrubber) -> ProviderError:
+    message = exc.message
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        message = str(body["error"].get("message", message))
+    return error_for_status(exc.status_code, message, exc.response.headers, scrub)

@@ -1,0 +1,95 @@
+"""OpenAI-compatible chat completions over httpx: LiteLLM proxy, Ollama's ``/v1``, vLLM."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from lanes.kernel.errors import BadRequest, ConnectionFailed, ProviderTimeout
+from lanes.workers.providers.base import ProviderRequest, ProviderResponse
+from lanes.workers.providers.errors import error_for_status, rate_limit_headers
+from lanes.workers.providers.scrub import NO_SECRETS, Scrubber
+
+_FINISH_TO_STOP = {"stop": "end_turn", "length": "max_tokens"}
+
+
+class OpenAIProvider:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        timeout_s: float,
+        scrub: Scrubber = NO_SECRETS,
+    ) -> None:
+        self._scrub = scrub
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(
+            base_url=base_url,
+            headers=headers,
+            timeout=timeout_s,
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        )
+
+    def call(self, request: ProviderRequest) -> ProviderResponse:
+        # Errors carrying provider text are raised ``from None``: the vendor exception they
+        # replace may quote the key, and a logged traceback would show it.
+        messages = list(request.messages)
+        if request.system:
+            messages.insert(0, {"role": "system", "content": request.system})
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": messages,
+            "max_tokens": request.max_tokens,
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        started = time.perf_counter()
+        try:
+            resp = self._client.post("/chat/completions", json=body, timeout=request.timeout_s)
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout(f"no answer within {request.timeout_s}s") from exc
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(self._scrub(f"connection failed: {exc}")) from None
+        latency_s = time.perf_counter() - started
+        if resp.status_code >= 400:
+            message = _error_message(resp)
+            raise error_for_status(resp.status_code, message, resp.headers, self._scrub)
+        return _parse(resp, latency_s, self._scrub)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _error_message(resp: httpx.Response) -> str:
+    try:
+        data = resp.json()
+    except ValueError:
+        return resp.text[:300]
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, dict):
+        return str(err.get("message", err))
+    return str(err or data)[:300]
+
+
+def _parse(resp: httpx.Response, latency_s: float, scrub: Scrubber) -> ProviderResponse:
+    try:
+        data = resp.json()
+        choice = data["choices"][0]
+        usage = data.get("usage") or {}
+        text = choice["message"].get("content") or ""
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise BadRequest(scrub(f"unreadable chat completion: {resp.text[:200]}")) from None
+    details = usage.get("prompt_tokens_details") or {}
+    return ProviderResponse(
+        text=text,
+        input_tokens=int(usage.get("prompt_tokens", 0)),
+        output_tokens=int(usage.get("completion_tokens", 0)),
+        cache_read_input_tokens=int(details.get("cached_tokens", 0) or 0),
+        stop_reason=_FINISH_TO_STOP.get(str(choice.get("finish_reason")), "end_turn"),
+        latency_s=latency_s,
+        request_id=resp.headers.get("x-request-id") or data.get("id"),
+        rate_limit_headers=rate_limit_headers(resp.headers),
+    )

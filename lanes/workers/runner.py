@@ -1,0 +1,241 @@
+"""Run one step of a job: get capacity, call the step's provider, decide what happens next.
+
+Plain functions over a :class:`WorkerContext`; the Celery task in ``lanes.workers.tasks`` only
+adapts their :data:`Outcome` to Celery (return, ``retry``, ``replace``). Order of checks:
+
+1. a redelivered message (the broker's flag, or the janitor's copy) whose job already has a
+   result returns it as is, with no call; one whose job already moved on is dropped;
+2. a step that cannot serve the job (disabled, context window too small) is skipped (before
+   the step, the task has failed a message that breaks a rule the dispatcher keeps:
+   :func:`broken_promise`);
+3. a cooling-down instance hands the job to another member of its pool, else the job waits
+   (re-queued with a short countdown, bounded by ``retry.max_wait_s``), then falls back;
+4. capacity is reserved in the global limiter (estimated input + ``max_tokens``), waiting the
+   same bounded way;
+5. the call is numbered: a job its caller cancelled ends here, its capacity given back, and
+   so does one that holds no budget reservation (no dispatcher admitted it) while one of its
+   budgets is spent;
+6. the call; success settles the reservation to actual usage and records the one result;
+   a retryable failure retries the step with backoff, then falls back to the next step.
+
+A Redis outage after the call repeats the writes, not the call (:mod:`lanes.workers.outage`).
+
+A message delivered for the first time cannot be either, so step 1 reads nothing for it and
+step 2 uses the worker's lane view (at most ``LANE_STATE_TTL_S`` old); a redelivered one reads
+hand-off mark, result and live lane state in one unit (:class:`lanes.stores.frame.StepFrame`).
+The writes after the call are one unit too: one Redis round trip each in a deployment.
+"""
+
+from __future__ import annotations
+
+import random
+
+from lanes.broker import counters as metrics
+from lanes.broker.message import Envelope
+from lanes.kernel.errors import AuthFailed, BudgetExceeded, ProviderError
+from lanes.router.candidates import CHEAP_TAG
+from lanes.router.classifier import classify
+from lanes.router.filters import VITAL_ON_CHEAP
+from lanes.stores.limiter import Acquired, CapacityWait, Reservation, ReservationTooLarge
+from lanes.workers import feedback
+from lanes.workers.books import Call
+from lanes.workers.context import WorkerContext
+from lanes.workers.outage import outlast
+from lanes.workers.outcome import Done, Drop, Forward, Outcome, Retry
+from lanes.workers.providers import ProviderRequest, ProviderResponse
+from lanes.workers.records import failure_result, success_result
+
+MAX_COUNTDOWN_S = 5.0
+"""Longest countdown a waiting job is re-queued with: far below any visibility timeout."""
+
+
+def run_step(ctx: WorkerContext, env: Envelope, *, redelivered: bool = True) -> Outcome:
+    """One step of ``env``'s job. ``redelivered``: this message may have run before (the
+    broker redelivered it, or the janitor re-sent it); when unsure, say True."""
+    if redelivered:
+        before = ctx.stores.frame.before(env.job.id, env.hop, env.instance)
+        if before.stale:
+            return Drop()  # a redelivered message whose job already moved on
+        if before.recorded is not None:
+            return Done(before.recorded)  # a redelivery of a finished job: same result, no call
+        status = before.status
+    else:
+        status = ctx.lane_status(env.instance)
+    unfit = _unfit_reason(ctx, env, status.disabled_reason)
+    if unfit is not None:
+        return _forward_or_fail(ctx, env, unfit)
+    if status.cooldown_s > 0:
+        return _elsewhere_or_wait(ctx, env, status.cooldown_s, "cooling down")
+    # Build the client before reserving: a reservation is only fair to the provider's own
+    # bucket if the request leaves right after it (a first client build takes ~100 ms).
+    ctx.provider(env.instance)
+    try:
+        acquired = ctx.capacity.acquire(
+            env.instance, ctx.config.instances[env.instance], env.model,
+            env.input_tokens, env.job.max_tokens,
+        )  # fmt: skip
+    except ReservationTooLarge as exc:
+        return _forward_or_fail(ctx, env, str(exc))
+    except CapacityWait as wait:
+        outcome = _elsewhere_or_wait(ctx, env, wait.wait_s, f"at its {wait.reason} limit")
+        if isinstance(outcome, Retry):
+            metrics.waited_for_limits(env.instance, outcome.countdown_s)
+        return outcome
+    return _call_with(ctx, env, acquired)
+
+
+def broken_promise(ctx: WorkerContext, env: Envelope) -> str | None:
+    """Why this message must not run although it reached a worker: it breaks a rule the
+    dispatcher never breaks, so somebody built it by hand (e.g. through Flower's task API).
+    Vital work on a lane tagged cheap: the job is classified again here (only for cheap lanes,
+    so other lanes pay nothing for the check), as the dispatcher saw it: a pipeline step before
+    the previous step's answer is fed in (the answer may read as vital, the request did not)."""
+    if CHEAP_TAG not in ctx.config.instances[env.instance].tags or env.job.vital is False:
+        return None
+    clf = classify(env.job)
+    if not clf.vital:
+        return None
+    why = f" ({clf.vital_reason})" if clf.vital_reason else ""
+    return (
+        f"refused: {VITAL_ON_CHEAP}, and this job is vital{why} but its message sends it to"
+        f" {env.instance}; lanes' dispatcher never does: submit jobs through lanes"
+    )
+
+
+def _unfit_reason(ctx: WorkerContext, env: Envelope, disabled: str | None) -> str | None:
+    if not ctx.config.instances[env.instance].enabled:
+        return f"{env.instance} is disabled in the config"
+    if disabled:
+        return f"{env.instance} is disabled: {disabled}"
+    model = ctx.config.models[env.model]
+    if env.input_tokens + env.job.max_tokens > model.context_window:
+        return (
+            f"{env.model} context window {model.context_window} cannot fit "
+            f"{env.input_tokens} input + {env.job.max_tokens} output tokens"
+        )
+    return None
+
+
+def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> Outcome:
+    reservation = acquired.reservation if acquired is not None else None
+    call = _start(ctx, env, reservation)
+    if isinstance(call, Done):
+        return call
+    try:
+        response = _call(ctx, env)
+    except ProviderError as exc:
+        if reservation is not None:  # the provider counted the request: keep it charged
+            ctx.stores.limiter.release(reservation, refund=False)
+        cooldown_s = feedback.on_error(ctx.config, ctx.stores.lane_state, env.instance, exc)
+        ctx.lane_state_changed()
+        ctx.books.call_failed(call, exc, cooldown_s)
+        if cooldown_s:
+            metrics.cooled_down(env.instance)
+        return _after_error(ctx, env, exc)
+    except BaseException:
+        if reservation is not None:
+            ctx.stores.limiter.release(reservation, refund=True)
+        raise
+    result = success_result(ctx.config, env, response)
+    events = ctx.books.success_events(call, result)
+    # Repeat the writes, never the call, if Redis is away right now (lanes.workers.outage).
+    standing = outlast(
+        ctx.ping, ctx.config.retry.outage_s, f"recording the result of job {env.job.id}",
+        lambda: ctx.stores.frame.after_success(result, reservation, events),
+    )  # fmt: skip
+    ctx.books.settled(call, result)
+    metrics.billed(env.instance, env.model, result.cost_usd, result.latency_s)
+    if standing == result:
+        metrics.job_ended(env.instance, env.model, ok=True)
+    return Done(standing)
+
+
+def _start(ctx: WorkerContext, env: Envelope, reservation: Reservation | None) -> Call | Done:
+    """Number the call; or end the job, the capacity given back, when its caller cancelled
+    it or a spent budget refuses a job no dispatcher admitted."""
+    try:
+        call = ctx.books.call_started(env)
+    except BudgetExceeded as exc:
+        _give_back(ctx, reservation)
+        return fail_step(ctx, env, f"refused: {exc}")
+    except BaseException:
+        _give_back(ctx, reservation)
+        raise
+    if call is None:
+        _give_back(ctx, reservation)
+        return _cancelled(ctx, env)
+    return call
+
+
+def _give_back(ctx: WorkerContext, reservation: Reservation | None) -> None:
+    if reservation is not None:
+        ctx.stores.limiter.release(reservation, refund=True)
+
+
+def _cancelled(ctx: WorkerContext, env: Envelope) -> Done:
+    """The caller gave up on the job: the result it recorded stands, with no call made."""
+    standing = ctx.stores.jobs.result(env.job.id) or failure_result(env, "cancelled by its caller")
+    ctx.books.job_failed(env, standing)
+    return Done(standing)
+
+
+def _call(ctx: WorkerContext, env: Envelope) -> ProviderResponse:
+    job = env.job
+    request = ProviderRequest(
+        model=env.model,
+        messages=job.as_messages(),
+        max_tokens=job.max_tokens,
+        system=job.system,
+        temperature=job.temperature,
+        timeout_s=ctx.config.instances[env.instance].timeout_s,
+    )
+    return ctx.provider(env.instance).call(request)
+
+
+def _after_error(ctx: WorkerContext, env: Envelope, exc: ProviderError) -> Outcome:
+    reason = f"{type(exc).__name__} on {env.instance}/{env.model}: {exc}"
+    if not exc.retryable:
+        if isinstance(exc, AuthFailed):
+            return _forward_or_fail(ctx, env, reason)
+        return fail_step(ctx, env, reason)
+    if env.attempt + 1 < ctx.config.retry.attempts_per_step:
+        return Retry(env.retried(), backoff_s(ctx, env.attempt))
+    return _forward_or_fail(ctx, env, reason)
+
+
+def backoff_s(ctx: WorkerContext, attempt: int) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(max, base * 2**attempt))."""
+    spec = ctx.config.retry
+    ceiling = min(spec.backoff_max_s, spec.backoff_base_s * (2**attempt))
+    return random.uniform(0, ceiling)
+
+
+def _elsewhere_or_wait(ctx: WorkerContext, env: Envelope, wait_s: float, why: str) -> Outcome:
+    """Another pool member if one is usable; else wait (bounded); else fall back."""
+    lane = env.chain[env.step].instance
+    if lane in ctx.config.pools:
+        other = ctx.pools.expand(lane)
+        if other != env.instance and ctx.stores.lane_state.status(other).cooldown_s <= 0:
+            return Forward(env.moved(other))
+    if env.waited_s < ctx.config.retry.max_wait_s:
+        countdown_s = min(max(wait_s, 0.05), MAX_COUNTDOWN_S)
+        return Retry(env.waiting(countdown_s), countdown_s)
+    waited = f"{env.instance} {why}; waited {env.waited_s:.0f}s (retry.max_wait_s)"
+    return _forward_or_fail(ctx, env, waited)
+
+
+def _forward_or_fail(ctx: WorkerContext, env: Envelope, reason: str) -> Outcome:
+    if env.step + 1 >= len(env.chain):
+        return fail_step(ctx, env, f"chain exhausted; last: {reason}")
+    instance = ctx.pools.expand(env.chain[env.step + 1].instance)
+    return Forward(env.advanced(instance, reason))
+
+
+def fail_step(ctx: WorkerContext, env: Envelope, reason: str) -> Done:
+    """End ``env``'s job as failed for ``reason``, without a call (or after the last one)."""
+    failed = failure_result(env, reason)
+    standing = ctx.stores.jobs.record(failed)
+    if standing == failed:
+        metrics.job_ended(env.instance, env.model, ok=False)
+    ctx.books.job_failed(env, standing)
+    return Done(standing)

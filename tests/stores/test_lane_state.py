@@ -1,0 +1,225 @@
+"""Contract tests of the lane state store, against the in-memory twin and against real Redis.
+
+The in-memory store runs on a fake clock; Redis on its own, so cooldowns are checked within a
+small margin and the health half-life is short (1 s) to see recovery within a real wait.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+import redis
+
+from lanes.kernel.errors import InfrastructureError
+from lanes.router.lane_state import LaneStatus
+from lanes.stores.keys import Keys
+from lanes.stores.lane_state import LaneStateStore
+from lanes.stores.memory.lane_state import MemoryLaneState
+from lanes.stores.redis.lane_state import RedisLaneState
+from tests.fakes import FakeClock
+
+SLACK_S = 0.5
+HALF_LIFE_S = 1.0
+
+
+@dataclass
+class Harness:
+    state: LaneStateStore
+    advance: Callable[[float], None]
+    exact: bool
+
+    def assert_cooldown(self, instance: str, expected_s: float) -> None:
+        got = self.state.status(instance).cooldown_s
+        low_s = expected_s - (1e-6 if self.exact else SLACK_S)
+        assert low_s <= got <= expected_s + 1e-6, (got, expected_s)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def harness(request: pytest.FixtureRequest) -> Harness:
+    if request.param == "memory":
+        clock = FakeClock(5_000.0)
+        return Harness(MemoryLaneState(clock, health_half_life_s=HALF_LIFE_S), clock.advance, True)
+    client = request.getfixturevalue("redis_client")
+    keys = request.getfixturevalue("keys")
+    store = RedisLaneState(client, keys, health_half_life_s=HALF_LIFE_S)
+    return Harness(store, time.sleep, exact=False)
+
+
+def test_an_unknown_instance_is_healthy(harness: Harness) -> None:
+    assert harness.state.status("acct") == LaneStatus()
+    assert harness.state.statuses(["a", "b"]) == {"a": LaneStatus(), "b": LaneStatus()}
+    assert harness.state.statuses([]) == {}
+
+
+# -- cooldown -------------------------------------------------------------------------------------
+
+
+def test_cooldown_is_set_and_reported(harness: Harness) -> None:
+    left_s = harness.state.cool_down("acct", 10, "429 from provider")
+    assert left_s == pytest.approx(10)
+    harness.assert_cooldown("acct", 10)
+    assert harness.state.status("other").cooldown_s == 0
+
+
+def test_a_shorter_cooldown_does_not_shorten_a_longer_one(harness: Harness) -> None:
+    harness.state.cool_down("acct", 10, "long")
+    left_s = harness.state.cool_down("acct", 2, "short")
+    assert 10 - SLACK_S <= left_s <= 10
+    harness.assert_cooldown("acct", 10)
+    harness.state.cool_down("acct", 20, "longer")
+    harness.assert_cooldown("acct", 20)
+
+
+def test_a_cooldown_ends_by_itself(harness: Harness) -> None:
+    harness.state.cool_down("acct", 0.3, "429")
+    harness.advance(0.35)
+    assert harness.state.status("acct").cooldown_s == 0
+    harness.state.cool_down("acct", 0.2, "again")  # an expired one does not block a new one
+    harness.assert_cooldown("acct", 0.2)
+
+
+def test_a_non_positive_cooldown_changes_nothing(harness: Harness) -> None:
+    assert harness.state.cool_down("acct", 0, "retry-after: 0") == 0
+    assert harness.state.status("acct").cooldown_s == 0
+
+
+# -- disable / enable / clear ---------------------------------------------------------------------
+
+
+def test_disable_and_enable(harness: Harness) -> None:
+    harness.state.disable("acct", "401 invalid x-api-key")
+    assert harness.state.status("acct").disabled_reason == "401 invalid x-api-key"
+    assert harness.state.status("other").disabled_reason is None
+    harness.state.enable("acct")
+    assert harness.state.status("acct").disabled_reason is None
+    harness.state.enable("acct")  # enabling twice is fine
+
+
+def test_clear_forgets_everything(harness: Harness) -> None:
+    harness.state.disable("acct", "402")
+    harness.state.cool_down("acct", 30, "429")
+    harness.state.record_failure("acct", "timeout")
+    harness.state.clear("acct")
+    assert harness.state.status("acct") == LaneStatus()
+
+
+def test_statuses_reports_each_instance(harness: Harness) -> None:
+    harness.state.disable("a", "403")
+    harness.state.cool_down("b", 10, "429")
+    harness.state.record_failure("c", "server_error")
+    got = harness.state.statuses(["a", "b", "c", "d"])
+    assert got["a"].disabled_reason == "403"
+    assert got["b"].cooldown_s > 10 - SLACK_S
+    assert got["c"].health < 1.0
+    assert got["d"] == LaneStatus()
+
+
+# -- health ---------------------------------------------------------------------------------------
+
+
+def test_health_decreases_with_failures_and_recovers_with_successes(harness: Harness) -> None:
+    healths = [harness.state.record_failure("acct", "timeout") for _ in range(3)]
+    assert healths == sorted(healths, reverse=True)
+    assert healths[-1] < 0.5
+    assert 0.0 <= harness.state.status("acct").health < 0.5
+    for _ in range(10):
+        harness.state.record_success("acct")
+    assert harness.state.status("acct").health > 0.7
+
+
+def test_health_recovers_as_failures_fade(harness: Harness) -> None:
+    for _ in range(5):
+        harness.state.record_failure("acct", "overloaded")
+    before = harness.state.status("acct").health
+    harness.advance(2 * HALF_LIFE_S)  # failures now weigh a quarter
+    after = harness.state.status("acct").health
+    assert before < 0.3
+    assert after > before + 0.2
+
+
+def test_health_stays_in_range(harness: Harness) -> None:
+    for _ in range(50):
+        assert 0.0 <= harness.state.record_failure("acct", "timeout") <= 1.0
+    for _ in range(50):
+        assert 0.0 <= harness.state.record_success("acct") <= 1.0
+    assert harness.state.record_success("fresh") == pytest.approx(1.0)
+
+
+# -- Redis only: several clients and processes ----------------------------------------------------
+
+
+def _cool_down_in_child(redis_url: str, prefix: str, seconds: float, reason: str) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    RedisLaneState(client, Keys(prefix=prefix)).cool_down("acct", seconds, reason)
+    client.close()
+
+
+def test_state_written_by_one_process_is_seen_by_another(
+    redis_url: str, keys: Keys, redis_client: redis.Redis
+) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    for seconds, reason in [(20.0, "429 long"), (3.0, "429 short")]:
+        child = ctx.Process(
+            target=_cool_down_in_child, args=(redis_url, keys.prefix, seconds, reason)
+        )
+        child.start()
+        child.join(timeout=30)
+        assert child.exitcode == 0
+    status = RedisLaneState(redis_client, keys).status("acct")
+    assert status.cooldown_s > 3.0  # the short cooldown did not shorten the long one
+    assert redis_client.get(keys.cooldown("acct")) == "429 long"
+
+
+def test_state_written_by_one_client_is_seen_by_another(
+    redis_url: str, keys: Keys, redis_client: redis.Redis
+) -> None:
+    other = redis.Redis.from_url(redis_url)  # bytes replies: decoding must not matter
+    writer, reader = RedisLaneState(redis_client, keys), RedisLaneState(other, keys)
+    writer.disable("acct", "401")
+    writer.cool_down("acct", 5, "429")
+    writer.record_failure("acct", "timeout")
+    status = reader.status("acct")
+    assert status.disabled_reason == "401"
+    assert status.cooldown_s > 4
+    assert status.health == pytest.approx(0.5, abs=0.01)
+    other.close()
+
+
+def test_statuses_is_one_round_trip(
+    redis_client: redis.Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RedisLaneState(redis_client, keys)
+    calls: list[int] = []
+    real = redis.client.Pipeline.execute
+
+    def counting(self: redis.client.Pipeline, *args: object, **kwargs: object) -> object:
+        calls.append(len(self.command_stack))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counting)
+    monkeypatch.setattr(
+        redis_client, "execute_command", lambda *a, **k: pytest.fail(f"extra command {a[0]}")
+    )
+    store.statuses(["a", "b", "c"])
+    assert calls == [1 + 3 * 3]
+
+
+def test_redis_errors_become_infrastructure_errors(dead_client: redis.Redis, keys: Keys) -> None:
+    store = RedisLaneState(dead_client, keys)
+    with pytest.raises(InfrastructureError) as raised:
+        store.statuses(["acct"])
+    assert isinstance(raised.value.__cause__, redis.RedisError)
+    for call in (
+        lambda: store.cool_down("acct", 5, "429"),
+        lambda: store.disable("acct", "401"),
+        lambda: store.enable("acct"),
+        lambda: store.record_success("acct"),
+        lambda: store.record_failure("acct", "timeout"),
+        lambda: store.clear("acct"),
+    ):
+        with pytest.raises(InfrastructureError):
+            call()
