@@ -21,27 +21,26 @@ import redis
 from celery import Celery
 from celery.canvas import Signature
 
-from lanes.broker.app import create_app
 from lanes.broker.connection import require_redis_url
 from lanes.broker.handle import JobHandle
 from lanes.broker.result import Result
-from lanes.dispatch.budget_gate import BudgetGate, ledger_spent
+from lanes.deployment import Deployment, open_deployment
 from lanes.dispatch.dispatcher import Dispatcher
 from lanes.dispatch.waiting import Collected, Waited, Waiter, collect
 from lanes.kernel.config import Config, load_config
 from lanes.kernel.errors import NoWorker
+from lanes.layers.budgets.gate import BudgetGate, ledger_spent
+from lanes.layers.build import dispatch_layers
 from lanes.router.budgets import Hold
 from lanes.router.decision import Decision
 from lanes.router.engine import Router
 from lanes.router.history import LearnedHistory
 from lanes.router.job import Job
 from lanes.router.lane_state import CachedLaneState
-from lanes.stores import consumers
+from lanes.stores import Stores, consumers
 from lanes.stores.jobs import Cancelled
 from lanes.stores.keys import Keys
 from lanes.stores.ledger import PerformanceRow
-from lanes.stores.redis import redis_stores
-from lanes.stores.sql.lazy import LazyLedger
 
 if TYPE_CHECKING:
     from lanes.recipes.batch import BatchSummary
@@ -51,37 +50,54 @@ if TYPE_CHECKING:
 
 
 class Lanes:
-    """A connection to one deployment: its Redis, its Celery app, a router and a dispatcher.
+    """A connection to one deployment (:func:`lanes.deployment.open_deployment`): its Redis,
+    its Celery app, a router and a dispatcher with the layers the config switches on.
 
     Every Redis key lives under the config's ``redis_prefix``. Thread-safe; one per process
     is enough.
     """
 
     def __init__(self, config: Config, redis_url: str) -> None:
+        self.deployment: Deployment = open_deployment(config, redis_url)
         self.config = config
-        self.redis_url = redis_url
-        self.keys = Keys(config.redis_prefix)
-        self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
-        self.app: Celery = create_app(config, redis_url)
-        self.stores = redis_stores(self.redis, self.keys, ttl_s=config.result_ttl_s)
         # Routing reads lane state at most once a second; workers re-check before each call.
         self.lane_state = CachedLaneState(self.stores.lane_state, ttl_s=1.0)
-        self.ledger = DispatcherLedger(config)
+        self.ledger = DispatcherLedger(self.deployment)
         self.history = LearnedHistory(config.learning, self.ledger.performance,
                                       pools=config.pools)  # fmt: skip
         self.router = Router(
             config, lane_state=self.lane_state, history=self.history, counter=self.stores.counter
         )
-        self.budget = BudgetGate(config, self.stores.budget, self.ledger.spent)
+        gate = BudgetGate(config, self.stores.budget, self.ledger.spent)
         self.dispatcher = Dispatcher(
             config,
             self.app,
             self.router,
             self.stores,
             lane_state=self.lane_state,
-            budget=self.budget,
+            layers=dispatch_layers(config, self.stores, budget=gate),
         )
         self.waiter = Waiter(self.stores.jobs, served=self.served)
+
+    @property
+    def redis_url(self) -> str:
+        return self.deployment.redis_url
+
+    @property
+    def redis(self) -> redis.Redis:
+        return self.deployment.redis
+
+    @property
+    def keys(self) -> Keys:
+        return self.deployment.keys
+
+    @property
+    def stores(self) -> Stores:
+        return self.deployment.stores
+
+    @property
+    def app(self) -> Celery:
+        return self.deployment.app
 
     @classmethod
     def connect(cls, config: Config | None = None, *, config_path: Path | None = None) -> Lanes:
@@ -232,9 +248,7 @@ class Lanes:
         return self.dispatcher.signature(job, strategy=strategy)
 
     def close(self) -> None:
-        self.app.close()
-        self.redis.close()
-        self.ledger.close()
+        self.deployment.close()
 
     def __enter__(self) -> Lanes:
         return self
@@ -254,15 +268,19 @@ def _pipeline(pipeline: Pipeline | str | Path) -> Pipeline:
     return pipeline if isinstance(pipeline, Pipeline) else load_pipeline(Path(pipeline))
 
 
-class DispatcherLedger(LazyLedger):
-    """What a dispatcher reads from the ledger (learned performance; spend to rebuild budget
-    counters), the database opened on first use, never at connect: routing must not wait
-    for a database."""
+class DispatcherLedger:
+    """What a dispatcher reads from the deployment's ledger (learned performance; spend to
+    rebuild budget counters), the database opened on first use, never at connect: routing
+    must not wait for a database."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self._config = deployment.config
+        self._ledger = deployment.ledger
 
     def performance(self) -> list[PerformanceRow]:
         if not self._config.ledger.enabled:
             return []
-        return self.get().performance()
+        return self._ledger.get().performance()
 
     def spent(self, hold: Hold) -> float:
-        return ledger_spent(self.get())(hold)
+        return ledger_spent(self._ledger.get())(hold)

@@ -8,6 +8,7 @@ wheel and asks for them is told where to get them.
 from __future__ import annotations
 
 import typer
+from rich.text import Text
 
 from lanes.cli import main as run
 from lanes.cli.app import app, err_console, flow_help
@@ -46,7 +47,7 @@ def _missing(typer_app: typer.Typer, command: str) -> None:
     @typer_app.command(command, context_settings=PASS_THROUGH, add_help_option=False)
     def missing(ctx: typer.Context) -> None:
         """Not installed: ships with lanes' source tree."""
-        err_console.print(f"[bold red]error:[/] {MISSING.format(command=command)}", soft_wrap=True)
+        err_console.print(Text(f"error: {MISSING.format(command=command)}"), soft_wrap=True)
         raise typer.Exit(2)
 
 

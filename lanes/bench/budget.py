@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from lanes.bench.harness import bench_redis, derived_config, sim_subprocess, worker_processes
-from lanes.broker.app import create_app, wait_for_queues
+from lanes.broker.app import wait_for_queues
 from lanes.client import Lanes
+from lanes.deployment import open_deployment
 from lanes.kernel.config import Config, SimMode
 from lanes.kernel.errors import BudgetExceeded, LanesError
 from lanes.ops.ledger_view import books
-from lanes.stores.sql import open_ledger
 
 BUDGET_DB = 15
 PROMPTS = (
@@ -89,10 +89,9 @@ def run_budget(
             with worker_processes(cfg, cfg.lanes(), count=settings.workers,
                                   concurrency=settings.concurrency, env=env, log_dir=logs,
                                   name="bench-budget"):  # fmt: skip
-                app = create_app(cfg, url)
-                wait_for_queues(app, set(cfg.lanes()))
-                app.close()
-                open_ledger(cfg).close()  # the schema, once, before 50 processes read it
+                with open_deployment(cfg, url) as deployment:
+                    wait_for_queues(deployment.app, set(cfg.lanes()))
+                    deployment.ledger.get()  # the schema, once, before 50 processes read it
                 runs = _dispatch(cfg, url, settings, progress)
                 spent = _ledger_spend(cfg, progress)
     return report(settings, runs, spent)

@@ -73,6 +73,8 @@ def bench_redis(config: Config, db: int = 13) -> Iterator[str]:
     """A Redis for a benchmark: its own db, flushed before and after."""
     with resolve_redis(config.redis_url, state_dir=Path(config.state_dir)) as base:
         url = with_db(base, db)
+        # The benchmark's own Redis database, emptied whole before any deployment opens on
+        # it: no deployment's keys, so not the opener's connection (lanes.deployment).
         client = redis.Redis.from_url(url)
         client.flushdb()
         try:

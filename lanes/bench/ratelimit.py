@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from lanes.bench.harness import bench_redis, derived_config, sim_process, worker_processes
-from lanes.broker.app import create_app, wait_for_queues
+from lanes.broker.app import wait_for_queues
 from lanes.client import Lanes
+from lanes.deployment import open_deployment
 from lanes.kernel.config import Config, SimMode
 from lanes.kernel.errors import LanesError
 from lanes.sim import SimControl
@@ -67,9 +68,8 @@ def run_ratelimit(
             env["LANES_SIMULATOR__PORT"] = sim.rsplit(":", 1)[1]
             with worker_processes(cfg, members, count=workers, concurrency=cfg.worker.concurrency,
                                   env=env, log_dir=logs):  # fmt: skip
-                app = create_app(cfg, url)
-                wait_for_queues(app, set(members))
-                app.close()
+                with open_deployment(cfg, url) as deployment:
+                    wait_for_queues(deployment.app, set(members))
                 measured = _drive(cfg, url, sim, duration_s, warmup_s, progress)
     configured = ACCOUNT_LIMITS["requests_per_min"] * len(members)
     achieved = measured["ok"] * 60.0 / measured["window_s"]

@@ -33,8 +33,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from lanes.bench.harness import (
     BENCH_APP,
     BENCH_QUEUE,
@@ -49,8 +47,9 @@ from lanes.bench.harness import (
     sim_subprocess,
     worker_processes,
 )
-from lanes.broker.app import create_app, wait_for_queues
+from lanes.broker.app import wait_for_queues
 from lanes.client import Lanes
+from lanes.deployment import Deployment, open_deployment
 from lanes.kernel.config import Config, SimMode
 from lanes.router.job import Job
 from lanes.stores.sql import open_ledger
@@ -131,16 +130,13 @@ def run_throughput(
                  worker_processes(cfg_off, cfg_off.lanes(), count=workers,
                                   concurrency=concurrency, env=env_off, log_dir=logs,
                                   name="bench-off") as procs_off:  # fmt: skip
-                client = redis.Redis.from_url(url)
-                meters = {
-                    "on": CpuMeter([proc.pid for proc in procs], sim.pid, client),
-                    "off": CpuMeter([proc.pid for proc in procs_off], sim.pid, client),
-                }
-                try:
-                    result = _measure(cfg, cfg_off, (url, url_off), meters, jobs, rounds,
-                                      progress)  # fmt: skip
-                finally:
-                    client.close()
+                with open_deployment(cfg, url) as bench, \
+                     open_deployment(cfg_off, url_off) as bench_off:  # fmt: skip
+                    meters = {
+                        "on": CpuMeter([proc.pid for proc in procs], sim.pid, bench.redis),
+                        "off": CpuMeter([proc.pid for proc in procs_off], sim.pid, bench.redis),
+                    }
+                    result = _measure((bench, bench_off), meters, jobs, rounds, progress)
                 rss = max(peak_rss_mb(proc.pid) for proc in procs)
     outcomes = ledger_outcomes(cfg)
     return {**result, "ledger_outcomes": outcomes, "worker_peak_rss_mb": round(rss, 1),
@@ -175,9 +171,7 @@ class Arm:
 
 
 def _measure(
-    cfg: Config,
-    cfg_off: Config,
-    urls: tuple[str, str],
+    deployments: tuple[Deployment, Deployment],
     meters: dict[str, CpuMeter],
     jobs: int,
     rounds: int,
@@ -185,27 +179,23 @@ def _measure(
 ) -> dict[str, Any]:
     """``rounds`` alternating runs of each arm; each arm keeps its best rate, so a burst of
     load from elsewhere on the machine does not decide the ratios."""
-    url, url_off = urls
-    app = create_app(cfg, url)
+    bench, bench_off = deployments
+    cfg, cfg_off = bench.config, bench_off.config
+    app = bench.app
     add_bench_queue(app)
     wait_for_queues(app, {*cfg.lanes(), BENCH_QUEUE})
-    app_off = create_app(cfg_off, url_off)
-    wait_for_queues(app_off, set(cfg_off.lanes()))
-    try:
-        with Lanes(cfg, url) as lanes, Lanes(cfg_off, url_off) as lanes_off:
-            calls = sdk_calls(cfg, lanes, jobs)  # routed here, outside the timed runs
-            on, off = meters["on"], meters["off"]
-            arms = [
-                Arm("celery_noop",
-                    lambda n: _celery_run(app, NOOP_TASK, [[i] for i in range(n)]), on),
-                Arm("sdk_task", lambda n: _celery_run(app, SDK_TASK, calls[:n]), on),
-                Arm("lanes", lambda n: _lanes_run(lanes, n), on),
-                Arm("lanes_no_ledger", lambda n: _lanes_run(lanes_off, n), off),
-            ]  # fmt: skip
-            _alternate(arms, jobs, rounds, progress)
-    finally:
-        app.close()
-        app_off.close()
+    wait_for_queues(bench_off.app, set(cfg_off.lanes()))
+    with Lanes(cfg, bench.redis_url) as lanes, Lanes(cfg_off, bench_off.redis_url) as lanes_off:
+        calls = sdk_calls(cfg, lanes, jobs)  # routed here, outside the timed runs
+        on, off = meters["on"], meters["off"]
+        arms = [
+            Arm("celery_noop",
+                lambda n: _celery_run(app, NOOP_TASK, [[i] for i in range(n)]), on),
+            Arm("sdk_task", lambda n: _celery_run(app, SDK_TASK, calls[:n]), on),
+            Arm("lanes", lambda n: _lanes_run(lanes, n), on),
+            Arm("lanes_no_ledger", lambda n: _lanes_run(lanes_off, n), off),
+        ]  # fmt: skip
+        _alternate(arms, jobs, rounds, progress)
     return report(jobs, rounds, {arm.name: arm for arm in arms})
 
 

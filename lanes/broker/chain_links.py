@@ -3,9 +3,10 @@
 A later step's prompt holds :data:`PREVIOUS` where the previous step's answer goes. In a
 Celery chain the worker gets the previous step's return value as an extra first argument: its
 summary (job id, status, lane, model), never its reply. :func:`feed` reads that job's result
-from the job store, puts its text in place (and re-keys the response cache for the fed
-prompt). A step after a failed one does not run: it fails with the reason, so the chain ends
-with a failed result.
+from the job store and puts its text in place (the message's response cache key no longer
+describes the job: it is cleared, for the worker's layers to key the fed job again). A step
+after a failed one does not run: it fails with the reason, so the chain ends with a failed
+result.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from typing import Any
 
 from lanes.broker.message import Envelope
 from lanes.broker.result import Result
-from lanes.kernel.config import CacheSpec
-from lanes.router.cache_key import store_key
 
 PREVIOUS = "\u27e6lanes:previous\u27e7"
 """Where a step's prompt takes the previous step's answer (``{previous}`` in a pipeline file)."""
@@ -26,7 +25,6 @@ def feed(
     env: Envelope,
     previous: Any,
     result_of: Callable[[str], Result | None],
-    cache: CacheSpec,
     max_job_bytes: int,
 ) -> Envelope | str:
     """``env`` with the previous step's answer in its prompt, or why the step cannot run.
@@ -54,4 +52,4 @@ def feed(
             f"with the previous step's answer, job {job.id} carries {job.payload_bytes()} bytes;"
             f" the limit is {max_job_bytes} (max_job_bytes): lower that step's max_tokens"
         )
-    return env.model_copy(update={"job": job, "cache_key": store_key(job, spec=cache)})
+    return env.model_copy(update={"job": job, "cache_key": None})

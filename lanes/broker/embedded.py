@@ -108,6 +108,7 @@ class EmbeddedRedis:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + _START_TIMEOUT_S
+        # The server this process just started, before any deployment opens on it.
         client = redis.Redis(host=DEFAULT_HOST, port=self.port, socket_timeout=1)
         assert self._proc is not None
         while time.monotonic() < deadline:
@@ -152,6 +153,7 @@ class EmbeddedRedis:
 
 def require_answer(url: str, timeout_s: float = 2.0) -> None:
     """PING the Redis at ``url``; InfrastructureError saying which one did not answer."""
+    # A probe of the URL alone, before (or instead of) opening a deployment on it.
     client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
     try:
         client.ping()

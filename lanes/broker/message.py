@@ -56,7 +56,7 @@ class Envelope(BaseModel):
     """The task type the dispatcher classified (what the ledger learns per)."""
     reserved_usd: float = Field(default=0.0, ge=0)
     """What the job's budgets hold for it: the most one call on its first step may cost
-    (:func:`lanes.dispatch.books.reservation_usd`)."""
+    (:func:`lanes.layers.reservation.reservation_usd`)."""
     cache_key: str | None = None
     """Where the answer goes in the response cache (None: caching is off for this job)."""
 

@@ -49,22 +49,19 @@ def compare(
 
 
 def side_by_side(data: dict[str, Any]) -> Table:
-    """One column per target: its figures on top, its output below."""
+    """One column per target: its row's figures on top, its text (or error) below."""
     runs = data["runs"]
     table = Table(title="lanes compare", show_lines=True)
     table.add_column("", style="bold", no_wrap=True)
     for run in runs:
         table.add_column(foreign(run["target"]), ratio=1)
     for name, cells in (
-        ("lane/model", [f"{r.get('lane', '')}/{r.get('model', '')}" for r in runs]),
+        ("lane/model", [f"{r['lane']}/{r['model']}" for r in runs]),
         ("status", [r["status"] + marks(r) for r in runs]),
-        ("latency", [f"{r.get('latency_s', 0.0):.2f}s" for r in runs]),
-        (
-            "tokens in/out",
-            [f"{r.get('input_tokens', 0)}/{r.get('output_tokens', 0)}" for r in runs],
-        ),
-        ("cost (USD)", [f"{r.get('cost_usd', 0.0):.6f}" for r in runs]),
-        ("output", [r.get("text") or r.get("error") or "" for r in runs]),
+        ("latency", [f"{r['latency_s']:.2f}s" for r in runs]),
+        ("tokens in/out", [f"{r['input_tokens']}/{r['output_tokens']}" for r in runs]),
+        ("cost (USD)", [f"{r['cost_usd']:.6f}" for r in runs]),
+        ("output", [r["text"] or r["error"] or "" for r in runs]),
     ):
         table.add_row(name, *(foreign(cell) for cell in cells))
     if data.get("calls_in_flight"):
@@ -73,12 +70,13 @@ def side_by_side(data: dict[str, Any]) -> Table:
 
 
 def marks(row: dict[str, Any]) -> str:
-    """What a result's figures alone would hide: answered from the response cache (no call,
-    cost 0: what it saved) and answered by the provider simulator (filler text)."""
+    """What a job's row (:mod:`lanes.recipes.rows`) would hide in its figures: answered from
+    the response cache (no call, cost 0: what it saved) and answered by the provider
+    simulator (filler text)."""
     found = []
-    if row.get("cached"):
-        found.append(f"cached, saved ${row.get('cost_saved_usd', 0.0):.6f}")
-    if row.get("simulated"):
+    if row["cached"]:
+        found.append(f"cached, saved ${row['cost_saved_usd']:.6f}")
+    if row["simulated"]:
         found.append("simulated")
     return f" ({'; '.join(found)})" if found else ""
 

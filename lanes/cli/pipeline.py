@@ -59,10 +59,9 @@ def _table(data: dict[str, object]) -> Table:
     assert isinstance(steps, list)
     for step in steps:
         table.add_row(
-            foreign(step["step"]), str(step.get("lane", "")), str(step.get("model", "")),
-            step["status"] + marks(step), str(step.get("input_tokens", "")),
-            str(step.get("output_tokens", "")), f"{step.get('cost_usd', 0.0):.6f}",
-            f"{step.get('latency_s', 0.0):.2f}s", foreign(step.get("error") or ""),
+            foreign(step["step"]), step["lane"], step["model"], step["status"] + marks(step),
+            str(step["input_tokens"]), str(step["output_tokens"]), f"{step['cost_usd']:.6f}",
+            f"{step['latency_s']:.2f}s", foreign(step["error"] or ""),
         )  # fmt: skip
     table.caption = f"total cost ${data['total_cost_usd']:.6f}, wall time {data['elapsed_s']:.2f}s"
     if data.get("calls_in_flight"):

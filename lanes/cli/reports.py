@@ -216,27 +216,22 @@ def budget(
 ) -> None:
     """Every budget with its spend, in-flight reservations and reset time; or set a limit
     (kept in the ledger, in force for every dispatcher within a second)."""
-    from lanes.ops.ledger_view import books, budget_limit, budget_rows, redis_client, save_budget
+    from lanes.deployment import open_deployment
+    from lanes.ops.ledger_view import books, budget_limit, budget_rows, save_budget
     from lanes.router.budgets import usd
-    from lanes.stores.keys import Keys
-    from lanes.stores.redis.budget import RedisBudgetStore
 
     config = state(ctx).config()
     wanted = {"daily": set_daily, "monthly": set_monthly, "per_request": set_per_request}
     # Every value is checked before anything is written: one bad value saves nothing.
     limits = [budget_limit(config, f"{scope}:{period}", limit_usd)
               for period, limit_usd in wanted.items() if limit_usd is not None]  # fmt: skip
-    client = redis_client(config)
-    store = RedisBudgetStore(client, Keys(config.redis_prefix))
-    try:
-        with books(config, warn=_warn) as ledger:
-            for limit in limits:
-                save_budget(store, ledger, limit, time.time())
-                err_console.print(foreign(f"budget {limit.budget_id} set to "
-                                          f"{usd(limit.limit_usd)}"))  # fmt: skip
-            rows = budget_rows(config, store, ledger, datetime.now(UTC))
-    finally:
-        client.close()
+    with open_deployment(config) as deployment, books(config, warn=_warn) as ledger:
+        store = deployment.stores.budget
+        for limit in limits:
+            save_budget(store, ledger, limit, time.time())
+            err_console.print(foreign(f"budget {limit.budget_id} set to "
+                                      f"{usd(limit.limit_usd)}"))  # fmt: skip
+        rows = budget_rows(config, store, ledger, datetime.now(UTC))
     if as_json:
         print_json({"timezone": config.budgets.timezone, "budgets": rows})
         return

@@ -24,6 +24,7 @@ from lanes.cli.app import (
 )
 from lanes.cli.compare import marks
 from lanes.kernel.errors import JobTimeout
+from lanes.recipes.rows import result_row
 
 if TYPE_CHECKING:
     from lanes.broker.handle import JobHandle
@@ -78,7 +79,7 @@ def run(
     prompt: str = typer.Argument(None, help="The prompt; omit with --job FILE."),
     job_file: Path | None = typer.Option(None, "--job", help="A JSON file holding a Job."),
     max_tokens: int = typer.Option(1024, "--max-tokens"),
-    instance: str | None = typer.Option(None, "--instance", help="Pin a lane or pool."),
+    instance: str | None = typer.Option(None, "--instance", help="Pin an instance or pool."),
     model: str | None = typer.Option(None, "--model", help="Pin a model."),
     strategy: str | None = typer.Option(None, "--strategy"),
     vital: bool | None = typer.Option(
@@ -139,6 +140,6 @@ def wait_for(lanes: Lanes, handle: JobHandle, timeout_s: float) -> Result:
 def show_result(result: Result) -> None:
     """A result for a person: where it ran (and whether the answer came from the response
     cache or the simulator), then the reply (or the error), as plain text."""
-    head = f"{result.instance}/{result.model} {result.status}{marks(result.to_wire())}"
+    head = f"{result.instance}/{result.model} {result.status}{marks(result_row(result))}"
     console.print(foreign(head, "bold"))
     console.print(foreign(result.text or result.error or ""))

@@ -41,12 +41,9 @@ LIVENESS_CHECK_S = 5.0
 def serve_until_interrupted(stack: Stack, progress: Progress) -> None:
     """Keep ``stack`` running until Ctrl-C or SIGTERM: replace a worker that died, and
     restart one that the liveness canary finds connected but not consuming its lane."""
-    import redis
-
     from lanes.kernel.errors import InfrastructureError
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    client = redis.Redis.from_url(stack.redis_url)
     checked = time.monotonic()
     try:
         while True:
@@ -54,12 +51,10 @@ def serve_until_interrupted(stack: Stack, progress: Progress) -> None:
             if time.monotonic() - checked >= LIVENESS_CHECK_S:
                 checked = time.monotonic()
                 with contextlib.suppress(InfrastructureError):  # Redis away: workers retry
-                    stack.restart_stuck(client)
+                    stack.restart_stuck()
             time.sleep(1)
     except KeyboardInterrupt:
         progress("stopping")
-    finally:
-        client.close()
 
 
 @app.command()

@@ -19,22 +19,12 @@ def status(
 ) -> None:
     """Per lane: limits (also per model), capacity available now, cooldown, health, queue
     depth, workers, and whether the lane is consumed (the liveness canary)."""
-    import redis
-
-    from lanes.broker.app import create_app
-    from lanes.broker.connection import require_redis_url
+    from lanes.deployment import open_deployment
     from lanes.ops.status import lane_status, ledger_status
 
-    config = state(ctx).config()
-    url = require_redis_url(config)
-    client = redis.Redis.from_url(url, decode_responses=True)
-    celery_app = create_app(config, url)
-    try:
-        rows = lane_status(config, client, celery_app)
-        ledger = ledger_status(config, client)
-    finally:
-        celery_app.close()
-        client.close()
+    with open_deployment(state(ctx).config()) as deployment:
+        rows = lane_status(deployment)
+        ledger = ledger_status(deployment)
     if as_json:
         print_json({"lanes": rows, "ledger": ledger})
     else:
@@ -134,15 +124,11 @@ def reset(
         _reset_books(config, cache=cache, stats=stats, yes=yes)
         return
     chosen = st.lanes(lanes)
-    from lanes.ops.ledger_view import redis_client
-    from lanes.stores.keys import Keys
-    from lanes.stores.redis.lane_state import RedisLaneState
+    from lanes.deployment import open_deployment
 
-    client = redis_client(config)
-    store = RedisLaneState(client, Keys(config.redis_prefix))
-    for lane in chosen:
-        store.clear(lane)
-    client.close()
+    with open_deployment(config) as deployment:
+        for lane in chosen:
+            deployment.stores.lane_state.clear(lane)
     console.print(f"reset: {', '.join(chosen)}")
 
 
@@ -155,15 +141,10 @@ def _reset_books(config: Config, *, cache: bool, stats: bool, yes: bool) -> None
         console.print("nothing changed")
         raise typer.Exit(1)
     if cache:
-        from lanes.ops.ledger_view import redis_client
-        from lanes.stores.keys import Keys
-        from lanes.stores.redis.cache import RedisResponseCache
+        from lanes.deployment import open_deployment
 
-        client = redis_client(config)
-        try:
-            removed = RedisResponseCache(client, Keys(config.redis_prefix)).clear()
-        finally:
-            client.close()
+        with open_deployment(config) as deployment:
+            removed = deployment.stores.cache.clear()
         console.print(f"response cache emptied: {removed} answer(s) removed")
     if stats:
         from lanes.ops.ledger_view import books

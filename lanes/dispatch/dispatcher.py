@@ -6,10 +6,12 @@
     handle = dispatcher.submit({"prompt": "Summarise ...", "max_tokens": 300})
     result = handle.get(timeout_s=60)        # or: await handle.wait(timeout_s=60)
 
-Nothing is enqueued unless the job is valid, routable and within its budgets; errors are
-:class:`lanes.kernel.errors.JobError` (bad job), :class:`lanes.kernel.errors.NoRoute` or
-:class:`lanes.kernel.errors.BudgetExceeded`. A job whose identical request was answered within the
-cache TTL gets that answer at once, without a provider call (:mod:`lanes.dispatch.books`).
+Nothing is enqueued unless the job is valid, routable and admitted; errors are
+:class:`lanes.kernel.errors.JobError` (bad job), :class:`lanes.kernel.errors.NoRoute` or a
+layer's refusal. A layer may also answer a job instead of sending it.
+
+What the dispatcher does besides routing and sending is done by layers around it
+(:mod:`lanes.layers`): it calls them at each point by their hooks and knows none of them.
 """
 
 from __future__ import annotations
@@ -24,14 +26,16 @@ from celery import chain as celery_chain
 from celery.canvas import Signature
 from kombu.exceptions import OperationalError
 
+from lanes.broker import counters as metrics
 from lanes.broker.handle import JobHandle, given_up
 from lanes.broker.message import Envelope, publish, signature
 from lanes.broker.result import Result
-from lanes.dispatch.books import DispatchBooks, reservation_usd
-from lanes.dispatch.budget_gate import BudgetGate
 from lanes.dispatch.pools import PoolBalancer
 from lanes.kernel.config import Config
-from lanes.kernel.errors import BudgetExceeded, InfrastructureError, JobError, LanesError
+from lanes.kernel.errors import InfrastructureError, JobError, LanesError
+from lanes.layers.build import dispatch_layers
+from lanes.layers.hooks import DispatchLayer
+from lanes.layers.reservation import reservation_usd
 from lanes.router.decision import Decision
 from lanes.router.job import Job, parse_job
 from lanes.router.lane_state import LaneStateReader
@@ -60,15 +64,17 @@ class Dispatcher:
         stores: Stores,
         *,
         lane_state: LaneStateReader | None = None,
-        budget: BudgetGate | None = None,
+        layers: DispatchLayer | None = None,
     ) -> None:
         """``lane_state``: what pool expansion reads (default: the stores' live lane state; a
-        caller may pass a cached view of it). ``budget``: the budgets to hold jobs to."""
+        caller may pass a cached view of it). ``layers``: the features around the dispatch
+        (default: those the config switches on, without budgets:
+        :func:`lanes.layers.build.dispatch_layers`)."""
         self.config = config
         self.app = app
         self._router = router
         self._jobs = stores.jobs
-        self._books = DispatchBooks(config, stores, budget)
+        self._layers = layers if layers is not None else dispatch_layers(config, stores)
         self._pools = PoolBalancer(config, stores.counter, lane_state or stores.lane_state)
 
     def prepare(
@@ -82,7 +88,7 @@ class Dispatcher:
                 f"job {parsed.id} carries {size} bytes of prompt, system, messages and metadata;"
                 f" the limit is {self.config.max_job_bytes} (max_job_bytes in the config)"
             )
-        pressure = self._books.pressure(parsed)
+        pressure = self._layers.before_routing(parsed)
         decision = self._router.decide(
             parsed,
             strategy=pressure.strategy or strategy,
@@ -103,9 +109,8 @@ class Dispatcher:
             reserved_usd=reservation_usd(
                 self.config, instance, chain[0].model, tokens, parsed.max_tokens
             ),
-            cache_key=self._books.cache_key(parsed),
         )
-        return envelope, decision
+        return self._layers.after_decision(envelope, decision), decision
 
     def signature(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> Signature:
         """A Celery signature for ``job``, to use inside a group, chord or chain.
@@ -129,7 +134,7 @@ class Dispatcher:
         except (OperationalError, redis.RedisError, OSError) as exc:
             self._abandon(envelope.job)
             raise InfrastructureError(f"cannot enqueue job {envelope.job.id}: {exc}") from exc
-        self._books.decided(envelope, decision)
+        self._sent(envelope, decision)
         return JobHandle(result, decision=decision, instance=envelope.instance)
 
     def submit_group(
@@ -158,7 +163,7 @@ class Dispatcher:
                 handles.append(item)
                 continue
             envelope, decision, _ = item
-            self._books.decided(envelope, decision)
+            self._sent(envelope, decision)
             handles.append(JobHandle(next(results), decision=decision, instance=envelope.instance))
         return handles
 
@@ -208,7 +213,7 @@ class Dispatcher:
             raise InfrastructureError(f"cannot enqueue a chain of jobs: {exc}") from exc
         handles = []
         for envelope, decision in zip(envelopes, decisions, strict=True):
-            self._books.decided(envelope, decision)
+            self._sent(envelope, decision)
             handles.append(JobHandle(self.app.AsyncResult(envelope.job.id), decision=decision,
                                      instance=envelope.instance))  # fmt: skip
         return handles
@@ -216,24 +221,19 @@ class Dispatcher:
     def cancel(self, handles: Sequence[JobHandle], reason: str) -> list[Cancelled]:
         """Give up on the jobs of ``handles``: each ends failed with ``reason`` (unless it
         ended already) and no provider call of it starts from now on, wherever its message is;
-        a call already running finishes and is billed (the ledger counts it). The budget
-        reservations of jobs that never started a call are released at once."""
+        a call already running finishes and is billed. The layers hear of it (and give back
+        at once what they hold for jobs that never started a call)."""
         done = self._jobs.cancel([given_up(handle, reason) for handle in handles])
-        budget = self._books.budget
-        if budget is not None:
-            for item in done:
-                if item.ended and item.calls == 0:
-                    budget.cancel(item.job_id)
+        self._layers.after_cancel(done)
         return done
 
     def _stage(
         self, job: Job | dict[str, Any], strategy: str | None
     ) -> JobHandle | tuple[Envelope, Decision, dict[str, Any]]:
         """Everything of a submit but the sending: route, claim the id (and idempotency key),
-        answer from the cache, reserve the budgets. A handle when nothing is to be sent (an
-        earlier job, a cache hit); else the envelope to send, its decision and its wire."""
+        let the layers answer it instead or admit it. A handle when nothing is to be sent (an
+        earlier job, an answer); else the envelope to send, its decision and its wire."""
         envelope, decision = self.prepare(job, strategy=strategy)
-        clf = decision.classification
         staged = envelope.job
         try:
             # Tracked before it is sent: a message lost on its way to a worker is re-sent.
@@ -243,11 +243,9 @@ class Dispatcher:
             )
             if tracked.claim is not Claim.NEW:
                 return self._claimed(envelope, decision, tracked)
-            answer = self._books.cached(staged, envelope.cache_key, clf.vital if clf else False)
+            answer = self._layers.short_circuit(envelope, decision)
             if answer is not None:
-                return self._answered(
-                    envelope, decision, self._books.cache_result(envelope, answer)
-                )
+                return self._answered(envelope, decision, answer)
             self._admit(envelope)
         except (redis.RedisError, OSError, InfrastructureError) as exc:
             self._abandon(staged)
@@ -255,21 +253,25 @@ class Dispatcher:
         return envelope, decision, wire
 
     def _admit(self, envelope: Envelope) -> None:
-        """Reserve the job's spend on its budgets; BudgetExceeded (nothing kept) if a budget
-        cannot take it."""
-        budget = self._books.budget
-        if budget is None:
-            return
+        """Let the layers admit the job; a refusal keeps nothing."""
         try:
-            budget.admit(envelope.job, envelope.instance, envelope.reserved_usd)
-        except BudgetExceeded:
+            self._layers.at_admit(envelope)
+        except InfrastructureError:
+            raise  # not a refusal: the caller undoes the submit
+        except LanesError:
             self._abandon(envelope.job)
             raise
 
+    def _sent(self, envelope: Envelope, decision: Decision) -> None:
+        metrics.decided(decision.strategy, envelope.instance)
+        self._layers.after_send(envelope, decision)
+
     def _answered(self, envelope: Envelope, decision: Decision, result: Result) -> JobHandle:
-        """A cache hit: record its result at once (no message, no provider call)."""
+        """Answered by a layer instead of sent: record its result at once (no message, no
+        provider call)."""
         self._jobs.record(result)
-        self._books.decided(envelope, decision, cached=result)
+        metrics.decided(decision.strategy, envelope.instance)
+        self._layers.after_answer(envelope, decision, result)
         return JobHandle(self.app.AsyncResult(result.job_id), decision=decision,
                          instance=envelope.instance)  # fmt: skip
 
@@ -298,7 +300,6 @@ class Dispatcher:
         Best effort: Redis may be the reason the submit failed."""
         try:
             self._jobs.untrack(job.id, job.idempotency_key)
-            if self._books.budget is not None:
-                self._books.budget.cancel(job.id)
+            self._layers.after_abandon(job)
         except InfrastructureError as exc:
             log.warning("job %s: could not undo a failed submit: %s", job.id, exc)

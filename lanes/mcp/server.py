@@ -62,8 +62,9 @@ from lanes.mcp.args import (
     WaitS,
 )
 from lanes.mcp.connection import Connection
-from lanes.mcp.shapes import decision_json, models_json, result_json
+from lanes.mcp.shapes import decision_json, models_json
 from lanes.mcp.threads import ThreadPool, settle, wait_result
+from lanes.recipes.rows import result_row
 from lanes.router.filters import LOCAL_TAG
 
 T = TypeVar("T")
@@ -151,9 +152,9 @@ class LanesTools:
         anything vital (security, money, migrations, production incidents): the local model is
         small, and vital work is refused on cheap lanes. Blocks until the answer (or
         `timeout_s`); returns the text, lane, model and cost."""
-        lane = self._local_lane()
-        job = _job(prompt, system=system, max_tokens=max_tokens, instance=lane)
-        return await self._ask(job, timeout_s, local_lane=lane)
+        instance = self._local_instance()
+        job = _job(prompt, system=system, max_tokens=max_tokens, instance=instance)
+        return await self._ask(job, timeout_s, local_instance=instance)
 
     async def ask_coding_model(
         self,
@@ -307,21 +308,21 @@ class LanesTools:
             return await self.waits.run(lambda stop: fn(*args, stop))
 
     async def _ask(
-        self, job: dict[str, Any], timeout_s: float, local_lane: str | None = None
+        self, job: dict[str, Any], timeout_s: float, local_instance: str | None = None
     ) -> dict[str, Any]:
         """Submit ``job`` and wait for its answer (see :func:`lanes.mcp.threads.settle` for a
         job that does not finish)."""
         deadline = time.monotonic() + timeout_s
-        handle = await self._call(self._submit_job, job, local_lane)
+        handle = await self._call(self._submit_job, job, local_instance)
         result = await self._waiting(self._result_of, handle, deadline, timeout_s)
         if not result.ok:
             raise ToolError(
                 f"job {result.job_id} failed on {result.instance}/{result.model}: {result.error}"
             )
-        return result_json(result)
+        return result_row(result)
 
-    def _local_lane(self) -> str:
-        """The first enabled lane tagged ``local``; a tool error naming the fix if none is."""
+    def _local_instance(self) -> str:
+        """The first enabled instance tagged ``local``; a tool error naming the fix if none is."""
         for name, spec in self.config.instances.items():
             if spec.enabled and LOCAL_TAG in spec.tags:
                 return name
@@ -331,18 +332,18 @@ class LanesTools:
             " ask_coding_model / submit"
         )
 
-    def _submit_job(self, job: dict[str, Any], local_lane: str | None) -> JobHandle:
-        """Submit ``job``. A local lane's refusal of vital work suggests pinning another lane;
-        for private data that would be the wrong fix, so the error says so."""
+    def _submit_job(self, job: dict[str, Any], local_instance: str | None) -> JobHandle:
+        """Submit ``job``. A local instance's refusal of vital work suggests pinning another
+        one; for private data that would be the wrong fix, so the error says so."""
         try:
             return self.connection.get().submit(job)
         except JobError as exc:
-            if local_lane is None or "vital" not in str(exc):
+            if local_instance is None or "vital" not in str(exc):
                 raise
             raise JobError(
-                f"{exc}. Private data must stay on {local_lane}: do not send it to another lane."
-                f" If the work is not vital after all, use `submit` with instance {local_lane!r}"
-                " and vital false, then `result`"
+                f"{exc}. Private data must stay on {local_instance}: do not send it to another"
+                " lane. If the work is not vital after all, use `submit` with instance"
+                f" {local_instance!r} and vital false, then `result`"
             ) from exc
 
     def _result_of(
@@ -379,7 +380,7 @@ class LanesTools:
             found = waited.results[0]
         if found is None:
             return {"job_id": job_id, "status": "pending"}
-        return result_json(found)
+        return result_row(found)
 
     def _review(
         self, diff: str, names: list[str] | None, timeout_s: float, stop: threading.Event

@@ -1,33 +1,12 @@
-"""What the tools of ``lanes mcp`` answer: results, decisions and lanes as JSON objects."""
+"""What the tools of ``lanes mcp`` answer: decisions and lanes as JSON objects (a job's result
+is its row, :func:`lanes.recipes.rows.result_row`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from lanes.broker.result import Result
 from lanes.kernel.config import Config
 from lanes.router.decision import Decision
-
-
-def result_json(result: Result) -> dict[str, Any]:
-    """What a caller needs of a result: where it ran, the answer, what it cost."""
-    data: dict[str, Any] = {
-        "job_id": result.job_id,
-        "status": result.status,
-        "instance": result.instance,
-        "model": result.model,
-        "text": result.text,
-        "cost_usd": round(result.cost_usd, 6),
-        "input_tokens": result.input_tokens,
-        "output_tokens": result.output_tokens,
-        "latency_s": round(result.latency_s, 3),
-        "fallbacks": len(result.fallbacks),
-        "cached": result.cached,
-        "simulated": result.simulated,
-    }
-    if result.error:
-        data["error"] = result.error
-    return data
 
 
 def decision_json(decision: Decision) -> dict[str, Any]:

@@ -23,14 +23,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from lanes.broker.connection import require_redis_url
+from lanes.deployment import Deployment, open_deployment
 from lanes.kernel.config import Config, SimMode
 from lanes.kernel.errors import ConfigError, LanesError
 from lanes.kernel.redact import mask_url_secrets
-from lanes.stores.keys import Keys
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -145,8 +143,9 @@ def redis_checks(config: Config, redis_url: str | None, timeout_s: float) -> lis
         detail = "no Redis: none configured (redis_url, REDIS_URL) and none on 127.0.0.1:6379"
         return [Check("redis", "fail", detail, _REDIS_FIX)]
     rows = [password_check(url)] if config.production else []
-    client = _redis_client(url, timeout_s)
-    try:
+    # A client that gives up after timeout_s, with no retries: the doctor asks once.
+    with open_deployment(config, url, timeout_s=timeout_s, ask_once=True) as deployment:
+        client = deployment.redis
         reach = reachability_check(client, url)
         if reach.status == "fail":
             return [reach, *rows]
@@ -155,22 +154,9 @@ def redis_checks(config: Config, redis_url: str | None, timeout_s: float) -> lis
             *rows,
             *_guarded("redis persistence", lambda: [persistence_check(client)]),
             *_guarded("redis eviction", lambda: [eviction_check(client)]),
-            *_guarded("clock", lambda: clock_checks(config, client)),
-            *_guarded("ledger drainer", lambda: [drainer_check(config, client)]),
+            *_guarded("clock", lambda: clock_checks(deployment)),
+            *_guarded("ledger drainer", lambda: [drainer_check(deployment)]),
         ]
-    finally:
-        client.close()
-
-
-def _redis_client(url: str, timeout_s: float) -> redis.Redis:
-    """A client that gives up after ``timeout_s``, with no retries: the doctor asks once."""
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=timeout_s,
-        socket_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 0),
-    )
 
 
 def reachability_check(client: redis.Redis, url: str) -> Check:
@@ -260,8 +246,9 @@ def _config_refused(name: str, parameter: str, wanted: str, exc: redis.ResponseE
 # -- clocks --------------------------------------------------------------------------------
 
 
-def clock_checks(config: Config, client: redis.Redis) -> list[Check]:
+def clock_checks(deployment: Deployment) -> list[Check]:
     """This host's clock against Redis time, then each worker host's as it last reported it."""
+    config, client = deployment.config, deployment.redis
     redis_now, local_now = _redis_time(client)
     me = socket.gethostname()
     rows = [_skew_row(f"clock {me} (this host)", me, local_now - redis_now)]
@@ -269,7 +256,7 @@ def clock_checks(config: Config, client: redis.Redis) -> list[Check]:
     if interval <= 0:
         detail = "liveness.interval_s is 0: workers do not report their clocks"
         return [*rows, Check("clock workers", "ok", detail)]
-    key = Keys(config.redis_prefix).clocks()
+    key = deployment.keys.clocks()
     records = {str(host): str(raw) for host, raw in client.hgetall(key).items()}
     return [*rows, *_host_rows(records, redis_now, interval, key)]
 
@@ -346,15 +333,16 @@ def _in_sync_row(hosts: list[str]) -> Check:
 # -- the ledger's drainers -----------------------------------------------------------------
 
 
-def drainer_check(config: Config, client: redis.Redis) -> Check:
+def drainer_check(deployment: Deployment) -> Check:
     """Whether the drainers that move ledger events from Redis into the database run and
     keep up (:mod:`lanes.workers.services.ledger_health`)."""
     from lanes.workers.services.ledger_health import ledger_health, stale_after_s
 
-    if not config.ledger.enabled:
+    spec = deployment.config.ledger
+    if not spec.enabled:
         return Check("ledger drainer", "ok", "ledger.enabled is false: nothing to drain")
-    stale_s = stale_after_s(config.ledger.flush_interval_s)
-    status, detail, fix = ledger_health(client, Keys(config.redis_prefix), stale_s).verdict()
+    stale_s = stale_after_s(spec.flush_interval_s)
+    status, detail, fix = ledger_health(deployment.redis, deployment.keys, stale_s).verdict()
     return Check("ledger drainer", status, detail, fix)
 
 

@@ -31,21 +31,17 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from celery import Celery
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from lanes.broker.app import create_app
-from lanes.dispatch.budget_gate import valid_overrides
+from lanes.deployment import Deployment, open_deployment
 from lanes.kernel.config import BudgetPeriod, Config
 from lanes.kernel.errors import InfrastructureError
+from lanes.layers.budgets.gate import valid_overrides
 from lanes.ops.status import consumers
 from lanes.router.budgets import budget_limits, window_hold
-from lanes.stores.keys import Keys
-from lanes.stores.redis.budget import RedisBudgetStore
-from lanes.stores.redis.lane_state import RedisLaneState
 from lanes.workers.services.ledger_health import ledger_health, stale_after_s
 from lanes.workers.services.liveness import liveness
 
@@ -72,11 +68,11 @@ def prepare_multiproc_dir(path: Path) -> Path:
 class RedisCollector(Collector):
     """The gauges read from Redis (and the workers) at each scrape."""
 
-    def __init__(self, config: Config, client: redis.Redis, app: Celery) -> None:
-        self.config = config
-        self.client = client
-        self.app = app
-        self.keys = Keys(config.redis_prefix)
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.config = deployment.config
+        self.client = deployment.redis
+        self.keys = deployment.keys
         self._workers: tuple[float, dict[str, list[str]]] = (0.0, {})
         self._lock = threading.Lock()
 
@@ -90,7 +86,7 @@ class RedisCollector(Collector):
 
     def _lanes(self) -> Iterator[GaugeMetricFamily]:
         lanes = self.config.lanes()
-        states = RedisLaneState(self.client, self.keys).statuses(lanes)
+        states = self.deployment.stores.lane_state.statuses(lanes)
         alive = liveness(self.client, self.keys, lanes, self.config.liveness.timeout_s)
         workers = self._consumers()
         depth = _gauge("lanes_queue_depth", "Messages waiting on the lane's queue.", "lane")
@@ -125,7 +121,7 @@ class RedisCollector(Collector):
         return chains
 
     def _budgets(self) -> Iterator[GaugeMetricFamily]:
-        store = RedisBudgetStore(self.client, self.keys)
+        store = self.deployment.stores.budget
         now = datetime.now(UTC)
         holds = [
             window_hold(limit, self.config.budgets.timezone, now)
@@ -157,7 +153,7 @@ class RedisCollector(Collector):
         with self._lock:
             at, found = self._workers
             if time.monotonic() - at > WORKERS_TTL_S:
-                found = consumers(self.app)
+                found = consumers(self.deployment.app)
                 self._workers = (time.monotonic(), found)
             return found
 
@@ -171,8 +167,7 @@ def registry(config: Config, redis_url: str, multiproc: Path | None) -> Collecto
     found = CollectorRegistry()
     if multiproc is not None:
         MultiProcessCollector(found, path=str(multiproc))  # type: ignore[no-untyped-call]
-    client = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=5)
-    found.register(RedisCollector(config, client, create_app(config, redis_url)))
+    found.register(RedisCollector(open_deployment(config, redis_url, timeout_s=5)))
     return found
 
 

@@ -38,8 +38,7 @@ from tornado.options import options, parse_command_line
 from tornado.routing import URLSpec
 from tornado.web import StaticFileHandler
 
-from lanes.broker.app import create_app
-from lanes.broker.connection import require_redis_url
+from lanes.deployment import open_deployment
 from lanes.kernel.config import Config, load_config
 from lanes.kernel.errors import ConfigError, LanesError
 from lanes.ops.flower import AUTH_ENV, TASK_COLUMNS
@@ -141,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     """Serve Flower until SIGTERM or Ctrl-C; a bad config or environment exits with its code."""
     try:
         config = load_config()
-        app = build(config, create_app(config, require_redis_url(config)), argv or sys.argv[1:])
+        app = build(config, open_deployment(config).app, argv or sys.argv[1:])
     except LanesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

@@ -13,17 +13,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-import redis
-
-from lanes.broker.connection import require_redis_url
-from lanes.dispatch.budget_gate import BudgetGate, ledger_spent, valid_overrides
+from lanes.deployment import open_deployment
 from lanes.kernel.config import BudgetLimit, BudgetPeriod, BudgetScope, Config
 from lanes.kernel.errors import InfrastructureError, JobError
+from lanes.layers.budgets.gate import BudgetGate, ledger_spent, valid_overrides
 from lanes.router.budgets import Hold, budget_limits, parse_budget_id, window_hold
 from lanes.stores.budget import BudgetStore, Usage
-from lanes.stores.keys import Keys
 from lanes.stores.ledger import BudgetLimitRow
-from lanes.stores.redis.ledger import RedisLedgerSink
 from lanes.stores.sql import SqlLedger, open_ledger
 from lanes.workers.services.ledger_drain import drain_all
 
@@ -42,25 +38,18 @@ def books(config: Config, *, warn: Callable[[str], None]) -> Iterator[SqlLedger]
 def catch_up(config: Config, ledger: SqlLedger, *, warn: Callable[[str], None]) -> int:
     """Drain the hand-off queue into ``ledger``; the number of events moved."""
     try:
-        url = require_redis_url(config)
+        deployment = open_deployment(config)
     except InfrastructureError:
         warn("no Redis reachable: showing what the database holds (events still queued in "
              "Redis are added when it runs again)")  # fmt: skip
         return 0
-    client = redis.Redis.from_url(url, decode_responses=True)
     try:
-        queue = RedisLedgerSink(client, Keys(config.redis_prefix))
-        return drain_all(queue, ledger, timeout_s=5.0)
+        return drain_all(deployment.stores.ledger, ledger, timeout_s=5.0)
     except InfrastructureError as exc:
         warn(f"ledger events in Redis not read ({exc}): showing what the database holds")
         return 0
     finally:
-        client.close()
-
-
-def redis_client(config: Config) -> redis.Redis:
-    """A client of the deployment's Redis (InfrastructureError, exit 5, when none answers)."""
-    return redis.Redis.from_url(require_redis_url(config), decode_responses=True)
+        deployment.close()
 
 
 def budget_rows(

@@ -25,8 +25,9 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from lanes.broker.app import create_app, wait_for_queues
+from lanes.broker.app import wait_for_queues
 from lanes.broker.embedded import port_open, resolve_redis
+from lanes.deployment import Deployment, open_deployment
 from lanes.kernel.config import Config, SimMode
 from lanes.kernel.errors import InfrastructureError
 from lanes.kernel.redact import mask_url_secrets
@@ -44,7 +45,6 @@ from lanes.ops.flower import (
 from lanes.ops.processes import child_env, spawn, stop_all
 from lanes.ops.stack_lock import hold
 from lanes.sim import ModelLimits, Profile, Simulator
-from lanes.stores.keys import Keys
 from lanes.workers.providers import is_simulated
 from lanes.workers.services.liveness import liveness
 
@@ -131,6 +131,7 @@ class Stack:
         self.metrics_url: str | None = None
         self.log_dir = Path(config.state_dir) / "logs"
         self.multiproc_dir = multiproc_dir(config)
+        self._deployment: Deployment | None = None
         self._exit = contextlib.ExitStack()
 
     def __enter__(self) -> Stack:
@@ -154,6 +155,7 @@ class Stack:
         self.redis_url = self._exit.enter_context(
             resolve_redis(self.config.redis_url, state_dir=state_dir)
         )
+        self._deployment = self._exit.enter_context(open_deployment(self.config, self.redis_url))
         lock.record(self.lanes, mask_url_secrets(self.redis_url))
         self._refuse_running_workers()
         self._start_sim()
@@ -177,13 +179,10 @@ class Stack:
         """Raise InfrastructureError if a worker with one of this stack's node names already
         answers on this Redis (a stack from another state directory runs the deployment)."""
         names = [worker_node(lane) for lane in self.lanes]
-        app = self.app()
         try:
-            replies = app.control.ping(destination=names, timeout=1.0) or []
+            replies = self.app().control.ping(destination=names, timeout=1.0) or []
         except (OperationalError, redis.RedisError, OSError) as exc:
             raise InfrastructureError(f"cannot ask Redis which workers run: {exc}") from exc
-        finally:
-            app.close()
         alive = sorted(name for reply in replies for name in reply)
         if alive:
             raise InfrastructureError(
@@ -273,7 +272,7 @@ class Stack:
                 revived.append(lane)
         return revived
 
-    def restart_stuck(self, client: redis.Redis) -> list[str]:
+    def restart_stuck(self) -> list[str]:
         """Restart the worker of every lane the liveness canary finds not consuming
         (:mod:`lanes.workers.services.liveness`); return those lanes.
 
@@ -290,7 +289,8 @@ class Stack:
         due = [lane for lane in self.lanes if now - self.started_at.get(lane, now) > grace_s]
         if not due:
             return []
-        found = liveness(client, Keys(self.config.redis_prefix), due, spec.timeout_s)
+        deployment = self.deployment
+        found = liveness(deployment.redis, deployment.keys, due, spec.timeout_s)
         restarted = []
         for i, lane in enumerate(self.lanes):
             if lane in found and found[lane].consuming is False:
@@ -300,16 +300,19 @@ class Stack:
                 restarted.append(lane)
         return restarted
 
+    @property
+    def deployment(self) -> Deployment:
+        """The deployment this stack runs, open from its start to its end."""
+        if self._deployment is None:
+            raise InfrastructureError("the stack has not started: use it in a `with` block")
+        return self._deployment
+
     def app(self) -> Celery:
-        return create_app(self.config, self.redis_url)
+        return self.deployment.app
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         """Block until a worker consumes every lane; raise if one dies or time runs out."""
-        app = self.app()
-        try:
-            wait_for_queues(app, set(self.lanes), timeout_s=timeout_s, check=self._check_alive)
-        finally:
-            app.close()
+        wait_for_queues(self.app(), set(self.lanes), timeout_s=timeout_s, check=self._check_alive)
 
     def _check_alive(self) -> None:
         for proc in self.workers:

@@ -12,17 +12,16 @@ from typing import Any
 import redis
 from celery import Celery
 
-from lanes.kernel.config import Config, InstanceSpec
+from lanes.deployment import Deployment
+from lanes.kernel.config import InstanceSpec
 from lanes.kernel.config.models import ALL_MODELS
 from lanes.kernel.errors import InfrastructureError
-from lanes.stores.keys import Keys
-from lanes.stores.redis.lane_state import RedisLaneState
-from lanes.stores.redis.limiter import RedisLimiter
+from lanes.stores.limiter import RateLimiter
 from lanes.workers.services.ledger_health import ledger_health, stale_after_s
 from lanes.workers.services.liveness import liveness
 
 
-def lane_status(config: Config, client: redis.Redis, app: Celery) -> list[dict[str, Any]]:
+def lane_status(deployment: Deployment) -> list[dict[str, Any]]:
     """One row per lane, read from Redis and the workers (1 s to hear from workers).
 
     ``available_now`` holds tokens available now per bucket (None: unlimited; may be negative
@@ -30,10 +29,10 @@ def lane_status(config: Config, client: redis.Redis, app: Celery) -> list[dict[s
     its own to ``{"limits", "available_now"}`` of its buckets; it is empty when the lane has
     none.
     """
-    keys = Keys(config.redis_prefix)
-    states = RedisLaneState(client, keys).statuses(config.lanes())
-    limiter = RedisLimiter(client, keys)
-    consumers_by_queue = consumers(app)
+    config, client, keys = deployment.config, deployment.redis, deployment.keys
+    states = deployment.stores.lane_state.statuses(config.lanes())
+    limiter = deployment.stores.limiter
+    consumers_by_queue = consumers(deployment.app)
     alive = liveness(client, keys, config.lanes(), config.liveness.timeout_s)
     rows = []
     for lane, spec in config.instances.items():
@@ -61,16 +60,17 @@ def lane_status(config: Config, client: redis.Redis, app: Celery) -> list[dict[s
     return rows
 
 
-def ledger_status(config: Config, client: redis.Redis) -> dict[str, Any] | None:
+def ledger_status(deployment: Deployment) -> dict[str, Any] | None:
     """The ledger's drainers: those running, events waiting, failures and replacements, with
     a verdict (``status``, ``detail``, ``fix``); None with ``ledger.enabled`` false."""
+    config = deployment.config
     if not config.ledger.enabled:
         return None
     stale_s = stale_after_s(config.ledger.flush_interval_s)
-    return ledger_health(client, Keys(config.redis_prefix), stale_s).to_json()
+    return ledger_health(deployment.redis, deployment.keys, stale_s).to_json()
 
 
-def _model_rows(limiter: RedisLimiter, lane: str, spec: InstanceSpec) -> dict[str, Any]:
+def _model_rows(limiter: RateLimiter, lane: str, spec: InstanceSpec) -> dict[str, Any]:
     """Per model with limits of its own: its limits and what its buckets hold now."""
     rows: dict[str, Any] = {}
     for model in spec.model_limits:

@@ -8,23 +8,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from lanes.broker.handle import JobHandle
 from lanes.broker.result import Result
 from lanes.kernel.config import Config
 from lanes.kernel.errors import ConfigError
 from lanes.recipes.ports import RecipeClient
+from lanes.recipes.rows import job_rows
 
 
 @dataclass(frozen=True)
 class Target:
-    lane: str
+    """An instance or a pool (its lane, or a member's), optionally with a model."""
+
+    instance: str
     model: str | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.lane}:{self.model}" if self.model else self.lane
+        return f"{self.instance}:{self.model}" if self.model else self.instance
 
 
 def parse_targets(config: Config, text: str) -> list[Target]:
@@ -34,8 +38,8 @@ def parse_targets(config: Config, text: str) -> list[Target]:
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
-        lane, _, model = item.partition(":")
-        target = _checked(config, Target(lane, model or None))
+        instance, _, model = item.partition(":")
+        target = _checked(config, Target(instance, model or None))
         if target in targets:
             raise ConfigError(
                 f"{target.label} is listed twice", key="--lanes",
@@ -52,13 +56,13 @@ def parse_targets(config: Config, text: str) -> list[Target]:
 
 def _checked(config: Config, target: Target) -> Target:
     targets = [*config.instances, *config.pools]
-    if target.lane not in targets:
-        raise ConfigError(f"unknown lane {target.lane!r}", key="--lanes",
+    if target.instance not in targets:
+        raise ConfigError(f"unknown lane {target.instance!r}", key="--lanes",
                           fix=f"use one of {', '.join(targets)}")  # fmt: skip
-    served = {m for name in config.members(target.lane) for m in config.instances[name].models}
+    served = {m for name in config.members(target.instance) for m in config.instances[name].models}
     if target.model and target.model not in served:
         raise ConfigError(
-            f"{target.lane} does not serve {target.model!r}", key="--lanes",
+            f"{target.instance} does not serve {target.model!r}", key="--lanes",
             fix=f"use one of {', '.join(sorted(served))}",
         )  # fmt: skip
     return target
@@ -68,7 +72,7 @@ def compare_jobs(job: dict[str, Any], targets: Sequence[Target]) -> list[dict[st
     """``job`` pinned to each target, sent fresh (never answered from the cache)."""
     jobs = []
     for target in targets:
-        pinned = {**job, "instance": target.lane, "cache": False}
+        pinned = {**job, "instance": target.instance, "cache": False}
         pinned.pop("id", None)
         if target.model:
             pinned["model"] = target.model
@@ -78,47 +82,30 @@ def compare_jobs(job: dict[str, Any], targets: Sequence[Target]) -> list[dict[st
 
 @dataclass(frozen=True)
 class Comparison:
-    """Each target's result (None: not finished in time, and cancelled), and the jobs given up
-    on (:class:`lanes.dispatch.waiting.Collected`)."""
+    """Each target's result (None: not finished in time, and cancelled), and the jobs given
+    up on (:class:`lanes.dispatch.waiting.Collected`). ``handles``: the jobs, in the order of
+    ``targets`` (their rows name a cancelled job and where it was sent)."""
 
     targets: list[Target]
     results: list[Result | None]
     elapsed_s: float
     calls_in_flight: int = 0
     """Calls of cancelled jobs that had started: they finish and are billed."""
+    handles: list[JobHandle] = field(default_factory=list)
+    cancel_reason: str = "not finished in time"
+    """Why the unfinished jobs were cancelled (their rows' error says it)."""
 
     def to_json(self) -> dict[str, Any]:
+        rows = job_rows(self.results, self.handles, f"cancelled: {self.cancel_reason}")
         return {
             "elapsed_s": round(self.elapsed_s, 3),
             "calls_in_flight": self.calls_in_flight,
-            "runs": [_run_json(t, r) for t, r in zip(self.targets, self.results, strict=True)],
+            "runs": [{"target": t.label, **row} for t, row in zip(self.targets, rows, strict=True)],
         }
 
 
-def _run_json(target: Target, result: Result | None) -> dict[str, Any]:
-    if result is None:
-        return {"target": target.label, "status": "timeout"}
-    return {
-        "target": target.label,
-        "job_id": result.job_id,
-        "lane": result.instance,
-        "model": result.model,
-        "status": result.status,
-        "latency_s": round(result.latency_s, 3),
-        "input_tokens": result.input_tokens,
-        "output_tokens": result.output_tokens,
-        "cost_usd": round(result.cost_usd, 6),
-        "cached": result.cached,
-        "cost_saved_usd": round(result.cost_saved_usd, 6),
-        "simulated": result.simulated,
-        "fallbacks": len(result.fallbacks),
-        "error": result.error,
-        "text": result.text,
-    }
-
-
 def compare(
-    lanes: RecipeClient,
+    client: RecipeClient,
     job: dict[str, Any],
     targets: Sequence[Target],
     *,
@@ -128,9 +115,10 @@ def compare(
     the start; what is unfinished then is cancelled. :class:`NoWorker` (nothing left
     running) when a target's lane has no worker."""
     started = time.monotonic()
-    handles = lanes.submit_group(compare_jobs(job, targets), strategy="manual")
+    handles = client.submit_group(compare_jobs(job, targets), strategy="manual")
     reason = f"not finished within lanes compare --timeout {timeout_s:g}s"
-    got = lanes.collect(handles, started + timeout_s, reason)
+    got = client.collect(handles, started + timeout_s, reason)
     if got.no_worker is not None:
         raise got.no_worker.noting(f"; {len(got.cancelled)} job(s) of the comparison cancelled")
-    return Comparison(list(targets), got.results, time.monotonic() - started, got.calls_in_flight)
+    return Comparison(list(targets), got.results, time.monotonic() - started,
+                      got.calls_in_flight, handles, reason)  # fmt: skip

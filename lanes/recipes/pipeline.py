@@ -27,17 +27,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from lanes.broker.chain_links import PREVIOUS
+from lanes.broker.handle import JobHandle
 from lanes.broker.result import Result
 from lanes.data import package_file
 from lanes.kernel.errors import ConfigError
 from lanes.recipes.ports import RecipeClient
+from lanes.recipes.rows import job_rows
 
 EXAMPLE = package_file("pipelines/extract-synthesise.yaml")
 EXAMPLE_INPUT = package_file("sample-document.md")
@@ -105,7 +107,8 @@ def load_pipeline(path: Path) -> Pipeline:
 @dataclass(frozen=True)
 class PipelineRun:
     """Every step's result, in order (a step that never finished has None: it was cancelled
-    at the deadline)."""
+    at the deadline). ``handles``: the steps' jobs, in order (their rows name a cancelled
+    step's job and where it was sent)."""
 
     pipeline: str
     steps: list[str]
@@ -113,6 +116,9 @@ class PipelineRun:
     elapsed_s: float
     calls_in_flight: int = 0
     """Calls of cancelled steps that had started: they finish and are billed."""
+    handles: list[JobHandle] = field(default_factory=list)
+    cancel_reason: str = "not finished in time"
+    """Why the unfinished steps were cancelled (their rows' error says it)."""
 
     @property
     def ok(self) -> bool:
@@ -124,43 +130,20 @@ class PipelineRun:
         return last.text if last is not None and last.ok else ""
 
     def to_json(self) -> dict[str, Any]:
+        rows = job_rows(self.results, self.handles, f"cancelled: {self.cancel_reason}")
         return {
             "pipeline": self.pipeline,
             "ok": self.ok,
             "elapsed_s": round(self.elapsed_s, 3),
             "total_cost_usd": round(sum(r.cost_usd for r in self.results if r), 6),
             "calls_in_flight": self.calls_in_flight,
-            "steps": [
-                _step_json(name, r) for name, r in zip(self.steps, self.results, strict=True)
-            ],
+            "steps": [{"step": name, **row} for name, row in zip(self.steps, rows, strict=True)],
             "output": self.output,
         }
 
 
-def _step_json(name: str, result: Result | None) -> dict[str, Any]:
-    if result is None:
-        return {"step": name, "status": "timeout"}
-    return {
-        "step": name,
-        "job_id": result.job_id,
-        "lane": result.instance,
-        "model": result.model,
-        "status": result.status,
-        "input_tokens": result.input_tokens,
-        "output_tokens": result.output_tokens,
-        "cost_usd": round(result.cost_usd, 6),
-        "cached": result.cached,
-        "cost_saved_usd": round(result.cost_saved_usd, 6),
-        "simulated": result.simulated,
-        "latency_s": round(result.latency_s, 3),
-        "fallbacks": len(result.fallbacks),
-        "error": result.error,
-        "text": result.text,
-    }
-
-
 def run_pipeline(
-    lanes: RecipeClient,
+    client: RecipeClient,
     pipeline: Pipeline,
     input_text: str,
     *,
@@ -175,7 +158,7 @@ def run_pipeline(
     :class:`NoWorker` (every step cancelled) when a step waits on a lane with no worker."""
     started = time.monotonic()
     names = [str(step["name"]) for step in pipeline.steps]
-    handles = lanes.submit_chain(
+    handles = client.submit_chain(
         pipeline.jobs(input_text, project=project),
         strategy=strategy,
         labels=[f"pipeline step {name!r}" for name in names],
@@ -183,15 +166,15 @@ def run_pipeline(
     if on_sent is not None:
         on_sent()
     reason = f"pipeline not finished within its {timeout_s:g}s timeout"
-    got = lanes.collect(handles, started + timeout_s, reason)
+    got = client.collect(handles, started + timeout_s, reason)
     if got.no_worker is not None:
         raise got.no_worker.noting(f"; {len(got.cancelled)} step(s) of the pipeline cancelled")
     return PipelineRun(pipeline.name, names, got.results, time.monotonic() - started,
-                       got.calls_in_flight)  # fmt: skip
+                       got.calls_in_flight, handles, reason)  # fmt: skip
 
 
 async def arun_pipeline(
-    lanes: RecipeClient,
+    client: RecipeClient,
     pipeline: Pipeline,
     input_text: str,
     *,
@@ -200,5 +183,5 @@ async def arun_pipeline(
     timeout_s: float = 600.0,
 ) -> PipelineRun:
     """:func:`run_pipeline` for asyncio (runs in a thread)."""
-    return await asyncio.to_thread(run_pipeline, lanes, pipeline, input_text, project=project,
+    return await asyncio.to_thread(run_pipeline, client, pipeline, input_text, project=project,
                                    strategy=strategy, timeout_s=timeout_s)  # fmt: skip

@@ -20,10 +20,11 @@ port                what it keeps                                implementations
                                                                   ``memory.budget``
 ==================  ===========================================  ============================
 
-:class:`Stores` bundles one of each; build it with
-:func:`lanes.stores.redis.redis_stores` (every process of a deployment shares it) or
-:func:`lanes.stores.memory.memory_stores` (one process: tests, routing on a laptop). The
-dispatcher and the workers receive a :class:`Stores` and never build one themselves. The
+:class:`Stores` bundles one of each: a deployment's, on Redis, is opened with the rest of its
+connections by :func:`lanes.deployment.open_deployment` (through
+:func:`lanes.stores.redis.redis_stores`); :func:`lanes.stores.memory.memory_stores` builds one
+in this process's memory (tests, routing on a laptop). The dispatcher and the workers receive
+a :class:`Stores` and never build one themselves. The
 ledger itself (SQL, :mod:`lanes.stores.sql`) is not here: it is off every job's path, fed by
 the ``LedgerQueue`` (:mod:`lanes.workers.services.ledger_drain`).
 """

@@ -2,8 +2,9 @@
 
 Reads the config from ``$LANES_CONFIG`` (else the default search path) and Redis from the
 config's ``redis_url`` / ``$REDIS_URL`` (else 127.0.0.1:6379). ``lanes worker`` uses this.
-This module is the composition root of a worker process: it builds the stores and the
-provider factory and hands them to :class:`~lanes.workers.context.WorkerContext`.
+This module is the composition root of a worker process: it opens the deployment
+(:func:`lanes.deployment.open_deployment`), builds the layers around each call and the provider
+factory, and hands them to :class:`~lanes.workers.context.WorkerContext`.
 """
 
 from __future__ import annotations
@@ -13,16 +14,14 @@ import os
 import socket
 import threading
 
-import redis
 from celery.signals import worker_ready, worker_shutdown
 
-from lanes.broker.app import create_app
 from lanes.broker.connection import refuse_open_redis, require_redis_url
+from lanes.deployment import open_deployment
 from lanes.kernel.config import load_config
+from lanes.layers.budgets.worker import WorkerBudget
+from lanes.layers.build import call_layers
 from lanes.stores.consumers import start_heartbeat
-from lanes.stores.keys import Keys
-from lanes.stores.redis import redis_stores
-from lanes.workers.budget import WorkerBudget
 from lanes.workers.context import WorkerContext
 from lanes.workers.providers import build_provider
 from lanes.workers.services.janitor import Janitor
@@ -37,18 +36,17 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 config = load_config()
 redis_url = require_redis_url(config)
 refuse_open_redis(config, redis_url)
-app = create_app(config, redis_url)
-# redis-py connects lazily and re-creates its pool after a fork, so building it here is safe
+# redis-py connects lazily and re-creates its pool after a fork, so opening it here is safe
 # for every Celery pool type.
-client = redis.Redis.from_url(redis_url, decode_responses=True)
-keys = Keys(config.redis_prefix)
-stores = redis_stores(client, keys, ttl_s=config.result_ttl_s)
+deployment = open_deployment(config, redis_url)
+app = deployment.app
+client, keys, stores = deployment.redis, deployment.keys, deployment.stores
 context = WorkerContext(
-    config=config,
-    stores=stores,
-    providers=build_provider,
+    config,
+    stores,
+    build_provider,
     ping=client.ping,
-    budget=WorkerBudget(config, stores.budget),
+    layers=call_layers(config, stores, budget=WorkerBudget(config, stores.budget)),
 )
 register_tasks(app, lambda: context, on_canary=lambda lane: took_canary(client, keys, lane))
 
@@ -70,7 +68,7 @@ def _start_janitor(sender: object = None, **_: object) -> None:
         )
         start_janitor(janitor, config.janitor_interval_s, _stop_janitor)
     if config.ledger.enabled:
-        _drainer.append(supervise_drainer(config, redis_url))  # replaced if it dies
+        _drainer.append(supervise_drainer(deployment))  # replaced if it dies
 
 
 @worker_shutdown.connect

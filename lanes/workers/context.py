@@ -1,8 +1,9 @@
 """Everything a worker process shares between its threads, built once at start-up and passed in.
 
-The stores (:class:`lanes.stores.Stores`) and the provider factory are given, not built here:
-a deployment passes the Redis stores and :func:`lanes.workers.providers.build_provider`; a test
-passes :func:`lanes.stores.memory.memory_stores` and a
+The stores (:class:`lanes.stores.Stores`), the provider factory and the layers around each call
+(:mod:`lanes.layers`) are given, not built here: a deployment passes what
+:func:`lanes.deployment.open_deployment` opened and :func:`lanes.workers.providers.build_provider`;
+a test passes :func:`lanes.stores.memory.memory_stores` and a
 :class:`lanes.workers.providers.fake.FakeProvider`, and runs :func:`lanes.workers.runner.run_step`
 in microseconds without Redis or HTTP.
 """
@@ -12,13 +13,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from lanes.dispatch.pools import PoolBalancer
 from lanes.kernel.config import Config
+from lanes.layers.build import call_layers
+from lanes.layers.hooks import CallLayer
 from lanes.router.lane_state import CachedLaneState, LaneStatus
 from lanes.stores import Stores
-from lanes.workers.books import Books, CallBudget
 from lanes.workers.capacity import CapacityGate
 from lanes.workers.providers import Provider
 
@@ -35,33 +36,38 @@ def _always_up() -> None:
     """The availability probe of stores that cannot go away (in memory)."""
 
 
-@dataclass
 class WorkerContext:
-    config: Config
-    stores: Stores
-    providers: ProviderFactory
-    ping: Callable[[], object] = _always_up
-    """Raises while the shared store is unreachable (Redis: ``client.ping``); a thread that
-    met an outage polls it to know when to carry on (:mod:`lanes.workers.outage`)."""
-    clock: Callable[[], float] = time.monotonic
-    """Seconds; ages the worker's view of lane state."""
-    budget: CallBudget | None = None
-    """Holds and settles budget reservations per call (None: no budgets)."""
-    _built: dict[str, Provider] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        config: Config,
+        stores: Stores,
+        providers: ProviderFactory,
+        *,
+        ping: Callable[[], object] = _always_up,
+        clock: Callable[[], float] = time.monotonic,
+        layers: CallLayer | None = None,
+    ) -> None:
+        """``ping`` raises while the shared store is unreachable (Redis: ``client.ping``); a
+        thread that met an outage polls it to know when to carry on
+        (:mod:`lanes.workers.outage`). ``clock``: seconds; ages the worker's view of lane
+        state. ``layers``: the features around each call (default: those the config switches
+        on, without budgets: :func:`lanes.layers.build.call_layers`)."""
+        self.config = config
+        self.stores = stores
+        self.providers = providers
+        self.ping = ping
+        self.clock = clock
+        self.layers = layers if layers is not None else call_layers(config, stores)
         self.capacity = CapacityGate(
-            self.stores.limiter,
-            wait_slice_s=self.config.retry.wait_slice_s,
-            threads=self.config.worker.concurrency,
-            margin=self.config.limit_margin,
+            stores.limiter,
+            wait_slice_s=config.retry.wait_slice_s,
+            threads=config.worker.concurrency,
+            margin=config.limit_margin,
         )
-        self.books = Books(self.config, self.stores, self.budget)
-        self.pools = PoolBalancer(self.config, self.stores.counter, self.stores.lane_state)
-        self._lanes = CachedLaneState(
-            self.stores.lane_state, ttl_s=LANE_STATE_TTL_S, clock=self.clock
-        )
+        self.pools = PoolBalancer(config, stores.counter, stores.lane_state)
+        self._lanes = CachedLaneState(stores.lane_state, ttl_s=LANE_STATE_TTL_S, clock=clock)
+        self._built: dict[str, Provider] = {}
+        self._lock = threading.Lock()
 
     def lane_status(self, instance: str) -> LaneStatus:
         """The state of ``instance``, read from the store at most every ``LANE_STATE_TTL_S``."""

@@ -13,8 +13,7 @@ adapts their :data:`Outcome` to Celery (return, ``retry``, ``replace``). Order o
 4. capacity is reserved in the global limiter (estimated input + ``max_tokens``), waiting the
    same bounded way;
 5. the call is numbered: a job its caller cancelled ends here, its capacity given back, and
-   so does one that holds no budget reservation (no dispatcher admitted it) while one of its
-   budgets is spent;
+   so does one whose call a layer refuses (:mod:`lanes.layers`);
 6. the call; success settles the reservation to actual usage and records the one result;
    a retryable failure retries the step with backoff, then falls back to the next step.
 
@@ -23,7 +22,9 @@ A Redis outage after the call repeats the writes, not the call (:mod:`lanes.work
 A message delivered for the first time cannot be either, so step 1 reads nothing for it and
 step 2 uses the worker's lane view (at most ``LANE_STATE_TTL_S`` old); a redelivered one reads
 hand-off mark, result and live lane state in one unit (:class:`lanes.stores.frame.StepFrame`).
-The writes after the call are one unit too: one Redis round trip each in a deployment.
+The writes after the call are one unit too: one Redis round trip each in a deployment. The
+layers around the call (:mod:`lanes.layers`) are called at each point by their hooks, and hand
+the events they record to those two round trips.
 """
 
 from __future__ import annotations
@@ -32,13 +33,13 @@ import random
 
 from lanes.broker import counters as metrics
 from lanes.broker.message import Envelope
-from lanes.kernel.errors import AuthFailed, BudgetExceeded, ProviderError
+from lanes.kernel.errors import AuthFailed, InfrastructureError, LanesError, ProviderError
+from lanes.layers.hooks import Call
 from lanes.router.candidates import CHEAP_TAG
 from lanes.router.classifier import classify
 from lanes.router.filters import VITAL_ON_CHEAP
 from lanes.stores.limiter import Acquired, CapacityWait, Reservation, ReservationTooLarge
 from lanes.workers import feedback
-from lanes.workers.books import Call
 from lanes.workers.context import WorkerContext
 from lanes.workers.outage import outlast
 from lanes.workers.outcome import Done, Drop, Forward, Outcome, Retry
@@ -128,7 +129,7 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> 
             ctx.stores.limiter.release(reservation, refund=False)
         cooldown_s = feedback.on_error(ctx.config, ctx.stores.lane_state, env.instance, exc)
         ctx.lane_state_changed()
-        ctx.books.call_failed(call, exc, cooldown_s)
+        ctx.layers.after_failure(call, exc, cooldown_s)
         if cooldown_s:
             metrics.cooled_down(env.instance)
         return _after_error(ctx, env, exc)
@@ -137,13 +138,13 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> 
             ctx.stores.limiter.release(reservation, refund=True)
         raise
     result = success_result(ctx.config, env, response)
-    events = ctx.books.success_events(call, result)
+    events = ctx.layers.success_events(call, result)
     # Repeat the writes, never the call, if Redis is away right now (lanes.workers.outage).
     standing = outlast(
         ctx.ping, ctx.config.retry.outage_s, f"recording the result of job {env.job.id}",
         lambda: ctx.stores.frame.after_success(result, reservation, events),
     )  # fmt: skip
-    ctx.books.settled(call, result)
+    ctx.layers.after_success(call, result)
     metrics.billed(env.instance, env.model, result.cost_usd, result.latency_s)
     if standing == result:
         metrics.job_ended(env.instance, env.model, ok=True)
@@ -152,10 +153,13 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> 
 
 def _start(ctx: WorkerContext, env: Envelope, reservation: Reservation | None) -> Call | Done:
     """Number the call; or end the job, the capacity given back, when its caller cancelled
-    it or a spent budget refuses a job no dispatcher admitted."""
+    it or a layer refuses the call."""
     try:
-        call = ctx.books.call_started(env)
-    except BudgetExceeded as exc:
+        call = _open_call(ctx, env)
+    except InfrastructureError:
+        _give_back(ctx, reservation)
+        raise
+    except LanesError as exc:  # a layer refused the call
         _give_back(ctx, reservation)
         return fail_step(ctx, env, f"refused: {exc}")
     except BaseException:
@@ -167,6 +171,26 @@ def _start(ctx: WorkerContext, env: Envelope, reservation: Reservation | None) -
     return call
 
 
+def _open_call(ctx: WorkerContext, env: Envelope) -> Call | None:
+    """Number the call about to start, the layers' event handed off with its number (one
+    round trip), and let the layers start it; None, with nothing handed off, when the job's
+    caller cancelled it (no call may start). A layer refuses the call with a
+    :class:`LanesError` that is no :class:`InfrastructureError`."""
+    event = ctx.layers.numbered_event(env)
+    number = ctx.stores.frame.start_call(env.job.id, env.step, env.attempt, event)
+    if number == 0:
+        return None
+    call = Call(env, number)
+    try:
+        ctx.layers.before_call(call)
+    except InfrastructureError:
+        raise
+    except LanesError:
+        ctx.layers.after_skip(call)
+        raise
+    return call
+
+
 def _give_back(ctx: WorkerContext, reservation: Reservation | None) -> None:
     if reservation is not None:
         ctx.stores.limiter.release(reservation, refund=True)
@@ -175,7 +199,7 @@ def _give_back(ctx: WorkerContext, reservation: Reservation | None) -> None:
 def _cancelled(ctx: WorkerContext, env: Envelope) -> Done:
     """The caller gave up on the job: the result it recorded stands, with no call made."""
     standing = ctx.stores.jobs.result(env.job.id) or failure_result(env, "cancelled by its caller")
-    ctx.books.job_failed(env, standing)
+    ctx.layers.after_job_failed(env, standing)
     return Done(standing)
 
 
@@ -237,5 +261,5 @@ def fail_step(ctx: WorkerContext, env: Envelope, reason: str) -> Done:
     standing = ctx.stores.jobs.record(failed)
     if standing == failed:
         metrics.job_ended(env.instance, env.model, ok=False)
-    ctx.books.job_failed(env, standing)
+    ctx.layers.after_job_failed(env, standing)
     return Done(standing)

@@ -92,16 +92,16 @@ def _step(
 ) -> dict[str, Any]:
     """One go at the step: a message that breaks the dispatcher's rules fails its job (checked
     on the job as it was submitted); a chain link takes the previous job's answer from the job
-    store (never from a return value, which holds no reply); then the step runs."""
+    store (never from a return value, which holds no reply), and the layers derive what they
+    keep of the job again; then the step runs."""
     refused = broken_promise(ctx, env)
     if refused is not None:
         return _summary(fail_step(ctx, env, refused).result)
     if previous:
-        fed = feed(env, previous[0], ctx.stores.jobs.result, ctx.config.cache,
-                   ctx.config.max_job_bytes)  # fmt: skip
+        fed = feed(env, previous[0], ctx.stores.jobs.result, ctx.config.max_job_bytes)
         if isinstance(fed, str):
             return _summary(fail_step(ctx, env, fed).result)
-        env = fed
+        env = ctx.layers.after_feed(fed)
     return _carry_out(task, ctx, env, run_step(ctx, env, redelivered=redelivered))
 
 

@@ -153,9 +153,9 @@ def test_mcp_answers_every_one_of_many_parallel_calls_and_lists_models_meanwhile
         data = data_of(result)
         assert data["status"] == "ok" and data["text"]
         if tool == "ask_local_model":
-            assert data["instance"] == "koala"
+            assert data["lane"] == "koala"
         else:
-            assert "cheap" in lane_stack.config.instances[data["instance"]].tags
+            assert "cheap" in lane_stack.config.instances[data["lane"]].tags
 
 
 def test_mcp_waiting_calls_never_take_more_threads_than_the_bound(
@@ -209,7 +209,7 @@ def test_mcp_ask_on_a_job_merely_slow_keeps_it_running_and_names_its_id(
         lane_stack.sim.set_profile("koala", before)
     assert late.is_error and "it keeps running" in text_of(late)
     answer = data_of(done)
-    assert answer["status"] == "ok" and answer["instance"] == "koala"
+    assert answer["status"] == "ok" and answer["lane"] == "koala"
 
 
 # --- a deployment of its own: a slow lane with a worker, a lane without one ---------------------

@@ -123,7 +123,7 @@ def test_mcp_ask_local_model_round_trips_through_the_worker_and_the_simulator(
     data = data_of(drive(lane_stack.config_path, tmp_path, steps))
     assert data["status"] == "ok"
     assert local_lanes(lane_stack) == {"koala"}
-    assert data["instance"] == "koala"
+    assert data["lane"] == "koala"
     assert data["model"] in lane_stack.config.instances["koala"].models
     assert data["text"].strip()
     assert data["simulated"] is True
@@ -147,7 +147,7 @@ def test_mcp_ask_coding_model_runs_on_a_cheap_lane(lane_stack: LaneStack, tmp_pa
 
     data = data_of(drive(lane_stack.config_path, tmp_path, steps))
     assert data["status"] == "ok" and data["text"].strip()
-    assert data["instance"] in cheap_lanes(lane_stack)
+    assert data["lane"] in cheap_lanes(lane_stack)
 
 
 def test_mcp_route_returns_the_decision_and_enqueues_nothing(
@@ -184,7 +184,7 @@ def test_mcp_submit_returns_a_job_id_and_result_fetches_it(
     submitted, result = drive(lane_stack.config_path, tmp_path, steps)
     assert submitted["job_id"] and submitted["instance"] == "zai"
     assert result["job_id"] == submitted["job_id"]
-    assert result["status"] == "ok" and result["instance"] == "zai" and result["text"]
+    assert result["status"] == "ok" and result["lane"] == "zai" and result["text"]
     assert result["cost_usd"] > 0
 
 
@@ -231,8 +231,8 @@ def test_mcp_answers_other_calls_while_a_job_runs_and_reports_pending(
     assert seen["pending"] == {"job_id": seen["done"]["job_id"], "status": "pending"}
     assert data_of(seen["models"])["lanes"] and seen["models_s"] < slow_koala / 3
     assert seen["asked_before_models"] is False
-    assert data_of(seen["asked"])["instance"] == "koala"
-    assert seen["done"]["status"] == "ok" and seen["done"]["instance"] == "koala"
+    assert data_of(seen["asked"])["lane"] == "koala"
+    assert seen["done"]["status"] == "ok" and seen["done"]["lane"] == "koala"
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from lanes.broker.embedded import EmbeddedRedis, free_port
+from lanes.deployment import open_deployment
 from lanes.kernel.config import Config
 from lanes.ops.doctor import (
     Check,
@@ -332,9 +333,8 @@ def test_doctor_names_the_skewed_host_and_warns_the_stale_one(
     redis_client.hset(keys.clocks(), mapping={h: json.dumps(r) for h, r in records.items()})
     redis_client.hset(keys.clocks(), "garbled-host", "not json")
 
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    rows = by_name(clock_checks(config, client))
-    client.close()
+    with open_deployment(config, redis_url) as deployment:
+        rows = by_name(clock_checks(deployment))
     assert rows["clock skewed-host"].status == "fail"
     assert "+2.500 s" in rows["clock skewed-host"].detail
     assert "run NTP/chrony on skewed-host" in rows["clock skewed-host"].fix

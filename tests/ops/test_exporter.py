@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lanes.broker.app import create_app, wait_for_queues
 from lanes.broker.connection import with_db
 from lanes.client import Lanes
+from lanes.deployment import open_deployment
 from lanes.kernel.config import Config
 from lanes.ops.exporter import Exporter, prepare_multiproc_dir, start_exporter
 from lanes.ops.processes import child_env, spawn, stop_all
@@ -193,15 +194,15 @@ def test_cooldowns_and_fallbacks_are_counted(rig: Rig) -> None:
 
 
 def test_a_worker_that_stops_consuming_is_reported_within_the_timeout(rig: Rig) -> None:
-    app = create_app(rig.config, rig.redis_url)
-    client = redis.Redis.from_url(rig.redis_url, decode_responses=True)
+    deployment = open_deployment(rig.config, rig.redis_url)
+    app = deployment.app
     try:
         _eventually(lambda: value(rig.scrape(), "lanes_lane_consuming", lane="koala") == 1)
         # Connected, answering control commands, but no longer taking koala's messages.
         app.control.cancel_consumer("koala", reply=True, timeout=5)
         started = time.monotonic()
         _eventually(lambda: value(rig.scrape(), "lanes_lane_consuming", lane="koala") == 0)
-        rows = {row["lane"]: row for row in lane_status(rig.config, client, app)}
+        rows = {row["lane"]: row for row in lane_status(deployment)}
         assert rows["koala"]["consuming"] is False
         assert "not consuming" in rows["koala"]["liveness"]
         assert rows["zai"]["consuming"] is True
@@ -212,5 +213,4 @@ def test_a_worker_that_stops_consuming_is_reported_within_the_timeout(rig: Rig) 
         _eventually(lambda: "lane koala: consumed again" in rig.log_file.read_text())
     finally:
         app.control.add_consumer("koala", reply=True, timeout=5)
-        app.close()
-        client.close()
+        deployment.close()

@@ -52,21 +52,21 @@ def test_a_worker_that_stopped_consuming_is_restarted(
     with Stack(config, path, lanes=[LANE], log=lines.append) as stack:
         stack.wait_ready()
         assert _wait(lambda: liveness(client, keys, [LANE], 2)[LANE].consuming, 20)
-        assert stack.restart_stuck(client) == []  # a fresh worker is not judged yet
+        assert stack.restart_stuck() == []  # a fresh worker is not judged yet
         stuck = stack.workers[0]
         os.kill(stuck.pid, signal.SIGSTOP)  # alive, connected, taking nothing
         try:
             client.hset(keys.canary(LANE), "sent", repr(server_time_s(client) - 60))
             stack.started_at[LANE] -= 60  # as if it had run past its grace
             assert liveness(client, keys, [LANE], 2)[LANE].consuming is False
-            assert stack.restart_stuck(client) == [LANE]
+            assert stack.restart_stuck() == [LANE]
         finally:
             if stuck.poll() is None:
                 os.kill(stuck.pid, signal.SIGCONT)
         assert stuck.poll() is not None  # the stuck worker is gone
         fresh = stack.workers[0]
         assert fresh.pid != stuck.pid and fresh.poll() is None
-        assert stack.restart_stuck(client) == []  # within its grace: not judged again
+        assert stack.restart_stuck() == []  # within its grace: not judged again
         # The replacement takes a canary of its own: the lane is consumed again.
         assert _wait(lambda: liveness(client, keys, [LANE], 2)[LANE].consuming, 30)
     client.close()

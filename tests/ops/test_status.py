@@ -11,12 +11,11 @@ from typing import Any
 import anthropic
 import pytest
 import redis
-from celery import Celery
 from rich.console import Console
 from typer.testing import CliRunner
 
-from lanes.broker.app import create_app
 from lanes.cli.status import status_table
+from lanes.deployment import Deployment, open_deployment
 from lanes.entry import app as cli_app
 from lanes.kernel.config import Config
 from lanes.kernel.config.models import ALL_MODELS
@@ -53,14 +52,13 @@ def config(example_config: Config, keys: Keys) -> Config:
 
 
 @pytest.fixture
-def celery_app(config: Config, redis_url: str) -> Iterator[Celery]:
-    celery = create_app(config, redis_url)
-    yield celery
-    celery.close()
+def deployment(config: Config, redis_url: str) -> Iterator[Deployment]:
+    with open_deployment(config, redis_url) as opened:
+        yield opened
 
 
-def _rows(config: Config, client: redis.Redis, celery: Celery) -> dict[str, dict[str, Any]]:
-    return {row["lane"]: row for row in lane_status(config, client, celery)}
+def _rows(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    return {row["lane"]: row for row in lane_status(deployment)}
 
 
 def _reserve(
@@ -73,9 +71,9 @@ def _reserve(
 
 
 def test_status_rows_keep_their_keys_and_list_per_model_limits(
-    config: Config, redis_client: redis.Redis, celery_app: Celery
+    config: Config, redis_client: redis.Redis, deployment: Deployment
 ) -> None:
-    rows = _rows(config, redis_client, celery_app)
+    rows = _rows(deployment)
     assert all(set(row) == ROW_KEYS | {"model_limits"} for row in rows.values())
     assert rows["claude2"]["model_limits"] == {}
     assert rows["claude1"]["limits"]["requests_per_min"] == 1000
@@ -88,12 +86,12 @@ def test_status_rows_keep_their_keys_and_list_per_model_limits(
 
 
 def test_status_reads_each_model_class_from_the_buckets_the_limiter_charged(
-    config: Config, keys: Keys, redis_client: redis.Redis, celery_app: Celery
+    config: Config, keys: Keys, redis_client: redis.Redis, deployment: Deployment
 ) -> None:
     limiter = RedisLimiter(redis_client, keys)
     for model, input_tokens in ((HAIKU, 2500), (HAIKU, 2500), (SONNET, 400_000)):
         assert isinstance(_reserve(limiter, config, "claude1", model, input_tokens), Acquired)
-    row = _rows(config, redis_client, celery_app)["claude1"]
+    row = _rows(deployment)["claude1"]
     haiku_now, shared_now = row["model_limits"][HAIKU]["available_now"], row["available_now"]
     # Buckets refill at limit/60 per second while status runs (~1 s, waiting for workers):
     # these bounds hold for about 10 s, and fail if a call was charged to the wrong class.
@@ -104,10 +102,10 @@ def test_status_reads_each_model_class_from_the_buckets_the_limiter_charged(
 
 
 def test_status_table_shows_a_line_per_model_with_its_own_limits(
-    config: Config, redis_client: redis.Redis, celery_app: Celery
+    config: Config, redis_client: redis.Redis, deployment: Deployment
 ) -> None:
     console = Console(width=160, record=True, color_system=None)
-    console.print(status_table(lane_status(config, redis_client, celery_app)))
+    console.print(status_table(lane_status(deployment)))
     lines = console.export_text().splitlines()
     [claude1] = [line for line in lines if "claude1" in line]
     [haiku] = [line for line in lines if f"└ {HAIKU}" in line]
@@ -129,10 +127,10 @@ def test_status_cli_json_carries_the_per_model_rows(
 
 
 def test_status_limiter_simulator_and_status_agree_on_every_model(
-    config: Config, redis_client: redis.Redis, celery_app: Celery
+    config: Config, redis_client: redis.Redis, deployment: Deployment
 ) -> None:
     profiles = sim_profiles(config)
-    rows = _rows(config, redis_client, celery_app)
+    rows = _rows(deployment)
     for lane, spec in config.instances.items():
         own = {}
         for model in spec.models:

@@ -5,8 +5,8 @@
     from lanes import Lanes
     from lanes.recipes.batch import run_batch
 
-    with Lanes.connect() as lanes:
-        summary = run_batch(lanes, Path("questions.jsonl"), Path("answers.jsonl"))
+    with Lanes.connect() as client:
+        summary = run_batch(client, Path("questions.jsonl"), Path("answers.jsonl"))
     print(summary.ok, summary.cost_usd, summary.lanes)
 
 The README's "Batch" section says what a line of IN and of OUT hold and what is skipped,
@@ -54,7 +54,7 @@ from lanes.recipes.batch.run import (
     Unserved,
     execute,
 )
-from lanes.recipes.batch.summary import BatchProgress, BatchSummary, LaneSummary, result_record
+from lanes.recipes.batch.summary import BatchProgress, BatchSummary, LaneSummary, out_line
 
 __all__ = [
     "LINE_ID_KEY",
@@ -69,7 +69,7 @@ __all__ = [
     "batch_job_id",
     "batch_prefix",
     "check_batch",
-    "result_record",
+    "out_line",
     "run_batch",
 ]
 
@@ -91,7 +91,7 @@ def check_batch(
 
 
 def run_batch(
-    lanes: BatchClient,
+    client: BatchClient,
     in_path: Path,
     out_path: Path,
     *,
@@ -107,7 +107,7 @@ def run_batch(
     unserved: Unserved | None = None,
 ) -> BatchSummary:
     """Run every line of ``in_path`` not yet in ``out_path``, appending a line to
-    ``out_path`` per finished job; ``lanes`` is a :class:`lanes.client.Lanes`.
+    ``out_path`` per finished job; ``client`` is a :class:`lanes.client.Lanes`.
 
     ``defaults``: job fields for lines that leave them out (e.g. ``{"max_tokens": 400}``).
     ``on_progress`` is called from the job threads after each line; ``on_problem`` with each
@@ -120,7 +120,7 @@ def run_batch(
     check_batch(in_path, out_path, concurrency=concurrency, strategy=strategy)
     summary = BatchSummary(in_path=str(in_path), out_path=str(out_path))
     settings = Settings(
-        client=lanes,
+        client=client,
         in_path=in_path,
         out_path=out_path,
         concurrency=concurrency,
@@ -147,7 +147,7 @@ def run_batch(
 
 
 async def arun_batch(
-    lanes: BatchClient,
+    client: BatchClient,
     in_path: Path,
     out_path: Path,
     *,
@@ -167,7 +167,7 @@ async def arun_batch(
     stop = stop or threading.Event()
     call = functools.partial(
         run_batch,
-        lanes,
+        client,
         in_path,
         out_path,
         concurrency=concurrency,

@@ -233,9 +233,9 @@ class Output:
             return
         done.add(id_key(line_id))
 
-    def append(self, record: dict[str, Any]) -> bool:
+    def append(self, line: dict[str, Any]) -> bool:
         """Write one line; False (nothing written) once the output is closed."""
-        data = _line_bytes(record)
+        data = _line_bytes(line)
         with self._lock:
             if self._closed:
                 return False
@@ -277,10 +277,10 @@ def _open_out(path: Path) -> int:
     return fd
 
 
-def _line_bytes(record: dict[str, Any]) -> bytes:
+def _line_bytes(line: dict[str, Any]) -> bytes:
     """One OUT line. Text that cannot be encoded as UTF-8 (a provider's lone surrogate) is
     written as JSON escapes rather than lose the line."""
     try:
-        return (json.dumps(record, ensure_ascii=False) + "\n").encode()
+        return (json.dumps(line, ensure_ascii=False) + "\n").encode()
     except UnicodeEncodeError:
-        return (json.dumps(record) + "\n").encode()
+        return (json.dumps(line) + "\n").encode()

@@ -31,12 +31,8 @@ from lanes.recipes.batch.files import (
     parse_line,
     shown,
 )
-from lanes.recipes.batch.summary import (
-    BatchProgress,
-    BatchSummary,
-    result_record,
-    unreadable_record,
-)
+from lanes.recipes.batch.summary import BatchProgress, BatchSummary, out_line
+from lanes.recipes.rows import result_row, unread_row
 
 if TYPE_CHECKING:
     from lanes.broker.result import Result
@@ -178,14 +174,14 @@ class Run:
             self._done += 1
         self.progress()
 
-    def finished(self, record: dict[str, Any]) -> None:
+    def finished(self, line: dict[str, Any]) -> None:
         """Write a finished job's line and count it (unless OUT is closed: then the next run
         collects it)."""
-        if not self.output.append(record):
+        if not self.output.append(line):
             return
         with self._lock:
-            self.summary.count(record)
-            self._in_flight.discard(str(record["job_id"]))
+            self.summary.count(line)
+            self._in_flight.discard(str(line["job_id"]))
             self._done += 1
         self.progress()
 
@@ -240,11 +236,11 @@ def _run_one(run: Run, settings: Settings, task: _Task) -> None:
     except JobTimeout:
         run.timed_out(task, handle.id, settings.timeout_s)
     except JobFailed as exc:
-        run.finished(unreadable_record(task.line_id, handle.id, str(exc)))
+        run.finished(out_line(task.line_id, unread_row(handle.id, str(exc))))
     except LanesError as exc:
         run.halt("error", f"line {task.lineno}: {exc}", exc.exit_code)
     else:
-        run.finished(result_record(task.line_id, handle.id, result))
+        run.finished(out_line(task.line_id, result_row(result)))
 
 
 def _serve(run: Run, settings: Settings, work: queue.Queue[_Task]) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from lanes.kernel.errors import BudgetExceeded, JobFailed, JobTimeout, NoWorker
 
 if TYPE_CHECKING:
-    from lanes.broker.result import Result
+    from lanes.recipes.rows import Row
 
 STOP_EXIT_CODES = {
     "interrupted": 130,
@@ -57,17 +57,17 @@ class LaneSummary:
     def mean_latency_s(self) -> float:
         return self.latency_total_s / self.jobs if self.jobs else 0.0
 
-    def count(self, record: dict[str, Any]) -> None:
+    def count(self, line: dict[str, Any]) -> None:
         """Add one OUT line."""
-        ok = record["status"] == "ok"
+        ok = line["status"] == "ok"
         self.jobs += 1
         self.ok += ok
         self.failed += not ok
-        self.cached += bool(record.get("cached"))
-        self.simulated += bool(record.get("simulated"))
-        self.cost_usd += record["cost_usd"]
-        self.cost_saved_usd += record.get("cost_saved_usd", 0.0)
-        self.latency_total_s += record["latency_s"]
+        self.cached += bool(line.get("cached"))
+        self.simulated += bool(line.get("simulated"))
+        self.cost_usd += line["cost_usd"]
+        self.cost_saved_usd += line.get("cost_saved_usd", 0.0)
+        self.latency_total_s += line["latency_s"]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -131,16 +131,16 @@ class BatchSummary:
             return JobTimeout.exit_code
         return 0
 
-    def count(self, record: dict[str, Any]) -> None:
-        """Add one OUT line to the totals and to its lane's row."""
-        ok = record["status"] == "ok"
+    def count(self, line: dict[str, Any]) -> None:
+        """Add one OUT line to the totals and to its lane's summary."""
+        ok = line["status"] == "ok"
         self.ok += ok
         self.failed += not ok
-        self.cached += bool(record.get("cached"))
-        self.simulated += bool(record.get("simulated"))
-        self.cost_usd += record["cost_usd"]
-        self.cost_saved_usd += record.get("cost_saved_usd", 0.0)
-        self.lanes.setdefault(record["lane"], LaneSummary(record["lane"])).count(record)
+        self.cached += bool(line.get("cached"))
+        self.simulated += bool(line.get("simulated"))
+        self.cost_usd += line["cost_usd"]
+        self.cost_saved_usd += line.get("cost_saved_usd", 0.0)
+        self.lanes.setdefault(line["lane"], LaneSummary(line["lane"])).count(line)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -152,46 +152,10 @@ class BatchSummary:
         return data
 
     def sorted_lanes(self) -> list[LaneSummary]:
-        return sorted(self.lanes.values(), key=lambda row: (-row.jobs, row.lane))
+        return sorted(self.lanes.values(), key=lambda lane: (-lane.jobs, lane.lane))
 
 
-def result_record(line_id: str | int, job_id: str, result: Result) -> dict[str, Any]:
-    """The OUT line of a finished job."""
-    return {
-        "id": line_id,
-        "job_id": job_id,
-        "lane": result.instance,
-        "model": result.model,
-        "status": result.status,
-        "output": result.text,
-        "error": result.error,
-        "cost_usd": result.cost_usd,
-        "input_tokens": result.input_tokens,
-        "output_tokens": result.output_tokens,
-        "latency_s": result.latency_s,
-        "fallbacks": len(result.fallbacks),
-        "cached": result.cached,
-        "cost_saved_usd": result.cost_saved_usd,
-        "simulated": result.simulated,
-    }
-
-
-def unreadable_record(line_id: str | int, job_id: str, error: str) -> dict[str, Any]:
-    """The OUT line of a job that ended with a result lanes could not read."""
-    return {
-        "id": line_id,
-        "job_id": job_id,
-        "lane": "",
-        "model": "",
-        "status": "failed",
-        "output": "",
-        "error": error,
-        "cost_usd": 0.0,
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "latency_s": 0.0,
-        "fallbacks": 0,
-        "cached": False,
-        "cost_saved_usd": 0.0,
-        "simulated": False,
-    }
+def out_line(line_id: str | int, row: Row) -> dict[str, Any]:
+    """The OUT line of a job: the IN line's ``id``, then the job's row
+    (:mod:`lanes.recipes.rows`) with its ``text`` named ``output``, the file's name for it."""
+    return {"id": line_id, **{("output" if key == "text" else key): v for key, v in row.items()}}

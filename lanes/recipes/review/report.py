@@ -1,9 +1,9 @@
 """The report of a review: one row per job, summed up per reviewer, as Markdown and JSON.
 
-A job's row says where it ran and the rule that put it there, what it cost, and two marks a
-reader needs to read the findings right: ``cached`` (answered from the response cache: no
-provider call, cost 0, ``cost_saved_usd`` what it cost when bought) and ``simulated`` (the lane
-talked to the local provider simulator: the text is filler, not a model's review). A job the
+A job's row is the row of :mod:`lanes.recipes.rows` with what is the review's own: the
+reviewer, the rule that put the job where it ran and a line per fallback (``fell_back``). Two
+of its marks decide how the findings read: ``cached`` (no provider call, cost 0) and
+``simulated`` (the text is the provider simulator's filler, not a model's review). A job the
 deadline caught is ``timeout`` (sent, abandoned: its handle is in
 :attr:`ReviewReport.abandoned`) or ``not sent``.
 """
@@ -17,59 +17,33 @@ from typing import Any
 from lanes.broker.handle import JobHandle
 from lanes.broker.result import Result
 from lanes.recipes.review.reviewers import Reviewer
-
-NOT_SENT = "not sent"
-TIMEOUT = "timeout"
-
-
-def job_row(reviewer: Reviewer, handle: JobHandle, result: Result, rule: str) -> dict[str, Any]:
-    """A finished job (ok or failed)."""
-    return {
-        "reviewer": reviewer.name,
-        "job_id": handle.id,
-        "lane": result.instance,
-        "model": result.model,
-        "rule": rule,
-        "status": result.status,
-        "input_tokens": result.input_tokens,
-        "output_tokens": result.output_tokens,
-        "cost_usd": round(result.cost_usd, 6),
-        "latency_s": round(result.latency_s, 3),
-        "fallbacks": len(result.fallbacks),
-        "fell_back": [
-            f"{f.from_instance}/{f.from_model} -> step {f.to_step}: {f.reason}"
-            for f in result.fallbacks
-        ],
-        "cached": result.cached,
-        "cost_saved_usd": round(result.cost_saved_usd, 6),
-        "simulated": result.simulated,
-        "error": result.error,
-        "text": result.text,
-    }
+from lanes.recipes.rows import NOT_SENT, Row, result_row
+from lanes.recipes.rows import late_row as sent_late_row
+from lanes.recipes.rows import unsent_row as never_sent_row
 
 
-def late_row(reviewer: Reviewer, handle: JobHandle, rule: str, error: str) -> dict[str, Any]:
+def job_row(reviewer: Reviewer, result: Result, rule: str) -> Row:
+    """A finished job (ok or failed): its row, the reviewer, the rule that placed it and a
+    line per fallback."""
+    fell_back = [f"{f.from_instance}/{f.from_model} -> step {f.to_step}: {f.reason}"
+                 for f in result.fallbacks]  # fmt: skip
+    return _own(reviewer, result_row(result), rule, fell_back)
+
+
+def late_row(reviewer: Reviewer, handle: JobHandle, rule: str, error: str) -> Row:
     """A job sent but not finished by the deadline: abandoned, its lane as routed."""
-    model = handle.decision.model if handle.decision else None
-    return _empty_row(reviewer, handle.id, handle.instance, model, rule, TIMEOUT, error)
+    return _own(reviewer, sent_late_row(handle, error), rule)
 
 
-def unsent_row(reviewer: Reviewer, error: str) -> dict[str, Any]:
+def unsent_row(reviewer: Reviewer, error: str) -> Row:
     """A job of the review that was never sent (the deadline passed first, or the lanes
     refused it after other jobs of the review had gone)."""
-    return _empty_row(reviewer, None, None, None, "", NOT_SENT, error)
+    return _own(reviewer, never_sent_row(error), "")
 
 
-def _empty_row(
-    reviewer: Reviewer, job_id: str | None, lane: str | None, model: str | None, rule: str,
-    status: str, error: str,
-) -> dict[str, Any]:  # fmt: skip
-    return {
-        "reviewer": reviewer.name, "job_id": job_id, "lane": lane, "model": model,
-        "rule": rule, "status": status, "input_tokens": 0, "output_tokens": 0,
-        "cost_usd": 0.0, "latency_s": 0.0, "fallbacks": 0, "fell_back": [], "cached": False,
-        "cost_saved_usd": 0.0, "simulated": False, "error": error, "text": "",
-    }  # fmt: skip
+def _own(reviewer: Reviewer, row: Row, rule: str, fell_back: list[str] | None = None) -> Row:
+    """``row`` with what is the review's own: the reviewer, the rule, the fallbacks told."""
+    return {"reviewer": reviewer.name, **row, "rule": rule, "fell_back": fell_back or []}
 
 
 @dataclass

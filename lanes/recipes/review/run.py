@@ -31,11 +31,12 @@ from lanes.kernel.config import Config
 from lanes.kernel.errors import JobError, LanesError
 from lanes.recipes.ports import RecipeClient
 from lanes.recipes.review.diffs import split_diff
-from lanes.recipes.review.report import TIMEOUT, build_report, job_row, late_row, unsent_row
 from lanes.recipes.review.report import (
     ReviewReport as ReviewReport,  # the public name lives here too
 )
+from lanes.recipes.review.report import build_report, job_row, late_row, unsent_row
 from lanes.recipes.review.reviewers import CHEAP_TAG, Reviewer, configured_reviewers
+from lanes.recipes.rows import TIMEOUT
 from lanes.router.classifier import estimate_tokens
 from lanes.router.decision import Decision
 
@@ -198,11 +199,11 @@ class ReviewEstimate:
 
 
 def estimate_review(
-    lanes: RecipeClient, jobs: Sequence[tuple[Reviewer, dict[str, Any]]]
+    client: RecipeClient, jobs: Sequence[tuple[Reviewer, dict[str, Any]]]
 ) -> ReviewEstimate:
     """Route every job (:meth:`Lanes.route`: nothing is sent) and sum the estimates; a job
     that cannot be routed raises here, before anything is sent."""
-    decisions = [lanes.route(job) for _, job in jobs]
+    decisions = [client.route(job) for _, job in jobs]
     return ReviewEstimate(
         jobs=len(decisions),
         cost_usd=sum(d.estimated_cost_usd for d in decisions),
@@ -211,7 +212,7 @@ def estimate_review(
 
 
 def approve(
-    lanes: RecipeClient,
+    client: RecipeClient,
     jobs: Sequence[tuple[Reviewer, dict[str, Any]]],
     deadline: Deadline,
     max_cost_usd: float | None,
@@ -219,7 +220,7 @@ def approve(
 ) -> None:
     """Refuse a review over ``max_cost_usd`` (JobError, nothing sent), then show the estimate
     to ``on_estimate`` (off the clock; it may raise to stop the review)."""
-    estimate = estimate_review(lanes, jobs)
+    estimate = estimate_review(client, jobs)
     if max_cost_usd is not None and estimate.cost_usd > max_cost_usd:
         raise JobError(
             f"the review was not sent: {estimate.line()}, over the limit of"
@@ -233,7 +234,7 @@ Sent = list[tuple[Reviewer, JobHandle]]
 
 
 def send(
-    lanes: RecipeClient, jobs: Sequence[tuple[Reviewer, dict[str, Any]]], deadline: Deadline
+    client: RecipeClient, jobs: Sequence[tuple[Reviewer, dict[str, Any]]], deadline: Deadline
 ) -> tuple[Sent, list[dict[str, Any]]]:
     """Send ``jobs`` in groups of GROUP_JOBS until the deadline: the handles sent, and a
     ``not sent`` row for each job left. A refusal of the first group raises (nothing was
@@ -244,7 +245,7 @@ def send(
         reason = f"not sent: the review's {deadline.timeout_s:g}s deadline passed first"
         if not deadline.passed():
             try:
-                handles = lanes.submit_group([job for _, job in group])
+                handles = client.submit_group([job for _, job in group])
             except LanesError as exc:
                 if not sent:
                     raise
@@ -257,7 +258,7 @@ def send(
 
 
 def wait_until(
-    lanes: RecipeClient, sent: Sent, deadline: Deadline
+    client: RecipeClient, sent: Sent, deadline: Deadline
 ) -> tuple[list[dict[str, Any]], Collected]:
     """One row per sent job, in order, waited for until the deadline and not a moment more:
     a job not finished then is cancelled (no provider call of it starts after this) and is a
@@ -265,7 +266,7 @@ def wait_until(
     consumes."""
     reason = f"the review's {deadline.timeout_s:g}s deadline passed first"
     end = time.monotonic() + deadline.left_s()
-    got = lanes.collect([handle for _, handle in sent], end, reason)
+    got = client.collect([handle for _, handle in sent], end, reason)
     if got.no_worker is not None:
         raise got.no_worker.noting(f"; {len(got.cancelled)} job(s) of the review cancelled")
     rows = []
@@ -275,12 +276,12 @@ def wait_until(
             late = f"cancelled: job {handle.id} not finished within {deadline.timeout_s:g}s"
             rows.append(late_row(reviewer, handle, rule, late))
         else:
-            rows.append(job_row(reviewer, handle, result, rule))
+            rows.append(job_row(reviewer, result, rule))
     return rows, got
 
 
 def fan_out(
-    lanes: RecipeClient,
+    client: RecipeClient,
     diff: str,
     reviewers: Sequence[Reviewer] | None = None,
     *,
@@ -288,21 +289,21 @@ def fan_out(
     project: str | None = None,
 ) -> Sent:
     """Submit every job of the review as one Celery group; they run in parallel."""
-    chosen = list(reviewers) if reviewers is not None else configured_reviewers(lanes.config)
-    strategy = strategy or lanes.config.review.strategy
-    jobs = review_jobs(lanes.config, diff, chosen, project=project, strategy=strategy)
-    handles = lanes.submit_group([job for _, job in jobs])
+    chosen = list(reviewers) if reviewers is not None else configured_reviewers(client.config)
+    strategy = strategy or client.config.review.strategy
+    jobs = review_jobs(client.config, diff, chosen, project=project, strategy=strategy)
+    handles = client.submit_group([job for _, job in jobs])
     return [(reviewer, handle) for (reviewer, _), handle in zip(jobs, handles, strict=True)]
 
 
-def collect(lanes: RecipeClient, handles: Sent, timeout_s: float) -> list[dict[str, Any]]:
+def collect(client: RecipeClient, handles: Sent, timeout_s: float) -> list[dict[str, Any]]:
     """One row per job, in order; a failed or late job is a row, not an exception. All jobs
     share one deadline, ``timeout_s`` from now."""
-    return wait_until(lanes, handles, Deadline(timeout_s))[0]
+    return wait_until(client, handles, Deadline(timeout_s))[0]
 
 
 def review(
-    lanes: RecipeClient,
+    client: RecipeClient,
     diff: str,
     *,
     reviewers: Sequence[Reviewer] | None = None,
@@ -322,16 +323,16 @@ def review(
     ``max_cost_usd`` a review whose estimate is larger is refused (JobError, nothing sent);
     ``on_estimate`` is shown the estimate before anything is sent and may raise to stop.
     """
-    chosen = list(reviewers) if reviewers is not None else configured_reviewers(lanes.config)
-    deadline = Deadline(timeout_s or lanes.config.review.timeout_s, started)
-    strategy = strategy or lanes.config.review.strategy
+    chosen = list(reviewers) if reviewers is not None else configured_reviewers(client.config)
+    deadline = Deadline(timeout_s or client.config.review.timeout_s, started)
+    strategy = strategy or client.config.review.strategy
     jobs = review_jobs(
-        lanes.config, diff, chosen, project=project, strategy=strategy, deadline=deadline
+        client.config, diff, chosen, project=project, strategy=strategy, deadline=deadline
     )
     if (max_cost_usd is not None or on_estimate is not None) and not deadline.passed():
-        approve(lanes, jobs, deadline, max_cost_usd, on_estimate)
-    sent, unsent = send(lanes, jobs, deadline)
-    waited, got = wait_until(lanes, sent, deadline)
+        approve(client, jobs, deadline, max_cost_usd, on_estimate)
+    sent, unsent = send(client, jobs, deadline)
+    waited, got = wait_until(client, sent, deadline)
     abandoned = [handle for (_, handle), row in zip(sent, waited, strict=True)
                  if row["status"] == TIMEOUT]  # fmt: skip
     return build_report(
@@ -340,6 +341,6 @@ def review(
     )  # fmt: skip
 
 
-async def areview(lanes: RecipeClient, diff: str, **options: Any) -> ReviewReport:
+async def areview(client: RecipeClient, diff: str, **options: Any) -> ReviewReport:
     """:func:`review` for asyncio (runs in a thread; the event loop stays free)."""
-    return await asyncio.to_thread(lambda: review(lanes, diff, **options))
+    return await asyncio.to_thread(lambda: review(client, diff, **options))

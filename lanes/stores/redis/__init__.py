@@ -1,4 +1,5 @@
-"""The Redis implementations of the store ports, shared by every process of a deployment."""
+"""The Redis implementations of the store ports, shared by every process of a deployment
+(which opens them through :func:`lanes.deployment.open_deployment`)."""
 
 from __future__ import annotations
 

@@ -18,17 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis
 from pydantic import ValidationError
 
+from lanes.deployment import Deployment, open_deployment
 from lanes.kernel.config import Config
 from lanes.kernel.errors import LanesError
-from lanes.stores.keys import Keys
+from lanes.layers.budgets.worker import restore_overrides
 from lanes.stores.ledger import Ledger, LedgerEvent, LedgerQueue, parse_event
-from lanes.stores.redis.budget import RedisBudgetStore
-from lanes.stores.redis.ledger import RedisLedgerSink
 from lanes.stores.sql.lazy import LazyLedger
-from lanes.workers.budget import restore_overrides
 from lanes.workers.services import ledger_health
 
 log = logging.getLogger("lanes.ledger")
@@ -114,14 +111,16 @@ class LedgerDrainer:
         *,
         after: Callable[[Ledger], object] | None = None,
         on_batch: Callable[[], object] | None = None,
+        ledger: LazyLedger | None = None,
     ) -> None:
         """``after(ledger)`` runs after each round (a worker restores budget limits),
-        ``on_batch()`` after each batch written."""
+        ``on_batch()`` after each batch written. ``ledger``: where the events go (default:
+        the config's, opened on first use)."""
         self._config = config
         self._queue = queue
         self._after = after
         self._on_batch = on_batch
-        self._ledger = LazyLedger(config)
+        self._ledger = ledger if ledger is not None else LazyLedger(config)
         self._lock = threading.Lock()
 
     def drain(self) -> int:
@@ -187,41 +186,41 @@ def drainer_process(config: Config, redis_url: str, stop: Stoppable, parent_pid:
     A process of its own, not a thread of the worker: parsing and writing batches is CPU work,
     and in the worker it would hold the GIL against the threads making provider calls. It
     also puts back budget limits set from the CLI after a Redis restart
-    (:func:`lanes.workers.budget.restore_overrides`), beats after every round and batch
+    (:func:`lanes.layers.budgets.worker.restore_overrides`), beats after every round and batch
     (:mod:`lanes.workers.services.ledger_health`), and drains what is left when stopped. An error
     that is none of lanes' own is recorded in Redis and ends the process: its worker starts another
     (:class:`DrainerSupervisor`)."""
     logging.basicConfig(
         level=logging.INFO, format="[%(asctime)s: %(levelname)s/ledger] %(message)s"
     )
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    keys = Keys(config.redis_prefix)
-    budget = RedisBudgetStore(client, keys)
+    deployment = open_deployment(config, redis_url)
+    stores = deployment.stores
     name = ledger_health.drainer_name()
     stale_s = ledger_health.stale_after_s(config.ledger.flush_interval_s)
     reported: set[str] = set()
 
     def beat(error: str | None = None) -> None:
-        ledger_health.beat(client, keys, name, stale_s, error)
+        ledger_health.beat(deployment.redis, deployment.keys, name, stale_s, error)
 
     drainer = LedgerDrainer(
         config,
-        RedisLedgerSink(client, keys),
-        after=lambda ledger: restore_overrides(budget, ledger, reported),
+        stores.ledger,
+        after=lambda ledger: restore_overrides(stores.budget, ledger, reported),
         on_batch=lambda: _report(beat, None),
+        ledger=deployment.ledger,
     )
     try:
         _report(beat, None)
         _drain_until_stopped(drainer, config, stop, parent_pid, beat)
-        _leave(client, keys, name)
+        _leave(deployment, name)
     finally:
         drainer.close()
-        client.close()
+        deployment.close()
 
 
-def _leave(client: redis.Redis, keys: Keys, name: str) -> None:
+def _leave(deployment: Deployment, name: str) -> None:
     try:
-        ledger_health.leave(client, keys, name)
+        ledger_health.leave(deployment.redis, deployment.keys, name)
     except LanesError as exc:
         log.warning("ledger drainer left without saying so: %s", exc)
 

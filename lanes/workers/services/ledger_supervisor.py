@@ -11,11 +11,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import redis
-
+from lanes.deployment import Deployment
 from lanes.kernel.config import Config
 from lanes.kernel.errors import LanesError
-from lanes.stores.keys import Keys
 from lanes.workers.services import ledger_health
 from lanes.workers.services.ledger_drain import DrainerProcess, start_drainer_process
 
@@ -34,25 +32,28 @@ class DrainerSupervisor:
     killer, ``kill``) is replaced, logged, and counted in Redis
     (:func:`lanes.workers.services.ledger_health.record_restart`), at most :data:`MAX_RESTARTS`
     times per
-    :data:`RESTART_WINDOW_S`, so a drainer that dies at once every time does not spin."""
+    :data:`RESTART_WINDOW_S`, so a drainer that dies at once every time does not spin.
+
+    Each drainer process opens the deployment again from its config and Redis URL (it is a
+    fresh interpreter); the supervisor records restarts on the worker's own connection."""
 
     def __init__(
         self,
-        config: Config,
-        redis_url: str,
+        deployment: Deployment,
         *,
         start: Callable[[Config, str], DrainerProcess] = start_drainer_process,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._config = config
-        self._redis_url = redis_url
+        self._deployment = deployment
+        self._config = deployment.config
+        self._redis_url = deployment.redis_url
         self._start = start
         self._clock = clock
         self._restarts: deque[float] = deque()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._held_back = False
-        self.current = start(config, redis_url)
+        self.current = start(self._config, self._redis_url)
 
     def check(self) -> bool:
         """Replace the drainer if it died and the restart budget allows; whether it did."""
@@ -80,13 +81,11 @@ class DrainerSupervisor:
         return True
 
     def _record(self, name: str, exitcode: int | None) -> None:
-        client = redis.Redis.from_url(self._redis_url, decode_responses=True)
+        deployment = self._deployment
         try:
-            ledger_health.record_restart(client, Keys(self._config.redis_prefix), name, exitcode)
+            ledger_health.record_restart(deployment.redis, deployment.keys, name, exitcode)
         except LanesError as exc:
             log.warning("ledger drainer restart not recorded in Redis: %s", exc)
-        finally:
-            client.close()
 
     def run(self, interval_s: float = SUPERVISE_INTERVAL_S) -> DrainerSupervisor:
         """Look at the drainer every ``interval_s`` from a daemon thread, until :meth:`close`."""
@@ -107,7 +106,7 @@ class DrainerSupervisor:
         self.current.close(timeout_s)
 
 
-def supervise_drainer(config: Config, redis_url: str) -> DrainerSupervisor:
+def supervise_drainer(deployment: Deployment) -> DrainerSupervisor:
     """Start this worker's drainer process and keep it running (see
     :class:`DrainerSupervisor`)."""
-    return DrainerSupervisor(config, redis_url).run()
+    return DrainerSupervisor(deployment).run()

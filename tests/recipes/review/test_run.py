@@ -170,7 +170,7 @@ def test_the_report_marks_cached_and_simulated_answers() -> None:
     answer = Result(job_id="j1", status="ok", instance="claude2", model="claude-sonnet-4-5",
                     step=0, attempt=0, text="findings", cached=True, cost_saved_usd=0.0123,
                     simulated=True)  # fmt: skip
-    row = job_row(reviewer, _handle("j1"), answer, "rule")
+    row = job_row(reviewer, answer, "rule")
     data = build_report("x", [row], [reviewer], 0.5, 10).to_json()
     part = data["reviewers"][0]
     assert (part["cached"], part["cost_saved_usd"], part["simulated"]) == (True, 0.0123, True)

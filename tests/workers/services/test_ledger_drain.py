@@ -15,6 +15,7 @@ import redis
 
 from lanes.kernel.config import Config
 from lanes.kernel.errors import ConfigError, InfrastructureError
+from lanes.layers.budgets.worker import restore_overrides
 from lanes.stores.keys import Keys
 from lanes.stores.ledger import (
     BudgetLimitRow,
@@ -27,7 +28,6 @@ from lanes.stores.ledger import (
 from lanes.stores.redis.budget import RedisBudgetStore
 from lanes.stores.redis.ledger import RedisLedgerSink
 from lanes.stores.sql import SqlLedger, open_ledger
-from lanes.workers.budget import restore_overrides
 from lanes.workers.services.ledger_drain import (
     LedgerDrainer,
     drain,

@@ -18,6 +18,7 @@ import redis
 from prometheus_client import generate_latest
 
 from lanes.cli.status import ledger_line
+from lanes.deployment import open_deployment
 from lanes.kernel.config import Config
 from lanes.ops.doctor import drainer_check
 from lanes.ops.exporter import registry
@@ -86,10 +87,11 @@ def test_doctor_status_and_metrics_report_a_backlog_without_drainer(
     config = example_config.model_copy(update={"redis_prefix": keys.prefix})
     RedisLedgerSink(redis_client, keys).emit(job_events("stuck"))
     health.record_restart(redis_client, keys, "host-a:11", 1)
-    check = drainer_check(config, redis_client)
+    deployment = open_deployment(config, redis_url)
+    check = drainer_check(deployment)
     assert (check.name, check.status) == ("ledger drainer", "fail")
     assert "3 ledger event(s) waiting in Redis and no drainer running" in check.detail
-    shown = ledger_status(config, redis_client)
+    shown = ledger_status(deployment)
     assert shown is not None
     assert (shown["status"], shown["backlog"], shown["drainers"], shown["restarts"]) == (
         "fail", 3, [], 1
@@ -100,8 +102,10 @@ def test_doctor_status_and_metrics_report_a_backlog_without_drainer(
     assert "lanes_ledger_drainers 0.0" in scraped
     assert "lanes_ledger_drainer_restarts_total 1.0" in scraped
     off = config.model_copy(update={"ledger": config.ledger.model_copy(update={"enabled": False})})
-    assert drainer_check(off, redis_client).status == "ok"
-    assert ledger_status(off, redis_client) is None
+    with open_deployment(off, redis_url) as ledger_off:
+        assert drainer_check(ledger_off).status == "ok"
+        assert ledger_status(ledger_off) is None
+    deployment.close()
 
 
 # -- a worker's supervisor -------------------------------------------------------------------
@@ -138,7 +142,8 @@ def test_a_drainer_that_keeps_dying_is_restarted_at_a_bounded_rate(
         return started[-1]
 
     now = [0.0]
-    supervisor = DrainerSupervisor(config, redis_url, start=start, clock=lambda: now[0])
+    deployment = open_deployment(config, redis_url)
+    supervisor = DrainerSupervisor(deployment, start=start, clock=lambda: now[0])
     replaced = [supervisor.check() for _ in range(MAX_RESTARTS)]
     assert replaced == [True] * MAX_RESTARTS and len(started) == MAX_RESTARTS + 1
     assert not supervisor.check()  # the window is full: no spinning
@@ -150,6 +155,7 @@ def test_a_drainer_that_keeps_dying_is_restarted_at_a_bounded_rate(
     found = health.ledger_health(redis_client, keys, STALE_S)
     assert found.restarts == MAX_RESTARTS + 1
     assert found.restarted is not None and found.restarted["exitcode"] == 1
+    deployment.close()
 
 
 def test_a_killed_drainer_process_is_replaced_and_the_new_one_drains(
@@ -159,7 +165,8 @@ def test_a_killed_drainer_process_is_replaced_and_the_new_one_drains(
         update={"redis_prefix": keys.prefix,
                 "ledger": example_config.ledger.model_copy(update={"flush_interval_s": 0.2})}
     )  # fmt: skip
-    supervisor = DrainerSupervisor(config, redis_url)
+    deployment = open_deployment(config, redis_url)
+    supervisor = DrainerSupervisor(deployment)
     try:
         first = supervisor.current.process
         _wait(lambda: health.ledger_health(redis_client, keys, STALE_S).drainers != [])
@@ -178,6 +185,7 @@ def test_a_killed_drainer_process_is_replaced_and_the_new_one_drains(
         assert found.restarted["exitcode"] == -signal.SIGKILL
     finally:
         supervisor.close()
+        deployment.close()
     assert not supervisor.current.process.is_alive()
 
 

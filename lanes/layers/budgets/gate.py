@@ -1,16 +1,16 @@
-"""Budgets on a job's path: the dispatcher's :class:`BudgetGate` and the worker's
-:class:`~lanes.workers.budget.WorkerBudget`, both over a
-:class:`~lanes.stores.budget.BudgetStore`.
+"""The dispatcher's side of the budgets: :class:`BudgetGate`, over a
+:class:`~lanes.stores.budget.BudgetStore` (the worker's side is
+:class:`~lanes.layers.budgets.worker.WorkerBudget`).
 
 At submit, :meth:`BudgetGate.admit` checks the ``per_request`` budgets, then reserves the
 job's estimated cost on its daily and monthly budgets (all or nothing) and announces the alert
 thresholds the reservation crossed, once per budget window. Before routing,
 :meth:`BudgetGate.pressure` says which alert actions (``switch_to_cheaper``,
 ``block_expensive_models``) are in force for the job. Around each provider call the worker's
-:class:`~lanes.workers.budget.WorkerBudget` names the call and settles its real cost.
+:class:`~lanes.layers.budgets.worker.WorkerBudget` names the call and settles its real cost.
 
 Overrides (``lanes budget --set-*``) live in the store; the gate and the worker's side
-(:mod:`lanes.workers.budget`) read them at most once per :data:`LIMITS_TTL_S`. Without any
+(:mod:`lanes.layers.budgets.worker`) read them at most once per :data:`LIMITS_TTL_S`. Without any
 budget in the config and without overrides, nothing else touches the store.
 
 After the store lost its counters (a Redis restart), the first reservation on a budget
@@ -27,9 +27,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from lanes.dispatch.webhook import Webhook
 from lanes.kernel.config import BudgetAction, BudgetScope, Config
 from lanes.kernel.errors import BudgetExceeded, InfrastructureError
+from lanes.layers.budgets.webhook import Webhook
 from lanes.router.budgets import (
     Hold,
     active_actions,

@@ -18,10 +18,11 @@ import pytest
 import redis
 
 from lanes.broker.message import Envelope
-from lanes.dispatch.budget_gate import BudgetGate
-from lanes.dispatch.webhook import Webhook
 from lanes.kernel.config import BudgetAction, BudgetAlert, BudgetLimit, BudgetSpec, Config
 from lanes.kernel.errors import BudgetExceeded
+from lanes.layers.budgets.gate import BudgetGate
+from lanes.layers.budgets.webhook import Webhook
+from lanes.layers.budgets.worker import WorkerBudget
 from lanes.router.budgets import Hold, holds
 from lanes.router.decision import Step
 from lanes.router.job import Job
@@ -29,7 +30,6 @@ from lanes.stores.budget import BudgetStore, Refusal, Usage
 from lanes.stores.keys import Keys
 from lanes.stores.memory.budget import MemoryBudgetStore
 from lanes.stores.redis.budget import RedisBudgetStore
-from lanes.workers.budget import WorkerBudget
 from tests.fakes import FakeClock
 
 NOON = datetime(2026, 12, 2, 12, tzinfo=UTC)

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from lanes.broker.message import Envelope
-from lanes.dispatch.budget_gate import LIMITS_TTL_S, Overrides, utc_now
 from lanes.kernel.config import Config
 from lanes.kernel.errors import BudgetExceeded
+from lanes.layers.budgets.gate import LIMITS_TTL_S, Overrides, utc_now
 from lanes.router.budgets import Hold, holds, parse_budget_id, raise_command, usd
 from lanes.stores.budget import BudgetStore, CallStart
 from lanes.stores.ledger import Ledger
@@ -24,7 +24,7 @@ class WorkerBudget:
     """A worker's side of the budgets: name each provider call, settle its cost.
 
     Holds are those of the instance running the call (after a fallback, not the one the
-    reservation was made for). Matches ``lanes.workers.books.CallBudget``.
+    reservation was made for).
     """
 
     def __init__(

@@ -10,11 +10,12 @@ import pytest
 from celery import Celery
 
 from lanes.broker.app import create_app
-from lanes.dispatch.books import RESERVE_INPUT_FACTOR, RESERVE_INPUT_OVERHEAD
-from lanes.dispatch.budget_gate import BudgetGate
 from lanes.dispatch.dispatcher import Dispatcher
 from lanes.kernel.config import Config
 from lanes.kernel.errors import BudgetExceeded
+from lanes.layers.budgets.gate import BudgetGate
+from lanes.layers.build import dispatch_layers
+from lanes.layers.reservation import RESERVE_INPUT_FACTOR, RESERVE_INPUT_OVERHEAD
 from lanes.router.budgets import holds
 from lanes.router.engine import Router
 from lanes.stores import Stores
@@ -49,7 +50,8 @@ def dispatcher(config: Config, app: Celery, spent_usd: float) -> tuple[Dispatche
     stores.budget.rebuild({hold.counter: spent_usd}, [hold])
     gate = BudgetGate(config, stores.budget, lambda _hold: spent_usd)
     router = Router(config, classifier=fixed(type="architecture", complexity="complex"))
-    return Dispatcher(config, app, router, stores, budget=gate), stores
+    layers = dispatch_layers(config, stores, budget=gate)
+    return Dispatcher(config, app, router, stores, layers=layers), stores
 
 
 def test_switch_to_cheaper_routes_cost_optimized_past_its_threshold(

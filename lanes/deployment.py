@@ -1,0 +1,100 @@
+"""Opening a deployment: every connection a process shares with the rest of its deployment,
+made from its config in one place.
+
+::
+
+    with open_deployment(config) as deployment:   # Redis: redis_url, $REDIS_URL, 127.0.0.1:6379
+        deployment.stores.jobs.result(job_id)
+        deployment.app.control.ping(timeout=1.0)
+
+A :class:`Deployment` holds the Redis client, the keys under ``redis_prefix``, the stores on
+them, the Celery app and the SQL ledger; whoever needs one of them receives it from here.
+The app is built on first use and the ledger opened on first use (a database that is away
+must not stop a process from starting, and most never read it).
+"""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Any
+
+import redis
+from celery import Celery
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from lanes.broker.app import create_app
+from lanes.broker.connection import require_redis_url
+from lanes.kernel.config import Config
+from lanes.stores import Stores
+from lanes.stores.keys import Keys
+from lanes.stores.redis import redis_stores
+from lanes.stores.sql.lazy import LazyLedger
+
+
+class Deployment:
+    """One process's connections to its deployment. Thread-safe; :meth:`close` ends them."""
+
+    def __init__(self, config: Config, redis_url: str, client: redis.Redis) -> None:
+        self.config = config
+        self.redis_url = redis_url
+        self.redis = client
+        self.keys = Keys(config.redis_prefix)
+        self.stores: Stores = redis_stores(client, self.keys, ttl_s=config.result_ttl_s)
+        self.ledger = LazyLedger(config)
+        """The SQL ledger, opened by its first ``get()`` (InfrastructureError while the
+        database cannot be opened; tried again on the next use)."""
+        self._app: Celery | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def app(self) -> Celery:
+        """The Celery app of this deployment (lane queues, results), built on first use."""
+        with self._lock:
+            if self._app is None:
+                self._app = create_app(self.config, self.redis_url)
+            return self._app
+
+    def close(self) -> None:
+        with self._lock:
+            app, self._app = self._app, None
+        if app is not None:
+            app.close()
+        self.redis.close()
+        self.ledger.close()
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_deployment(
+    config: Config,
+    redis_url: str | None = None,
+    *,
+    timeout_s: float | None = None,
+    ask_once: bool = False,
+) -> Deployment:
+    """The deployment ``config`` describes, on the Redis at ``redis_url`` (default: the
+    config's, :func:`lanes.broker.connection.require_redis_url`; InfrastructureError when none
+    answers). Connects lazily: nothing is sent to Redis here.
+
+    ``timeout_s``: the longest a Redis command may wait for its answer (None: no limit).
+    ``ask_once``: no retries, and connecting within ``timeout_s`` too (a diagnosis asks once).
+    """
+    url = redis_url or require_redis_url(config)
+    options: dict[str, Any] = {}
+    if timeout_s is not None:
+        options["socket_timeout"] = timeout_s
+    if ask_once:
+        options.update(socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0))
+    client = redis.Redis.from_url(url, decode_responses=True, **options)
+    return Deployment(config, url, client)
