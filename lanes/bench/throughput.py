@@ -18,7 +18,8 @@ pool and concurrency); the simulator answers at once in a process of its own:
 The response cache is off in both (the prompts repeat from round to round: a cache would
 answer them without a call, which is not what this measures). The arms run in alternating
 rounds and each keeps its best rate: ``ratio`` = lanes ÷ celery_noop, ``ratio_vs_sdk_task`` =
-lanes ÷ sdk_task, ``ledger_ratio`` = lanes ÷ lanes_no_ledger. ``cpu_ms_per_job`` gives, per arm, the
+lanes ÷ sdk_task, ``ledger_ratio`` = lanes ÷ lanes_no_ledger; ``ratio_vs_sdk_task_median`` is the
+median of the rounds' own lanes ÷ sdk_task. ``cpu_ms_per_job`` gives, per arm, the
 CPU milliseconds per job spent by the dispatcher (this process), the workers, the simulator
 and the Redis server (all of it: ``INFO cpu``), and their total, AVERAGED over the timed
 rounds (all their CPU ÷ all their jobs; warm-ups excluded).
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from lanes.bench.harness import (
@@ -212,16 +214,24 @@ def _alternate(arms: list[Arm], jobs: int, rounds: int, progress: Callable[[str]
 
 
 def report(jobs: int, rounds: int, arms: dict[str, Arm]) -> dict[str, Any]:
-    """The JSON figures: best rate of each arm, the ratios, every round, CPU ms per job."""
+    """The JSON figures: best rate of each arm, the ratios, every round (with its own
+    lanes ÷ sdk_task, and their median: rounds that ran side by side compared), CPU ms per job."""
     best = {name: max(arm.rates) for name, arm in arms.items()}
+    by_round = [
+        lanes / sdk for lanes, sdk in zip(arms["lanes"].rates, arms["sdk_task"].rates, strict=True)
+    ]
     return {
         "jobs": jobs,
         **{RATE_KEYS[name]: round(best[name], 1) for name in RATE_KEYS},
         "ratio": round(best["lanes"] / best["celery_noop"], 3),
         "ratio_vs_sdk_task": round(best["lanes"] / best["sdk_task"], 3),
         "ledger_ratio": round(best["lanes"] / best["lanes_no_ledger"], 3),
+        "ratio_vs_sdk_task_median": round(median(by_round), 3),
         "rounds": [
-            {RATE_KEYS[name]: round(arms[name].rates[i], 1) for name in RATE_KEYS}
+            {
+                **{RATE_KEYS[name]: round(arms[name].rates[i], 1) for name in RATE_KEYS},
+                "ratio_vs_sdk_task": round(by_round[i], 3),
+            }
             for i in range(rounds)
         ],
         "cpu_ms_per_job": {

@@ -118,6 +118,10 @@ def test_report_keeps_each_arms_best_rate_and_averages_cpu_over_rounds() -> None
             "sdk_task": arm("sdk_task", [1.0, 0.5]),
             "lanes_no_ledger": arm("lanes_no_ledger", [1.6, 0.8])}  # fmt: skip
     result = report(100, 2, arms)
+    assert result["ratio_vs_sdk_task_median"] == 0.5
+    three = {name: arm(name, [1.0, 1.0, 1.0]) for name in arms}
+    three["lanes"] = arm("lanes", [4.0, 0.5, 1.25])  # 25, 200 and 80 jobs/s against 100 each
+    assert report(100, 3, three)["ratio_vs_sdk_task_median"] == 0.8
     assert result["lanes_no_ledger_jobs_per_s"] == 125.0 and result["ledger_ratio"] == 0.8
     assert result["lanes_jobs_per_s"] == 100.0
     assert result["celery_noop_per_s"] == 400.0 and result["sdk_task_per_s"] == 200.0
@@ -127,6 +131,7 @@ def test_report_keeps_each_arms_best_rate_and_averages_cpu_over_rounds() -> None
         "lanes_no_ledger_jobs_per_s": 62.5,
         "celery_noop_per_s": 200.0,
         "sdk_task_per_s": 100.0,
+        "ratio_vs_sdk_task": 0.5,
     }
     assert result["cpu_ms_per_job"]["lanes"]["workers"] == 1.0  # 0.2 s over 2 rounds of 100 jobs
     assert result["cpu_ms_per_job"]["lanes"]["total"] == 4.0
