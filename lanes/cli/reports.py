@@ -11,6 +11,7 @@ import csv
 import sys
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import typer
@@ -54,14 +55,17 @@ def cost(
     suggestions from the recorded outcomes."""
     from lanes.ops.ledger_view import books
     from lanes.ops.reports import GROUPINGS, downgrades, monthly_projection
+    from lanes.router.filters import vital_refusal
 
     if by not in GROUPINGS:
         raise typer.BadParameter(f"{by!r}: use one of {', '.join(GROUPINGS)}", param_hint="--by")
     since, now = _since(ctx, period)
-    with books(state(ctx).config(), warn=_warn) as ledger:
+    config = state(ctx).config()
+    with books(config, warn=_warn) as ledger:
         lines = ledger.costs(since, by)
         window_days = max((now - since).total_seconds() / 86400, 1 / 24)
-        advice = downgrades(ledger.task_outcomes(since), window_days)
+        refusal = partial(vital_refusal, config)
+        advice = downgrades(ledger.task_outcomes(since), window_days, refusal)
     total = sum(line.cost_usd for line in lines)
     report = {
         "period": period,

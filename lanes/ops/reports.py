@@ -6,7 +6,9 @@ cheaper ones that did the same kind of work in the same window: a cheaper one qu
 it has at least :data:`MIN_JOBS` outcomes, a success rate no more than
 :data:`SUCCESS_SLACK` below, and (where both were rated) a mean rating no more than
 :data:`RATING_SLACK` below. The saving is what the dearer one's jobs would have cost there,
-per 30 days; advice saving less than :data:`MIN_SAVING_USD_PER_MONTH` is left out.
+per 30 days; advice saving less than :data:`MIN_SAVING_USD_PER_MONTH` is left out. Vital work
+is advised apart, and only towards what routing would send it to: never a cheap lane, never a
+model below the vital tier (``refusal`` says why a target is refused).
 
 CSV exports go through :func:`csv_cell`, which keeps a spreadsheet from running what a
 project or user name (or any other text) smuggles in as a formula.
@@ -15,7 +17,7 @@ project or user name (or any other text) smuggles in as a formula.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,20 +68,28 @@ class Downgrade:
     saving_usd_per_month: float
     success_rate: float
     """The cheaper option's measured success rate."""
+    vital: bool = False
 
     def sentence(self) -> str:
+        work = f"vital {self.task_type}" if self.vital else self.task_type
         return (
-            f"route {self.task_type} from {self.from_instance}/{self.from_model} to "
+            f"route {work} from {self.from_instance}/{self.from_model} to "
             f"{self.to_instance}/{self.to_model}: save ${self.saving_usd_per_month:.2f}/month "
             f"at success rate >= {self.success_rate:.0%}"
         )
 
 
-def downgrades(rows: Sequence[TaskOutcome], window_days: float) -> list[Downgrade]:
+Refusal = Callable[[str, str], str | None]
+"""Why routing never sends vital work to (instance, model), or None when it may."""
+
+
+def downgrades(
+    rows: Sequence[TaskOutcome], window_days: float, refusal: Refusal
+) -> list[Downgrade]:
     """Downgrade advice from one window's outcomes (largest saving first)."""
     found = []
     for row in rows:
-        best = _cheapest_peer(row, rows)
+        best = _cheapest_peer(row, rows, refusal)
         if best is None:
             continue
         saving = (row.avg_cost_usd - best.avg_cost_usd) * row.jobs * MONTH_DAYS / window_days
@@ -95,18 +105,22 @@ def downgrades(rows: Sequence[TaskOutcome], window_days: float) -> list[Downgrad
                 jobs=row.jobs,
                 saving_usd_per_month=saving,
                 success_rate=best.success_rate,
+                vital=row.vital,
             )
         )
     return sorted(found, key=lambda d: -d.saving_usd_per_month)
 
 
-def _cheapest_peer(row: TaskOutcome, rows: Sequence[TaskOutcome]) -> TaskOutcome | None:
+def _cheapest_peer(
+    row: TaskOutcome, rows: Sequence[TaskOutcome], refusal: Refusal
+) -> TaskOutcome | None:
     peers = [
         peer for peer in rows
         if peer.task_type == row.task_type
         and (peer.instance, peer.model) != (row.instance, row.model)
         and peer.avg_cost_usd < row.avg_cost_usd
         and _as_good(peer, row)
+        and not (row.vital and refusal(peer.instance, peer.model))
     ]  # fmt: skip
     return min(peers, key=lambda p: p.avg_cost_usd, default=None)
 

@@ -33,6 +33,7 @@ from lanes.router.filters import (
     summarize,
     target_problem,
     target_reasons,
+    vital_tier,
 )
 from lanes.router.job import Job
 from lanes.router.lane_state import (
@@ -95,6 +96,7 @@ class Router:
         self.config = config
         self.table: CandidateTable = build_candidates(config)
         self._local = local_targets(self.table, config)
+        self._tier = vital_tier(config)
         self._lane_state: LaneStateReader = lane_state or StaticLaneState()
         self._classifier = classifier
         self._min_health = min_health
@@ -188,7 +190,9 @@ class Router:
             job=job,
             classification=classification,
             target_problems=problems,
-            demand=Demand.of(job, classification, blocked_models, self._local_only(job)),
+            demand=Demand.of(
+                job, classification, blocked_models, self._local_only(job), self._tier
+            ),
             weights=normalize(weights) if weights is not None else self._weights,
             services=self._services,
             pins=(job.instance, job.model),
@@ -262,6 +266,7 @@ def _assemble(ctx: DecisionContext, strategy: str, choice: Choice) -> Decision:
         _classified(clf),
         *choice.reasons,
         *_local_reason(ctx),
+        *_below_tier_warning(ctx, cand),
         capability_reason(top, clf.type.value),
         cost_reason(top),
         *summarize(rejections, ctx.table),
@@ -280,6 +285,17 @@ def _assemble(ctx: DecisionContext, strategy: str, choice: Choice) -> Decision:
         rejections=rejections,
         classification=clf,
     )
+
+
+def _below_tier_warning(ctx: DecisionContext, cand: Candidate) -> list[str]:
+    """A warning when the job pins vital work to a model below the vital tier: the pin wins."""
+    tier = vital_tier(ctx.config)
+    if tier is None or not ctx.classification.vital or cand.quality >= tier.quality:
+        return []
+    return [
+        f"Warning: the job pins model {cand.model} for vital work; "
+        f"{tier.refusal(cand.quality)}. The pin wins: unpin the model to get the tier"
+    ]
 
 
 def _local_reason(ctx: DecisionContext) -> list[str]:

@@ -4,7 +4,9 @@ Target checks (switched off in config, disabled, cooling down, unhealthy) run on
 decision; a pool passes while at least one member is usable. Candidate checks run in this
 order and the first failure is the reason: a lane that is not local for work pinned to a local
 lane (see :data:`NOT_LOCAL`), vital work on a cheap lane (see :data:`VITAL_ON_CHEAP`; nothing
-waives either), context window, output limit, the job's constraints.
+waives either), vital work on a model below the vital tier (``routing.vital_min_model``; a job
+that pins its model waives it, with a warning in the decision), context window, output limit,
+the job's constraints.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 from lanes.kernel.config.models import Config
 from lanes.kernel.taxonomy import Classification
-from lanes.router.candidates import Candidate, CandidateTable, Target
+from lanes.router.candidates import CHEAP_TAG, Candidate, CandidateTable, Target
 from lanes.router.job import Job
 from lanes.router.lane_state import LaneStatus
 from lanes.router.scorer import Option, latency_factor
@@ -23,6 +25,7 @@ DEFAULT_MIN_HEALTH = 0.25
 """An instance whose health (0-1) is below this is not routed to."""
 VITAL_ON_CHEAP = "vital work never goes to a cheap lane"
 """Why a candidate on a target tagged ``cheap`` is rejected for vital work, always."""
+VITAL_TIER_KEY = "routing.vital_min_model"
 LOCAL_TAG = "local"
 NOT_LOCAL = "not a local lane, and work pinned to a local lane never leaves local lanes"
 """Why a candidate is rejected for a job pinned to a local lane, always."""
@@ -90,6 +93,44 @@ def local_targets(table: CandidateTable, config: Config) -> frozenset[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class Tier:
+    """The least a model must be for vital work: the ``quality`` of the model that
+    ``routing.vital_min_model`` names."""
+
+    model: str
+    quality: int
+
+    def refusal(self, quality: int) -> str:
+        return (
+            f"quality {quality} is below the tier vital work needs ({self.model}, quality"
+            f" {self.quality}: {VITAL_TIER_KEY})"
+        )
+
+
+def vital_tier(config: Config) -> Tier | None:
+    """The vital tier of ``config``, or None when it sets no floor (or its default names a
+    model the config does not define)."""
+    name = config.routing.vital_min_model
+    if name is None or name not in config.models:
+        return None
+    return Tier(name, config.models[name].quality)
+
+
+def vital_refusal(config: Config, instance: str, model: str) -> str | None:
+    """Why routing never sends vital work to ``model`` on ``instance`` unpinned (a cheap lane,
+    a model below the vital tier, one the config no longer defines), or None when it may."""
+    if instance not in config.instances or model not in config.models:
+        return f"{instance}/{model} is not in the config"
+    if CHEAP_TAG in config.instances[instance].tags:
+        return VITAL_ON_CHEAP
+    tier = vital_tier(config)
+    quality = config.models[model].quality
+    if tier is not None and quality < tier.quality:
+        return tier.refusal(quality)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class Demand:
     """What one job asks of every candidate, read once per decision."""
 
@@ -106,6 +147,8 @@ class Demand:
     """Models a budget alert (``block_expensive_models``) refuses for now."""
     local_only: frozenset[str] | None = None
     """The only targets allowed (the local lanes) when the job is pinned to a local lane."""
+    tier: Tier | None = None
+    """What vital work needs at least (None: no floor, or the job pins its model)."""
 
     @classmethod
     def of(
@@ -114,6 +157,7 @@ class Demand:
         clf: Classification,
         blocked_models: frozenset[str] = frozenset(),
         local_only: frozenset[str] | None = None,
+        tier: Tier | None = None,
     ) -> Demand:
         limits = job.constraints
         return cls(
@@ -128,6 +172,7 @@ class Demand:
             max_cost_usd=limits.max_cost_usd,
             blocked_models=blocked_models,
             local_only=local_only,
+            tier=tier if clf.vital and job.model is None else None,
         )
 
     def allows(self, target: str) -> bool:
@@ -142,6 +187,8 @@ def check(cand: Candidate, d: Demand) -> str | None:
         return NOT_LOCAL
     if d.vital and cand.cheap:
         return VITAL_ON_CHEAP
+    if d.tier is not None and cand.quality < d.tier.quality:
+        return d.tier.refusal(cand.quality)
     if cand.model in d.blocked_models:
         return f"{cand.model} is blocked while a budget is near its limit (block_expensive_models)"
     needed = d.input_tokens + d.max_tokens

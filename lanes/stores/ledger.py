@@ -251,13 +251,15 @@ class FallbackRate(BaseModel):
 
 
 class TaskOutcome(BaseModel):
-    """Outcomes of one task type on one (instance, model): what downgrade advice reads."""
+    """Outcomes of one task type on one (instance, model), vital work apart: what downgrade
+    advice reads."""
 
     model_config = ConfigDict(frozen=True)
 
     task_type: str
     instance: str
     model: str
+    vital: bool = False
     jobs: int
     success_rate: float
     rating: float | None

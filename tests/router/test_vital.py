@@ -58,6 +58,13 @@ def assert_no_cheap_lane(decision: Decision, cheap: frozenset[str]) -> None:
     assert not {alt.instance for alt in decision.alternatives} & cheap, decision.alternatives
 
 
+def assert_tier(decision: Decision, config: Config) -> None:
+    """Every step of a vital decision is at least Sonnet-class (the default tier)."""
+    floor = config.models["claude-sonnet-4-5"].quality
+    qualities = [config.models[step.model].quality for step in decision.chain]
+    assert min(qualities) >= floor, decision.chain
+
+
 def sweep_router(config: Config, statuses: Mapping[str, LaneStatus], **kw: Any) -> Router:
     return Router(config, lane_state=StaticLaneState(dict(statuses)), **kw)
 
@@ -80,11 +87,13 @@ def test_vital_no_strategy_chain_or_waived_cooldown_leaks_a_cheap_lane(
         for _ in range(4):  # round_robin turns
             try:
                 decision = router.decide(Job(prompt="x", chain=chain, **pins), strategy=strategy)
-            except NoRoute as exc:  # only a chain of nothing but cheap lanes may leave no route
-                assert (strategy, chain) == (StrategyName.FALLBACK_CHAIN, "local"), exc
-                assert set(exc.rejections.values()) == {VITAL_ON_CHEAP}
+            except NoRoute as exc:  # only a chain of cheap lanes and models below the tier
+                assert strategy == StrategyName.FALLBACK_CHAIN and chain in ("local", "cheap")
+                reasons = set(exc.rejections.values()) - {VITAL_ON_CHEAP}
+                assert all("below the tier vital work needs" in r for r in reasons), exc
                 break
             assert_no_cheap_lane(decision, {"zai", "koala"})
+            assert_tier(decision, config)
             if state.startswith("every"):  # decided with every cooldown waived
                 assert WAITS_REASON in decision.reasons
             decided += 1
@@ -107,7 +116,8 @@ def test_vital_cheap_chain_steps_are_dropped_while_cooldowns_are_waived(
     example_config: Config,
 ) -> None:
     cooling = StaticLaneState({n: LaneStatus(cooldown_s=10) for n in NON_CHEAP})
-    router = Router(example_config, lane_state=cooling, classifier=fixed(vital=True))
+    config = configured(example_config, vital_min_model=None)  # no tier: Haiku may serve
+    router = Router(config, lane_state=cooling, classifier=fixed(vital=True))
     decision = router.decide(Job(prompt="x", chain="cheap"), strategy="fallback_chain")
     assert [(s.instance, s.model) for s in decision.chain] == [("vital", "claude-haiku-4-5")]
     assert WAITS_REASON in decision.reasons

@@ -9,7 +9,7 @@ j1    zai/glm, ok in 1 s, rated 4         0.10
 j2    zai/glm rate-limited, fell back to  zai/glm 0.05 (failed), claude2/sonnet 0.30
       claude2/sonnet, ok in 3 s
 j3    claude2/sonnet (project beta, user  call 1 reserved 0.40, never settled; call 2
-      bob, review), failed in 5 s         0.20
+      bob, review, vital), failed in 5 s  0.20
 j4    cache hit on zai/glm, saved 0.10    none
 ====  ==================================  ============================================
 
@@ -47,6 +47,8 @@ from tests.stores.test_sql_ledger import (
 BETA = {"project": "beta", "user": "bob", "task_type": "review"}
 NOW = time.time() - 5
 SINCE = datetime.now(UTC) - timedelta(days=1)
+VITALS = {("code", "claude2", False), ("code", "zai", False), ("review", "claude2", True)}
+"""(task type, instance, vital) of the outcomes of the period, as ``task_outcomes`` gives."""
 
 
 def _dataset(now: float) -> list[LedgerEvent]:
@@ -67,7 +69,8 @@ def _dataset(now: float) -> list[LedgerEvent]:
         decision("j2", now), j2a, cost(j2a, 0.05, ok=False), limited, j2b, cost(j2b, 0.30),
         outcome("j2", now, instance="claude2", model=SONNET, step=1, latency_s=3.0,
                 cost_usd=0.35, fallbacks=[away]),
-        decision("j3", now, instance="claude2", model=SONNET, **BETA), j3a, j3b, cost(j3b, 0.20),
+        decision("j3", now, instance="claude2", model=SONNET, vital=True, **BETA),
+        j3a, j3b, cost(j3b, 0.20),
         outcome("j3", now, instance="claude2", model=SONNET, status="failed", latency_s=5.0,
                 cost_usd=0.20, attempt=1, **BETA),
         outcome("j4", now, cached=True, latency_s=0.01, cost_usd=0.0, cost_saved_usd=0.10),
@@ -152,6 +155,7 @@ def test_sql_fallback_rates_and_task_outcomes(ledger: SqlLedger) -> None:
         ("review", "claude2", SONNET, 1, 0.0, None, 0.2),
     ]
     assert ledger.fallback_rates(datetime.now(UTC) + timedelta(hours=1)) == []
+    assert {(r.task_type, r.instance, r.vital) for r in ledger.task_outcomes(SINCE)} == VITALS
 
 
 def test_sql_export_joins_each_outcome_with_its_decision(ledger: SqlLedger) -> None:

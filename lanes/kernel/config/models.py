@@ -281,6 +281,10 @@ class CustomRule(_Frozen):
         return self
 
 
+DEFAULT_VITAL_MIN_MODEL = "claude-sonnet-4-5"
+"""Sonnet-class: the least a mistake-is-costly job runs on unless the config says otherwise."""
+
+
 class RoutingSpec(_Frozen):
     strategy: str = "best_for_task"
     weights: Weights = Weights()
@@ -288,6 +292,10 @@ class RoutingSpec(_Frozen):
     hook: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     cache_ttl_s: Annotated[float, seconds(0, DAY_S)] = 0.0
     default_chain: str | None = None
+    vital_min_model: str | None = DEFAULT_VITAL_MIN_MODEL
+    """The tier vital work needs: it only runs on models whose ``quality`` is at least this
+    model's (null: no floor). When the default names a model the config does not define,
+    there is no floor; a model named explicitly must be defined."""
 
     @field_validator("strategy")
     @classmethod
@@ -721,6 +729,13 @@ def _routing_problems(cfg: Config) -> Iterator[str]:
     chain = cfg.routing.default_chain
     if chain is not None and chain not in cfg.fallback_chains:
         yield f"routing.default_chain: unknown chain {chain!r}"
+    tier = cfg.routing.vital_min_model
+    named = "vital_min_model" in cfg.routing.model_fields_set
+    if tier is not None and named and tier not in cfg.models:
+        yield (
+            f"routing.vital_min_model: unknown model {tier!r}; name one defined under models:"
+            " (vital work runs on models at least as good as it), or null for no floor"
+        )
 
 
 def _review_problems(cfg: Config) -> Iterator[str]:

@@ -183,11 +183,16 @@ def fallback_rates(conn: Connection, since: datetime) -> list[FallbackRate]:
 
 
 def task_outcomes(conn: Connection, since: datetime) -> list[TaskOutcome]:
-    """Outcomes per (task type, instance, model) since ``since``."""
+    """Outcomes per (task type, instance, model, vital) since ``since``. A job whose decision
+    is not recorded counts as vital: advice for it then keeps to what vital work may use."""
     o = routing_outcomes.c
-    group = (o.task_type, o.instance, o.model)
+    vital = func.coalesce(routing_decisions.c.vital, true())
+    group = (o.task_type, o.instance, o.model, vital)
     stmt = (
         select(*group, func.count(), _ok(), func.avg(o.rating), func.sum(o.cost_usd))
+        .select_from(
+            routing_outcomes.outerjoin(routing_decisions, routing_decisions.c.job_id == o.job_id)
+        )
         .where(o.at >= since, o.cached == false())
         .group_by(*group)
         .order_by(*group)
@@ -197,13 +202,14 @@ def task_outcomes(conn: Connection, since: datetime) -> list[TaskOutcome]:
             task_type=task_type,
             instance=instance,
             model=model,
+            vital=bool(is_vital),
             jobs=jobs,
             success_rate=ok / jobs,
             rating=None if rating is None else float(rating),
             avg_cost_usd=cost_usd / jobs,
             cost_usd=cost_usd,
         )
-        for task_type, instance, model, jobs, ok, rating, cost_usd in conn.execute(stmt)
+        for task_type, instance, model, is_vital, jobs, ok, rating, cost_usd in conn.execute(stmt)
     ]
 
 

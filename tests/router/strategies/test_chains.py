@@ -50,7 +50,8 @@ def test_chains_vital_work_drops_cheap_steps(example_config: Config) -> None:
     decision = router.decide(Job(prompt="x", chain="cheap"))
     lanes = [target for target, _ in steps(decision)]
     assert "zai" not in lanes and "koala" not in lanes
-    assert ("vital", "claude-haiku-4-5") in steps(decision)
+    assert ("vital", "claude-haiku-4-5") not in steps(decision)  # below the vital tier
+    assert "below the tier vital work needs" in decision.rejections["vital/claude-haiku-4-5"]
     assert steps(decision)[0] == (decision.instance, decision.model)
 
 
