@@ -1,7 +1,9 @@
 """Measure task-type accuracy of the classifier on labelled rows.
 
-A row is a dict with ``text`` and ``type`` (a ``TaskType`` value), and optionally ``prefix``
-(e.g. the Conventional Commits prefix the label came from). Usage::
+A row is a dict with ``text`` and ``type`` (a ``TaskType`` value, or ``orchestration``), and
+optionally ``prefix`` (e.g. the Conventional Commits prefix the label came from). Predictions
+are counted as labelled sets name them (``lanes.bench.judgement.TYPE_ALIASES``: planning and
+coordination as orchestration, factual as analysis). Usage::
 
     python -m lanes.bench.evaluation path/to/rows.jsonl
 """
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
+from lanes.bench.judgement import counted_type
 from lanes.router.classifier import classify_text
 
 Predictor = Callable[[str], str]
@@ -50,7 +53,7 @@ class EvalReport:
 
 
 def _predict_type(text: str) -> str:
-    return str(classify_text(text).type)
+    return counted_type(classify_text(text).type.value)
 
 
 def _tally(bucket: dict[str, list[int]], key: str, hit: bool) -> None:

@@ -52,7 +52,7 @@ def test_rows_without_prefix_and_empty_input() -> None:
 def test_default_predictor_is_the_classifier() -> None:
     rows = [
         {"text": "Write unit tests for the payment service", "type": "testing"},
-        {"text": "What is the capital of France?", "type": "factual"},
+        {"text": "What is the capital of France?", "type": "analysis"},  # factual counts as it
     ]
     assert evaluate(rows).accuracy == 1.0
 

@@ -1,0 +1,117 @@
+"""How well the classifier judges requests beyond their type: vital or not, and how hard.
+
+Rows may carry ``vital`` (true/false) and ``difficulty`` (``low``, ``medium``, ``high``)
+besides ``text`` and ``type`` (``requests-dev.jsonl`` does). For vital: recall and precision
+of the classifier's decision, and how many vital rows it would let reach a cheap lane. For
+difficulty: pairwise AUC, the share of pairs of rows at
+different levels that the score puts in the right order (ties count half), for the
+classifier's ``difficulty`` and for the prompt's length in characters.
+
+Type names the classifier has and labelled sets lack are counted as the label they belong
+to (:data:`TYPE_ALIASES`): planning and coordination are orchestration, factual is analysis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lanes.router.classifier import classify_text
+
+TYPE_ALIASES = {"planning": "orchestration", "coordination": "orchestration", "factual": "analysis"}
+LEVELS = {"low": 0, "medium": 1, "high": 2}
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What the classifier made of one row's text."""
+
+    type: str
+    vital: bool
+    difficulty: float
+
+
+def counted_type(name: str) -> str:
+    """A predicted type name as labelled sets count it (:data:`TYPE_ALIASES`)."""
+    return TYPE_ALIASES.get(name, name)
+
+
+def judge(text: str) -> Judged:
+    clf = classify_text(text)
+    return Judged(counted_type(clf.type.value), clf.vital, clf.difficulty)
+
+
+def vital_figures(labels: Sequence[bool], judged: Sequence[Judged]) -> dict[str, Any]:
+    """Recall and precision of the vital decision against ``labels``; ``missed`` vital rows
+    are those the cheap lanes stay open to."""
+    flagged = sum(j.vital for j in judged)
+    hits = sum(j.vital and label for j, label in zip(judged, labels, strict=True))
+    positives = sum(labels)
+    return {
+        "n": len(labels),
+        "vital": positives,
+        "flagged": flagged,
+        "missed": positives - hits,
+        "recall": round(hits / positives, 4) if positives else None,
+        "precision": round(hits / flagged, 4) if flagged else None,
+    }
+
+
+def pairwise_auc(levels: Sequence[int], scores: Sequence[float]) -> float | None:
+    """Share of pairs at different levels whose scores are in the same order (ties half)."""
+    right = pairs = 0.0
+    for i, (level_i, score_i) in enumerate(zip(levels, scores, strict=True)):
+        for level_j, score_j in zip(levels[i + 1 :], scores[i + 1 :], strict=True):
+            if level_i == level_j:
+                continue
+            pairs += 1
+            lower, higher = (score_i, score_j) if level_i < level_j else (score_j, score_i)
+            right += 1.0 if lower < higher else 0.5 if lower == higher else 0.0
+    return round(right / pairs, 4) if pairs else None
+
+
+def difficulty_figures(rows: Sequence[dict[str, Any]], judged: Sequence[Judged]) -> dict[str, Any]:
+    """Pairwise AUC of the classifier's difficulty and of length, on rows with a level."""
+    keep = [(LEVELS[str(r["difficulty"])], r, j) for r, j in zip(rows, judged, strict=True)
+            if str(r.get("difficulty")) in LEVELS]  # fmt: skip
+    levels = [level for level, _, _ in keep]
+    return {
+        "n": len(keep),
+        "auc_difficulty": pairwise_auc(levels, [j.difficulty for _, _, j in keep]),
+        "auc_length": pairwise_auc(levels, [float(len(str(r["text"]))) for _, r, _ in keep]),
+    }
+
+
+def judgement(
+    rows: Sequence[dict[str, Any]], judge_text: Callable[[str], Judged] = judge
+) -> dict[str, Any]:
+    """The vital and difficulty figures of the rows that carry those labels."""
+    judged = [judge_text(str(row["text"])) for row in rows]
+    out: dict[str, Any] = {}
+    with_vital = [(bool(r["vital"]), j) for r, j in zip(rows, judged, strict=True) if "vital" in r]
+    if with_vital:
+        labels, marks = zip(*with_vital, strict=True)
+        out["vital"] = vital_figures(labels, marks)
+    if any("difficulty" in r for r in rows):
+        out["difficulty"] = difficulty_figures(rows, judged)
+    return out
+
+
+def format_judgement(figures: dict[str, Any]) -> list[str]:
+    """The figures of :func:`judgement` as text lines."""
+    lines: list[str] = []
+    vital = figures.get("vital")
+    if vital is not None:
+        lines += [
+            "",
+            f"vital: recall {vital['recall']} precision {vital['precision']} "
+            f"({vital['flagged']} flagged, {vital['vital']} vital, {vital['missed']} missed)",
+        ]
+    difficulty = figures.get("difficulty")
+    if difficulty is not None:
+        lines.append(
+            f"difficulty: pairwise AUC {difficulty['auc_difficulty']} vs length "
+            f"{difficulty['auc_length']} ({difficulty['n']} rows)"
+        )
+    return lines
