@@ -8,8 +8,10 @@ until :class:`~lanes.kernel.errors.BudgetExceeded`, then waiting for its accepte
 and settlement are the product's (one Lua script each); the spend reported is the ledger's
 (every call that started), after every job ended and every event was drained.
 
-Bar: ``max_overspend_usd`` (spend beyond the limit) at most ``max_reservation_usd`` (the
-largest reservation one request made).
+Bars: ``max_overspend_usd`` (spend beyond the limit) at most ``max_reservation_usd`` (the
+largest reservation one request made), and ``spent_fraction`` (spend ÷ budget) at least
+:data:`SPENT_FRACTION_BAR`: a dispatcher refused only because of reservations in flight waits
+for them to settle (``budgets.settle_wait_s``) instead of giving up with money left.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from lanes.kernel.errors import BudgetExceeded, LanesError
 from lanes.ops.ledger_view import books
 
 BUDGET_DB = 15
+SPENT_FRACTION_BAR = 0.95
 PROMPTS = (
     "Summarise the trade-offs of optimistic locking in two paragraphs",
     "Write a function that merges overlapping intervals, with tests",
@@ -181,9 +184,11 @@ def report(settings: BudgetSettings, runs: list[dict[str, Any]], spent: float) -
         "dispatchers": settings.dispatchers,
         "budget_usd": settings.budget_usd,
         "spent_usd": round(spent, 6),
+        "spent_fraction": round(spent / settings.budget_usd, 4),
         "max_overspend_usd": round(overspend, 6),
         "max_reservation_usd": round(max_reservation, 6),
         "within_one_reservation": overspend <= max_reservation,
+        "spent_to_the_limit": spent >= SPENT_FRACTION_BAR * settings.budget_usd,
         "jobs_accepted": sum(r["accepted"] for r in runs),
         "dispatchers_refused": sum(r["refused"] for r in runs),
         "job_errors": sum(r["errors"] for r in runs),

@@ -101,6 +101,9 @@ def gate(
     spent: Callable[[Hold], float] = no_ledger,
     **kw: Any,
 ) -> BudgetGate:
+    if "monotonic" not in kw:  # waits for reservations to settle take no real time
+        ticks = FakeClock()
+        kw.update(monotonic=ticks, sleep=ticks.advance)
     return BudgetGate(config, store, spent, clock=kw.pop("clock", Clock()), **kw)
 
 
@@ -152,6 +155,56 @@ def test_admit_refuses_over_a_per_request_budget_and_reserves_nothing(
     with pytest.raises(BudgetExceeded, match=r"global:per_request allows \$0.05 per request"):
         the_gate.admit(job("j1"), "claude1", 0.06)
     assert store.is_built() is False  # refused before any reservation was tried
+
+
+def test_a_budget_full_of_reservations_waits_for_them_to_settle(example_config: Config) -> None:
+    config = config_with(example_config, limits=[daily(1.0)], alerts=[])
+    store = MemoryBudgetStore()
+    ticks = FakeClock()
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # j1's call ends while j2 waits: it cost less
+        slept.append(seconds)
+        ticks.advance(seconds)
+        if len(slept) == 3:
+            store.start_call("j1", "0:0:1", 0.7, held)
+            store.settle("j1", "0:0:1", 0.2, held, final=True)
+
+    the_gate = gate(config, store, monotonic=ticks, sleep=sleep)
+    held = the_gate.admit(job("j1"), "claude1", 0.7)
+    (hold,) = the_gate.admit(job("j2"), "claude1", 0.5)
+    assert len(slept) == 3
+    usage = store.usage([hold])[hold.counter]
+    assert (usage.spent_usd, usage.reserved_usd) == (0.2, 0.5)
+
+
+def test_the_wait_for_reservations_is_bounded_and_refuses_after_it(
+    example_config: Config,
+) -> None:
+    config = config_with(example_config, limits=[daily(1.0)], alerts=[], settle_wait_s=2.0)
+    ticks = FakeClock()
+    the_gate = gate(config, MemoryBudgetStore(), monotonic=ticks, sleep=ticks.advance)
+    the_gate.admit(job("j1"), "claude1", 0.7)
+    start = ticks()
+    with pytest.raises(BudgetExceeded, match=r"\+\$0.70 in flight"):
+        the_gate.admit(job("j2"), "claude1", 0.5)
+    assert 2.0 <= ticks() - start < 2.1
+
+
+def test_a_budget_spent_for_good_refuses_without_waiting(example_config: Config) -> None:
+    config = config_with(example_config, limits=[daily(1.0)], alerts=[])
+    slept: list[float] = []
+    the_gate = gate(config, MemoryBudgetStore(), spent=lambda _hold: 0.8,
+                    monotonic=FakeClock(), sleep=slept.append)  # fmt: skip
+    the_gate.admit(job("j1"), "claude1", 0.1)
+    with pytest.raises(BudgetExceeded):
+        the_gate.admit(job("j2"), "claude1", 0.3)  # 0.8 spent + 0.3 > 1.0 whatever settles
+    zero = config_with(example_config, limits=[daily(1.0)], alerts=[], settle_wait_s=0)
+    at_once = gate(zero, MemoryBudgetStore(), monotonic=FakeClock(), sleep=slept.append)
+    at_once.admit(job("j3"), "claude1", 0.7)
+    with pytest.raises(BudgetExceeded):
+        at_once.admit(job("j4"), "claude1", 0.5)  # settle_wait_s 0: no wait at all
+    assert slept == []
 
 
 def test_cancel_frees_the_reservation(example_config: Config) -> None:

@@ -411,6 +411,9 @@ class BudgetSpec(_Frozen):
     webhook_url: str | None = None
     """Alerts are also POSTed here as JSON (never blocking a job)."""
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    settle_wait_s: Annotated[float, seconds(0, HOUR_S)] = 30.0
+    """How long a dispatcher waits for in-flight reservations to settle when a budget is
+    full only because of them, before it refuses the job (0: refuse at once)."""
     expensive_output_per_mtok: float = Field(default=15.0, ge=0)
     """``block_expensive_models`` refuses models priced at or above this per million output
     tokens."""

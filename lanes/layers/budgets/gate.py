@@ -4,7 +4,10 @@
 
 At submit, :meth:`BudgetGate.admit` checks the ``per_request`` budgets, then reserves the
 job's estimated cost on its daily and monthly budgets (all or nothing) and announces the alert
-thresholds the reservation crossed, once per budget window. Before routing,
+thresholds the reservation crossed, once per budget window. A budget full only because of
+reservations in flight (what is spent plus this job would fit) is waited on, for at most
+``budgets.settle_wait_s``, polling every :data:`SETTLE_POLL_S`: reservations settle at what
+calls really cost, usually less, so the budget can be spent to its limit. Before routing,
 :meth:`BudgetGate.pressure` says which alert actions (``switch_to_cheaper``,
 ``block_expensive_models``) are in force for the job. Around each provider call the worker's
 :class:`~lanes.layers.budgets.worker.WorkerBudget` names the call and settles its real cost.
@@ -50,6 +53,8 @@ alerts = logging.getLogger("lanes.alerts")
 
 LIMITS_TTL_S = 1.0
 """How long a process trusts the overrides it read from the store."""
+SETTLE_POLL_S = 0.05
+"""How often a dispatcher waiting for reservations to settle tries again."""
 
 Notify = Callable[[dict[str, Any]], None]
 """Receives each alert's payload (JSON-able); must return at once."""
@@ -114,8 +119,11 @@ class BudgetGate:
         notify: Notify | None = None,
         limits_ttl_s: float = LIMITS_TTL_S,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._spec = config.budgets
+        self._monotonic = monotonic
+        self._sleep = sleep
         self._store = store
         self._spent = spent
         self._clock = clock
@@ -175,7 +183,7 @@ class BudgetGate:
         job_holds = self._holds(job, instance, overrides)
         if not job_holds:
             return []
-        result = self._reserve(job.id, est_usd, job_holds)
+        result = self._reserve_or_wait(job.id, est_usd, job_holds)
         if isinstance(result, Refusal):
             usage, hold = result.usage, replace(result.hold, limit_usd=result.usage.limit_usd)
             raise BudgetExceeded(
@@ -184,6 +192,26 @@ class BudgetGate:
             )
         self._announce(job, job_holds, result)
         return job_holds
+
+    def _reserve_or_wait(
+        self, job_id: str, est_usd: float, job_holds: Sequence[Hold]
+    ) -> Refusal | dict[str, Usage]:
+        """:meth:`_reserve`, tried again while the refusal is only a matter of reservations in
+        flight, until ``budgets.settle_wait_s`` passes."""
+        deadline = self._monotonic() + self._spec.settle_wait_s
+        result = self._reserve(job_id, est_usd, job_holds)
+        if isinstance(result, Refusal) and settling(result.usage, est_usd):
+            wait_s = self._spec.settle_wait_s
+            log.info("budget %s is full of reservations in flight; job %s waits up to %gs for"
+                     " them to settle", result.hold.budget_id, job_id, wait_s)  # fmt: skip
+        while (
+            isinstance(result, Refusal)
+            and settling(result.usage, est_usd)
+            and self._monotonic() < deadline
+        ):
+            self._sleep(SETTLE_POLL_S)
+            result = self._reserve(job_id, est_usd, job_holds)
+        return result
 
     def _reserve(
         self, job_id: str, est_usd: float, job_holds: Sequence[Hold]
@@ -241,6 +269,12 @@ class BudgetGate:
         Idempotent; no store round trip when no budget exists."""
         if self._active() is not None:
             self._store.release(job_id)
+
+
+def settling(usage: Usage, est_usd: float) -> bool:
+    """Whether a refused budget would take the job once its reservations in flight settle:
+    what is spent plus the job fits the limit, and something is in flight."""
+    return usage.reserved_usd > 0 and usage.spent_usd + est_usd <= usage.limit_usd
 
 
 def alert_payload(
