@@ -198,6 +198,22 @@ def test_cli_routing_bench_route_json() -> None:
     assert data["vital_on_cheap_lane"] == 0
 
 
+def test_cli_routing_bench_route_over_a_file_of_requests(tmp_path: Path) -> None:
+    rows = ["Rotate the production database password and update every service that uses it",
+            "Write a haiku about autumn", "Add a docstring to the parse_date helper"]  # fmt: skip
+    path = tmp_path / "requests.jsonl"
+    path.write_text("".join(json.dumps({"text": row}) + "\n" for row in rows), encoding="utf-8")
+    result = invoke("bench", "route", "--json", "--requests", str(path), "--warmup", "1",
+                    "--passes", "1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["decisions"] == 3 and data["vital_jobs"] == 1
+    assert data["vital_on_cheap_lane"] == 0
+    path.write_text('{"prompt": "no text field"}\n', encoding="utf-8")
+    missing = invoke("bench", "route", "--json", "--requests", str(path))
+    assert missing.exit_code != 0 and "needs a 'text'" in str(missing.exception)
+
+
 def test_bench_route_counts_a_decision_naming_a_cheap_lane(example_config: Config) -> None:
     from lanes.bench.route import touches
     from lanes.router.candidates import build_candidates

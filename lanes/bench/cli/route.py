@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -9,6 +11,25 @@ from lanes.bench.cli.group import bench_app
 from lanes.bench.corpus import DEFAULT_SEED, DEFAULT_SIZE, build_corpus
 from lanes.bench.route import DEFAULT_PASSES, DEFAULT_WARMUP, measure_routing
 from lanes.cli.app import console, print_json, state
+from lanes.kernel.errors import JobError
+from lanes.router.job import Job
+
+REQUEST_MAX_TOKENS = 1024
+
+
+def request_jobs(path: Path) -> list[Job]:
+    """One job per row's ``text`` of a JSONL file (the rows' labels are not read)."""
+    from lanes.bench.evaluation import load_jsonl
+
+    if not path.is_file():
+        raise JobError(f'{path}: no such file; give a JSONL file of {{"text": ...}} rows')
+    try:
+        rows = load_jsonl(path)
+        return [Job(prompt=str(row["text"]), max_tokens=REQUEST_MAX_TOKENS) for row in rows]
+    except ValueError as exc:
+        raise JobError(str(exc)) from None
+    except KeyError:
+        raise JobError(f"{path}: every row needs a 'text'") from None
 
 
 @bench_app.command("route")
@@ -20,10 +41,15 @@ def route_bench(
     passes: int = typer.Option(
         DEFAULT_PASSES, "--passes", min=1, help="Timed passes; each job keeps its fastest."
     ),
+    requests: Path | None = typer.Option(
+        None,
+        "--requests",
+        help='Route these requests instead (JSONL rows {"text": ...}, max_tokens 1024 each).',
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Classify + route a corpus in process: latency percentiles and cost saved vs premium."""
-    jobs = build_corpus(size, seed)
+    jobs = build_corpus(size, seed) if requests is None else request_jobs(requests)
     result = measure_routing(state(ctx).config(), jobs, warmup=warmup, passes=passes)
     if as_json:
         print_json(result)
