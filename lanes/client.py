@@ -76,6 +76,7 @@ class Lanes:
             self.stores,
             lane_state=self.lane_state,
             layers=dispatch_layers(config, self.stores, budget=gate),
+            on_tracked=self.lane_state.count_tracked,
         )
         self.waiter = Waiter(self.stores.jobs, served=self.served)
 

@@ -152,20 +152,45 @@ def route_command(
     max_cost: float | None = typer.Option(None, "--max-cost", help="Budget per job, USD."),
     min_quality: int | None = typer.Option(None, "--min-quality", min=0, max=100),
     vital: bool | None = VITAL_OPT,
+    live: bool = typer.Option(
+        False,
+        "--live",
+        help="Decide on the running deployment's lane state: cooldowns, health and each "
+        "lane's backlog (estimated waits); default: every lane healthy and idle.",
+    ),
     as_json: bool = JSON_OPT,
     jsonl: Path | None = JSONL_OPT,
 ) -> None:
     """Decide where a task goes, and say why (no job is run)."""
-    router = Router(state(ctx).config())
-    defaults = {
-        "max_tokens": max_tokens,
-        "instance": instance,
-        "model": model,
-        "max_cost_usd": max_cost,
-        "min_quality": min_quality,
-        "vital": vital,
-    }
+    with contextlib.ExitStack() as stack:
+        router = _router(ctx, stack, live=live)
+        _route(router, text, strategy, as_json, jsonl, {
+            "max_tokens": max_tokens,
+            "instance": instance,
+            "model": model,
+            "max_cost_usd": max_cost,
+            "min_quality": min_quality,
+            "vital": vital,
+        })  # fmt: skip
 
+
+def _router(ctx: typer.Context, stack: contextlib.ExitStack, *, live: bool) -> Router:
+    """A router on the config alone, or (``live``) the one of a connection to the deployment."""
+    if not live:
+        return Router(state(ctx).config())
+    from lanes.client import Lanes
+
+    return stack.enter_context(Lanes.connect(state(ctx).config())).router
+
+
+def _route(
+    router: Router,
+    text: str | None,
+    strategy: str | None,
+    as_json: bool,
+    jsonl: Path | None,
+    defaults: dict[str, Any],
+) -> None:
     def handle(fields: dict[str, Any]) -> dict[str, Any]:
         job = job_from_fields({**defaults, **fields})
         return router.decide(job, strategy=strategy).model_dump(mode="json")
@@ -217,14 +242,15 @@ def _show_decision(d: Decision) -> None:
     )
     if d.classification is not None:
         console.print(escape(classification_line(d.classification)))
+    waits = f" (of which {d.estimated_wait_s:.1f}s waiting)" if d.estimated_wait_s else ""
     console.print(
-        f"estimated cost ${d.estimated_cost_usd:.4f}, latency {d.estimated_latency_s:.1f}s"
+        f"estimated cost ${d.estimated_cost_usd:.4f}, latency {d.estimated_latency_s:.1f}s{waits}"
     )
     for reason in d.reasons:
         console.print(f"  • {escape(reason)}")
     if d.alternatives:
-        rows = [(a.instance, a.model, f"{a.score:.1f}") for a in d.alternatives]
-        console.print(_table("alternatives", ("lane", "model", "score"), rows))
+        rows = [(a.instance, a.model, f"{a.score:.1f}", f"{a.wait_s:.1f}s") for a in d.alternatives]
+        console.print(_table("alternatives", ("lane", "model", "score", "wait"), rows))
     if d.rejections:
         console.print(_table("rejected", ("candidate", "why"), d.rejections.items()))
     chain = " → ".join(f"{s.instance}/{s.model}" for s in d.chain)

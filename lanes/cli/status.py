@@ -49,7 +49,7 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
     dimmed line per model with limits of its own (its limits and what its buckets hold)."""
     table = Table(title="lanes status")
     columns = ("lane", "RPM", "tokens/min in/out", "requests left", "cooldown", "health")
-    for col in (*columns, "queued", "workers", "consuming"):
+    for col in (*columns, "queued", "backlog (drain)", "workers", "consuming"):
         table.add_column(col, no_wrap=True)
     for row in rows:
         state_text = (
@@ -63,13 +63,22 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
             state_text,
             f"{row['health']:.2f}",
             str(row["queue_depth"]),
+            _backlog_cell(row),
             foreign(", ".join(row["workers"])) if row["workers"] else "[red]none[/]",
             _consuming_cell(row),
         )
         for model, model_row in row.get("model_limits", {}).items():
             cells = _limit_cells(model_row["limits"], model_row["available_now"])
-            table.add_row(f"  └ {escape(model)}", *cells, "", "", "", "", "", style="dim")
+            table.add_row(f"  └ {escape(model)}", *cells, "", "", "", "", "", "", style="dim")
     return table
+
+
+def _backlog_cell(row: dict[str, Any]) -> str:
+    """'12 (~9s)': unfinished jobs on the lane and the time its limits need to start them."""
+    backlog, drain = row["backlog"], row["drain_s"]
+    if not backlog:
+        return "0"
+    return f"{backlog} (~{drain:g}s)" if drain is not None else str(backlog)
 
 
 def _consuming_cell(row: dict[str, Any]) -> Text | str:

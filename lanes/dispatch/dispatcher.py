@@ -17,7 +17,7 @@ What the dispatcher does besides routing and sending is done by layers around it
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import redis
@@ -65,11 +65,14 @@ class Dispatcher:
         *,
         lane_state: LaneStateReader | None = None,
         layers: DispatchLayer | None = None,
+        on_tracked: Callable[[str], None] | None = None,
     ) -> None:
         """``lane_state``: what pool expansion reads (default: the stores' live lane state; a
         caller may pass a cached view of it). ``layers``: the features around the dispatch
         (default: those the config switches on, without budgets:
-        :func:`lanes.layers.build.dispatch_layers`)."""
+        :func:`lanes.layers.build.dispatch_layers`). ``on_tracked``: told the instance of each
+        new job once it is tracked (a cached lane view counts it in the lane's backlog)."""
+        self._on_tracked = on_tracked
         self.config = config
         self.app = app
         self._router = router
@@ -243,6 +246,8 @@ class Dispatcher:
             )
             if tracked.claim is not Claim.NEW:
                 return self._claimed(envelope, decision, tracked)
+            if self._on_tracked is not None:
+                self._on_tracked(envelope.instance)
             answer = self._layers.short_circuit(envelope, decision)
             if answer is not None:
                 return self._answered(envelope, decision, answer)

@@ -6,6 +6,8 @@ worker processes write in the multiprocess directory (:mod:`lanes.broker.counter
 read from Redis at each scrape:
 
 - ``lanes_queue_depth{lane}``: messages waiting on the lane's queue (Flower has no such metric);
+- ``lanes_backlog{lane}``: unfinished jobs whose next message is on the lane, wherever they
+  wait (queued, or held by a worker waiting for capacity);
 - ``lanes_lane_cooling_down{lane}``: 1 while a 429 or an outage cools the lane down;
 - ``lanes_chain_available_lanes{chain}``: lanes of a fallback chain neither cooling down nor
   disabled (0: every lane of the chain is cooling down);
@@ -90,6 +92,8 @@ class RedisCollector(Collector):
         alive = liveness(self.client, self.keys, lanes, self.config.liveness.timeout_s)
         workers = self._consumers()
         depth = _gauge("lanes_queue_depth", "Messages waiting on the lane's queue.", "lane")
+        backlog = _gauge("lanes_backlog", "Unfinished jobs on the lane: queued or waiting in a"
+                         " worker.", "lane")  # fmt: skip
         cooling = _gauge("lanes_lane_cooling_down", "1 while the lane cools down.", "lane")
         consuming = _gauge("lanes_lane_consuming", "1 when the lane's canary goes through.",
                            "lane")  # fmt: skip
@@ -100,11 +104,12 @@ class RedisCollector(Collector):
             depths = pipe.execute()
         for lane, waiting in zip(lanes, depths, strict=True):
             depth.add_metric([lane], float(waiting))
+            backlog.add_metric([lane], float(states[lane].backlog))
             cooling.add_metric([lane], 1.0 if states[lane].cooldown_s > 0 else 0.0)
             serving.add_metric([lane], float(len(workers.get(lane, []))))
             up = bool(alive[lane].consuming) and bool(workers.get(lane))
             consuming.add_metric([lane], 1.0 if up else 0.0)
-        yield from (depth, cooling, consuming, serving)
+        yield from (depth, backlog, cooling, consuming, serving)
         yield self._chains(states)
 
     def _chains(self, states: dict[str, Any]) -> GaugeMetricFamily:

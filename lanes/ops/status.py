@@ -1,4 +1,6 @@
-"""``lanes status``: each lane's limits, usage now, cooldown, health, queue depth and workers.
+"""``lanes status``: each lane's limits, usage now, cooldown, health, queue depth, backlog (every
+unfinished job whose next message is on the lane, queued or waiting in a worker) with the time
+to drain it, and workers.
 
 Limits are shown as configured (no ``limit_margin``), per model class: the instance-wide
 ``limits`` that every model without its own shares, and one entry per model in
@@ -7,15 +9,17 @@ Limits are shown as configured (no ``limit_margin``), per model class: the insta
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import redis
 from celery import Celery
 
 from lanes.deployment import Deployment
-from lanes.kernel.config import InstanceSpec
+from lanes.kernel.config import Config, InstanceSpec
 from lanes.kernel.config.models import ALL_MODELS
 from lanes.kernel.errors import InfrastructureError
+from lanes.router.load import instance_rate
 from lanes.stores.limiter import RateLimiter
 from lanes.workers.services.ledger_health import ledger_health, stale_after_s
 from lanes.workers.services.liveness import liveness
@@ -51,6 +55,8 @@ def lane_status(deployment: Deployment) -> list[dict[str, Any]]:
                 "disabled": state.disabled_reason,
                 "health": round(state.health, 3),
                 "queue_depth": depth,
+                "backlog": state.backlog,
+                "drain_s": drain_s(config, spec, state.backlog),
                 "workers": sorted(consumers_by_queue.get(lane, [])),
                 "consuming": alive[lane].consuming,
                 "liveness": alive[lane].detail,
@@ -58,6 +64,19 @@ def lane_status(deployment: Deployment) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+TYPICAL_JOB_TOKENS = (1000, 500)
+"""(input, output) tokens of the job :func:`drain_s` assumes."""
+
+
+def drain_s(config: Config, spec: InstanceSpec, backlog: int) -> float | None:
+    """Seconds the lane needs to start its backlog at the rate its limits allow, for jobs of
+    :data:`TYPICAL_JOB_TOKENS` (None: its limits set no bound)."""
+    if not backlog:
+        return 0.0
+    rate = instance_rate(config, spec, *TYPICAL_JOB_TOKENS)
+    return None if math.isinf(rate) else round(backlog / rate, 1)
 
 
 def ledger_status(deployment: Deployment) -> dict[str, Any] | None:

@@ -22,6 +22,8 @@ class Alternative(BaseModel):
     instance: str
     model: str
     score: float
+    wait_s: float = 0.0
+    """Estimated seconds behind the target's backlog before the call would start."""
 
 
 class Decision(BaseModel):
@@ -39,6 +41,9 @@ class Decision(BaseModel):
     confidence: float = Field(ge=0, le=100)
     estimated_cost_usd: float = Field(ge=0)
     estimated_latency_s: float = Field(ge=0)
+    """The model's typical latency for this output, plus ``estimated_wait_s``."""
+    estimated_wait_s: float = Field(default=0.0, ge=0)
+    """Seconds the job would wait behind its target's backlog before its call starts."""
     alternatives: list[Alternative] = Field(default_factory=list)
     chain: list[Step] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)

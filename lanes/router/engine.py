@@ -43,6 +43,7 @@ from lanes.router.lane_state import (
     NoHistory,
     StaticLaneState,
 )
+from lanes.router.load import queue_waits
 from lanes.router.scorer import (
     NormalWeights,
     Option,
@@ -184,6 +185,8 @@ class Router:
         problems = target_reasons(
             self.table, self.config, statuses, self._min_health, waive_cooldowns=waive
         )
+        waits = queue_waits(self.config, self.table, statuses, classification.input_tokens,
+                            classification.output_tokens)  # fmt: skip
         ctx = DecisionContext(
             config=self.config,
             table=self.table,
@@ -191,7 +194,7 @@ class Router:
             classification=classification,
             target_problems=problems,
             demand=Demand.of(
-                job, classification, blocked_models, self._local_only(job), self._tier
+                job, classification, blocked_models, self._local_only(job), self._tier, waits
             ),
             weights=normalize(weights) if weights is not None else self._weights,
             services=self._services,
@@ -279,6 +282,7 @@ def _assemble(ctx: DecisionContext, strategy: str, choice: Choice) -> Decision:
         confidence=confidence(top.score, runner_up, clf.confidence),
         estimated_cost_usd=top.cost_usd,
         estimated_latency_s=top.latency_s,
+        estimated_wait_s=round(top.wait_s, 3),
         alternatives=[_alternative(o) for o in ranking[1 : MAX_ALTERNATIVES + 1]],
         chain=chain,  # dicts: Decision validates them faster than it takes models
         reasons=reasons,
@@ -321,7 +325,8 @@ def confidence(best: float, runner_up: float | None, classification_confidence: 
 
 def _alternative(option: Option) -> dict[str, str | float]:
     cand = option.candidate
-    return {"instance": cand.target, "model": cand.model, "score": round(option.score, 2)}
+    return {"instance": cand.target, "model": cand.model, "score": round(option.score, 2),
+            "wait_s": round(option.wait_s, 3)}  # fmt: skip
 
 
 def _classified(clf: Classification) -> str:

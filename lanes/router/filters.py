@@ -12,7 +12,7 @@ the job's constraints.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lanes.kernel.config.models import Config
 from lanes.kernel.taxonomy import Classification
@@ -149,6 +149,8 @@ class Demand:
     """The only targets allowed (the local lanes) when the job is pinned to a local lane."""
     tier: Tier | None = None
     """What vital work needs at least (None: no floor, or the job pins its model)."""
+    waits: Mapping[str, float] = field(default_factory=dict)
+    """Seconds the job would wait on each target before its call starts (missing: none)."""
 
     @classmethod
     def of(
@@ -158,6 +160,7 @@ class Demand:
         blocked_models: frozenset[str] = frozenset(),
         local_only: frozenset[str] | None = None,
         tier: Tier | None = None,
+        waits: Mapping[str, float] | None = None,
     ) -> Demand:
         limits = job.constraints
         return cls(
@@ -173,6 +176,7 @@ class Demand:
             blocked_models=blocked_models,
             local_only=local_only,
             tier=tier if clf.vital and job.model is None else None,
+            waits=waits or {},
         )
 
     def allows(self, target: str) -> bool:
@@ -220,10 +224,12 @@ def evaluate(cand: Candidate, d: Demand) -> tuple[Option | None, str | None]:
     cost = d.input_tokens * cand.usd_per_input_token + d.output_tokens * cand.usd_per_output_token
     if d.max_cost_usd is not None and cost > d.max_cost_usd:
         return None, f"estimated cost ${cost:.4f} exceeds max_cost_usd ${d.max_cost_usd:g}"
+    wait_s = d.waits.get(cand.target, 0.0)
     option = Option(
         candidate=cand,
         cost_usd=cost,
-        latency_s=cand.latency_s * d.latency_factor,
+        latency_s=cand.latency_s * d.latency_factor + wait_s,
+        wait_s=wait_s,
         strength=cand.strengths[d.task_type],
         affinity=cand.vital_target == d.vital,
     )

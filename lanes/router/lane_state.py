@@ -22,6 +22,9 @@ class LaneStatus:
     """Seconds until a rate-limit cooldown ends; 0 when not cooling down."""
     health: float = 1.0
     """0 (every recent call failed) to 1 (all recent calls succeeded)."""
+    backlog: int = 0
+    """Unfinished jobs whose next message is on this instance's lane (queued, or waiting in
+    one of its workers), as last read."""
 
     def without_cooldown(self) -> LaneStatus:
         """This status as it will be once the cooldown is over."""
@@ -92,6 +95,13 @@ class CachedLaneState:
     def expire(self) -> None:
         """Read the inner state again on the next call (e.g. after writing to it)."""
         self._expires_at = 0.0
+
+    def count_tracked(self, instance: str) -> None:
+        """This process just put one more job on ``instance``'s lane: count it in the cached
+        backlog until the next read, so a burst of jobs sees the ones before it."""
+        status = self._cached.get(instance)
+        if status is not None:
+            self._cached = {**self._cached, instance: replace(status, backlog=status.backlog + 1)}
 
     def statuses(self, instances: list[str]) -> dict[str, LaneStatus]:
         now = self._clock()

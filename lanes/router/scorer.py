@@ -7,7 +7,8 @@ Five components, each 0-1, weighted by ``routing.weights`` (normalised by their 
 - cost: estimated cost on a log scale across the candidates being compared; free is 1,
   the most expensive 0, and the cheapest paid one sits one decade above the floor;
 - quality: the model's quality / 100;
-- latency: fastest estimated latency / this latency (the fastest gets 1);
+- latency: fastest estimated latency / this latency (the fastest gets 1); the estimate is the
+  model's latency plus the wait behind the target's backlog (:mod:`lanes.router.load`);
 - historical: :meth:`HistoryReader.score`, 0.5 when it knows nothing.
 """
 
@@ -61,6 +62,8 @@ class Option:
     affinity: bool
     """True when the target suits the work: a vital target for vital work, any other target
     for other work. Breaks ties between equal scores."""
+    wait_s: float = 0.0
+    """Of ``latency_s``: the estimated wait behind the target's backlog (``lanes.router.load``)."""
     score: float = -1.0
     """0-100 once scored; -1 until then."""
 
@@ -168,6 +171,15 @@ def capability_reason(option: Option, task_type: str) -> str:
 
 
 def cost_reason(option: Option) -> str:
+    """'Estimated cost $0.0051, latency 2.8s', or 'Free: ...'; the wait behind the target's
+    backlog, when there is one, is named."""
+    cand = option.candidate
+    if option.wait_s:
+        waits = f", latency {option.latency_s:.1f}s (of which {option.wait_s:.1f}s waiting)"
+    else:
+        waits = ""
     if option.cost_usd <= 0.0:
-        return f"Free: {option.candidate.model} costs nothing on {option.candidate.target}"
-    return f"Estimated cost ${option.cost_usd:.4f}, latency {option.latency_s:.1f}s"
+        return f"Free: {cand.model} costs nothing on {cand.target}{waits}"
+    return f"Estimated cost ${option.cost_usd:.4f}, latency {option.latency_s:.1f}s" + (
+        f" (of which {option.wait_s:.1f}s waiting behind its backlog)" if option.wait_s else ""
+    )

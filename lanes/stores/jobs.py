@@ -135,6 +135,11 @@ class JobStore(Protocol):
         are not pending (ended, or never tracked) are left out."""
         ...
 
+    def backlog(self) -> dict[str, int]:
+        """Unfinished jobs by the lane (queue) of their next message; lanes with none are
+        left out."""
+        ...
+
     def cancel(self, failures: Sequence[Result]) -> list[Cancelled]:
         """Give up on jobs: each of ``failures`` (a failed result saying why) is recorded
         unless its job already ended, and the job is marked so that no provider call of it

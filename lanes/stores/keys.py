@@ -69,6 +69,15 @@ class Keys:
         """Hash of unfinished jobs: job id → the message that runs next (queue, envelope)."""
         return f"{self.prefix}:{{jobs}}:pending"
 
+    def pending_lane(self) -> str:
+        """Hash of unfinished jobs: job id → the lane (queue) their next message is on."""
+        return f"{self.prefix}:{{jobs}}:pending-lane"
+
+    def backlog(self) -> str:
+        """Hash of lanes: lane (queue) → unfinished jobs whose next message is on it, queued
+        or waiting in a worker (kept with the pending entries, in the same scripts)."""
+        return f"{self.prefix}:{{jobs}}:backlog"
+
     def pending_since(self) -> str:
         """Sorted set of unfinished jobs by the server time their entry last changed or was
         seen in a queue."""

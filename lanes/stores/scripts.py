@@ -80,6 +80,7 @@ SCRIPT_NAMES = (
     "health",
     "track",
     "record",
+    "forget",
     "submit",
     "untrack",
     "call_start",
@@ -163,6 +164,7 @@ class JobScripts:
     untrack: Script
     track: Script
     record: Script
+    forget: Script
     call_start: Script
 
     @classmethod
@@ -172,6 +174,7 @@ class JobScripts:
             untrack=client.register_script(lua_source("untrack")),
             track=client.register_script(lua_source("track")),
             record=client.register_script(lua_source("record")),
+            forget=client.register_script(lua_source("forget")),
             call_start=client.register_script(lua_source("call_start")),
         )
 

@@ -39,7 +39,7 @@ def test_foreign_text_in_a_reply_does_not_crash_lanes_run(
 def test_foreign_text_in_a_disabled_reason_does_not_crash_lanes_status() -> None:
     row = {
         "lane": "zai", "enabled": True, "disabled": f"HTTP 401: {HOSTILE}", "cooldown_s": 0.0,
-        "health": 0.5, "queue_depth": 0, "workers": ["w1@host"],
+        "health": 0.5, "queue_depth": 0, "backlog": 3, "drain_s": 2.5, "workers": ["w1@host"],
         "limits": {"requests_per_min": 10, "input_tokens_per_min": 0,
                    "output_tokens_per_min": 0, "concurrency": 0},
         "available_now": {"requests": 10, "input_tokens": None, "output_tokens": None,

@@ -20,7 +20,8 @@ from lanes.entry import app as cli_app
 from lanes.kernel.config import Config
 from lanes.kernel.config.models import ALL_MODELS
 from lanes.ops.stack import sim_profiles
-from lanes.ops.status import lane_status
+from lanes.ops.status import TYPICAL_JOB_TOKENS, lane_status
+from lanes.router.load import instance_rate
 from lanes.sim import Simulator
 from lanes.stores.keys import Keys
 from lanes.stores.limiter import Acquired, Denied, Reason
@@ -34,7 +35,7 @@ GLM = "glm-4.6"
 HAIKU_LIMITS = {"requests_per_min": 6, "input_tokens_per_min": 6000, "output_tokens_per_min": 600}
 ROW_KEYS = {
     "lane", "enabled", "limits", "available_now", "cooldown_s", "disabled", "health",
-    "queue_depth", "workers", "consuming", "liveness",
+    "queue_depth", "backlog", "drain_s", "workers", "consuming", "liveness",
 }  # fmt: skip
 LEASE_TTL_S = 60.0
 PING: list[Any] = [{"role": "user", "content": "ping"}]
@@ -83,6 +84,18 @@ def test_status_rows_keep_their_keys_and_list_per_model_limits(
     assert rows["zai"]["model_limits"][GLM]["limits"]["requests_per_min"] == 30
     assert rows["zai"]["model_limits"][GLM]["available_now"]["input_tokens"] is None
     assert json.loads(json.dumps(list(rows.values()))) == list(rows.values())
+
+
+def test_status_shows_each_lanes_backlog_and_the_time_to_drain_it(
+    config: Config, redis_client: redis.Redis, keys: Keys, deployment: Deployment
+) -> None:
+    jobs = deployment.stores.jobs
+    for i in range(6):
+        jobs.track(f"job-{i}", f"fp-{i}", "koala", {"step": 0})
+    rows = _rows(deployment)
+    assert rows["koala"]["backlog"] == 6 and rows["zai"]["backlog"] == 0
+    rate = instance_rate(config, config.instances["koala"], *TYPICAL_JOB_TOKENS)
+    assert rows["koala"]["drain_s"] == round(6 / rate, 1) and rows["zai"]["drain_s"] == 0.0
 
 
 def test_status_reads_each_model_class_from_the_buckets_the_limiter_charged(

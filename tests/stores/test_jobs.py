@@ -55,6 +55,26 @@ def test_jobs_waiting_on_names_the_queue_of_each_pending_job(jobs: JobStore) -> 
     assert jobs.waiting_on(["job-1", "job-2", "never"]) == {"job-2": "claude1"}
 
 
+def test_jobs_backlog_counts_each_unfinished_job_on_the_lane_of_its_next_message(
+    jobs: JobStore,
+) -> None:
+    for i in range(3):
+        jobs.track(f"job-{i}", f"fp-{i}", "koala", {"step": 0})
+    jobs.track("job-0", "fp-0", "koala", {"step": 0})  # the same job again: counted once
+    jobs.track("other", "fp-other", "zai", {"step": 0}, idempotency_key="k1")
+    assert jobs.backlog() == {"koala": 3, "zai": 1}
+    jobs.hand_on("job-1", 0, "zai", {"step": 1})  # a fallback moves it
+    jobs.hand_on("job-1", 0, "claude1", {"step": 2})  # a stale hand-off moves nothing
+    assert jobs.backlog() == {"koala": 2, "zai": 2}
+    jobs.record(_result("job-0"))
+    jobs.record(_result("job-0"))  # recorded twice: forgotten once
+    jobs.untrack("other", "k1")
+    jobs.cancel([_cancelled("job-2")])
+    assert jobs.backlog() == {"zai": 1}
+    jobs.record(_result("job-1"))
+    assert jobs.backlog() == {}
+
+
 def _cancelled(job_id: str) -> Result:
     return Result(job_id=job_id, status="failed", instance="zai", model="glm-4.6", step=0,
                   attempt=0, error="cancelled: too late")  # fmt: skip

@@ -205,7 +205,7 @@ def test_statuses_is_one_round_trip(
         redis_client, "execute_command", lambda *a, **k: pytest.fail(f"extra command {a[0]}")
     )
     store.statuses(["a", "b", "c"])
-    assert calls == [1 + 3 * 3]
+    assert calls == [1 + 3 * 3 + 1]  # the time, three reads per lane, the backlog of all
 
 
 def test_redis_errors_become_infrastructure_errors(dead_client: redis.Redis, keys: Keys) -> None:
@@ -223,3 +223,19 @@ def test_redis_errors_become_infrastructure_errors(dead_client: redis.Redis, key
     ):
         with pytest.raises(InfrastructureError):
             call()
+
+
+def test_redis_lane_state_reads_the_backlog_the_job_store_keeps(
+    redis_client: redis.Redis, keys: Keys
+) -> None:
+    from lanes.stores.redis.jobs import RedisJobStore
+
+    jobs = RedisJobStore(redis_client, keys, ttl_s=60)
+    lanes = RedisLaneState(redis_client, keys)
+    for i in range(3):
+        jobs.track(f"job-{i}", f"fp-{i}", "koala", {"step": 0})
+    jobs.hand_on("job-2", 0, "zai", {"step": 1})
+    statuses = lanes.statuses(["koala", "zai", "claude1"])
+    assert [statuses[n].backlog for n in ("koala", "zai", "claude1")] == [2, 1, 0]
+    redis_client.hset(keys.backlog(), "claude1", "-3")  # a count gone wrong reads as none
+    assert lanes.status("claude1").backlog == 0

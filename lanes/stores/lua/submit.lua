@@ -3,18 +3,38 @@
 -- KEYS[1] owner of the id       Keys.owner(job_id)      string: payload fingerprint
 -- KEYS[2] pending entries       Keys.pending()          hash: job id -> entry JSON
 -- KEYS[3] pending since         Keys.pending_since()    zset: job id -> server time (s)
--- KEYS[4] (optional) the key    Keys.idempotency(key)   string: "<job id> <fingerprint>"
+-- KEYS[4] backlog               Keys.backlog()          hash: lane -> unfinished jobs on it
+-- KEYS[5] pending lanes         Keys.pending_lane()     hash: job id -> lane
+-- KEYS[6] (optional) the key    Keys.idempotency(key)   string: "<job id> <fingerprint>"
 -- ARGV[1] job id
 -- ARGV[2] fingerprint of the job's payload (everything but its id)
 -- ARGV[3] TTL of the claims, seconds
 -- ARGV[4] entry JSON of the first message: {"queue": ..., "envelope": ...}
+-- ARGV[5] the lane (queue) of that message
 -- Returns {code, job id}. Codes: 1 a new job, claimed and tracked; 2 this same job was
 -- submitted before; 0 the id belongs to a job with another payload; 3 the key is held by the
 -- returned job, same payload; 4 the key is held by the returned job, another payload. Nothing
 -- changes unless the code is 1.
 
-if KEYS[4] then
-  local held = redis.call('GET', KEYS[4])
+-- Move job ARGV[1]'s count in the backlog (KEYS[4], lane -> jobs) from the lane it was on
+-- (KEYS[5], job id -> lane) to `lane`; nil: the job leaves the backlog.
+local function move_backlog(lane)
+  local was = redis.call('HGET', KEYS[5], ARGV[1])
+  if was then
+    if redis.call('HINCRBY', KEYS[4], was, -1) <= 0 then
+      redis.call('HDEL', KEYS[4], was)
+    end
+  end
+  if lane then
+    redis.call('HSET', KEYS[5], ARGV[1], lane)
+    redis.call('HINCRBY', KEYS[4], lane, 1)
+  else
+    redis.call('HDEL', KEYS[5], ARGV[1])
+  end
+end
+
+if KEYS[6] then
+  local held = redis.call('GET', KEYS[6])
   if held then
     local gap = string.find(held, ' ', 1, true)  -- ids hold no space
     local holder = string.sub(held, 1, gap - 1)
@@ -32,10 +52,11 @@ if owner then
   return {0, ARGV[1]}
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-if KEYS[4] then
-  redis.call('SET', KEYS[4], ARGV[1] .. ' ' .. ARGV[2], 'EX', ARGV[3])
+if KEYS[6] then
+  redis.call('SET', KEYS[6], ARGV[1] .. ' ' .. ARGV[2], 'EX', ARGV[3])
 end
 local now = redis.call('TIME')
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 redis.call('ZADD', KEYS[3], now[1], ARGV[1])
+move_backlog(ARGV[5])
 return {1, ARGV[1]}

@@ -4,11 +4,31 @@
 -- KEYS[1] hop mark            Keys.handed_on(job_id)
 -- KEYS[2] pending entries     Keys.pending()        hash: job id -> entry JSON
 -- KEYS[3] pending since       Keys.pending_since()  zset: job id -> server time (s)
+-- KEYS[4] backlog               Keys.backlog()        hash: lane -> unfinished jobs on it
+-- KEYS[5] pending lanes         Keys.pending_lane()   hash: job id -> lane
 -- ARGV[1] job id
 -- ARGV[2] hop of the message that handed the job on (0 or more)
 -- ARGV[3] TTL of the hop mark, seconds
 -- ARGV[4] entry JSON of the message that runs next: {"queue": ..., "envelope": ...}
+-- ARGV[5] the lane (queue) of that message
 -- Returns 1 when recorded; 0 when a later hop was already recorded (this hand-off is stale).
+
+-- Move job ARGV[1]'s count in the backlog (KEYS[4], lane -> jobs) from the lane it was on
+-- (KEYS[5], job id -> lane) to `lane`; nil: the job leaves the backlog.
+local function move_backlog(lane)
+  local was = redis.call('HGET', KEYS[5], ARGV[1])
+  if was then
+    if redis.call('HINCRBY', KEYS[4], was, -1) <= 0 then
+      redis.call('HDEL', KEYS[4], was)
+    end
+  end
+  if lane then
+    redis.call('HSET', KEYS[5], ARGV[1], lane)
+    redis.call('HINCRBY', KEYS[4], lane, 1)
+  else
+    redis.call('HDEL', KEYS[5], ARGV[1])
+  end
+end
 
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[2]) <= current then
@@ -18,4 +38,5 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 local now = redis.call('TIME')
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 redis.call('ZADD', KEYS[3], now[1], ARGV[1])
+move_backlog(ARGV[5])
 return 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -116,6 +117,10 @@ class MemoryJobStore:
     def waiting_on(self, job_ids: Sequence[str]) -> dict[str, str]:
         with self._lock:
             return {j: self._pending[j]["queue"] for j in job_ids if j in self._pending}
+
+    def backlog(self) -> dict[str, int]:
+        with self._lock:
+            return dict(Counter(str(entry["queue"]) for entry in self._pending.values()))
 
     def cancel(self, failures: Sequence[Result]) -> list[Cancelled]:
         done = []

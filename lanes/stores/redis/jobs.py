@@ -91,8 +91,8 @@ class RedisJobStore:
         keys = self._submit_keys(job_id, idempotency_key)
         entry = json.dumps({"queue": queue, "envelope": envelope})
         with redis_errors(f"submitting job {job_id}"):
-            code, holder = self._scripts.submit(keys=keys, args=[job_id, fingerprint,
-                                                                 self._ttl_s, entry])  # fmt: skip
+            args: list[str | int] = [job_id, fingerprint, self._ttl_s, entry, queue]
+            code, holder = self._scripts.submit(keys=keys, args=args)
         return Tracked(_CLAIMS[int(code)], text(holder))
 
     def untrack(self, job_id: str, idempotency_key: str | None = None) -> None:
@@ -100,15 +100,22 @@ class RedisJobStore:
             self._scripts.untrack(keys=self._submit_keys(job_id, idempotency_key), args=[job_id])
 
     def _submit_keys(self, job_id: str, idempotency_key: str | None) -> list[str]:
-        keys = [self._keys.owner(job_id), self._keys.pending(), self._keys.pending_since()]
+        keys = [self._keys.owner(job_id), *self._pending_keys()]
         return [*keys, self._keys.idempotency(idempotency_key)] if idempotency_key else keys
+
+    def _pending_keys(self) -> list[str]:
+        """KEYS[2] to KEYS[5] of the scripts that change what is pending: the entries, their
+        times, the backlog by lane and each job's lane."""
+        keys = self._keys
+        return [keys.pending(), keys.pending_since(), keys.backlog(), keys.pending_lane()]
 
     # -- a worker's step ------------------------------------------------------------------------
     def hand_on(self, job_id: str, hop: int, queue: str, envelope: dict[str, Any]) -> bool:
-        keys = [self._keys.handed_on(job_id), self._keys.pending(), self._keys.pending_since()]
+        keys = [self._keys.handed_on(job_id), *self._pending_keys()]
         entry = json.dumps({"queue": queue, "envelope": envelope})
         with redis_errors(f"tracking job {job_id}"):
-            return bool(self._scripts.track(keys=keys, args=[job_id, hop, self._ttl_s, entry]))
+            args: list[str | int] = [job_id, hop, self._ttl_s, entry, queue]
+            return bool(self._scripts.track(keys=keys, args=args))
 
     def is_stale(self, job_id: str, hop: int) -> bool:
         with redis_errors(f"reading the hand-off mark of job {job_id}"):
@@ -140,8 +147,15 @@ class RedisJobStore:
         self._forget_in(pipe, result.job_id)
 
     def _forget_in(self, pipe: redis.client.Pipeline, job_id: str) -> None:
-        pipe.hdel(self._keys.pending(), job_id)
-        pipe.zrem(self._keys.pending_since(), job_id)
+        keys = [self._keys.owner(job_id), *self._pending_keys()]
+        queue_script(pipe, self._scripts.forget, keys, [job_id])
+
+    def backlog(self) -> dict[str, int]:
+        """Unfinished jobs by lane (queue): their next message is queued on it or waiting in
+        one of its workers."""
+        with redis_errors("reading the backlog"):
+            raw = self._client.hgetall(self._keys.backlog())
+        return {text(lane): int(text(count)) for lane, count in raw.items()}
 
     def charge(self, job_id: str, step: int, attempt: int, cost_usd: float) -> bool:
         with redis_errors(f"charging job {job_id}"):

@@ -56,18 +56,22 @@ class RedisLaneState:
             pipe.get(self._keys.disabled(name))
             pipe.pttl(self._keys.cooldown(name))
             pipe.hmget(self._keys.health(name), ["ok", "fail", "ts_ms"])
+        if names:
+            pipe.hmget(self._keys.backlog(), names)
         return lambda replies: self._parse_statuses(names, replies)
 
     def _parse_statuses(self, names: list[str], replies: list[Any]) -> dict[str, LaneStatus]:
         seconds, micros = replies[0]
         now_ms = server_time_s(seconds, micros) * 1000
         out: dict[str, LaneStatus] = {}
+        backlog = replies[1 + 3 * len(names)] if names else []
         for i, name in enumerate(names):
             disabled, pttl_ms, health = replies[1 + 3 * i : 4 + 3 * i]
             out[name] = LaneStatus(
                 disabled_reason=None if disabled is None else text(disabled),
                 cooldown_s=max(0, int(pttl_ms)) / 1000,
                 health=self._health(health, now_ms),
+                backlog=max(0, int(text(backlog[i]))) if backlog[i] is not None else 0,
             )
         return out
 
