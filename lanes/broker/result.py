@@ -37,6 +37,9 @@ class Result(BaseModel):
     fallbacks: list[FallbackEvent] = Field(default_factory=list)
     waited_s: float = Field(default=0.0, ge=0)
     """Time spent re-queued waiting for capacity or a cooldown."""
+    deliveries: int = Field(default=1, ge=1)
+    """Messages the job took to end: its first, plus one per wait for capacity, retry, move to
+    another pool member or fallback."""
     project: str | None = None
     user: str | None = None
     worker: str = ""

@@ -182,8 +182,10 @@ def summary_table(summary: BatchSummary) -> Table:
     cache (nothing paid; ``saved $`` is what they cost when bought); a lane marked
     ``(simulated)`` answered from the provider simulator, not the real provider."""
     table = Table(title="batch by lane", title_justify="left")
-    table.add_column("lane")
-    for name in ("jobs", "ok", "failed", "cached", "cost $", "saved $", "mean latency s"):
+    table.add_column("lane", no_wrap=True)
+    columns = ("jobs", "ok", "failed", "cached", "cost $", "saved $", "latency s", "wait s",
+               "deliveries")  # fmt: skip
+    for name in columns:
         table.add_column(name, justify="right")
     for row in summary.sorted_lanes():
         table.add_row(
@@ -195,13 +197,18 @@ def summary_table(summary: BatchSummary) -> Table:
             f"{row.cost_usd:.6f}",
             f"{row.cost_saved_usd:.6f}",
             f"{row.mean_latency_s:.3f}",
+            f"{row.mean_waited_s:.3f}",
+            f"{row.deliveries_per_job:.2f}",
         )
+    lanes = summary.lanes.values()
     jobs = summary.ok + summary.failed
-    latency = sum(r.latency_total_s for r in summary.lanes.values()) / jobs if jobs else 0.0
+    latency = sum(r.latency_total_s for r in lanes) / jobs if jobs else 0.0
+    waited = sum(r.waited_total_s for r in lanes) / jobs if jobs else 0.0
+    deliveries = sum(r.deliveries for r in lanes) / jobs if jobs else 0.0
     table.add_section()
     table.add_row("total", str(jobs), str(summary.ok), str(summary.failed), str(summary.cached),
                   f"{summary.cost_usd:.6f}", f"{summary.cost_saved_usd:.6f}", f"{latency:.3f}",
-                  style="bold")  # fmt: skip
+                  f"{waited:.3f}", f"{deliveries:.2f}", style="bold")  # fmt: skip
     return table
 
 

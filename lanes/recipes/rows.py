@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 Row = dict[str, Any]
 
 FIELDS = ("job_id", "lane", "model", "status", "text", "error", "cost_usd", "input_tokens",
-          "output_tokens", "latency_s", "fallbacks", "cached", "cost_saved_usd",
-          "simulated")  # fmt: skip
+          "output_tokens", "latency_s", "waited_s", "deliveries", "fallbacks", "cached",
+          "cost_saved_usd", "simulated")  # fmt: skip
 """Every row's fields, in the order a row lists them."""
 
 TIMEOUT = "timeout"
@@ -31,7 +31,8 @@ NOT_SENT = "not sent"
 
 def result_row(result: Result) -> Row:
     """A finished job's row (``ok`` or ``failed``). ``fallbacks`` counts the steps it fell
-    back from; ``cached``, ``cost_saved_usd`` and ``simulated`` as on the result."""
+    back from; ``waited_s`` (re-queued for capacity or a cooldown, apart from ``latency_s``),
+    ``deliveries``, ``cached``, ``cost_saved_usd`` and ``simulated`` as on the result."""
     return {
         "job_id": result.job_id,
         "lane": result.instance,
@@ -43,6 +44,8 @@ def result_row(result: Result) -> Row:
         "input_tokens": result.input_tokens,
         "output_tokens": result.output_tokens,
         "latency_s": result.latency_s,
+        "waited_s": result.waited_s,
+        "deliveries": result.deliveries,
         "fallbacks": len(result.fallbacks),
         "cached": result.cached,
         "cost_saved_usd": result.cost_saved_usd,
@@ -95,6 +98,8 @@ def _empty_row(status: str, error: str, job_id: str | None, lane: str, model: st
         "input_tokens": 0,
         "output_tokens": 0,
         "latency_s": 0.0,
+        "waited_s": 0.0,
+        "deliveries": 0,
         "fallbacks": 0,
         "cached": False,
         "cost_saved_usd": 0.0,

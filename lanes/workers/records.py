@@ -21,6 +21,7 @@ def _where(env: Envelope) -> dict[str, Any]:
         "attempt": env.attempt,
         "fallbacks": env.fallbacks,
         "waited_s": env.waited_s,
+        "deliveries": env.hop + 1,
         "project": env.job.project,
         "user": env.job.user,
         "worker": socket.gethostname(),

@@ -30,6 +30,8 @@ ANSWER = Result(
     output_tokens=80,
     cost_usd=0.0012345678,
     latency_s=1.23456,
+    waited_s=2.5,
+    deliveries=3,
     simulated=True,
     cost_saved_usd=0.0,
     fallbacks=[
@@ -62,6 +64,7 @@ def test_rows_show_a_result_the_same_in_every_report() -> None:
     assert list(row) == list(FIELDS)
     assert (row["lane"], row["text"], row["fallbacks"]) == ("claude2", "findings", 1)
     assert row["cost_usd"] == ANSWER.cost_usd and row["latency_s"] == ANSWER.latency_s
+    assert (row["waited_s"], row["deliveries"]) == (2.5, 3)  # the wait apart from the latency
     run = Comparison([Target("claude2")], [ANSWER], 1.0).to_json()["runs"][0]
     assert run == {"target": "claude2", **row}
     step = PipelineRun("p", ["audit"], [ANSWER], 1.0).to_json()["steps"][0]
@@ -89,6 +92,8 @@ def test_rows_batch_line_keeps_its_fields_and_names_the_text_output() -> None:
         "input_tokens",
         "output_tokens",
         "latency_s",
+        "waited_s",
+        "deliveries",
         "fallbacks",
         "cached",
         "cost_saved_usd",

@@ -60,6 +60,7 @@ def test_runner_unit_success_records_one_result_and_one_charge(
     assert ctx.stores.jobs.result(env.job.id) == outcome.result
     assert ctx.stores.jobs.charges(env.job.id) == {"0:0": outcome.result.cost_usd}
     assert len(providers.built["zai"].requests) == 1
+    assert (outcome.result.deliveries, outcome.result.waited_s) == (1, 0.0)
 
 
 def test_runner_unit_a_cancelled_job_makes_no_call_and_gives_its_capacity_back(
@@ -116,6 +117,7 @@ def test_runner_unit_overloaded_retries_then_falls_back(
     third = run_step(ctx, second.envelope)
     assert isinstance(third, Done) and third.result.instance == "koala"
     assert [e.from_instance for e in third.result.fallbacks] == ["zai"]
+    assert third.result.deliveries == 3  # the first message, the retry and the fallback
 
 
 def test_runner_unit_429_cools_the_instance_down_on_the_clock(

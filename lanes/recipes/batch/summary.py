@@ -52,10 +52,21 @@ class LaneSummary:
     cost_usd: float = 0.0
     cost_saved_usd: float = 0.0
     latency_total_s: float = 0.0
+    waited_total_s: float = 0.0
+    deliveries: int = 0
 
     @property
     def mean_latency_s(self) -> float:
         return self.latency_total_s / self.jobs if self.jobs else 0.0
+
+    @property
+    def mean_waited_s(self) -> float:
+        """Time re-queued for capacity or a cooldown, per job (apart from the latency)."""
+        return self.waited_total_s / self.jobs if self.jobs else 0.0
+
+    @property
+    def deliveries_per_job(self) -> float:
+        return self.deliveries / self.jobs if self.jobs else 0.0
 
     def count(self, line: dict[str, Any]) -> None:
         """Add one OUT line."""
@@ -68,6 +79,8 @@ class LaneSummary:
         self.cost_usd += line["cost_usd"]
         self.cost_saved_usd += line.get("cost_saved_usd", 0.0)
         self.latency_total_s += line["latency_s"]
+        self.waited_total_s += line.get("waited_s", 0.0)
+        self.deliveries += line.get("deliveries", 1)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +93,8 @@ class LaneSummary:
             "cost_usd": round(self.cost_usd, 6),
             "cost_saved_usd": round(self.cost_saved_usd, 6),
             "mean_latency_s": round(self.mean_latency_s, 3),
+            "mean_waited_s": round(self.mean_waited_s, 3),
+            "deliveries_per_job": round(self.deliveries_per_job, 3),
         }
 
 
