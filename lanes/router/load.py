@@ -27,9 +27,14 @@ MAX_WAIT_S = 24 * 3600.0
 
 
 def instance_rate(
-    config: Config, spec: InstanceSpec, input_tokens: int, output_tokens: int
+    config: Config,
+    spec: InstanceSpec,
+    input_tokens: float,
+    output_tokens: float,
+    latency_s: float | None = None,
 ) -> float:
-    """Jobs per second ``spec`` can start for a job of these sizes (``inf``: no limit)."""
+    """Jobs per second ``spec`` can start for a job of these sizes (``inf``: no limit); its
+    concurrency is spread over ``latency_s``, else over the typical latency of its models."""
     limits = spec.limits
     rates = [math.inf]
     if limits.requests_per_min:
@@ -39,9 +44,10 @@ def instance_rate(
     if limits.output_tokens_per_min and output_tokens:
         rates.append(limits.output_tokens_per_min / 60 / output_tokens)
     if limits.concurrency:
-        latencies = [config.models[m].latency_s for m in spec.models if m in config.models]
-        typical_s = sum(latencies) / len(latencies) if latencies else 1.0
-        rates.append(limits.concurrency / max(typical_s, 0.001))
+        if latency_s is None:
+            latencies = [config.models[m].latency_s for m in spec.models if m in config.models]
+            latency_s = sum(latencies) / len(latencies) if latencies else 1.0
+        rates.append(limits.concurrency / max(latency_s, 0.001))
     return min(rates)
 
 
