@@ -18,6 +18,18 @@ from kombu.entity import Queue
 from lanes.kernel.config import Config
 from lanes.kernel.errors import InfrastructureError
 
+INTERACTIVE_PRIORITY = 0
+BATCH_PRIORITY = 9
+"""kombu's Redis transport reads a lane's priority lists lowest number first."""
+PRIORITY_SEP = ":"
+"""Between a lane's name and its priority in the name of a batch list (``koala:9``); lane
+names hold no colon."""
+
+
+def batch_list(queue: str) -> str:
+    """The Redis list (before the deployment's prefix) of a lane's batch messages."""
+    return f"{queue}{PRIORITY_SEP}{BATCH_PRIORITY}"
+
 
 def celery_prefix(redis_prefix: str) -> str:
     """The start of every key Celery and kombu write for a deployment: lane queues,
@@ -36,6 +48,10 @@ def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
     # kombu >= 5.7 looks for expired messages only every interval * throttle seconds
     # (10 * 10 by default); a throttle of 1 keeps redelivery within ~10 s of the timeout.
     transport = {
+        # Two lists per lane: interactive messages (priority 0, the lane's own list, read
+        # first) and batch ones (<lane>:9, read when the first is empty).
+        "priority_steps": [INTERACTIVE_PRIORITY, BATCH_PRIORITY],
+        "sep": PRIORITY_SEP,
         "visibility_timeout": visibility_s,
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,

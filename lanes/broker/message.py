@@ -19,6 +19,8 @@ from celery.exceptions import Ignore
 from celery.result import AsyncResult
 from pydantic import BaseModel, ConfigDict, Field
 
+from lanes.broker.app import BATCH_PRIORITY
+from lanes.kernel.taxonomy import Priority
 from lanes.router.decision import Step
 from lanes.router.job import Job
 
@@ -128,6 +130,8 @@ def message_options(
         options["countdown"] = countdown_s
     if redelivered:
         options["headers"] = {REDELIVERED: True}
+    if env.job.priority is Priority.BATCH:
+        options["priority"] = BATCH_PRIORITY
     return options
 
 
@@ -181,13 +185,16 @@ def hand_over(task: Task, env: Envelope, *, countdown_s: float | None = None) ->
         argsrepr=options["argsrepr"], kwargsrepr=options["kwargsrepr"], ignore_result=True,
         create_sent_event=app.conf.task_send_sent_event,
     )  # fmt: skip
-    send_message(app, RUN_TASK, options["queue"], message)
+    send_message(app, RUN_TASK, options["queue"], message, priority=options.get("priority"))
     raise Ignore(f"handed over to hop {env.hop}")
 
 
-def send_message(app: Celery, name: str, queue: str, message: Any) -> None:
+def send_message(
+    app: Celery, name: str, queue: str, message: Any, *, priority: int | None = None
+) -> None:
     """Publish ``message`` (built by ``app.amqp.create_task_message``) to ``queue``, as
     ``send_task`` does once it has built one: for the messages whose headers lanes sets itself
     (a hand-over's parent and retries, a canary's absent ``task-sent`` event)."""
+    extra = {} if priority is None else {"priority": priority}
     with app.producer_or_acquire() as producer:
-        app.amqp.send_task_message(producer, name, message, queue=queue)
+        app.amqp.send_task_message(producer, name, message, queue=queue, **extra)

@@ -56,6 +56,15 @@ class StrategyName(StrEnum):
 STRATEGY_NAMES: tuple[str, ...] = tuple(name.value for name in StrategyName)
 
 
+class Priority(StrEnum):
+    """Who waits for a job: a person now (``interactive``: run, review, compare, MCP, the
+    Python API by default) or nobody in particular (``batch``: ``lanes batch``). On the
+    same lane, interactive jobs are taken before any batch job that waits."""
+
+    INTERACTIVE = "interactive"
+    BATCH = "batch"
+
+
 class Classification(BaseModel):
     """What the classifier concludes about one job. Immutable."""
 

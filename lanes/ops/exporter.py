@@ -100,8 +100,10 @@ class RedisCollector(Collector):
         serving = _gauge("lanes_lane_workers", "Workers consuming the lane.", "lane")
         with self.client.pipeline(transaction=False) as pipe:
             for lane in lanes:
-                pipe.llen(self.keys.queue(lane))
-            depths = pipe.execute()
+                for name in self.keys.queue_lists(lane):
+                    pipe.llen(name)
+            replies = pipe.execute()
+        depths = [sum(replies[i : i + 2]) for i in range(0, len(replies), 2)]
         for lane, waiting in zip(lanes, depths, strict=True):
             depth.add_metric([lane], float(waiting))
             backlog.add_metric([lane], float(states[lane].backlog))

@@ -42,7 +42,7 @@ def lane_status(deployment: Deployment) -> list[dict[str, Any]]:
     for lane, spec in config.instances.items():
         state = states[lane]
         try:
-            depth = int(client.llen(keys.queue(lane)))
+            depth = sum(int(client.llen(name)) for name in keys.queue_lists(lane))
         except redis.RedisError as exc:
             raise InfrastructureError(f"cannot read queue {lane}: {exc}") from exc
         rows.append(

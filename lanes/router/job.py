@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from lanes.kernel.errors import JobError
-from lanes.kernel.taxonomy import Complexity, TaskType
+from lanes.kernel.taxonomy import Complexity, Priority, TaskType
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -120,6 +120,8 @@ class Job(BaseModel):
     idempotency_key: str | None = Field(default=None, max_length=256)
     cache: bool = True
     """False: never answer this job from the response cache (it is still stored there)."""
+    priority: Priority = Priority.INTERACTIVE
+    """``batch``: a worker takes it only when no interactive job waits on its lane."""
     metadata: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("*", mode="before")

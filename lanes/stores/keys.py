@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lanes.broker.app import celery_prefix
+from lanes.broker.app import batch_list, celery_prefix
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,12 @@ class Keys:
         return celery_prefix(self.prefix)
 
     def queue(self, lane: str) -> str:
-        """The Redis list behind a lane's Celery queue (what ``LLEN`` counts)."""
+        """The Redis list behind a lane's Celery queue: its interactive messages."""
         return f"{self.celery}{lane}"
+
+    def queue_lists(self, lane: str) -> tuple[str, str]:
+        """The Redis lists of a lane's messages: interactive, then batch."""
+        return self.queue(lane), f"{self.celery}{batch_list(lane)}"
 
     def unacked(self) -> str:
         """Hash in which kombu's Redis transport keeps the messages workers hold."""

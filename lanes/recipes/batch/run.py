@@ -22,6 +22,7 @@ from lanes.kernel.errors import (
     NoWorker,
 )
 from lanes.kernel.files import size_text
+from lanes.kernel.taxonomy import Priority
 from lanes.recipes.batch.files import (
     Output,
     batch_job_id,
@@ -289,7 +290,7 @@ def _tasks(run: Run, settings: Settings, done: set[bytes]) -> Generator[_Task]:
 def _job(settings: Settings, line_id: str | int, fields: dict[str, Any]) -> dict[str, Any]:
     """A line's job: its fields over the defaults, the line's id in its metadata, its own
     id derived from both."""
-    job = {**settings.defaults, **fields}
+    job = {"priority": Priority.BATCH.value, **settings.defaults, **fields}
     metadata = job.get("metadata")
     if metadata is None or isinstance(metadata, dict):
         job["metadata"] = {**(metadata or {}), LINE_ID_KEY: str(line_id)}

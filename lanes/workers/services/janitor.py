@@ -78,8 +78,9 @@ class Janitor:
         found: set[str] = set()
         with redis_errors("scanning queues"):
             for queue in self._queues:
-                for raw in self._client.lrange(self._keys.queue(queue), 0, -1):
-                    found.add(_task_id(raw))
+                for name in self._keys.queue_lists(queue):
+                    for raw in self._client.lrange(name, 0, -1):
+                        found.add(_task_id(raw))
             for raw in self._client.hvals(self._keys.unacked()):
                 held = json.loads(text(raw))
                 found.add(_task_id(held[0]) if isinstance(held, list) else "")
