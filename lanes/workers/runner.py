@@ -29,6 +29,7 @@ the events they record to those two round trips.
 
 from __future__ import annotations
 
+import math
 import random
 
 from lanes.broker import counters as metrics
@@ -38,6 +39,7 @@ from lanes.layers.hooks import Call
 from lanes.router.candidates import CHEAP_TAG
 from lanes.router.classifier import classify
 from lanes.router.filters import VITAL_ON_CHEAP
+from lanes.router.load import instance_rate
 from lanes.stores.limiter import Acquired, CapacityWait, Reservation, ReservationTooLarge
 from lanes.workers import feedback
 from lanes.workers.context import WorkerContext
@@ -46,8 +48,11 @@ from lanes.workers.outcome import Done, Drop, Forward, Outcome, Retry
 from lanes.workers.providers import ProviderRequest, ProviderResponse
 from lanes.workers.records import failure_result, success_result
 
-MAX_COUNTDOWN_S = 5.0
+MAX_COUNTDOWN_S = 30.0
 """Longest countdown a waiting job is re-queued with: far below any visibility timeout."""
+SPREAD = (0.5, 1.0)
+"""A waiting job comes back after this share (drawn at random) of the time its lane needs to
+start the jobs ahead of it: waiting jobs do not all return at the same moment."""
 
 
 def run_step(ctx: WorkerContext, env: Envelope, *, redelivered: bool = True) -> Outcome:
@@ -242,10 +247,33 @@ def _elsewhere_or_wait(ctx: WorkerContext, env: Envelope, wait_s: float, why: st
         if other != env.instance and ctx.stores.lane_state.status(other).cooldown_s <= 0:
             return Forward(env.moved(other))
     if env.waited_s < ctx.config.retry.max_wait_s:
-        countdown_s = min(max(wait_s, 0.05), MAX_COUNTDOWN_S)
+        left_s = ctx.config.retry.max_wait_s - env.waited_s
+        countdown_s = wait_countdown(wait_s, _ahead_s(ctx, env), left_s)
         return Retry(env.waiting(countdown_s), countdown_s)
     waited = f"{env.instance} {why}; waited {env.waited_s:.0f}s (retry.max_wait_s)"
     return _forward_or_fail(ctx, env, waited)
+
+
+def wait_countdown(
+    wait_s: float, ahead_s: float, left_s: float, draw: float | None = None
+) -> float:
+    """How long a job that must wait re-queues itself for: until the limiter could admit it
+    (``wait_s``), or until its turn behind the jobs ahead of it (``ahead_s``: their number
+    over the lane's rate, of which a random share in :data:`SPREAD`), whichever is later;
+    at most :data:`MAX_COUNTDOWN_S` and the ``left_s`` of its ``retry.max_wait_s``."""
+    share = random.uniform(*SPREAD) if draw is None else draw
+    return max(0.05, min(max(wait_s, share * ahead_s), MAX_COUNTDOWN_S, max(left_s, 0.05)))
+
+
+def _ahead_s(ctx: WorkerContext, env: Envelope) -> float:
+    """Seconds the instance's limits need to start the jobs on its lane (its backlog, as the
+    worker's lane view last read it), for jobs of this one's size."""
+    backlog = ctx.lane_status(env.instance).backlog
+    if not backlog:
+        return 0.0
+    spec = ctx.config.instances[env.instance]
+    rate = instance_rate(ctx.config, spec, env.input_tokens, env.job.max_tokens)
+    return 0.0 if math.isinf(rate) or rate <= 0 else backlog / rate
 
 
 def _forward_or_fail(ctx: WorkerContext, env: Envelope, reason: str) -> Outcome:

@@ -202,3 +202,16 @@ def test_runner_unit_another_process_cooldown_reaches_the_lane_view_within_its_t
     outcome = run_step(ctx, _env(("zai", "glm-4.6")), redelivered=False)
     assert isinstance(outcome, Retry)
     assert "zai" not in providers.built or not providers.built["zai"].requests
+
+
+def test_runner_unit_a_waiting_job_comes_back_at_its_turn_not_all_at_once() -> None:
+    from lanes.workers.runner import MAX_COUNTDOWN_S, wait_countdown
+
+    assert wait_countdown(0.2, 0.0, 100.0) == 0.2  # nothing ahead: when the limiter admits it
+    assert wait_countdown(0.2, 10.0, 100.0, draw=0.5) == 5.0  # half-way through the jobs ahead
+    assert wait_countdown(0.2, 10.0, 100.0, draw=1.0) == 10.0
+    assert wait_countdown(0.2, 600.0, 100.0, draw=1.0) == MAX_COUNTDOWN_S
+    assert wait_countdown(0.2, 600.0, 3.0, draw=1.0) == 3.0  # what is left of retry.max_wait_s
+    assert wait_countdown(0.0, 0.0, 100.0) == 0.05
+    draws = {wait_countdown(0.2, 10.0, 100.0) for _ in range(50)}
+    assert len(draws) > 10 and all(5.0 <= d <= 10.0 for d in draws)  # spread, not a herd
