@@ -78,7 +78,7 @@ def batch_jobs(count: int, arm: str) -> list[dict[str, Any]]:
     return jobs
 
 
-def load_config(config: Config, directory: Path, redis_url: str) -> tuple[Config, Path]:
+def load_bench_config(config: Config, directory: Path, redis_url: str) -> tuple[Config, Path]:
     """The shipped lanes and limits, every lane on the simulator, the cache off, a ledger of
     the bench's own."""
     database = directory / "load-ledger.db"
@@ -135,7 +135,7 @@ def run_load(
     state = Path(config.state_dir)
     logs = state / "logs"
     with bench_redis(config, db=LOAD_DB) as url:
-        cfg, path = load_config(config, state / "bench-load", url)
+        cfg, path = load_bench_config(config, state / "bench-load", url)
         env = {"REDIS_URL": url, "LANES_CONFIG": str(path.resolve())}
         with sim_process(path, latency_s=latency_s, limits=True, log_dir=logs, env=env) as sim:
             env["LANES_SIMULATOR__PORT"] = sim.rsplit(":", 1)[1]

@@ -2,7 +2,8 @@
 
 Each script runs as one ``EVALSHA`` (``redis-py`` loads it on a ``NOSCRIPT`` reply and retries
 once). Redis has no ``include``: the token-bucket scripts get ``bucket_lib.lua`` prepended here,
-so the refill arithmetic exists once, and the budget scripts ``budget_lib.lua`` (:data:`LIBRARIES`).
+so the refill arithmetic exists once, the budget scripts ``budget_lib.lua`` and the scripts that
+change what is pending ``backlog_lib.lua`` (:data:`LIBRARIES`).
 
 Every script receives the keys it touches through ``KEYS`` (the budget scripts' one exception
 is told at :class:`BudgetScripts`) and reads the clock with ``redis.call('TIME')``, never from
@@ -26,6 +27,10 @@ from lanes.kernel.errors import InfrastructureError
 
 _PACKAGE = "lanes.stores.lua"
 LIBRARIES = {
+    "submit": "backlog_lib",
+    "track": "backlog_lib",
+    "untrack": "backlog_lib",
+    "forget": "backlog_lib",
     "acquire": "bucket_lib",
     "settle": "bucket_lib",
     "usage": "bucket_lib",

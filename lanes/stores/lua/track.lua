@@ -12,23 +12,7 @@
 -- ARGV[4] entry JSON of the message that runs next: {"queue": ..., "envelope": ...}
 -- ARGV[5] the lane (queue) of that message
 -- Returns 1 when recorded; 0 when a later hop was already recorded (this hand-off is stale).
-
--- Move job ARGV[1]'s count in the backlog (KEYS[4], lane -> jobs) from the lane it was on
--- (KEYS[5], job id -> lane) to `lane`; nil: the job leaves the backlog.
-local function move_backlog(lane)
-  local was = redis.call('HGET', KEYS[5], ARGV[1])
-  if was then
-    if redis.call('HINCRBY', KEYS[4], was, -1) <= 0 then
-      redis.call('HDEL', KEYS[4], was)
-    end
-  end
-  if lane then
-    redis.call('HSET', KEYS[5], ARGV[1], lane)
-    redis.call('HINCRBY', KEYS[4], lane, 1)
-  else
-    redis.call('HDEL', KEYS[5], ARGV[1])
-  end
-end
+-- Prepended with backlog_lib.lua (move_backlog).
 
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[2]) <= current then
