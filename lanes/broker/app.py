@@ -18,12 +18,14 @@ from kombu.entity import Queue
 from lanes.kernel.config import Config
 from lanes.kernel.errors import InfrastructureError
 
-INTERACTIVE_PRIORITY = 0
 BATCH_PRIORITY = 9
-"""kombu's Redis transport reads a lane's priority lists lowest number first."""
-PRIORITY_SEP = ":"
-"""Between a lane's name and its priority in the name of a batch list (``koala:9``); lane
-names hold no colon."""
+"""The priority of a batch job's messages. kombu's Redis transport keeps a lane's messages in
+one list per priority step (0, 3, 6, 9: its defaults, kept) and reads them lowest number
+first: interactive messages (no priority, so 0) sit in the lane's own list and are taken
+before any batch message in the lane's priority-9 list."""
+PRIORITY_SEP = "\x06\x16"
+"""What kombu's Redis transport puts between a queue's name and a priority step (its
+default ``sep``)."""
 
 
 def batch_list(queue: str) -> str:
@@ -48,10 +50,6 @@ def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
     # kombu >= 5.7 looks for expired messages only every interval * throttle seconds
     # (10 * 10 by default); a throttle of 1 keeps redelivery within ~10 s of the timeout.
     transport = {
-        # Two lists per lane: interactive messages (priority 0, the lane's own list, read
-        # first) and batch ones (<lane>:9, read when the first is empty).
-        "priority_steps": [INTERACTIVE_PRIORITY, BATCH_PRIORITY],
-        "sep": PRIORITY_SEP,
         "visibility_timeout": visibility_s,
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,

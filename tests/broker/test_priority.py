@@ -1,6 +1,6 @@
 """Interactive jobs overtake a batch backlog on the same lane: real Redis, a real worker.
 
-Batch jobs wait in their lane's batch list (``<lane>:9``), interactive ones in the lane's own
+Batch jobs wait in their lane's priority-9 list, interactive ones in the lane's own
 list, which a worker reads first.
 """
 
