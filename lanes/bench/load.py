@@ -17,7 +17,8 @@ their limits, for jobs of the sizes the run observed (mean input and output toke
 for work a cheap lane may take, the lanes without the ``cheap`` tag for vital work, so
 ``min(all lanes' rate, other lanes' rate ÷ the vital share)``. A lane's rate is the least of
 its requests, input and output tokens per minute and its concurrency over the simulated
-latency.
+latency. It is a sustained rate: a run of a few seconds can beat it, because the limiter's
+buckets start with a minute's allowance.
 """
 
 from __future__ import annotations
