@@ -98,12 +98,12 @@ class RedisCollector(Collector):
         consuming = _gauge("lanes_lane_consuming", "1 when the lane's canary goes through.",
                            "lane")  # fmt: skip
         serving = _gauge("lanes_lane_workers", "Workers consuming the lane.", "lane")
+        lists = [self.keys.queue_lists(lane) for lane in lanes]
         with self.client.pipeline(transaction=False) as pipe:
-            for lane in lanes:
-                for name in self.keys.queue_lists(lane):
-                    pipe.llen(name)
-            replies = pipe.execute()
-        depths = [sum(replies[i : i + 2]) for i in range(0, len(replies), 2)]
+            for name in (name for names in lists for name in names):
+                pipe.llen(name)
+            replies = iter(pipe.execute())
+        depths = [sum(next(replies) for _ in names) for names in lists]
         for lane, waiting in zip(lanes, depths, strict=True):
             depth.add_metric([lane], float(waiting))
             backlog.add_metric([lane], float(states[lane].backlog))

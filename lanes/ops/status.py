@@ -9,7 +9,6 @@ Limits are shown as configured (no ``limit_margin``), per model class: the insta
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import redis
@@ -19,7 +18,7 @@ from lanes.deployment import Deployment
 from lanes.kernel.config import Config, InstanceSpec
 from lanes.kernel.config.models import ALL_MODELS
 from lanes.kernel.errors import InfrastructureError
-from lanes.router.load import instance_rate
+from lanes.router.load import backlog_s, instance_rate
 from lanes.stores.limiter import RateLimiter
 from lanes.workers.services.ledger_health import ledger_health, stale_after_s
 from lanes.workers.services.liveness import liveness
@@ -73,10 +72,8 @@ TYPICAL_JOB_TOKENS = (1000, 500)
 def drain_s(config: Config, spec: InstanceSpec, backlog: int) -> float | None:
     """Seconds the lane needs to start its backlog at the rate its limits allow, for jobs of
     :data:`TYPICAL_JOB_TOKENS` (None: its limits set no bound)."""
-    if not backlog:
-        return 0.0
-    rate = instance_rate(config, spec, *TYPICAL_JOB_TOKENS)
-    return None if math.isinf(rate) else round(backlog / rate, 1)
+    seconds = backlog_s(instance_rate(config, spec, *TYPICAL_JOB_TOKENS), backlog)
+    return None if seconds is None else round(seconds, 1)
 
 
 def ledger_status(deployment: Deployment) -> dict[str, Any] | None:

@@ -51,6 +51,17 @@ def instance_rate(
     return min(rates)
 
 
+def backlog_s(rate: float, backlog: int) -> float | None:
+    """Seconds a lane that starts ``rate`` jobs a second needs to start ``backlog`` jobs: 0
+    for none, None when its limits set no bound (``rate`` is ``inf``), at most
+    :data:`MAX_WAIT_S`."""
+    if not backlog:
+        return 0.0
+    if math.isinf(rate):
+        return None
+    return MAX_WAIT_S if rate <= 0 else min(MAX_WAIT_S, backlog / rate)
+
+
 def queue_waits(
     config: Config,
     table: CandidateTable,
@@ -70,7 +81,7 @@ def queue_waits(
             instance_rate(config, config.instances[m], input_tokens, output_tokens)
             for m in target.members
         )
-        if math.isinf(rate):
-            continue
-        waits[name] = MAX_WAIT_S if rate <= 0 else min(MAX_WAIT_S, backlog / rate)
+        wait_s = backlog_s(rate, backlog)
+        if wait_s is not None:
+            waits[name] = wait_s
     return waits

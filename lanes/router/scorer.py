@@ -174,12 +174,10 @@ def cost_reason(option: Option) -> str:
     """'Estimated cost $0.0051, latency 2.8s', or 'Free: ...'; the wait behind the target's
     backlog, when there is one, is named."""
     cand = option.candidate
+    latency = f"latency {option.latency_s:.1f}s"
     if option.wait_s:
-        waits = f", latency {option.latency_s:.1f}s (of which {option.wait_s:.1f}s waiting)"
-    else:
-        waits = ""
-    if option.cost_usd <= 0.0:
-        return f"Free: {cand.model} costs nothing on {cand.target}{waits}"
-    return f"Estimated cost ${option.cost_usd:.4f}, latency {option.latency_s:.1f}s" + (
-        f" (of which {option.wait_s:.1f}s waiting behind its backlog)" if option.wait_s else ""
-    )
+        latency += f" (of which {option.wait_s:.1f}s waiting behind its backlog)"
+    if option.cost_usd > 0.0:
+        return f"Estimated cost ${option.cost_usd:.4f}, {latency}"
+    free = f"Free: {cand.model} costs nothing on {cand.target}"
+    return f"{free}, {latency}" if option.wait_s else free

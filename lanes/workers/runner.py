@@ -29,7 +29,6 @@ the events they record to those two round trips.
 
 from __future__ import annotations
 
-import math
 import random
 
 from lanes.broker import counters as metrics
@@ -39,7 +38,7 @@ from lanes.layers.hooks import Call
 from lanes.router.candidates import CHEAP_TAG
 from lanes.router.classifier import classify
 from lanes.router.filters import VITAL_ON_CHEAP
-from lanes.router.load import instance_rate
+from lanes.router.load import backlog_s, instance_rate
 from lanes.stores.limiter import Acquired, CapacityWait, Reservation, ReservationTooLarge
 from lanes.workers import feedback
 from lanes.workers.context import WorkerContext
@@ -269,11 +268,9 @@ def _ahead_s(ctx: WorkerContext, env: Envelope) -> float:
     """Seconds the instance's limits need to start the jobs on its lane (its backlog, as the
     worker's lane view last read it), for jobs of this one's size."""
     backlog = ctx.lane_status(env.instance).backlog
-    if not backlog:
-        return 0.0
     spec = ctx.config.instances[env.instance]
     rate = instance_rate(ctx.config, spec, env.input_tokens, env.job.max_tokens)
-    return 0.0 if math.isinf(rate) or rate <= 0 else backlog / rate
+    return backlog_s(rate, backlog) or 0.0
 
 
 def _forward_or_fail(ctx: WorkerContext, env: Envelope, reason: str) -> Outcome:

@@ -11,7 +11,7 @@ from lanes.router.candidates import build_candidates
 from lanes.router.engine import Router
 from lanes.router.job import Job
 from lanes.router.lane_state import CachedLaneState, LaneStatus, StaticLaneState
-from lanes.router.load import MAX_WAIT_S, instance_rate, queue_waits
+from lanes.router.load import MAX_WAIT_S, backlog_s, instance_rate, queue_waits
 from tests.fakes import FakeClock
 from tests.router.fixed_classifier import fixed
 
@@ -90,3 +90,10 @@ def test_a_cached_lane_view_counts_the_jobs_this_process_sent(example_config: Co
     assert cached.status("koala").backlog == 3
     ticks.advance(1.0)
     assert cached.status("koala").backlog == 1  # the next read says what Redis says
+
+
+def test_backlog_s_is_none_without_a_bound_and_capped_with_one() -> None:
+    assert backlog_s(2.0, 0) == 0.0 and backlog_s(math.inf, 0) == 0.0
+    assert backlog_s(2.0, 9) == 4.5
+    assert backlog_s(math.inf, 9) is None
+    assert backlog_s(0.0, 9) == MAX_WAIT_S and backlog_s(1e-9, 9) == MAX_WAIT_S
