@@ -132,12 +132,13 @@ def test_sql_processes_writing_overlapping_batches_record_each_event_once(
     since = datetime.fromtimestamp(now - 86400, UTC)
     assert ledger.unsettled_since(since).calls == 0
     assert ledger.spend_since(since) == pytest.approx(sum(0.01 * (n + 1) for n in range(JOBS)))
+    read_at = time.time()  # performance() decays to its own now, taken as it starts
     learned = {(row.instance, row.model): row for row in ledger.performance()}
     ledger.close()
     outcomes = [event for event in events if isinstance(event, OutcomeEvent)]
     for lane in (("zai", GLM), ("claude2", SONNET)):
         mine = [o for o in outcomes if (o.instance, o.model) == lane]
-        weight = {o.job_id: 0.5 ** ((time.time() - o.at) / HALF_LIFE_S) for o in mine}
+        weight = {o.job_id: 0.5 ** ((read_at - o.at) / HALF_LIFE_S) for o in mine}
         # A fallback away from the lane is one more sample there, a failed one.
         left = sum(weight[o.job_id] for o in mine if o.fallbacks)
         assert learned[lane].samples == pytest.approx(sum(weight.values()) + left, rel=1e-4)
