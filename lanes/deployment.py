@@ -27,10 +27,22 @@ from redis.retry import Retry
 from lanes.broker.app import create_app
 from lanes.broker.connection import require_redis_url
 from lanes.kernel.config import Config
+from lanes.kernel.config.models import Limits, with_margin
 from lanes.stores import Stores
 from lanes.stores.keys import Keys
 from lanes.stores.redis import redis_stores
 from lanes.stores.sql.lazy import LazyLedger
+
+
+def reserved_limits(config: Config) -> dict[str, Limits]:
+    """Each enabled instance's own limits as its workers reserve them (``limit_margin``
+    applied); instances whose models have limits of their own are left out (their buckets
+    are per model class)."""
+    return {
+        name: with_margin(spec.limits, config.limit_margin)
+        for name, spec in config.instances.items()
+        if spec.enabled and not spec.model_limits
+    }
 
 
 class Deployment:
@@ -41,7 +53,9 @@ class Deployment:
         self.redis_url = redis_url
         self.redis = client
         self.keys = Keys(config.redis_prefix)
-        self.stores: Stores = redis_stores(client, self.keys, ttl_s=config.result_ttl_s)
+        self.stores: Stores = redis_stores(
+            client, self.keys, ttl_s=config.result_ttl_s, limits=reserved_limits(config)
+        )
         self.ledger = LazyLedger(config)
         """The SQL ledger, opened by its first ``get()`` (InfrastructureError while the
         database cannot be opened; tried again on the next use)."""

@@ -40,6 +40,7 @@ from lanes.broker.result import Result
 from lanes.client import Lanes
 from lanes.deployment import open_deployment
 from lanes.kernel.config import Config, SimMode
+from lanes.kernel.taxonomy import Priority
 from lanes.router.candidates import CHEAP_TAG
 from lanes.router.load import instance_rate
 
@@ -69,13 +70,15 @@ INTERACTIVE = "Quick question: what does the regex ^a+b$ match?"
 
 
 def batch_jobs(count: int, arm: str) -> list[dict[str, Any]]:
-    """``count`` jobs, one in :data:`VITAL_EVERY` vital, sizes cycling; distinct per arm (the
-    cache is off too: no answer of one arm serves the other)."""
+    """``count`` batch jobs (as ``lanes batch`` sends them), one in :data:`VITAL_EVERY`
+    vital, sizes cycling; distinct per arm (the cache is off too: no answer of one arm serves
+    the other)."""
     jobs = []
     for i in range(count):
         templates = VITAL_WORK if i % VITAL_EVERY == 0 else CHEAP_WORK
         text = templates[i % len(templates)].format(s=SUBJECTS[i % len(SUBJECTS)])
-        jobs.append({"prompt": f"{text} (#{arm}-{i})", "max_tokens": MAX_TOKENS[i % 4]})
+        jobs.append({"prompt": f"{text} (#{arm}-{i})", "max_tokens": MAX_TOKENS[i % 4],
+                     "priority": Priority.BATCH.value})  # fmt: skip
     return jobs
 
 

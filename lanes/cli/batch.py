@@ -60,6 +60,13 @@ def batch(
         None, "--project", help="For lines that do not set project."
     ),
     strategy: str | None = typer.Option(None, "--strategy", help="Routing strategy."),
+    deadline_s: float | None = typer.Option(
+        None,
+        "--deadline",
+        min=0.1,
+        help="For lines that do not set deadline_s: seconds from its submit within which "
+        "each job should end (a dearer lane may take it to meet that).",
+    ),
     timeout_s: float = typer.Option(
         600.0, "--timeout", min=0.1, help="Seconds to wait for each job (0.1 or more)."
     ),
@@ -72,7 +79,11 @@ def batch(
 
     check_batch(in_file, out, concurrency=concurrency, strategy=strategy)
 
-    defaults: dict[str, Any] = {"max_tokens": max_tokens, "project": project}
+    defaults: dict[str, Any] = {
+        "max_tokens": max_tokens,
+        "project": project,
+        "deadline_s": deadline_s,
+    }
     stop = BatchStop()
     with (
         Lanes.connect(state(ctx).config()) as lanes,

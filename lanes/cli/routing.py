@@ -36,7 +36,7 @@ from lanes.kernel.files import (
     size_text,
 )
 from lanes.kernel.redact import mask_url_secrets
-from lanes.kernel.taxonomy import Classification
+from lanes.kernel.taxonomy import Classification, Priority
 from lanes.router.decision import Decision
 from lanes.router.engine import Router, vital_text
 from lanes.router.job import Job, parse_job
@@ -152,6 +152,12 @@ def route_command(
     max_cost: float | None = typer.Option(None, "--max-cost", help="Budget per job, USD."),
     min_quality: int | None = typer.Option(None, "--min-quality", min=0, max=100),
     vital: bool | None = VITAL_OPT,
+    deadline_s: float | None = typer.Option(
+        None, "--deadline", min=0.1, help="Seconds within which the job should end."
+    ),
+    priority: Priority = typer.Option(
+        Priority.INTERACTIVE, "--priority", help="batch: cost first, waits still minded."
+    ),
     live: bool = typer.Option(
         False,
         "--live",
@@ -171,6 +177,8 @@ def route_command(
             "max_cost_usd": max_cost,
             "min_quality": min_quality,
             "vital": vital,
+            "deadline_s": deadline_s,
+            "priority": priority.value,
         })  # fmt: skip
 
 

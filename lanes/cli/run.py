@@ -88,6 +88,13 @@ def run(
         help="Treat the job as vital (never a cheap lane), or accept cheap lanes for it "
         "(default: the classifier decides).",
     ),
+    deadline_s: float | None = typer.Option(
+        None,
+        "--deadline",
+        min=0.1,
+        help="Seconds within which the job should end: lanes expected to take longer rank "
+        "after those that can make it.",
+    ),
     timeout_s: float = typer.Option(
         600.0, "--timeout", min=0.1, help="Seconds to wait for the result (0.1 or more)."
     ),
@@ -106,6 +113,7 @@ def run(
             "instance": instance,
             "model": model,
             "vital": vital,
+            "deadline_s": deadline_s,
         }
     else:
         raise JobError("give a PROMPT or --job FILE")

@@ -18,7 +18,8 @@ from lanes.deployment import Deployment
 from lanes.kernel.config import Config, InstanceSpec
 from lanes.kernel.config.models import ALL_MODELS
 from lanes.kernel.errors import InfrastructureError
-from lanes.router.load import backlog_s, instance_rate
+from lanes.router.lane_state import LaneStatus
+from lanes.router.load import backlog_s, lane_drain
 from lanes.stores.limiter import RateLimiter
 from lanes.workers.services.ledger_health import ledger_health, stale_after_s
 from lanes.workers.services.liveness import liveness
@@ -55,7 +56,7 @@ def lane_status(deployment: Deployment) -> list[dict[str, Any]]:
                 "health": round(state.health, 3),
                 "queue_depth": depth,
                 "backlog": state.backlog,
-                "drain_s": drain_s(config, spec, state.backlog),
+                "drain_s": drain_s(config, lane, state),
                 "workers": sorted(consumers_by_queue.get(lane, [])),
                 "consuming": alive[lane].consuming,
                 "liveness": alive[lane].detail,
@@ -69,10 +70,11 @@ TYPICAL_JOB_TOKENS = (1000, 500)
 """(input, output) tokens of the job :func:`drain_s` assumes."""
 
 
-def drain_s(config: Config, spec: InstanceSpec, backlog: int) -> float | None:
-    """Seconds the lane needs to start its backlog at the rate its limits allow, for jobs of
-    :data:`TYPICAL_JOB_TOKENS` (None: its limits set no bound)."""
-    seconds = backlog_s(instance_rate(config, spec, *TYPICAL_JOB_TOKENS), backlog)
+def drain_s(config: Config, lane: str, state: LaneStatus) -> float | None:
+    """Seconds the lane needs to start its backlog at the rate its limits allow, for its
+    calls' measured latency and output, else jobs of :data:`TYPICAL_JOB_TOKENS` (None: its
+    limits set no bound)."""
+    seconds = backlog_s(lane_drain(config, lane, state, *TYPICAL_JOB_TOKENS), state.backlog)
     return None if seconds is None else round(seconds, 1)
 
 

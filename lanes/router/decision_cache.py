@@ -39,6 +39,8 @@ def cache_key(job: Job, strategy: str, weights: Weights | None) -> Hashable:
         limits.max_cost_usd,
         limits.min_quality,
         limits.max_latency_s,
+        job.priority,
+        job.deadline_s,
         weights,
     )
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lanes.kernel.config.models import Config
-from lanes.kernel.taxonomy import Classification
+from lanes.kernel.taxonomy import Classification, Priority
 from lanes.router.candidates import CHEAP_TAG, Candidate, CandidateTable, Target
 from lanes.router.job import Job
 from lanes.router.lane_state import LaneStatus
@@ -151,6 +151,10 @@ class Demand:
     """What vital work needs at least (None: no floor, or the job pins its model)."""
     waits: Mapping[str, float] = field(default_factory=dict)
     """Seconds the job would wait on each target before its call starts (missing: none)."""
+    deadline_s: float | None = None
+    """Seconds from submit within which the caller wants the result (None: no deadline)."""
+    patient: bool = False
+    """A batch job: scored with :func:`lanes.router.scorer.patient`."""
 
     @classmethod
     def of(
@@ -177,6 +181,8 @@ class Demand:
             local_only=local_only,
             tier=tier if clf.vital and job.model is None else None,
             waits=waits or {},
+            deadline_s=job.deadline_s,
+            patient=job.priority == Priority.BATCH,
         )
 
     def allows(self, target: str) -> bool:

@@ -122,6 +122,10 @@ class Job(BaseModel):
     """False: never answer this job from the response cache (it is still stored there)."""
     priority: Priority = Priority.INTERACTIVE
     """``batch``: a worker takes it only when no interactive job waits on its lane."""
+    deadline_s: float | None = Field(default=None, gt=0, le=7 * 86400)
+    """Seconds from submit within which the caller wants the result: options expected to
+    finish in time rank first, and a job whose wait for capacity would pass it moves on to
+    the next step of its chain instead of waiting."""
     metadata: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("*", mode="before")

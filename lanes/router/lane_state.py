@@ -25,6 +25,13 @@ class LaneStatus:
     backlog: int = 0
     """Unfinished jobs whose next message is on this instance's lane (queued, or waiting in
     one of its workers), as last read."""
+    latency_s: float | None = None
+    """Moving mean of the latency of its recent successful calls (None: none seen yet)."""
+    output_tokens: float | None = None
+    """Moving mean of the output tokens of its recent successful calls (None: none seen)."""
+    headroom: float | None = None
+    """Calls its buckets would admit at once: the requests left, and the output tokens left
+    over the mean call's (None: not known, or no bucket limits it)."""
 
     def without_cooldown(self) -> LaneStatus:
         """This status as it will be once the cooldown is over."""

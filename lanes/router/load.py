@@ -3,10 +3,17 @@ target's lanes, divided by the jobs per second those lanes can take under their 
 
 An instance's rate for a job is the least of what each of its limits allows: requests per
 minute, input and output tokens per minute (at this job's sizes), and concurrency over the
-typical latency of the instance's models (a limit of 0 is no limit). A pool's rate and backlog
-are its members' summed. The backlog (``LaneStatus.backlog``) counts every unfinished job whose
-next message is on the lane, queued or waiting in a worker. A target with nothing waiting
-waits 0; a target whose lanes set no limit at all is taken to keep up (0).
+typical latency of the instance's models (a limit of 0 is no limit). Once the instance has
+answered calls, the moving means of their latency and output tokens (``LaneStatus``, kept by
+the workers) stand in for the configured latency and the job's estimated output: the jobs
+ahead of it are what drains, and they are the lane's usual work, measured. The first jobs of a
+backlog start as fast as its concurrency lets while its buckets hold capacity
+(``LaneStatus.headroom``: a minute's allowance when the lane has been idle), only the rest at
+its rate. A pool's rate,
+backlog and headroom are its members' summed. The backlog (``LaneStatus.backlog``) counts
+every unfinished job whose next message is on the lane, queued or waiting in a worker. A
+target with nothing waiting waits 0; a target whose lanes set no limit at all is taken to
+keep up (0).
 
 The wait feeds the latency part of the score (``Option.latency_s`` = model latency + wait),
 so a saturated lane loses work to the next acceptable one. It is an estimate for ranking,
@@ -15,13 +22,17 @@ never a filter: the hard rules decide first.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from lanes.kernel.config.models import Config, InstanceSpec
 from lanes.router.candidates import CandidateTable
 from lanes.router.lane_state import LaneStatus
 
+IDLE = LaneStatus()
 MAX_WAIT_S = 24 * 3600.0
 """The longest wait an estimate says (a lane that takes nothing at all)."""
 
@@ -36,30 +47,73 @@ def instance_rate(
     """Jobs per second ``spec`` can start for a job of these sizes (``inf``: no limit); its
     concurrency is spread over ``latency_s``, else over the typical latency of its models."""
     limits = spec.limits
-    rates = [math.inf]
+    rates = [concurrency_rate(config, spec, latency_s)]
     if limits.requests_per_min:
         rates.append(limits.requests_per_min / 60)
     if limits.input_tokens_per_min and input_tokens:
         rates.append(limits.input_tokens_per_min / 60 / input_tokens)
     if limits.output_tokens_per_min and output_tokens:
         rates.append(limits.output_tokens_per_min / 60 / output_tokens)
-    if limits.concurrency:
-        if latency_s is None:
-            latencies = [config.models[m].latency_s for m in spec.models if m in config.models]
-            latency_s = sum(latencies) / len(latencies) if latencies else 1.0
-        rates.append(limits.concurrency / max(latency_s, 0.001))
     return min(rates)
 
 
-def backlog_s(rate: float, backlog: int) -> float | None:
-    """Seconds a lane that starts ``rate`` jobs a second needs to start ``backlog`` jobs: 0
-    for none, None when its limits set no bound (``rate`` is ``inf``), at most
-    :data:`MAX_WAIT_S`."""
+def concurrency_rate(config: Config, spec: InstanceSpec, latency_s: float | None = None) -> float:
+    """Jobs per second ``spec``'s concurrency limit lets start (``inf``: no limit): calls of
+    ``latency_s``, else of the typical latency of its models."""
+    if not spec.limits.concurrency:
+        return math.inf
+    if latency_s is None:
+        latencies = [config.models[m].latency_s for m in spec.models if m in config.models]
+        latency_s = sum(latencies) / len(latencies) if latencies else 1.0
+    return spec.limits.concurrency / max(latency_s, 0.001)
+
+
+@dataclass(frozen=True)
+class Drain:
+    """How fast a lane (or a pool) works through its backlog: its first ``headroom`` jobs
+    (None: unknown, taken as none) as fast as concurrency lets (``burst``), the rest at the
+    ``rate`` every limit allows."""
+
+    rate: float
+    burst: float = math.inf
+    headroom: float | None = None
+
+    def __add__(self, other: Drain) -> Drain:
+        both = (
+            None
+            if self.headroom is None or other.headroom is None
+            else (self.headroom + other.headroom)
+        )
+        return Drain(self.rate + other.rate, self.burst + other.burst, both)
+
+
+def lane_drain(
+    config: Config, instance: str, status: LaneStatus, input_tokens: float, output_tokens: float
+) -> Drain:
+    """How fast ``instance`` starts jobs, measured where its calls were (latency, output
+    tokens), else estimated for a job of these sizes."""
+    spec = config.instances[instance]
+    output = status.output_tokens if status.output_tokens is not None else output_tokens
+    return Drain(
+        instance_rate(config, spec, input_tokens, output, status.latency_s),
+        concurrency_rate(config, spec, status.latency_s),
+        status.headroom,
+    )
+
+
+def backlog_s(drain: Drain, backlog: int) -> float | None:
+    """Seconds a lane draining as ``drain`` says needs to start ``backlog`` jobs: 0 for none,
+    None when its limits set no bound (its rate is ``inf``), at most :data:`MAX_WAIT_S`."""
     if not backlog:
         return 0.0
-    if math.isinf(rate):
+    if math.isinf(drain.rate):
         return None
-    return MAX_WAIT_S if rate <= 0 else min(MAX_WAIT_S, backlog / rate)
+    early = min(float(backlog), drain.headroom or 0.0)
+    late = backlog - early
+    if late and drain.rate <= 0:
+        return MAX_WAIT_S
+    seconds = early / drain.burst + (late / drain.rate if late else 0.0)
+    return min(MAX_WAIT_S, seconds)
 
 
 def queue_waits(
@@ -74,14 +128,12 @@ def queue_waits(
         return {}
     waits: dict[str, float] = {}
     for name, target in table.targets.items():
-        backlog = sum(statuses[m].backlog for m in target.members if m in statuses)
+        members = [(m, statuses.get(m, IDLE)) for m in target.members]
+        backlog = sum(status.backlog for _, status in members)
         if not backlog:
             continue
-        rate = sum(
-            instance_rate(config, config.instances[m], input_tokens, output_tokens)
-            for m in target.members
-        )
-        wait_s = backlog_s(rate, backlog)
-        if wait_s is not None:
+        drains = [lane_drain(config, m, s, input_tokens, output_tokens) for m, s in members]
+        wait_s = backlog_s(functools.reduce(operator.add, drains), backlog)
+        if wait_s:
             waits[name] = wait_s
     return waits

@@ -83,6 +83,14 @@ def estimate_latency_s(cand: Candidate, output_tokens: int) -> float:
     return cand.latency_s * latency_factor(output_tokens)
 
 
+def patient(weights: NormalWeights) -> NormalWeights:
+    """The weights for a job that is in no hurry (a batch job): the latency weight goes to
+    cost. Its wait and deadline are still minded, by the strategies
+    (:mod:`lanes.router.strategies.scored`)."""
+    w_cap, w_cost, w_quality, w_latency, w_history = weights
+    return (w_cap, w_cost + w_latency, w_quality, 0.0, w_history)
+
+
 def normalize(weights: Weights) -> NormalWeights:
     """Weights scaled to sum to 1 (the Weights model guarantees a positive sum)."""
     total = (
@@ -137,11 +145,12 @@ def score_options(
         cost = opt.cost_usd
         cost_part = 1.0 if cost <= 0.0 else max(0.0, (log_max - math.log10(cost)) / span)
         past = history.score(cand.target, cand.model, task_type)
+        latency_part = min_latency / opt.latency_s
         opt.score = 100.0 * (
             w_cap * capability_part(opt.strength, difficulty)
             + w_cost * cost_part
             + w_quality * cand.quality / 100
-            + w_latency * min(1.0, min_latency / opt.latency_s)
+            + w_latency * min(1.0, latency_part)
             + w_history * (NEUTRAL_HISTORY if past is None else past)
         )
 

@@ -13,21 +13,56 @@ clock, for tests and routing without Redis.
   weighs 1 when recorded and halves every ``health_half_life_s`` (server TIME);
   ``health = (ok + prior) / (ok + fail + prior)`` with a prior of :data:`HEALTH_PRIOR` successes,
   so no data means 1.0, failures pull it toward 0, and it recovers with successes or, with no
-  traffic at all, as old failures fade.
+  traffic at all, as old failures fade. The same hash keeps moving means of the latency and
+  output tokens of successful calls (the newest weighing :data:`OBSERVED_WEIGHT`), which
+  the router reads to know how fast the lane drains (:mod:`lanes.router.load`).
 
 Redis errors surface as :class:`lanes.kernel.errors.InfrastructureError`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
+from lanes.kernel.config.models import Limits
 from lanes.router.lane_state import LaneStateReader, LaneStatus
 
 HEALTH_HALF_LIFE_S = 300.0
 """Default time after which a recorded outcome weighs half as much."""
 HEALTH_PRIOR = 1.0
 """Pseudo-successes in the health ratio: one failure on a fresh instance gives 0.5."""
+OBSERVED_WEIGHT = 0.05
+"""Weight of the newest call in the moving means of latency and output tokens: about the
+last 20 calls count."""
+
+
+BUCKET_FIELDS = ("ts_ms", "requests", "output_tokens")
+"""What :func:`headroom` reads of an instance's limiter hash (``bucket_lib.lua``)."""
+
+
+def headroom(
+    limits: Limits,
+    fields: Sequence[float | None],
+    now_ms: float,
+    output_per_call: float | None,
+) -> float | None:
+    """Calls an instance's buckets would admit now: the requests left and the output tokens
+    left over ``output_per_call`` (the lane's mean), refilled to ``now_ms`` as the limiter
+    does; ``fields`` are :data:`BUCKET_FIELDS` (None: missing, a full bucket). None when
+    neither bucket is limited."""
+    ts_ms, requests, output = fields
+    elapsed_ms = 0.0 if ts_ms is None else max(0.0, now_ms - ts_ms)
+    calls: list[float] = []
+    for cap, stored, per_call in (
+        (limits.requests_per_min, requests, 1.0),
+        (limits.output_tokens_per_min, output, output_per_call),
+    ):
+        if cap <= 0 or per_call is None:
+            continue
+        left = cap if stored is None or ts_ms is None else stored + elapsed_ms * cap / 60000
+        calls.append(max(0.0, min(cap, left)) / max(per_call, 1.0))
+    return min(calls) if calls else None
 
 
 def health_score(ok_weight: float, fail_weight: float) -> float:
@@ -52,8 +87,11 @@ class LaneStateStore(LaneStateReader, Protocol):
 
     def enable(self, instance: str) -> None: ...
 
-    def record_success(self, instance: str) -> float:
-        """Record a successful call; returns the new health."""
+    def record_success(
+        self, instance: str, latency_s: float | None = None, output_tokens: int | None = None
+    ) -> float:
+        """Record a successful call (its latency and output tokens, when known, join the
+        moving means); returns the new health."""
         ...
 
     def record_failure(self, instance: str, kind: str) -> float:
@@ -66,10 +104,13 @@ class LaneStateStore(LaneStateReader, Protocol):
 
 
 __all__ = [
+    "BUCKET_FIELDS",
     "HEALTH_HALF_LIFE_S",
     "HEALTH_PRIOR",
+    "OBSERVED_WEIGHT",
     "LaneStateStore",
     "LaneStatus",
     "decay_factor",
+    "headroom",
     "health_score",
 ]

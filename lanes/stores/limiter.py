@@ -144,8 +144,13 @@ class RateLimiter(Protocol):
         input_tokens: int,
         output_tokens: int,
         lease_ttl_s: float,
+        reserve: float = 0.0,
     ) -> Acquired | Denied:
         """Reserve 1 request, the tokens and a lease of ``lease_ttl_s`` seconds, all or nothing.
+
+        ``reserve``: the share of each limit that must stay free after this reservation (of
+        concurrency, the slots it rounds up to, one left at least): batch work leaves it to
+        interactive work.
 
         Raises :class:`ReservationTooLarge` when a token count exceeds its bucket's capacity,
         ``ValueError`` for negative token counts or a non-positive TTL.
@@ -201,16 +206,18 @@ def acquire_blocking(
     *,
     max_wait_s: float,
     sleep: Callable[[float], None] = time.sleep,
+    reserve: float = 0.0,
 ) -> Acquired:
     """Acquire, sleeping in slices of at most :data:`SLEEP_SLICE_S` while denied.
 
     ``max_wait_s`` bounds the total time slept (round trips add a little on top); when it is
     spent, :class:`CapacityWait` is raised. :class:`ReservationTooLarge` propagates at once.
+    ``reserve``: see :meth:`RateLimiter.try_acquire`.
     """
     slept_s = 0.0
     while True:
         result = limiter.try_acquire(
-            instance, model_class, limits, input_tokens, output_tokens, lease_ttl_s
+            instance, model_class, limits, input_tokens, output_tokens, lease_ttl_s, reserve
         )
         if isinstance(result, Acquired):
             return result

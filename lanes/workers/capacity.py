@@ -42,9 +42,17 @@ class CapacityGate:
         self._lock = threading.Lock()
 
     def acquire(
-        self, instance: str, spec: InstanceSpec, model: str, input_tokens: int, output_tokens: int
+        self,
+        instance: str,
+        spec: InstanceSpec,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        reserve: float = 0.0,
     ) -> Acquired | None:
-        """Reserve capacity for one call or raise CapacityWait (or ReservationTooLarge).
+        """Reserve capacity for one call or raise CapacityWait (or ReservationTooLarge),
+        leaving ``reserve`` of every limit free (batch work leaves it to interactive work).
 
         None when the instance has no limits at all: there is nothing to reserve or settle.
         """
@@ -63,7 +71,7 @@ class CapacityGate:
             return acquire_blocking(
                 self.limiter, instance, model_class, limits, input_tokens, output_tokens,
                 lease_ttl_s, max_wait_s=self._wait_slice_s if may_wait else 0.0,
-                sleep=functools.partial(_sleep_counted, instance),
+                sleep=functools.partial(_sleep_counted, instance), reserve=reserve,
             )  # fmt: skip
         finally:
             if may_wait:

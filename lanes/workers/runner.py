@@ -9,9 +9,11 @@ adapts their :data:`Outcome` to Celery (return, ``retry``, ``replace``). Order o
    the step, the task has failed a message that breaks a rule the dispatcher keeps:
    :func:`broken_promise`);
 3. a cooling-down instance hands the job to another member of its pool, else the job waits
-   (re-queued with a short countdown, bounded by ``retry.max_wait_s``), then falls back;
+   (re-queued with a short countdown, bounded by ``retry.max_wait_s``), then falls back; a
+   job whose wait would pass its ``deadline_s`` falls back at once (the last step waits);
 4. capacity is reserved in the global limiter (estimated input + ``max_tokens``), waiting the
-   same bounded way;
+   same bounded way; a batch job leaves ``interactive_reserve`` of every limit free, so an
+   interactive job overtakes batch work waiting for capacity as it overtakes it in the queue;
 5. the call is numbered: a job its caller cancelled ends here, its capacity given back, and
    so does one whose call a layer refuses (:mod:`lanes.layers`);
 6. the call; success settles the reservation to actual usage and records the one result;
@@ -34,11 +36,12 @@ import random
 from lanes.broker import counters as metrics
 from lanes.broker.message import Envelope
 from lanes.kernel.errors import AuthFailed, InfrastructureError, LanesError, ProviderError
+from lanes.kernel.taxonomy import Priority
 from lanes.layers.hooks import Call
 from lanes.router.candidates import CHEAP_TAG
 from lanes.router.classifier import classify
 from lanes.router.filters import VITAL_ON_CHEAP
-from lanes.router.load import backlog_s, instance_rate
+from lanes.router.load import backlog_s, lane_drain
 from lanes.stores.limiter import Acquired, CapacityWait, Reservation, ReservationTooLarge
 from lanes.workers import feedback
 from lanes.workers.context import WorkerContext
@@ -49,9 +52,11 @@ from lanes.workers.records import failure_result, success_result
 
 MAX_COUNTDOWN_S = 30.0
 """Longest countdown a waiting job is re-queued with: far below any visibility timeout."""
-SPREAD = (0.5, 1.0)
+SPREAD = (0.0, 1.0)
 """A waiting job comes back after this share (drawn at random) of the time its lane needs to
-start the jobs ahead of it: waiting jobs do not all return at the same moment."""
+start its backlog: the waiting jobs return spread evenly over that time, about as fast as
+the lane can take them, instead of all at once (redelivered again and again) or all late
+(the lane idle meanwhile)."""
 
 
 def run_step(ctx: WorkerContext, env: Envelope, *, redelivered: bool = True) -> Outcome:
@@ -77,16 +82,35 @@ def run_step(ctx: WorkerContext, env: Envelope, *, redelivered: bool = True) -> 
     try:
         acquired = ctx.capacity.acquire(
             env.instance, ctx.config.instances[env.instance], env.model,
-            env.input_tokens, env.job.max_tokens,
+            env.input_tokens, env.job.max_tokens, reserve=_reserve(ctx, env),
         )  # fmt: skip
     except ReservationTooLarge as exc:
         return _forward_or_fail(ctx, env, str(exc))
     except CapacityWait as wait:
-        outcome = _elsewhere_or_wait(ctx, env, wait.wait_s, f"at its {wait.reason} limit")
+        outcome = _elsewhere_or_wait(
+            ctx, env, _admits_in_s(ctx, env, wait), f"at its {wait.reason} limit"
+        )
         if isinstance(outcome, Retry):
             metrics.waited_for_limits(env.instance, outcome.countdown_s)
         return outcome
     return _call_with(ctx, env, acquired)
+
+
+def _reserve(ctx: WorkerContext, env: Envelope) -> float:
+    """The share of the lane's limits this job must leave free: interactive work's reserve,
+    for a batch job."""
+    return ctx.config.interactive_reserve if env.job.priority == Priority.BATCH else 0.0
+
+
+def _admits_in_s(ctx: WorkerContext, env: Envelope, wait: CapacityWait) -> float:
+    """When the limiter should next admit the job. A bucket says exactly; a full concurrency
+    limit only says when the earliest lease would expire (the call's whole timeout), while a
+    slot usually frees within a call's latency: measured on the lane, else the model's."""
+    if wait.reason != "concurrency":
+        return wait.wait_s
+    measured = ctx.lane_status(env.instance).latency_s
+    typical = measured if measured is not None else ctx.config.models[env.model].latency_s
+    return min(wait.wait_s, typical)
 
 
 def broken_promise(ctx: WorkerContext, env: Envelope) -> str | None:
@@ -239,18 +263,24 @@ def backoff_s(ctx: WorkerContext, attempt: int) -> float:
 
 
 def _elsewhere_or_wait(ctx: WorkerContext, env: Envelope, wait_s: float, why: str) -> Outcome:
-    """Another pool member if one is usable; else wait (bounded); else fall back."""
+    """Another pool member if one is usable; else wait (bounded, and within the job's
+    deadline unless its chain has no step left); else fall back."""
     lane = env.chain[env.step].instance
     if lane in ctx.config.pools:
         other = ctx.pools.expand(lane)
         if other != env.instance and ctx.stores.lane_state.status(other).cooldown_s <= 0:
             return Forward(env.moved(other))
-    if env.waited_s < ctx.config.retry.max_wait_s:
-        left_s = ctx.config.retry.max_wait_s - env.waited_s
-        countdown_s = wait_countdown(wait_s, _ahead_s(ctx, env), left_s)
-        return Retry(env.waiting(countdown_s), countdown_s)
-    waited = f"{env.instance} {why}; waited {env.waited_s:.0f}s (retry.max_wait_s)"
-    return _forward_or_fail(ctx, env, waited)
+    if env.waited_s >= ctx.config.retry.max_wait_s:
+        waited = f"{env.instance} {why}; waited {env.waited_s:.0f}s (retry.max_wait_s)"
+        return _forward_or_fail(ctx, env, waited)
+    left_s = ctx.config.retry.max_wait_s - env.waited_s
+    countdown_s = wait_countdown(wait_s, _ahead_s(ctx, env), left_s)
+    deadline_s = env.job.deadline_s
+    steps_left = env.step + 1 < len(env.chain)
+    if steps_left and deadline_s is not None and env.waited_s + countdown_s > deadline_s:
+        late = f"{env.instance} {why}; waiting {countdown_s:.1f}s more would pass"
+        return _forward_or_fail(ctx, env, f"{late} the job's deadline_s {deadline_s:g}")
+    return Retry(env.waiting(countdown_s), countdown_s)
 
 
 def wait_countdown(
@@ -267,10 +297,9 @@ def wait_countdown(
 def _ahead_s(ctx: WorkerContext, env: Envelope) -> float:
     """Seconds the instance's limits need to start the jobs on its lane (its backlog, as the
     worker's lane view last read it), for jobs of this one's size."""
-    backlog = ctx.lane_status(env.instance).backlog
-    spec = ctx.config.instances[env.instance]
-    rate = instance_rate(ctx.config, spec, env.input_tokens, env.job.max_tokens)
-    return backlog_s(rate, backlog) or 0.0
+    status = ctx.lane_status(env.instance)
+    drain = lane_drain(ctx.config, env.instance, status, env.input_tokens, env.job.max_tokens)
+    return backlog_s(drain, status.backlog) or 0.0
 
 
 def _forward_or_fail(ctx: WorkerContext, env: Envelope, reason: str) -> Outcome:

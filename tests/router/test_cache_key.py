@@ -43,6 +43,8 @@ def test_request_key_same_request_same_key() -> None:
         {"user": "ana"},
         {"task_type": "documentation"},
         {"strategy": "cost_optimized"},
+        {"priority": "batch"},
+        {"deadline_s": 60},
     ],
 )
 def test_request_key_ignores_what_the_provider_never_sees(change: dict[str, Any]) -> None:

@@ -124,6 +124,8 @@ def test_engine_cache_hit_returns_the_same_decision(example_config: Config) -> N
     assert len(calls) == 1
     other = router.decide(Job(prompt="fix the bug in parse()", max_tokens=99))
     assert other is not first
+    for hurry in ({"priority": "batch"}, {"deadline_s": 30}):  # they rank differently
+        assert router.decide(Job(prompt="fix the bug in parse()", **hurry)) is not first
 
 
 def test_engine_cache_expires_after_its_ttl(example_config: Config) -> None:

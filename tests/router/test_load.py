@@ -7,11 +7,20 @@ import math
 import pytest
 
 from lanes.kernel.config import Config
+from lanes.kernel.config.models import Weights
 from lanes.router.candidates import build_candidates
 from lanes.router.engine import Router
 from lanes.router.job import Job
 from lanes.router.lane_state import CachedLaneState, LaneStatus, StaticLaneState
-from lanes.router.load import MAX_WAIT_S, backlog_s, instance_rate, queue_waits
+from lanes.router.load import (
+    MAX_WAIT_S,
+    Drain,
+    backlog_s,
+    instance_rate,
+    lane_drain,
+    queue_waits,
+)
+from lanes.router.scorer import patient
 from tests.fakes import FakeClock
 from tests.router.fixed_classifier import fixed
 
@@ -93,7 +102,84 @@ def test_a_cached_lane_view_counts_the_jobs_this_process_sent(example_config: Co
 
 
 def test_backlog_s_is_none_without_a_bound_and_capped_with_one() -> None:
-    assert backlog_s(2.0, 0) == 0.0 and backlog_s(math.inf, 0) == 0.0
-    assert backlog_s(2.0, 9) == 4.5
-    assert backlog_s(math.inf, 9) is None
-    assert backlog_s(0.0, 9) == MAX_WAIT_S and backlog_s(1e-9, 9) == MAX_WAIT_S
+    assert backlog_s(Drain(2.0), 0) == 0.0 and backlog_s(Drain(math.inf), 0) == 0.0
+    assert backlog_s(Drain(2.0), 9) == 4.5
+    assert backlog_s(Drain(math.inf), 9) is None
+    assert backlog_s(Drain(0.0), 9) == MAX_WAIT_S and backlog_s(Drain(1e-9), 9) == MAX_WAIT_S
+    # the first jobs go as fast as concurrency lets while the buckets hold capacity
+    assert backlog_s(Drain(2.0, burst=10.0, headroom=5.0), 9) == pytest.approx(0.5 + 2.0)
+    assert backlog_s(Drain(2.0, headroom=50.0), 9) == 0.0
+    assert backlog_s(Drain(0.0, burst=10.0, headroom=50.0), 9) == pytest.approx(0.9)
+    pool = Drain(2.0, 10.0, 5.0) + Drain(1.0, 4.0, None)  # one member's headroom unknown
+    assert pool == Drain(3.0, 14.0, None)
+
+
+def test_measured_latency_and_output_replace_the_configured_ones(example_config: Config) -> None:
+    koala = example_config.instances["koala"]
+    guessed = lane_drain(example_config, "koala", LaneStatus(), 10, 100)
+    assert guessed.rate == pytest.approx(instance_rate(example_config, koala, 10, 100))
+    fast = LaneStatus(latency_s=0.4, output_tokens=50)  # 4 at once over 0.4 s: 10/s, > 2/s
+    assert lane_drain(example_config, "koala", fast, 10, 100) == Drain(120 / 60, 10.0, None)
+    zai = LaneStatus(output_tokens=100_000)  # 200k output tokens a minute at 100k a call
+    drain = lane_drain(example_config, "zai", zai, 10, 10)
+    assert drain.rate == pytest.approx(200_000 / 60 / 100_000)
+
+
+def test_a_job_waits_behind_a_backlog_no_longer_than_its_call_would_take(
+    example_config: Config,
+) -> None:
+    # koala starts 4/3 jobs a second (models of 4 s and 2 s, 4 at once): 2 ahead is 1.5 s,
+    # less than its call, so it keeps the job; 300 ahead is 225 s, and zai starts it now
+    job = Job(prompt=CODE, max_tokens=200, priority="batch")  # cost first: no latency weight
+    assert router(example_config, koala=2).decide(job).instance == "koala"
+    spilled = router(example_config, koala=300).decide(job)
+    assert spilled.instance == "zai"
+    assert any(reason.startswith("Backlog: ") for reason in spilled.reasons)
+    # 400 on every lane: koala is 300 s behind, the Claude lanes ~43 s, zai 50 s: within a
+    # call of the shortest wait, so the cheaper zai takes it
+    busy = {lane: 400 for lane in example_config.instances}
+    assert router(example_config, **busy).decide(job).instance == "zai"
+
+
+def test_a_deadline_sends_a_job_to_a_dearer_lane_only_when_the_cheap_one_would_miss_it(
+    example_config: Config,
+) -> None:
+    lanes = router(example_config, koala=40, zai=400)  # koala: 30 s behind, zai: 50 s
+    batch = {"prompt": CODE, "max_tokens": 200, "priority": "batch"}
+    assert lanes.decide(Job(**batch, deadline_s=600)).instance == "koala"  # cheap, in time
+    hurried = lanes.decide(Job(**batch, deadline_s=20))
+    assert hurried.instance not in ("koala", "zai")
+    assert hurried.estimated_latency_s <= 20
+    assert any(reason.startswith("Deadline 20s: ") for reason in hurried.reasons)
+    hopeless = lanes.decide(Job(**batch, deadline_s=0.5))
+    assert hopeless.instance == "koala"
+    assert any("no acceptable option" in reason for reason in hopeless.reasons)
+
+
+def test_a_batch_job_gives_the_latency_weight_to_cost(example_config: Config) -> None:
+    lanes = router(example_config)
+    hurried = Weights(capability=0.2, cost=0.1, quality=0.1, latency=0.5, historical=0.1)
+    job = {"prompt": "Summarise the history of the printing press in 300 words", "max_tokens": 600}
+    interactive = lanes.decide(Job(**job), weights=hurried)
+    batch = lanes.decide(Job(**job, priority="batch"), weights=hurried)
+    assert batch.estimated_cost_usd < interactive.estimated_cost_usd
+    assert batch.estimated_latency_s > interactive.estimated_latency_s
+    assert patient((0.2, 0.1, 0.1, 0.5, 0.1)) == (0.2, 0.6, 0.1, 0.0, 0.1)
+
+
+def test_the_jobs_a_lanes_buckets_admit_at_once_do_not_wait(example_config: Config) -> None:
+    table = build_candidates(example_config)
+    statuses = {name: LaneStatus() for name in example_config.instances}
+    # koala: 4 at once over 3 s calls (4/3 a second) is both its burst and its rate here
+    statuses["koala"] = LaneStatus(backlog=8, headroom=6.0)
+    assert queue_waits(example_config, table, statuses, 10, 100)["koala"] == pytest.approx(
+        8 / (4 / 3.0)
+    )
+    statuses["zai"] = LaneStatus(backlog=8, headroom=20.0, latency_s=0.01)  # 3,200/s at once
+    assert queue_waits(example_config, table, statuses, 10, 100)["zai"] == pytest.approx(8 / 3_200)
+    # a pool counts its members' headroom only when it knows every member's
+    statuses.update(claude2=LaneStatus(backlog=100, headroom=100.0), claude3=LaneStatus())
+    waits = queue_waits(example_config, table, statuses, 10, 100)
+    claude_rate = 64 / ((12.0 + 6.0 + 2.5) / 3)  # concurrency binds before 1,000 a minute
+    assert waits["claude2"] == pytest.approx(100 / claude_rate)
+    assert waits["vital"] == pytest.approx(100 / (2 * claude_rate))

@@ -14,12 +14,15 @@ from dataclasses import dataclass
 import pytest
 import redis
 
+from lanes.kernel.config.models import ALL_MODELS, Limits
 from lanes.kernel.errors import InfrastructureError
 from lanes.router.lane_state import LaneStatus
 from lanes.stores.keys import Keys
-from lanes.stores.lane_state import LaneStateStore
+from lanes.stores.lane_state import OBSERVED_WEIGHT, LaneStateStore, headroom
+from lanes.stores.limiter import Acquired
 from lanes.stores.memory.lane_state import MemoryLaneState
 from lanes.stores.redis.lane_state import RedisLaneState
+from lanes.stores.redis.limiter import RedisLimiter
 from tests.fakes import FakeClock
 
 SLACK_S = 0.5
@@ -149,6 +152,21 @@ def test_health_stays_in_range(harness: Harness) -> None:
     assert harness.state.record_success("fresh") == pytest.approx(1.0)
 
 
+def test_successes_keep_moving_means_of_latency_and_output(harness: Harness) -> None:
+    state = harness.state
+    state.record_success("acct")
+    assert state.status("acct").latency_s is None  # a success without figures adds none
+    state.record_success("acct", 2.0, 400)
+    assert state.status("acct").latency_s == pytest.approx(2.0)
+    assert state.status("acct").output_tokens == pytest.approx(400)
+    state.record_success("acct", 1.0, 200)
+    state.record_failure("acct", "timeout")  # failures leave the means alone
+    status = state.status("acct")
+    assert status.latency_s == pytest.approx(2.0 - OBSERVED_WEIGHT * 1.0)
+    assert status.output_tokens == pytest.approx(400 - OBSERVED_WEIGHT * 200)
+    assert state.status("other").latency_s is None
+
+
 # -- Redis only: several clients and processes ----------------------------------------------------
 
 
@@ -205,7 +223,31 @@ def test_statuses_is_one_round_trip(
         redis_client, "execute_command", lambda *a, **k: pytest.fail(f"extra command {a[0]}")
     )
     store.statuses(["a", "b", "c"])
-    assert calls == [1 + 3 * 3 + 1]  # the time, three reads per lane, the backlog of all
+    assert calls == [1 + 4 * 3 + 1]  # the time, four reads per lane, the backlog of all
+
+
+def test_headroom_is_what_the_buckets_would_admit_now() -> None:
+    limits = Limits(requests_per_min=600, output_tokens_per_min=60_000)
+    assert headroom(limits, [None, None, None], 0.0, 100.0) == 600  # fresh: full buckets
+    # 10 requests and 3,000 tokens left a second ago; refilled by 10 and 1,000 since
+    assert headroom(limits, [1_000.0, 10.0, 3_000.0], 2_000.0, 100.0) == 20
+    assert headroom(limits, [1_000.0, 10.0, 3_000.0], 2_000.0, 1_000.0) == 4  # tokens bind
+    assert headroom(limits, [1_000.0, 10.0, 3_000.0], 2_000.0, None) == 20  # no mean yet
+    assert headroom(limits, [1_000.0, -50.0, 3_000.0], 1_000.0, 100.0) == 0  # overdrawn
+    assert headroom(Limits(concurrency=4), [None, None, None], 0.0, 100.0) is None
+
+
+def test_redis_lane_state_reads_the_headroom_the_limiter_leaves(
+    redis_client: redis.Redis, keys: Keys
+) -> None:
+    limits = Limits(requests_per_min=60)
+    state = RedisLaneState(redis_client, keys, limits={"acct": limits})
+    assert state.status("acct").headroom == pytest.approx(60)
+    assert state.status("other").headroom is None  # no limits given: not read
+    limiter = RedisLimiter(redis_client, keys)
+    for _ in range(20):
+        assert isinstance(limiter.try_acquire("acct", ALL_MODELS, limits, 0, 0, 30), Acquired)
+    assert 40 <= state.status("acct").headroom <= 41  # type: ignore[operator]
 
 
 def test_redis_errors_become_infrastructure_errors(dead_client: redis.Redis, keys: Keys) -> None:

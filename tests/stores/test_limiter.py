@@ -57,8 +57,11 @@ class Harness:
         instance: str = "acct",
         model_class: str = "all",
         lease_ttl_s: float = 30.0,
+        reserve: float = 0.0,
     ) -> Acquired | Denied:
-        return self.limiter.try_acquire(instance, model_class, limits, inp, out, lease_ttl_s)
+        return self.limiter.try_acquire(
+            instance, model_class, limits, inp, out, lease_ttl_s, reserve
+        )
 
     def denied(self, limits: Limits, inp: int = 0, out: int = 0, **kw: object) -> Denied:
         result = self.try_acquire(limits, inp, out, **kw)
@@ -247,6 +250,35 @@ def test_concurrency_denial_and_release(harness: Harness) -> None:
     harness.assert_wait(denied, 30.0)
     harness.limiter.release(first.reservation)
     harness.acquire(conc)
+
+
+def test_a_reserve_keeps_a_share_of_every_limit_for_work_without_one(harness: Harness) -> None:
+    limits = Limits(requests_per_min=100, output_tokens_per_min=10_000, concurrency=40)
+    for _ in range(38):  # 40 slots, of which 5% (2) are held back from reserved work
+        harness.acquire(limits, 0, 10, reserve=0.05)
+    denied = harness.denied(limits, 0, 10, reserve=0.05)
+    assert denied.reason is Reason.CONCURRENCY
+    harness.acquire(limits, 0, 10)  # work without a reserve takes the slots held back
+    harness.acquire(limits, 0, 10)
+    assert harness.denied(limits, 0, 10).reason is Reason.CONCURRENCY
+    four = Limits(concurrency=4)  # 5% of 4 rounds up to a slot
+    for _ in range(3):
+        harness.acquire(four, reserve=0.05, instance="small")
+    assert harness.denied(four, reserve=0.05, instance="small").reason is Reason.CONCURRENCY
+    harness.acquire(four, instance="small")
+    harness.acquire(Limits(concurrency=1), reserve=0.05, instance="one")  # one is never held
+
+
+def test_a_reserve_holds_back_bucket_tokens_and_says_how_long_to_wait(harness: Harness) -> None:
+    limits = Limits(requests_per_min=60, output_tokens_per_min=6_000)
+    harness.acquire(limits, 0, 5_000)  # 1,000 output tokens left; 10% of 6,000 is 600
+    harness.acquire(limits, 0, 400, reserve=0.1)  # leaves 600
+    denied = harness.denied(limits, 0, 100, reserve=0.1)
+    assert denied.reason is Reason.OUTPUT_TOKENS
+    assert 0.9 - (0 if harness.exact else SLACK_S) <= denied.wait_s <= 1.0 + 1e-3  # 100 at 100/s
+    harness.acquire(limits, 0, 600)  # without a reserve: all of it
+    one = Limits(requests_per_min=1)  # a reserve never asks for more than a whole bucket
+    harness.acquire(one, reserve=0.49, instance="small")
 
 
 def test_concurrency_is_shared_by_the_model_classes_of_an_instance(harness: Harness) -> None:

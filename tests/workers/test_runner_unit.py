@@ -9,6 +9,7 @@ from lanes.broker.result import Result
 from lanes.kernel.config import Config
 from lanes.kernel.config.models import ALL_MODELS, with_margin
 from lanes.kernel.errors import AuthFailed, Overloaded, RateLimited
+from lanes.kernel.taxonomy import Priority
 from lanes.router.decision import Step
 from lanes.router.job import Job
 from lanes.stores.memory import memory_stores
@@ -214,4 +215,49 @@ def test_runner_unit_a_waiting_job_comes_back_at_its_turn_not_all_at_once() -> N
     assert wait_countdown(0.2, 600.0, 3.0, draw=1.0) == 3.0  # what is left of retry.max_wait_s
     assert wait_countdown(0.0, 0.0, 100.0) == 0.05
     draws = {wait_countdown(0.2, 10.0, 100.0) for _ in range(50)}
-    assert len(draws) > 10 and all(5.0 <= d <= 10.0 for d in draws)  # spread, not a herd
+    assert len(draws) > 10 and all(0.2 <= d <= 10.0 for d in draws)  # spread, not a herd
+    assert min(draws) < 5.0 < max(draws)  # over the whole drain: the lane never idles
+
+
+def test_runner_unit_a_job_whose_wait_would_pass_its_deadline_moves_on(
+    example_config: Config, clock: FakeClock
+) -> None:
+    ctx = _context(example_config, FakeProviders(), clock)
+    ctx.stores.lane_state.cool_down("zai", 60, "429")
+    chain = (("zai", "glm-4.6"), ("claude1", "claude-haiku-4-5"))
+    job = Job(prompt="hello there", max_tokens=16, deadline_s=10)
+    env = _env(*chain).model_copy(update={"job": job})
+    outcome = run_step(ctx, env)
+    assert isinstance(outcome, Forward) and outcome.envelope.instance == "claude1"
+    assert "deadline_s 10" in outcome.envelope.fallbacks[-1].reason
+    # without a deadline it waits; with nowhere else to go it waits too
+    assert isinstance(run_step(ctx, _env(*chain)), Retry)
+    last = _env(("zai", "glm-4.6")).model_copy(update={"job": job})
+    assert isinstance(run_step(ctx, last), Retry)
+
+
+def test_runner_unit_a_concurrency_wait_is_a_call_not_a_lease_timeout(
+    example_config: Config, clock: FakeClock
+) -> None:
+    ctx = _context(example_config, FakeProviders(), clock)
+    spec = example_config.instances["koala"]  # 4 at once, leases of its 900 s timeout
+    for _ in range(4):
+        ctx.capacity.acquire("koala", spec, "llama3.1:8b", 3, 16)
+    outcome = run_step(ctx, _env(("koala", "llama3.1:8b")))
+    assert isinstance(outcome, Retry)
+    assert outcome.countdown_s <= example_config.models["llama3.1:8b"].latency_s
+
+
+def test_runner_unit_a_batch_job_leaves_the_interactive_reserve(
+    example_config: Config, clock: FakeClock
+) -> None:
+    ctx = _context(example_config, FakeProviders(), clock)
+    spec = example_config.instances["claude1"]  # 64 at once: 5% (4 slots) kept back
+    for _ in range(60):
+        ctx.capacity.acquire("claude1", spec, "claude-haiku-4-5", 3, 16)
+    batch = _env(("claude1", "claude-haiku-4-5"))
+    batch_job = batch.job.model_copy(update={"priority": Priority.BATCH})
+    batch = batch.model_copy(update={"job": batch_job})
+    assert isinstance(run_step(ctx, batch), Retry)
+    interactive = run_step(ctx, _env(("claude1", "claude-haiku-4-5")))
+    assert isinstance(interactive, Done) and interactive.result.status == "ok"

@@ -581,6 +581,10 @@ class Config(_Frozen):
     limit_margin: float = Field(default=0.005, ge=0, lt=0.5)
     """Fraction of every per-minute limit lanes leaves unused: a provider starts counting when
     a request arrives, lanes when it reserves, and the difference must never add up to a 429."""
+    interactive_reserve: float = Field(default=0.05, ge=0, lt=0.5)
+    """Fraction of every limit (requests, tokens, concurrency slots, rounded up but leaving
+    one) that batch jobs leave to interactive ones: an interactive job finds capacity at once
+    on a lane whose batch backlog has used up the rest."""
     simulator: SimulatorSpec = SimulatorSpec()
     models: dict[str, ModelSpec] = Field(min_length=1)
     instances: dict[LaneName, InstanceSpec] = Field(min_length=1)

@@ -22,7 +22,14 @@ from lanes.router.filters import Demand, evaluate
 from lanes.router.hooks import HookLoader
 from lanes.router.job import Job
 from lanes.router.lane_state import HistoryReader
-from lanes.router.scorer import NormalWeights, Option, capability_floor, normalize, score_options
+from lanes.router.scorer import (
+    NormalWeights,
+    Option,
+    capability_floor,
+    normalize,
+    patient,
+    score_options,
+)
 
 CompiledRule = tuple[SafePattern, CustomRule]
 
@@ -193,7 +200,7 @@ class DecisionContext:
         score_options(
             targets,
             population,
-            self.weights,
+            patient(self.weights) if self.demand.patient else self.weights,
             self.services.history,
             self.demand.task_type,
             self.classification.difficulty,

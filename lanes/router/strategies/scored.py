@@ -9,14 +9,31 @@
   (critical work: the highest-quality model); other lanes (never a cheap one) follow.
   Other work goes to the cheapest option whose strength reaches the floor for its
   complexity, the rest after it.
+
+Each of them minds time, after its own order (:func:`keeps_time`):
+
+- a job with a deadline (``deadline_s``) that the option ranked first is expected to miss
+  (model latency plus the wait behind its lane's backlog) goes to the first option expected
+  to make it: a batch a cheap lane cannot finish in time spills to a dearer acceptable lane,
+  and only then;
+- a job without one waits behind a lane's backlog no longer than its call would take beyond
+  the shortest wait among the acceptable options: a batch spreads over the lanes as they
+  fill, so no lane drains long after the others, and cost decides among the lanes that can
+  start it about as soon.
+
+"Acceptable" is reaching the capability floor; the options moved ahead keep the strategy's
+order. When none qualifies, the ranking stands and the reasons say so.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from lanes.kernel.config.models import Weights
 from lanes.kernel.taxonomy import Complexity
 from lanes.router.scorer import QUALITY_FLOOR, Option, rank
-from lanes.router.strategies.base import Choice, DecisionContext
+from lanes.router.strategies.base import Choice, DecisionContext, Strategy
 
 PERFORMANCE_WEIGHTS = Weights(capability=0.5, cost=0.0, quality=0.5, latency=0.0, historical=0.0)
 """Scores shown for performance_optimized: the mean of strength and quality."""
@@ -25,6 +42,56 @@ VITAL_FLOOR = QUALITY_FLOOR[Complexity.CRITICAL]
 _NO_VITAL_LANE = "has no usable vital lane among its options, so goes to a lane that is not cheap"
 
 
+def keeps_time(strategy: Strategy) -> Strategy:
+    """``strategy`` with the job's deadline kept, or with no needless wait (see the module's
+    docstring)."""
+
+    @functools.wraps(strategy)
+    def on_time(ctx: DecisionContext) -> Choice:
+        choice = strategy(ctx)
+        first = choice.ranking[0]
+        deadline = ctx.demand.deadline_s
+        if deadline is not None:
+            if first.latency_s <= deadline:
+                return choice
+            return _move_ahead(ctx, choice, lambda o: o.latency_s <= deadline,
+                               f"Deadline {deadline:g}s")  # fmt: skip
+        if not first.wait_s:
+            return choice
+        acceptable = [o for o in choice.ranking if o.strength >= ctx.floor] or choice.ranking
+        least = min(o.wait_s for o in acceptable)
+        if first.wait_s <= least + _call_s(first):
+            return choice
+        why = f"Backlog: an acceptable lane can start it in {least:.1f}s"
+        return _move_ahead(ctx, choice, lambda o: o.wait_s <= least + _call_s(o), why)
+
+    return on_time
+
+
+def _call_s(option: Option) -> float:
+    """The option's estimated call, its wait left out."""
+    return option.latency_s - option.wait_s
+
+
+def _move_ahead(
+    ctx: DecisionContext, choice: Choice, fits: Callable[[Option], bool], why: str
+) -> Choice:
+    """The options that ``fits`` and reach the capability floor first, in the strategy's
+    order; the ranking as it was, with a reason, when there are none."""
+    first = choice.ranking[0]
+    late = f"{first.candidate.key} is expected to take {first.latency_s:.1f}s"
+    in_time = [o for o in choice.ranking if fits(o) and o.strength >= ctx.floor]
+    if not in_time:
+        reason = f"{why}: no acceptable option is expected to do better; {late}"
+        return Choice(choice.ranking, [*choice.reasons, reason], choice.chain)
+    moved = {id(o) for o in in_time}
+    rest = [o for o in choice.ranking if id(o) not in moved]
+    took = in_time[0]
+    reason = f"{why}: {late}, so took {took.candidate.key} (expected {took.latency_s:.1f}s)"
+    return Choice([*in_time, *rest], [*choice.reasons, reason], choice.chain)
+
+
+@keeps_time
 def best_for_task(ctx: DecisionContext) -> Choice:
     """The highest weighted score among options reaching the capability floor."""
     floor = ctx.floor
@@ -45,6 +112,7 @@ def best_for_task(ctx: DecisionContext) -> Choice:
     return Choice(ranking=ranking, reasons=reasons)
 
 
+@keeps_time
 def cost_optimized(ctx: DecisionContext) -> Choice:
     """The cheapest option whose quality meets the floor for the job's complexity."""
     options = ctx.require(ctx.in_play())
@@ -66,6 +134,7 @@ def cost_optimized(ctx: DecisionContext) -> Choice:
     return Choice(ranking=cheapest + rest, reasons=[reason])
 
 
+@keeps_time
 def performance_optimized(ctx: DecisionContext) -> Choice:
     """The best strength + quality for the task type, then the lowest latency."""
     ctx.use_weights(PERFORMANCE_WEIGHTS)
@@ -87,6 +156,7 @@ def performance_optimized(ctx: DecisionContext) -> Choice:
     return Choice(ranking=ranking, reasons=[reason])
 
 
+@keeps_time
 def criticality(ctx: DecisionContext) -> Choice:
     """Vital work to a vital lane; other work to the cheapest lane strong enough for it."""
     if ctx.classification.vital:

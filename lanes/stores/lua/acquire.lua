@@ -13,6 +13,9 @@
 -- ARGV[8]  input tokens to reserve
 -- ARGV[9]  output tokens to reserve
 -- ARGV[10] cap on the reported wait (ms)
+-- ARGV[11] reserve: share of each bucket that must stay in it after this reservation, and of
+--          the concurrency limit (slots, rounded up, one slot left at least) that must stay
+--          free (batch work leaves it to interactive work; 0: none)
 -- Returns {status, reason, wait_ms, time_s, time_us}:
 --   'ok'        granted; reason '' and wait_ms 0.
 --   'denied'    nothing taken; reason is the binding limit ('requests', 'input_tokens',
@@ -33,12 +36,14 @@ for _, name in ipairs(BUCKETS) do
   end
 end
 
+local reserve = tonumber(ARGV[11]) or 0
 local tokens = load_buckets(KEYS[1], limits, now_ms)
 local reason, wait_ms = '', 0
 for _, name in ipairs(BUCKETS) do
   local cap = limits[name]
-  if cap > 0 and tokens[name] < need[name] then
-    local bucket_wait_ms = (need[name] - tokens[name]) * 60000 / cap
+  local want = math.min(cap, need[name] + reserve * cap)
+  if cap > 0 and tokens[name] < want then
+    local bucket_wait_ms = (want - tokens[name]) * 60000 / cap
     if bucket_wait_ms > wait_ms then
       reason, wait_ms = name, bucket_wait_ms
     end
@@ -47,7 +52,8 @@ end
 
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms)
 local concurrency = tonumber(ARGV[7])
-if concurrency > 0 and redis.call('ZCARD', KEYS[2]) >= concurrency then
+local slots = math.max(1, concurrency - math.ceil(concurrency * reserve))
+if concurrency > 0 and redis.call('ZCARD', KEYS[2]) >= slots then
   local earliest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   local lease_wait_ms = tonumber(earliest[2]) - now_ms
   if reason == '' or lease_wait_ms > wait_ms then

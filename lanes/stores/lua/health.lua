@@ -5,6 +5,8 @@
 -- ARGV[2] half-life of a recorded outcome (ms)
 -- ARGV[3] failure kind (stored as last_failure when the outcome is 'fail')
 -- ARGV[4] prior weight of successes (health = (ok + prior) / (ok + fail + prior))
+-- ARGV[5] the call's latency (ms) and ARGV[6] its output tokens, for 'ok' ('' when unknown):
+--         folded into the moving means lat_ms and out_tok, the newest weighing ARGV[7]
 -- Returns the new health in [0, 1] as a decimal string. The hash expires after 20 half-lives,
 -- when what it holds weighs less than a millionth: absent means health 1.0.
 
@@ -19,6 +21,14 @@ ok_w, fail_w = ok_w * decay, fail_w * decay
 
 if ARGV[1] == 'ok' then
   ok_w = ok_w + 1
+  local weight = tonumber(ARGV[7]) or 1
+  for i, field in ipairs({'lat_ms', 'out_tok'}) do
+    local seen = tonumber(ARGV[4 + i])
+    if seen then
+      local mean = tonumber(redis.call('HGET', KEYS[1], field))
+      redis.call('HSET', KEYS[1], field, mean and (mean + weight * (seen - mean)) or seen)
+    end
+  end
 else
   fail_w = fail_w + 1
   redis.call('HSET', KEYS[1], 'last_failure', ARGV[3])

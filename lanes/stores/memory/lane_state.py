@@ -10,7 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lanes.router.lane_state import LaneStatus
-from lanes.stores.lane_state import HEALTH_HALF_LIFE_S, decay_factor, health_score
+from lanes.stores.lane_state import (
+    HEALTH_HALF_LIFE_S,
+    OBSERVED_WEIGHT,
+    decay_factor,
+    health_score,
+)
 
 
 @dataclass
@@ -19,6 +24,8 @@ class _Health:
     fail: float = 0.0
     ts_s: float = 0.0
     last_failure: str = ""
+    latency_s: float | None = None
+    output_tokens: float | None = None
 
 
 class MemoryLaneState:
@@ -46,10 +53,13 @@ class MemoryLaneState:
         with self._lock:
             now_s = self._clock()
             until_s, _ = self._cooldowns.get(instance, (now_s, ""))
+            record = self._health.get(instance)
             return LaneStatus(
                 disabled_reason=self._disabled.get(instance),
                 cooldown_s=max(0.0, until_s - now_s),
                 health=self._health_at(instance, now_s),
+                latency_s=None if record is None else record.latency_s,
+                output_tokens=None if record is None else record.output_tokens,
             )
 
     def statuses(self, instances: list[str]) -> dict[str, LaneStatus]:
@@ -79,8 +89,15 @@ class MemoryLaneState:
         with self._lock:
             self._disabled.pop(instance, None)
 
-    def record_success(self, instance: str) -> float:
-        return self._record(instance, ok=True, kind="")
+    def record_success(
+        self, instance: str, latency_s: float | None = None, output_tokens: int | None = None
+    ) -> float:
+        health = self._record(instance, ok=True, kind="")
+        with self._lock:
+            record = self._health[instance]
+            record.latency_s = _moved(record.latency_s, latency_s)
+            record.output_tokens = _moved(record.output_tokens, output_tokens)
+        return health
 
     def record_failure(self, instance: str, kind: str) -> float:
         return self._record(instance, ok=False, kind=kind)
@@ -103,3 +120,10 @@ class MemoryLaneState:
             self._cooldowns.pop(instance, None)
             self._disabled.pop(instance, None)
             self._health.pop(instance, None)
+
+
+def _moved(mean: float | None, seen: float | None) -> float | None:
+    """``mean`` with ``seen`` folded in (the health script's moving mean)."""
+    if seen is None:
+        return mean
+    return float(seen) if mean is None else mean + OBSERVED_WEIGHT * (seen - mean)

@@ -79,6 +79,7 @@ class MemoryLimiter:
         input_tokens: int,
         output_tokens: int,
         lease_ttl_s: float,
+        reserve: float = 0.0,
     ) -> Acquired | Denied:
         """See :meth:`lanes.stores.limiter.RateLimiter.try_acquire`."""
         check_request(instance, limits, input_tokens, output_tokens, lease_ttl_s)
@@ -89,7 +90,7 @@ class MemoryLimiter:
             caps = bucket_limits(limits)
             state = self._buckets.setdefault((instance, model_class), _Buckets())
             tokens = state.refilled(caps, now_s)
-            denied = self._denial(instance, limits, caps, tokens, need, now_s)
+            denied = self._denial(instance, limits, caps, tokens, need, now_s, reserve)
             if denied is not None:
                 return denied
             state.tokens = {reason: tokens[reason] - need[reason] for reason in caps}
@@ -111,17 +112,21 @@ class MemoryLimiter:
         tokens: dict[Reason, float],
         need: dict[Reason, int],
         now_s: float,
+        reserve: float,
     ) -> Denied | None:
-        """The binding limit (longest wait) if the reservation does not fit now."""
+        """The binding limit (longest wait) if the reservation does not fit now, ``reserve``
+        of every limit left over."""
         reason: Reason | None = None
         wait_s = 0.0
         for bucket, cap in caps.items():
-            if tokens[bucket] < need[bucket]:
-                bucket_wait_s = (need[bucket] - tokens[bucket]) * 60.0 / cap
+            want = min(cap, need[bucket] + reserve * cap)
+            if tokens[bucket] < want:
+                bucket_wait_s = (want - tokens[bucket]) * 60.0 / cap
                 if bucket_wait_s > wait_s:
                     reason, wait_s = bucket, bucket_wait_s
         leases = self._live_leases(instance, now_s)
-        if 0 < limits.concurrency <= len(leases):
+        slots = max(1, limits.concurrency - math.ceil(limits.concurrency * reserve))
+        if limits.concurrency > 0 and slots <= len(leases):
             lease_wait_s = min(leases.values()) - now_s
             if reason is None or lease_wait_s > wait_s:
                 reason, wait_s = Reason.CONCURRENCY, lease_wait_s

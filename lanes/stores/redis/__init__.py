@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import redis
 
+from lanes.kernel.config.models import Limits
 from lanes.stores import Stores
 from lanes.stores.keys import Keys
 from lanes.stores.redis.budget import RedisBudgetStore
@@ -17,10 +20,13 @@ from lanes.stores.redis.ledger import RedisLedgerSink
 from lanes.stores.redis.limiter import RedisLimiter
 
 
-def redis_stores(client: redis.Redis, keys: Keys, *, ttl_s: int) -> Stores:
-    """Every store on ``client`` under ``keys``; job state lives ``ttl_s`` seconds."""
+def redis_stores(
+    client: redis.Redis, keys: Keys, *, ttl_s: int, limits: Mapping[str, Limits] | None = None
+) -> Stores:
+    """Every store on ``client`` under ``keys``; job state lives ``ttl_s`` seconds; the lane
+    state reads the headroom of the instances in ``limits`` (as their workers reserve)."""
     jobs = RedisJobStore(client, keys, ttl_s)
-    lane_state = RedisLaneState(client, keys)
+    lane_state = RedisLaneState(client, keys, limits=limits)
     limiter = RedisLimiter(client, keys)
     ledger = RedisLedgerSink(client, keys)
     return Stores(

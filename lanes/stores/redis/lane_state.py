@@ -5,17 +5,21 @@ process that uses the same key prefix. Redis errors surface as
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis
 
+from lanes.kernel.config.models import ALL_MODELS, Limits
 from lanes.router.lane_state import LaneStatus
 from lanes.stores.keys import Keys
 from lanes.stores.lane_state import (
+    BUCKET_FIELDS,
     HEALTH_HALF_LIFE_S,
     HEALTH_PRIOR,
+    OBSERVED_WEIGHT,
     decay_factor,
+    headroom,
     health_score,
 )
 from lanes.stores.scripts import LaneStateScripts, queue_script, redis_errors, server_time_s, text
@@ -25,13 +29,21 @@ class RedisLaneState:
     """:class:`LaneStateStore` in Redis, shared by every process using the same ``keys``."""
 
     def __init__(
-        self, client: redis.Redis, keys: Keys, *, health_half_life_s: float = HEALTH_HALF_LIFE_S
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        health_half_life_s: float = HEALTH_HALF_LIFE_S,
+        limits: Mapping[str, Limits] | None = None,
     ) -> None:
+        """``limits``: each instance's limits as its workers reserve them (margin applied),
+        to read its headroom from the limiter's buckets; an instance without is not read."""
         if not health_half_life_s > 0:
             raise ValueError(f"health_half_life_s must be > 0, got {health_half_life_s}")
         self._client = client
         self._keys = keys
         self._half_life_s = health_half_life_s
+        self._limits = dict(limits or {})
         self._scripts = LaneStateScripts.register(client)
 
     def status(self, instance: str) -> LaneStatus:
@@ -55,7 +67,8 @@ class RedisLaneState:
         for name in names:
             pipe.get(self._keys.disabled(name))
             pipe.pttl(self._keys.cooldown(name))
-            pipe.hmget(self._keys.health(name), ["ok", "fail", "ts_ms"])
+            pipe.hmget(self._keys.health(name), ["ok", "fail", "ts_ms", "lat_ms", "out_tok"])
+            pipe.hmget(self._keys.limiter(name, ALL_MODELS), BUCKET_FIELDS)
         if names:
             pipe.hmget(self._keys.backlog(), names)
         return lambda replies: self._parse_statuses(names, replies)
@@ -64,14 +77,22 @@ class RedisLaneState:
         seconds, micros = replies[0]
         now_ms = server_time_s(seconds, micros) * 1000
         out: dict[str, LaneStatus] = {}
-        backlog = replies[1 + 3 * len(names)] if names else []
+        backlog = replies[1 + 4 * len(names)] if names else []
         for i, name in enumerate(names):
-            disabled, pttl_ms, health = replies[1 + 3 * i : 4 + 3 * i]
+            disabled, pttl_ms, health, buckets = replies[1 + 4 * i : 5 + 4 * i]
+            latency_ms, output_tokens = health[3:]
+            mean_output = None if output_tokens is None else float(text(output_tokens))
+            limits = self._limits.get(name)
             out[name] = LaneStatus(
                 disabled_reason=None if disabled is None else text(disabled),
                 cooldown_s=max(0, int(pttl_ms)) / 1000,
-                health=self._health(health, now_ms),
+                health=self._health(health[:3], now_ms),
                 backlog=max(0, int(text(backlog[i]))) if backlog[i] is not None else 0,
+                latency_s=None if latency_ms is None else float(text(latency_ms)) / 1000,
+                output_tokens=mean_output,
+                headroom=None
+                if limits is None
+                else headroom(limits, [_number(v) for v in buckets], now_ms, mean_output),
             )
         return out
 
@@ -103,28 +124,39 @@ class RedisLaneState:
         with redis_errors(f"enabling {instance}"):
             self._client.delete(self._keys.disabled(instance))
 
-    def record_success(self, instance: str) -> float:
-        return self._record(instance, "ok", "")
+    def record_success(
+        self, instance: str, latency_s: float | None = None, output_tokens: int | None = None
+    ) -> float:
+        return self._record(instance, "ok", "", _observed(latency_s, output_tokens))
 
     def record_failure(self, instance: str, kind: str) -> float:
         return self._record(instance, "fail", kind)
 
-    def record_success_in(self, pipe: redis.client.Pipeline, instance: str) -> None:
+    def record_success_in(
+        self,
+        pipe: redis.client.Pipeline,
+        instance: str,
+        latency_s: float | None = None,
+        output_tokens: int | None = None,
+    ) -> None:
         """Queue :meth:`record_success` on ``pipe``."""
-        keys, args = self._record_call(instance, "ok", "")
+        keys, args = self._record_call(instance, "ok", "", _observed(latency_s, output_tokens))
         queue_script(pipe, self._scripts.health, keys, args)
 
-    def _record(self, instance: str, outcome: str, kind: str) -> float:
-        keys, args = self._record_call(instance, outcome, kind)
+    def _record(
+        self, instance: str, outcome: str, kind: str, observed: tuple[str, str] = ("", "")
+    ) -> float:
+        keys, args = self._record_call(instance, outcome, kind, observed)
         with redis_errors(f"recording an outcome of {instance}"):
             health = self._scripts.health(keys=keys, args=args)
         return float(text(health))
 
     def _record_call(
-        self, instance: str, outcome: str, kind: str
+        self, instance: str, outcome: str, kind: str, observed: tuple[str, str] = ("", "")
     ) -> tuple[list[str], list[str | int | float]]:
         half_life_ms = math.ceil(self._half_life_s * 1000)
-        return [self._keys.health(instance)], [outcome, half_life_ms, kind, HEALTH_PRIOR]
+        args: list[str | int | float] = [outcome, half_life_ms, kind, HEALTH_PRIOR]
+        return [self._keys.health(instance)], [*args, *observed, OBSERVED_WEIGHT]
 
     def clear(self, instance: str) -> None:
         keys = self._keys
@@ -132,3 +164,15 @@ class RedisLaneState:
             self._client.delete(
                 keys.cooldown(instance), keys.disabled(instance), keys.health(instance)
             )
+
+
+def _number(value: object) -> float | None:
+    return None if value is None else float(text(value))
+
+
+def _observed(latency_s: float | None, output_tokens: int | None) -> tuple[str, str]:
+    """A call's latency (ms) and output tokens as the health script reads them ('' unknown)."""
+    return (
+        "" if latency_s is None else f"{latency_s * 1000:.3f}",
+        "" if output_tokens is None else str(output_tokens),
+    )

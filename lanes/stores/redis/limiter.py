@@ -54,6 +54,7 @@ class RedisLimiter:
         input_tokens: int,
         output_tokens: int,
         lease_ttl_s: float,
+        reserve: float = 0.0,
     ) -> Acquired | Denied:
         """See :meth:`lanes.stores.limiter.RateLimiter.try_acquire`. One round trip."""
         check_request(instance, limits, input_tokens, output_tokens, lease_ttl_s)
@@ -63,7 +64,7 @@ class RedisLimiter:
             self._keys.leases(instance),
             self._keys.reservation(instance, lease_id),
         ]
-        args: list[str | int] = [
+        args: list[str | int | float] = [
             lease_id,
             _ms(lease_ttl_s),
             _ms(lease_ttl_s + SETTLE_GRACE_S),
@@ -74,6 +75,7 @@ class RedisLimiter:
             input_tokens,
             output_tokens,
             _ms(WAIT_CAP_S),
+            reserve,
         ]
         with redis_errors(f"reserving capacity on {instance}/{model_class}"):
             status, reason, wait_ms, time_s, time_us = self._scripts.acquire(keys=keys, args=args)
