@@ -43,7 +43,7 @@ from lanes.router.lane_state import (
     NoHistory,
     StaticLaneState,
 )
-from lanes.router.load import queue_waits
+from lanes.router.load import target_load
 from lanes.router.scorer import (
     NormalWeights,
     Option,
@@ -185,8 +185,8 @@ class Router:
         problems = target_reasons(
             self.table, self.config, statuses, self._min_health, waive_cooldowns=waive
         )
-        waits = queue_waits(self.config, self.table, statuses, classification.input_tokens,
-                            classification.output_tokens)  # fmt: skip
+        load = target_load(self.config, self.table, statuses, classification.input_tokens,
+                           classification.output_tokens)  # fmt: skip
         ctx = DecisionContext(
             config=self.config,
             table=self.table,
@@ -194,7 +194,7 @@ class Router:
             classification=classification,
             target_problems=problems,
             demand=Demand.of(
-                job, classification, blocked_models, self._local_only(job), self._tier, waits
+                job, classification, blocked_models, self._local_only(job), self._tier, load
             ),
             weights=normalize(weights) if weights is not None else self._weights,
             services=self._services,

@@ -19,6 +19,7 @@ from lanes.kernel.taxonomy import Classification, Priority
 from lanes.router.candidates import CHEAP_TAG, Candidate, CandidateTable, Target
 from lanes.router.job import Job
 from lanes.router.lane_state import LaneStatus
+from lanes.router.load import TargetLoad
 from lanes.router.scorer import Option, latency_factor
 
 DEFAULT_MIN_HEALTH = 0.25
@@ -149,8 +150,8 @@ class Demand:
     """The only targets allowed (the local lanes) when the job is pinned to a local lane."""
     tier: Tier | None = None
     """What vital work needs at least (None: no floor, or the job pins its model)."""
-    waits: Mapping[str, float] = field(default_factory=dict)
-    """Seconds the job would wait on each target before its call starts (missing: none)."""
+    load: TargetLoad = field(default_factory=TargetLoad)
+    """Each target's wait before the job's call starts, and its measured speed."""
     deadline_s: float | None = None
     """Seconds from submit within which the caller wants the result (None: no deadline)."""
     patient: bool = False
@@ -164,7 +165,7 @@ class Demand:
         blocked_models: frozenset[str] = frozenset(),
         local_only: frozenset[str] | None = None,
         tier: Tier | None = None,
-        waits: Mapping[str, float] | None = None,
+        load: TargetLoad | None = None,
     ) -> Demand:
         limits = job.constraints
         return cls(
@@ -180,7 +181,7 @@ class Demand:
             blocked_models=blocked_models,
             local_only=local_only,
             tier=tier if clf.vital and job.model is None else None,
-            waits=waits or {},
+            load=load or TargetLoad(),
             deadline_s=job.deadline_s,
             patient=job.priority == Priority.BATCH,
         )
@@ -230,11 +231,11 @@ def evaluate(cand: Candidate, d: Demand) -> tuple[Option | None, str | None]:
     cost = d.input_tokens * cand.usd_per_input_token + d.output_tokens * cand.usd_per_output_token
     if d.max_cost_usd is not None and cost > d.max_cost_usd:
         return None, f"estimated cost ${cost:.4f} exceeds max_cost_usd ${d.max_cost_usd:g}"
-    wait_s = d.waits.get(cand.target, 0.0)
+    wait_s = d.load.wait_s(cand.target)
     option = Option(
         candidate=cand,
         cost_usd=cost,
-        latency_s=cand.latency_s * d.latency_factor + wait_s,
+        latency_s=cand.latency_s * d.load.speed(cand.target) * d.latency_factor + wait_s,
         wait_s=wait_s,
         strength=cand.strengths[d.task_type],
         affinity=cand.vital_target == d.vital,

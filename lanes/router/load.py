@@ -15,6 +15,9 @@ every unfinished job whose next message is on the lane, queued or waiting in a w
 target with nothing waiting waits 0; a target whose lanes set no limit at all is taken to
 keep up (0).
 
+A lane's measured call latency also scales its models' configured latencies (``speeds``): a
+call's expected latency there is what that lane shows, not what the config guessed.
+
 The wait feeds the latency part of the score (``Option.latency_s`` = model latency + wait),
 so a saturated lane loses work to the next acceptable one. It is an estimate for ranking,
 never a filter: the hard rules decide first.
@@ -26,7 +29,7 @@ import functools
 import math
 import operator
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lanes.kernel.config.models import Config, InstanceSpec
 from lanes.router.candidates import CandidateTable
@@ -63,9 +66,14 @@ def concurrency_rate(config: Config, spec: InstanceSpec, latency_s: float | None
     if not spec.limits.concurrency:
         return math.inf
     if latency_s is None:
-        latencies = [config.models[m].latency_s for m in spec.models if m in config.models]
-        latency_s = sum(latencies) / len(latencies) if latencies else 1.0
+        latency_s = typical_latency_s(config, spec)
     return spec.limits.concurrency / max(latency_s, 0.001)
+
+
+def typical_latency_s(config: Config, spec: InstanceSpec) -> float:
+    """The mean configured latency of ``spec``'s models (1 s when none is known)."""
+    latencies = [config.models[m].latency_s for m in spec.models if m in config.models]
+    return sum(latencies) / len(latencies) if latencies else 1.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,60 @@ def backlog_s(drain: Drain, backlog: int) -> float | None:
         return MAX_WAIT_S
     seconds = early / drain.burst + (late / drain.rate if late else 0.0)
     return min(MAX_WAIT_S, seconds)
+
+
+@dataclass(frozen=True)
+class TargetLoad:
+    """What the lanes' state says of each target for one job: the seconds it would wait
+    there before its call starts, and how its calls' measured latency compares with its
+    models' configured latency (1.0: not measured)."""
+
+    waits: Mapping[str, float] = field(default_factory=dict)
+    speeds: Mapping[str, float] = field(default_factory=dict)
+
+    def wait_s(self, target: str) -> float:
+        return self.waits.get(target, 0.0)
+
+    def speed(self, target: str) -> float:
+        return self.speeds.get(target, 1.0)
+
+
+def target_load(
+    config: Config,
+    table: CandidateTable,
+    statuses: Mapping[str, LaneStatus],
+    input_tokens: int,
+    output_tokens: int,
+) -> TargetLoad:
+    """The :class:`TargetLoad` of a job of these sizes."""
+    return TargetLoad(
+        queue_waits(config, table, statuses, input_tokens, output_tokens),
+        speeds(config, table, statuses),
+    )
+
+
+def speeds(
+    config: Config, table: CandidateTable, statuses: Mapping[str, LaneStatus]
+) -> dict[str, float]:
+    """Per target whose lanes have measured calls: their measured latency over the mean
+    configured latency of their models (a pool: its measured members' mean ratio). A model's
+    expected latency there is its configured one times this."""
+    ratios = {name: ratio for name, status in statuses.items()
+              if (ratio := _speed(config, name, status)) is not None}  # fmt: skip
+    out: dict[str, float] = {}
+    for name, target in table.targets.items():
+        known = [ratios[m] for m in target.members if m in ratios]
+        if known:
+            out[name] = sum(known) / len(known)
+    return out
+
+
+def _speed(config: Config, instance: str, status: LaneStatus) -> float | None:
+    spec = config.instances.get(instance)
+    if status.latency_s is None or spec is None:
+        return None
+    configured = typical_latency_s(config, spec)
+    return status.latency_s / configured if configured > 0 else None
 
 
 def queue_waits(

@@ -19,6 +19,7 @@ from lanes.router.load import (
     instance_rate,
     lane_drain,
     queue_waits,
+    speeds,
 )
 from lanes.router.scorer import patient
 from tests.fakes import FakeClock
@@ -183,3 +184,17 @@ def test_the_jobs_a_lanes_buckets_admit_at_once_do_not_wait(example_config: Conf
     claude_rate = 64 / ((12.0 + 6.0 + 2.5) / 3)  # concurrency binds before 1,000 a minute
     assert waits["claude2"] == pytest.approx(100 / claude_rate)
     assert waits["vital"] == pytest.approx(100 / (2 * claude_rate))
+
+
+def test_a_lanes_measured_latency_scales_its_models_expected_latency(
+    example_config: Config,
+) -> None:
+    table = build_candidates(example_config)
+    koala = LaneStatus(latency_s=0.3)  # its models are configured at 4 s and 2 s
+    assert speeds(example_config, table, {"koala": koala}) == {"koala": pytest.approx(0.1)}
+    pool = speeds(example_config, table, {"claude2": LaneStatus(latency_s=0.68)})
+    assert pool["vital"] == pytest.approx(0.68 / ((12.0 + 6.0 + 2.5) / 3))  # its one measure
+    measured = Router(example_config, lane_state=StaticLaneState({"koala": koala}))
+    fast = measured.decide(Job(prompt=CODE, max_tokens=200, instance="koala"))
+    guessed = router(example_config).decide(Job(prompt=CODE, max_tokens=200, instance="koala"))
+    assert fast.estimated_latency_s == pytest.approx(guessed.estimated_latency_s * 0.1)
