@@ -42,7 +42,13 @@ from lanes.router.candidates import CHEAP_TAG
 from lanes.router.classifier import classify
 from lanes.router.filters import VITAL_ON_CHEAP
 from lanes.router.load import backlog_s, lane_drain
-from lanes.stores.limiter import Acquired, CapacityWait, Reservation, ReservationTooLarge
+from lanes.stores.limiter import (
+    Acquired,
+    CapacityWait,
+    Reason,
+    Reservation,
+    ReservationTooLarge,
+)
 from lanes.workers import feedback
 from lanes.workers.context import WorkerContext
 from lanes.workers.outage import outlast
@@ -106,7 +112,7 @@ def _admits_in_s(ctx: WorkerContext, env: Envelope, wait: CapacityWait) -> float
     """When the limiter should next admit the job. A bucket says exactly; a full concurrency
     limit only says when the earliest lease would expire (the call's whole timeout), while a
     slot usually frees within a call's latency: measured on the lane, else the model's."""
-    if wait.reason != "concurrency":
+    if wait.reason is not Reason.CONCURRENCY:
         return wait.wait_s
     measured = ctx.lane_status(env.instance).latency_s
     typical = measured if measured is not None else ctx.config.models[env.model].latency_s
