@@ -151,7 +151,7 @@ class Demand:
     tier: Tier | None = None
     """What vital work needs at least (None: no floor, or the job pins its model)."""
     load: TargetLoad = field(default_factory=TargetLoad)
-    """Each target's wait before the job's call starts, and its measured speed."""
+    """Each target's wait before the job's call starts, and its models' measured latency."""
     deadline_s: float | None = None
     """Seconds from submit within which the caller wants the result (None: no deadline)."""
     patient: bool = False
@@ -235,7 +235,8 @@ def evaluate(cand: Candidate, d: Demand) -> tuple[Option | None, str | None]:
     option = Option(
         candidate=cand,
         cost_usd=cost,
-        latency_s=cand.latency_s * d.load.speed(cand.target) * d.latency_factor + wait_s,
+        latency_s=d.load.latency_s(cand.target, cand.model, cand.latency_s) * d.latency_factor
+        + wait_s,
         wait_s=wait_s,
         strength=cand.strengths[d.task_type],
         affinity=cand.vital_target == d.vital,

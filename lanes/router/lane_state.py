@@ -7,7 +7,7 @@ for tests and for routing without Redis (``lanes route`` on a laptop).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -27,6 +27,8 @@ class LaneStatus:
     one of its workers), as last read."""
     latency_s: float | None = None
     """Moving mean of the latency of its recent successful calls (None: none seen yet)."""
+    model_latency_s: Mapping[str, float] = field(default_factory=dict)
+    """The same mean per model, for the models it has answered with."""
     output_tokens: float | None = None
     """Moving mean of the output tokens of its recent successful calls (None: none seen)."""
     headroom: float | None = None

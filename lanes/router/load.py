@@ -15,8 +15,8 @@ every unfinished job whose next message is on the lane, queued or waiting in a w
 target with nothing waiting waits 0; a target whose lanes set no limit at all is taken to
 keep up (0).
 
-A lane's measured call latency also scales its models' configured latencies (``speeds``): a
-call's expected latency there is what that lane shows, not what the config guessed.
+A model's measured latency on a lane (``LaneStatus.model_latency_s``) also replaces its
+configured latency there: a call's expected latency is what that lane shows for that model.
 
 The wait feeds the latency part of the score (``Option.latency_s`` = model latency + wait),
 so a saturated lane loses work to the next acceptable one. It is an estimate for ranking,
@@ -127,17 +127,18 @@ def backlog_s(drain: Drain, backlog: int) -> float | None:
 @dataclass(frozen=True)
 class TargetLoad:
     """What the lanes' state says of each target for one job: the seconds it would wait
-    there before its call starts, and how its calls' measured latency compares with its
-    models' configured latency (1.0: not measured)."""
+    there before its call starts, and each model's measured latency there."""
 
     waits: Mapping[str, float] = field(default_factory=dict)
-    speeds: Mapping[str, float] = field(default_factory=dict)
+    latencies: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    """(target, model) -> the mean latency of that model's recent calls on the target."""
 
     def wait_s(self, target: str) -> float:
         return self.waits.get(target, 0.0)
 
-    def speed(self, target: str) -> float:
-        return self.speeds.get(target, 1.0)
+    def latency_s(self, target: str, model: str, configured: float) -> float:
+        """The model's measured latency on the target, else ``configured``."""
+        return self.latencies.get((target, model), configured)
 
 
 def target_load(
@@ -150,32 +151,25 @@ def target_load(
     """The :class:`TargetLoad` of a job of these sizes."""
     return TargetLoad(
         queue_waits(config, table, statuses, input_tokens, output_tokens),
-        speeds(config, table, statuses),
+        measured_latencies(table, statuses),
     )
 
 
-def speeds(
-    config: Config, table: CandidateTable, statuses: Mapping[str, LaneStatus]
-) -> dict[str, float]:
-    """Per target whose lanes have measured calls: their measured latency over the mean
-    configured latency of their models (a pool: its measured members' mean ratio). A model's
-    expected latency there is its configured one times this."""
-    ratios = {name: ratio for name, status in statuses.items()
-              if (ratio := _speed(config, name, status)) is not None}  # fmt: skip
-    out: dict[str, float] = {}
+def measured_latencies(
+    table: CandidateTable, statuses: Mapping[str, LaneStatus]
+) -> dict[tuple[str, str], float]:
+    """(target, model) -> the mean of its members' measured latency for the model, for the
+    pairs some member has measured."""
+    if not any(status.model_latency_s for status in statuses.values()):
+        return {}
+    out: dict[tuple[str, str], float] = {}
     for name, target in table.targets.items():
-        known = [ratios[m] for m in target.members if m in ratios]
-        if known:
-            out[name] = sum(known) / len(known)
+        for model in target.models:
+            seen = [statuses[m].model_latency_s[model] for m in target.members
+                    if m in statuses and model in statuses[m].model_latency_s]  # fmt: skip
+            if seen:
+                out[name, model] = sum(seen) / len(seen)
     return out
-
-
-def _speed(config: Config, instance: str, status: LaneStatus) -> float | None:
-    spec = config.instances.get(instance)
-    if status.latency_s is None or spec is None:
-        return None
-    configured = typical_latency_s(config, spec)
-    return status.latency_s / configured if configured > 0 else None
 
 
 def queue_waits(

@@ -84,6 +84,8 @@ class SequentialFrame:
         self.jobs.charge(result.job_id, result.step, result.attempt, result.cost_usd)
         if reservation is not None:
             self.limiter.settle(reservation, result.input_tokens, result.output_tokens)
-        self.lane_state.record_success(result.instance, result.latency_s, result.output_tokens)
+        self.lane_state.record_success(
+            result.instance, result.latency_s, result.output_tokens, result.model
+        )
         self.ledger.emit(events)
         return standing

@@ -88,10 +88,14 @@ class LaneStateStore(LaneStateReader, Protocol):
     def enable(self, instance: str) -> None: ...
 
     def record_success(
-        self, instance: str, latency_s: float | None = None, output_tokens: int | None = None
+        self,
+        instance: str,
+        latency_s: float | None = None,
+        output_tokens: int | None = None,
+        model: str | None = None,
     ) -> float:
         """Record a successful call (its latency and output tokens, when known, join the
-        moving means); returns the new health."""
+        moving means: the latency also ``model``'s); returns the new health."""
         ...
 
     def record_failure(self, instance: str, kind: str) -> float:

@@ -18,8 +18,8 @@ from lanes.router.load import (
     backlog_s,
     instance_rate,
     lane_drain,
+    measured_latencies,
     queue_waits,
-    speeds,
 )
 from lanes.router.scorer import patient
 from tests.fakes import FakeClock
@@ -186,15 +186,18 @@ def test_the_jobs_a_lanes_buckets_admit_at_once_do_not_wait(example_config: Conf
     assert waits["vital"] == pytest.approx(100 / (2 * claude_rate))
 
 
-def test_a_lanes_measured_latency_scales_its_models_expected_latency(
+def test_a_models_measured_latency_on_a_lane_replaces_its_configured_one(
     example_config: Config,
 ) -> None:
     table = build_candidates(example_config)
-    koala = LaneStatus(latency_s=0.3)  # its models are configured at 4 s and 2 s
-    assert speeds(example_config, table, {"koala": koala}) == {"koala": pytest.approx(0.1)}
-    pool = speeds(example_config, table, {"claude2": LaneStatus(latency_s=0.68)})
-    assert pool["vital"] == pytest.approx(0.68 / ((12.0 + 6.0 + 2.5) / 3))  # its one measure
-    measured = Router(example_config, lane_state=StaticLaneState({"koala": koala}))
-    fast = measured.decide(Job(prompt=CODE, max_tokens=200, instance="koala"))
-    guessed = router(example_config).decide(Job(prompt=CODE, max_tokens=200, instance="koala"))
-    assert fast.estimated_latency_s == pytest.approx(guessed.estimated_latency_s * 0.1)
+    koala = LaneStatus(latency_s=0.3, model_latency_s={"llama3.1:8b": 0.2})
+    measured = measured_latencies(table, {"koala": koala, "zai": LaneStatus()})
+    assert measured == {("koala", "llama3.1:8b"): 0.2}  # qwen unmeasured: configured
+    members = {"claude2": LaneStatus(model_latency_s={"claude-sonnet-4-5": 1.0}),
+               "claude3": LaneStatus(model_latency_s={"claude-sonnet-4-5": 3.0})}  # fmt: skip
+    assert measured_latencies(table, members)["vital", "claude-sonnet-4-5"] == 2.0
+    lanes = Router(example_config, lane_state=StaticLaneState({"koala": koala}))
+    job = {"prompt": CODE, "max_tokens": 200, "instance": "koala", "model": "llama3.1:8b"}
+    fast = lanes.decide(Job(**job))
+    guessed = router(example_config).decide(Job(**job))
+    assert fast.estimated_latency_s == pytest.approx(guessed.estimated_latency_s * 0.2 / 2.0)

@@ -165,6 +165,11 @@ def test_successes_keep_moving_means_of_latency_and_output(harness: Harness) -> 
     assert status.latency_s == pytest.approx(2.0 - OBSERVED_WEIGHT * 1.0)
     assert status.output_tokens == pytest.approx(400 - OBSERVED_WEIGHT * 200)
     assert state.status("other").latency_s is None
+    state.record_success("acct", 4.0, 10, "opus")
+    state.record_success("acct", 2.0, 10, "opus")
+    assert state.status("acct").model_latency_s == {
+        "opus": pytest.approx(4.0 - OBSERVED_WEIGHT * 2.0)
+    }
 
 
 # -- Redis only: several clients and processes ----------------------------------------------------

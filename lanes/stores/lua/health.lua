@@ -7,6 +7,7 @@
 -- ARGV[4] prior weight of successes (health = (ok + prior) / (ok + fail + prior))
 -- ARGV[5] the call's latency (ms) and ARGV[6] its output tokens, for 'ok' ('' when unknown):
 --         folded into the moving means lat_ms and out_tok, the newest weighing ARGV[7]
+-- ARGV[8] the call's model ('' unknown): its latency also joins the mean 'lat_ms:<model>'
 -- Returns the new health in [0, 1] as a decimal string. The hash expires after 20 half-lives,
 -- when what it holds weighs less than a millionth: absent means health 1.0.
 
@@ -22,8 +23,12 @@ ok_w, fail_w = ok_w * decay, fail_w * decay
 if ARGV[1] == 'ok' then
   ok_w = ok_w + 1
   local weight = tonumber(ARGV[7]) or 1
-  for i, field in ipairs({'lat_ms', 'out_tok'}) do
-    local seen = tonumber(ARGV[4 + i])
+  local fields = {{'lat_ms', ARGV[5]}, {'out_tok', ARGV[6]}}
+  if ARGV[8] and ARGV[8] ~= '' then
+    fields[3] = {'lat_ms:' .. ARGV[8], ARGV[5]}
+  end
+  for _, pair in ipairs(fields) do
+    local field, seen = pair[1], tonumber(pair[2])
     if seen then
       local mean = tonumber(redis.call('HGET', KEYS[1], field))
       redis.call('HSET', KEYS[1], field, mean and (mean + weight * (seen - mean)) or seen)

@@ -7,7 +7,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lanes.router.lane_state import LaneStatus
 from lanes.stores.lane_state import (
@@ -26,6 +26,7 @@ class _Health:
     last_failure: str = ""
     latency_s: float | None = None
     output_tokens: float | None = None
+    model_latency_s: dict[str, float] = field(default_factory=dict)
 
 
 class MemoryLaneState:
@@ -59,6 +60,7 @@ class MemoryLaneState:
                 cooldown_s=max(0.0, until_s - now_s),
                 health=self._health_at(instance, now_s),
                 latency_s=None if record is None else record.latency_s,
+                model_latency_s={} if record is None else dict(record.model_latency_s),
                 output_tokens=None if record is None else record.output_tokens,
             )
 
@@ -90,13 +92,20 @@ class MemoryLaneState:
             self._disabled.pop(instance, None)
 
     def record_success(
-        self, instance: str, latency_s: float | None = None, output_tokens: int | None = None
+        self,
+        instance: str,
+        latency_s: float | None = None,
+        output_tokens: int | None = None,
+        model: str | None = None,
     ) -> float:
         health = self._record(instance, ok=True, kind="")
         with self._lock:
             record = self._health[instance]
             record.latency_s = _moved(record.latency_s, latency_s)
             record.output_tokens = _moved(record.output_tokens, output_tokens)
+            if model and latency_s is not None:
+                mean = _moved(record.model_latency_s.get(model), latency_s)
+                record.model_latency_s[model] = latency_s if mean is None else mean
         return health
 
     def record_failure(self, instance: str, kind: str) -> float:

@@ -56,7 +56,7 @@ class RedisFrame:
             if reservation is not None:
                 self.limiter.settle_in(pipe, reservation, result.input_tokens, result.output_tokens)
             self.lane_state.record_success_in(
-                pipe, result.instance, result.latency_s, result.output_tokens
+                pipe, result.instance, result.latency_s, result.output_tokens, result.model
             )
             self.ledger.emit_in(pipe, events)
 

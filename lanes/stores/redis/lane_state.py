@@ -24,6 +24,11 @@ from lanes.stores.lane_state import (
 )
 from lanes.stores.scripts import LaneStateScripts, queue_script, redis_errors, server_time_s, text
 
+MODEL_LATENCY = "lat_ms:"
+"""Prefix of the health hash's per-model latency means (``health.lua``)."""
+Observed = tuple[str, str, str]
+"""(latency ms, output tokens, model) of a successful call, as ``health.lua`` reads them."""
+
 
 class RedisLaneState:
     """:class:`LaneStateStore` in Redis, shared by every process using the same ``keys``."""
@@ -67,7 +72,7 @@ class RedisLaneState:
         for name in names:
             pipe.get(self._keys.disabled(name))
             pipe.pttl(self._keys.cooldown(name))
-            pipe.hmget(self._keys.health(name), ["ok", "fail", "ts_ms", "lat_ms", "out_tok"])
+            pipe.hgetall(self._keys.health(name))
             pipe.hmget(self._keys.limiter(name, ALL_MODELS), BUCKET_FIELDS)
         if names:
             pipe.hmget(self._keys.backlog(), names)
@@ -79,16 +84,21 @@ class RedisLaneState:
         out: dict[str, LaneStatus] = {}
         backlog = replies[1 + 4 * len(names)] if names else []
         for i, name in enumerate(names):
-            disabled, pttl_ms, health, buckets = replies[1 + 4 * i : 5 + 4 * i]
-            latency_ms, output_tokens = health[3:]
-            mean_output = None if output_tokens is None else float(text(output_tokens))
+            disabled, pttl_ms, raw, buckets = replies[1 + 4 * i : 5 + 4 * i]
+            health = {text(k): text(v) for k, v in raw.items()}
+            mean_output = _number(health.get("out_tok"))
             limits = self._limits.get(name)
             out[name] = LaneStatus(
                 disabled_reason=None if disabled is None else text(disabled),
                 cooldown_s=max(0, int(pttl_ms)) / 1000,
-                health=self._health(health[:3], now_ms),
+                health=self._health(health, now_ms),
                 backlog=max(0, int(text(backlog[i]))) if backlog[i] is not None else 0,
-                latency_s=None if latency_ms is None else float(text(latency_ms)) / 1000,
+                latency_s=_seconds(health.get("lat_ms")),
+                model_latency_s={
+                    key.removeprefix(MODEL_LATENCY): float(value) / 1000
+                    for key, value in health.items()
+                    if key.startswith(MODEL_LATENCY)
+                },
                 output_tokens=mean_output,
                 headroom=None
                 if limits is None
@@ -96,13 +106,13 @@ class RedisLaneState:
             )
         return out
 
-    def _health(self, fields: list[object], now_ms: float) -> float:
-        ok_raw, fail_raw, ts_raw = fields
+    def _health(self, fields: Mapping[str, str], now_ms: float) -> float:
+        ts_raw = fields.get("ts_ms")
         if ts_raw is None:
             return 1.0
-        factor = decay_factor((now_ms - float(text(ts_raw))) / 1000, self._half_life_s)
-        ok = float(text(ok_raw or 0)) * factor
-        fail = float(text(fail_raw or 0)) * factor
+        factor = decay_factor((now_ms - float(ts_raw)) / 1000, self._half_life_s)
+        ok = float(fields.get("ok", 0)) * factor
+        fail = float(fields.get("fail", 0)) * factor
         return health_score(ok, fail)
 
     def cool_down(self, instance: str, seconds: float, reason: str) -> float:
@@ -125,9 +135,13 @@ class RedisLaneState:
             self._client.delete(self._keys.disabled(instance))
 
     def record_success(
-        self, instance: str, latency_s: float | None = None, output_tokens: int | None = None
+        self,
+        instance: str,
+        latency_s: float | None = None,
+        output_tokens: int | None = None,
+        model: str | None = None,
     ) -> float:
-        return self._record(instance, "ok", "", _observed(latency_s, output_tokens))
+        return self._record(instance, "ok", "", _observed(latency_s, output_tokens, model))
 
     def record_failure(self, instance: str, kind: str) -> float:
         return self._record(instance, "fail", kind)
@@ -138,13 +152,15 @@ class RedisLaneState:
         instance: str,
         latency_s: float | None = None,
         output_tokens: int | None = None,
+        model: str | None = None,
     ) -> None:
         """Queue :meth:`record_success` on ``pipe``."""
-        keys, args = self._record_call(instance, "ok", "", _observed(latency_s, output_tokens))
+        observed = _observed(latency_s, output_tokens, model)
+        keys, args = self._record_call(instance, "ok", "", observed)
         queue_script(pipe, self._scripts.health, keys, args)
 
     def _record(
-        self, instance: str, outcome: str, kind: str, observed: tuple[str, str] = ("", "")
+        self, instance: str, outcome: str, kind: str, observed: Observed = ("", "", "")
     ) -> float:
         keys, args = self._record_call(instance, outcome, kind, observed)
         with redis_errors(f"recording an outcome of {instance}"):
@@ -152,11 +168,12 @@ class RedisLaneState:
         return float(text(health))
 
     def _record_call(
-        self, instance: str, outcome: str, kind: str, observed: tuple[str, str] = ("", "")
+        self, instance: str, outcome: str, kind: str, observed: Observed = ("", "", "")
     ) -> tuple[list[str], list[str | int | float]]:
         half_life_ms = math.ceil(self._half_life_s * 1000)
+        latency, output, model = observed
         args: list[str | int | float] = [outcome, half_life_ms, kind, HEALTH_PRIOR]
-        return [self._keys.health(instance)], [*args, *observed, OBSERVED_WEIGHT]
+        return [self._keys.health(instance)], [*args, latency, output, OBSERVED_WEIGHT, model]
 
     def clear(self, instance: str) -> None:
         keys = self._keys
@@ -170,9 +187,17 @@ def _number(value: object) -> float | None:
     return None if value is None else float(text(value))
 
 
-def _observed(latency_s: float | None, output_tokens: int | None) -> tuple[str, str]:
-    """A call's latency (ms) and output tokens as the health script reads them ('' unknown)."""
+def _seconds(milliseconds: object) -> float | None:
+    return None if milliseconds is None else float(text(milliseconds)) / 1000
+
+
+def _observed(
+    latency_s: float | None, output_tokens: int | None, model: str | None = None
+) -> Observed:
+    """A call's latency (ms), output tokens and model as the health script reads them ('':
+    unknown)."""
     return (
         "" if latency_s is None else f"{latency_s * 1000:.3f}",
         "" if output_tokens is None else str(output_tokens),
+        model or "",
     )
