@@ -9,11 +9,10 @@ the workers) stand in for the configured latency and the job's estimated output:
 ahead of it are what drains, and they are the lane's usual work, measured. The first jobs of a
 backlog start as fast as its concurrency lets while its buckets hold capacity
 (``LaneStatus.headroom``: a minute's allowance when the lane has been idle), only the rest at
-its rate. A pool's rate,
-backlog and headroom are its members' summed. The backlog (``LaneStatus.backlog``) counts
-every unfinished job whose next message is on the lane, queued or waiting in a worker. A
-target with nothing waiting waits 0; a target whose lanes set no limit at all is taken to
-keep up (0).
+its rate. A pool's rate, backlog and headroom are its members' summed. The backlog
+(``LaneStatus.backlog``) counts every unfinished job whose next message is on the lane,
+queued or waiting in a worker. A target with nothing waiting waits 0; a target whose lanes
+set no limit at all is taken to keep up (0).
 
 A model's measured latency on a lane (``LaneStatus.model_latency_s``) also replaces its
 configured latency there: a call's expected latency is what that lane shows for that model.
