@@ -145,12 +145,11 @@ def score_options(
         cost = opt.cost_usd
         cost_part = 1.0 if cost <= 0.0 else max(0.0, (log_max - math.log10(cost)) / span)
         past = history.score(cand.target, cand.model, task_type)
-        latency_part = min_latency / opt.latency_s
         opt.score = 100.0 * (
             w_cap * capability_part(opt.strength, difficulty)
             + w_cost * cost_part
             + w_quality * cand.quality / 100
-            + w_latency * min(1.0, latency_part)
+            + w_latency * min(1.0, min_latency / opt.latency_s)
             + w_history * (NEUTRAL_HISTORY if past is None else past)
         )
 

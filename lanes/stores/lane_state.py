@@ -22,10 +22,8 @@ Redis errors surface as :class:`lanes.kernel.errors.InfrastructureError`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
-from lanes.kernel.config.models import Limits
 from lanes.router.lane_state import LaneStateReader, LaneStatus
 
 HEALTH_HALF_LIFE_S = 300.0
@@ -37,31 +35,15 @@ OBSERVED_WEIGHT = 0.05
 last 20 calls count."""
 
 
-BUCKET_FIELDS = ("ts_ms", "requests", "output_tokens")
-"""What :func:`headroom` reads of an instance's limiter hash (``bucket_lib.lua``)."""
-
-
 def headroom(
-    limits: Limits,
-    fields: Sequence[float | None],
-    now_ms: float,
-    output_per_call: float | None,
+    requests: float | None, output_tokens: float | None, output_per_call: float | None
 ) -> float | None:
-    """Calls an instance's buckets would admit now: the requests left and the output tokens
-    left over ``output_per_call`` (the lane's mean), refilled to ``now_ms`` as the limiter
-    does; ``fields`` are :data:`BUCKET_FIELDS` (None: missing, a full bucket). None when
-    neither bucket is limited."""
-    ts_ms, requests, output = fields
-    elapsed_ms = 0.0 if ts_ms is None else max(0.0, now_ms - ts_ms)
-    calls: list[float] = []
-    for cap, stored, per_call in (
-        (limits.requests_per_min, requests, 1.0),
-        (limits.output_tokens_per_min, output, output_per_call),
-    ):
-        if cap <= 0 or per_call is None:
-            continue
-        left = cap if stored is None or ts_ms is None else stored + elapsed_ms * cap / 60000
-        calls.append(max(0.0, min(cap, left)) / max(per_call, 1.0))
+    """Calls an instance's buckets would admit now, from what they hold now (None: an
+    unlimited bucket): the requests, and the output tokens over ``output_per_call`` (the
+    lane's mean; None: not known yet, so not counted). None when neither counts."""
+    calls = [max(0.0, requests)] if requests is not None else []
+    if output_tokens is not None and output_per_call is not None:
+        calls.append(max(0.0, output_tokens) / max(output_per_call, 1.0))
     return min(calls) if calls else None
 
 
@@ -108,7 +90,6 @@ class LaneStateStore(LaneStateReader, Protocol):
 
 
 __all__ = [
-    "BUCKET_FIELDS",
     "HEALTH_HALF_LIFE_S",
     "HEALTH_PRIOR",
     "OBSERVED_WEIGHT",

@@ -228,18 +228,19 @@ def test_statuses_is_one_round_trip(
         redis_client, "execute_command", lambda *a, **k: pytest.fail(f"extra command {a[0]}")
     )
     store.statuses(["a", "b", "c"])
-    assert calls == [1 + 4 * 3 + 1]  # the time, four reads per lane, the backlog of all
+    assert calls == [1 + 3 * 3 + 1]  # the time, three reads per lane, the backlog of all
+    limited = RedisLaneState(redis_client, keys, limits={"a": Limits(requests_per_min=60)})
+    limited.statuses(["a", "b", "c"])
+    assert calls[-1] == 1 + 3 * 3 + 1 + 1  # and the limiter's usage of the limited lane
 
 
 def test_headroom_is_what_the_buckets_would_admit_now() -> None:
-    limits = Limits(requests_per_min=600, output_tokens_per_min=60_000)
-    assert headroom(limits, [None, None, None], 0.0, 100.0) == 600  # fresh: full buckets
-    # 10 requests and 3,000 tokens left a second ago; refilled by 10 and 1,000 since
-    assert headroom(limits, [1_000.0, 10.0, 3_000.0], 2_000.0, 100.0) == 20
-    assert headroom(limits, [1_000.0, 10.0, 3_000.0], 2_000.0, 1_000.0) == 4  # tokens bind
-    assert headroom(limits, [1_000.0, 10.0, 3_000.0], 2_000.0, None) == 20  # no mean yet
-    assert headroom(limits, [1_000.0, -50.0, 3_000.0], 1_000.0, 100.0) == 0  # overdrawn
-    assert headroom(Limits(concurrency=4), [None, None, None], 0.0, 100.0) is None
+    assert headroom(600.0, 60_000.0, 100.0) == 600  # requests bind
+    assert headroom(20.0, 2_000.0, 1_000.0) == 2  # output tokens bind
+    assert headroom(20.0, 2_000.0, None) == 20  # no mean output yet: tokens not counted
+    assert headroom(-50.0, 2_000.0, 100.0) == 0  # overdrawn
+    assert headroom(None, 500.0, 100.0) == 5  # requests unlimited
+    assert headroom(None, None, 100.0) is None  # nothing limits it
 
 
 def test_redis_lane_state_reads_the_headroom_the_limiter_leaves(
@@ -252,6 +253,8 @@ def test_redis_lane_state_reads_the_headroom_the_limiter_leaves(
     limiter = RedisLimiter(redis_client, keys)
     for _ in range(20):
         assert isinstance(limiter.try_acquire("acct", ALL_MODELS, limits, 0, 0, 30), Acquired)
+    assert 40 <= state.status("acct").headroom <= 41  # type: ignore[operator]
+    redis_client.script_flush()  # a restarted Redis has forgotten usage.lua: loaded again
     assert 40 <= state.status("acct").headroom <= 41  # type: ignore[operator]
 
 

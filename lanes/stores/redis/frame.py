@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 from lanes.broker.result import Result
+from lanes.router.lane_state import LaneStatus
 from lanes.stores.frame import Before
 from lanes.stores.ledger import CallEvent, LedgerEvent
 from lanes.stores.limiter import Reservation
@@ -27,16 +29,19 @@ class RedisFrame:
     ledger: RedisLedgerSink
 
     def before(self, job_id: str, hop: int, instance: str) -> Before:
-        with redis_errors(f"reading the state of job {job_id}"):
-            pipe = self.client.pipeline(transaction=False)
+        parsers: list[Callable[[list[Any]], dict[str, LaneStatus]]] = []
+
+        def build(pipe: redis.client.Pipeline) -> None:
             self.jobs.stale_in(pipe, job_id)
             self.jobs.result_in(pipe, job_id)
-            parse = self.lane_state.statuses_in(pipe, [instance])
-            replies = pipe.execute()
+            parsers.append(self.lane_state.statuses_in(pipe, [instance]))
+
+        with redis_errors(f"reading the state of job {job_id}"):
+            replies = execute_with_scripts(self.client, build)
         return Before(
             stale=stale_hop(replies[0], hop),
             recorded=parse_result(replies[1]),
-            status=parse(replies[2:])[instance],
+            status=parsers[-1](replies[2:])[instance],
         )
 
     def start_call(self, job_id: str, step: int, attempt: int, event: CallEvent | None) -> int:

@@ -14,7 +14,6 @@ from lanes.kernel.config.models import ALL_MODELS, Limits
 from lanes.router.lane_state import LaneStatus
 from lanes.stores.keys import Keys
 from lanes.stores.lane_state import (
-    BUCKET_FIELDS,
     HEALTH_HALF_LIFE_S,
     HEALTH_PRIOR,
     OBSERVED_WEIGHT,
@@ -22,7 +21,15 @@ from lanes.stores.lane_state import (
     headroom,
     health_score,
 )
-from lanes.stores.scripts import LaneStateScripts, queue_script, redis_errors, server_time_s, text
+from lanes.stores.scripts import (
+    LaneStateScripts,
+    LimiterScripts,
+    execute_with_scripts,
+    queue_script,
+    redis_errors,
+    server_time_s,
+    text,
+)
 
 MODEL_LATENCY = "lat_ms:"
 """Prefix of the health hash's per-model latency means (``health.lua``)."""
@@ -42,7 +49,8 @@ class RedisLaneState:
         limits: Mapping[str, Limits] | None = None,
     ) -> None:
         """``limits``: each instance's limits as its workers reserve them (margin applied),
-        to read its headroom from the limiter's buckets; an instance without is not read."""
+        to read its headroom from the limiter's buckets (``usage.lua``); an instance without
+        is not read."""
         if not health_half_life_s > 0:
             raise ValueError(f"health_half_life_s must be > 0, got {health_half_life_s}")
         self._client = client
@@ -50,6 +58,7 @@ class RedisLaneState:
         self._half_life_s = health_half_life_s
         self._limits = dict(limits or {})
         self._scripts = LaneStateScripts.register(client)
+        self._limiter_scripts = LimiterScripts.register(client)
 
     def status(self, instance: str) -> LaneStatus:
         """One instance's state, in one round trip."""
@@ -57,37 +66,53 @@ class RedisLaneState:
 
     def statuses(self, instances: list[str]) -> dict[str, LaneStatus]:
         """The state of each instance, in one pipelined round trip (with the server TIME)."""
+        parsers: list[Callable[[list[Any]], dict[str, LaneStatus]]] = []
         with redis_errors("reading lane state"):
-            pipe = self._client.pipeline(transaction=False)
-            parse = self.statuses_in(pipe, instances)
-            return parse(pipe.execute())
+            replies = execute_with_scripts(
+                self._client, lambda pipe: parsers.append(self.statuses_in(pipe, instances))
+            )
+        return parsers[-1](replies)
 
     def statuses_in(
         self, pipe: redis.client.Pipeline, instances: list[str]
     ) -> Callable[[list[Any]], dict[str, LaneStatus]]:
-        """Queue the reads of :meth:`statuses` on ``pipe``; return the parser of the replies
-        from the first one queued here to the end."""
+        """Queue the reads of :meth:`statuses` on ``pipe`` (run it with
+        :func:`lanes.stores.scripts.execute_with_scripts`: an instance with limits is read with
+        the limiter's ``usage.lua``); return the parser of the replies from the first one
+        queued here to the end."""
         names = list(dict.fromkeys(instances))
         pipe.time()
         for name in names:
             pipe.get(self._keys.disabled(name))
             pipe.pttl(self._keys.cooldown(name))
             pipe.hgetall(self._keys.health(name))
-            pipe.hmget(self._keys.limiter(name, ALL_MODELS), BUCKET_FIELDS)
+            limits = self._limits.get(name)
+            if limits is not None:
+                keys = [self._keys.limiter(name, ALL_MODELS), self._keys.leases(name)]
+                args: list[str | int | float] = [
+                    limits.requests_per_min,
+                    limits.input_tokens_per_min,
+                    limits.output_tokens_per_min,
+                ]
+                queue_script(pipe, self._limiter_scripts.usage, keys, args)
         if names:
             pipe.hmget(self._keys.backlog(), names)
         return lambda replies: self._parse_statuses(names, replies)
 
     def _parse_statuses(self, names: list[str], replies: list[Any]) -> dict[str, LaneStatus]:
-        seconds, micros = replies[0]
+        read = iter(replies)
+        seconds, micros = next(read)
         now_ms = server_time_s(seconds, micros) * 1000
+        rows = []
+        for name in names:
+            disabled, pttl_ms, raw = next(read), next(read), next(read)
+            usage = next(read) if name in self._limits else None
+            rows.append((name, disabled, pttl_ms, raw, usage))
+        backlog = next(read) if names else []
         out: dict[str, LaneStatus] = {}
-        backlog = replies[1 + 4 * len(names)] if names else []
-        for i, name in enumerate(names):
-            disabled, pttl_ms, raw, buckets = replies[1 + 4 * i : 5 + 4 * i]
+        for i, (name, disabled, pttl_ms, raw, usage) in enumerate(rows):
             health = {text(k): text(v) for k, v in raw.items()}
             mean_output = _number(health.get("out_tok"))
-            limits = self._limits.get(name)
             out[name] = LaneStatus(
                 disabled_reason=None if disabled is None else text(disabled),
                 cooldown_s=max(0, int(pttl_ms)) / 1000,
@@ -100,9 +125,7 @@ class RedisLaneState:
                     if key.startswith(MODEL_LATENCY)
                 },
                 output_tokens=mean_output,
-                headroom=None
-                if limits is None
-                else headroom(limits, [_number(v) for v in buckets], now_ms, mean_output),
+                headroom=None if usage is None else _headroom(usage, mean_output),
             )
         return out
 
@@ -185,6 +208,12 @@ class RedisLaneState:
 
 def _number(value: object) -> float | None:
     return None if value is None else float(text(value))
+
+
+def _headroom(usage: list[Any], output_per_call: float | None) -> float | None:
+    """:func:`headroom` from ``usage.lua``'s reply (tokens available now; '': unlimited)."""
+    requests, _, output = (_number(v) if text(v) else None for v in usage[:3])
+    return headroom(requests, output, output_per_call)
 
 
 def _seconds(milliseconds: object) -> float | None:
