@@ -24,11 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lanes.bench.harness import bench_redis, derived_config, sim_subprocess, worker_processes
-from lanes.broker.app import wait_for_queues
+from lanes.bench.harness import bench_redis, derived_config, simulated_stack, simulated_unlimited
 from lanes.client import Lanes
-from lanes.deployment import open_deployment
-from lanes.kernel.config import Config, SimMode
+from lanes.kernel.config import Config
 from lanes.kernel.errors import BudgetExceeded, LanesError
 from lanes.ops.ledger_view import books
 
@@ -68,12 +66,9 @@ def budget_config(
     def change(data: dict[str, Any]) -> None:
         data.update(redis_url=redis_url, redis_prefix="bench-budget",
                     database_url=f"sqlite:///{database.resolve()}")  # fmt: skip
-        data["simulator"].update(mode=SimMode.ALWAYS.value, enforce_limits=False)
-        data["cache"] = {**data.get("cache", {}), "enabled": False}
+        simulated_unlimited(data)
         data["budgets"] = {**data.get("budgets", {}), "limits": [
             {"scope": "global", "period": "daily", "limit_usd": settings.budget_usd}]}  # fmt: skip
-        for inst in data["instances"].values():
-            inst.update(limits={}, model_limits={})
 
     return derived_config(config, directory / "budget-config.yaml", change)
 
@@ -85,18 +80,11 @@ def run_budget(
     home, logs = state / "bench-budget", state / "logs"
     with bench_redis(config, db=BUDGET_DB) as url:
         cfg, path = budget_config(config, home, url, settings)
-        env = {"REDIS_URL": url, "LANES_CONFIG": str(path.resolve())}
-        with sim_subprocess(path, latency_s=settings.latency_s, limits=False, log_dir=logs,
-                            env=env) as (sim_url, _sim):  # fmt: skip
-            env["LANES_SIMULATOR__PORT"] = sim_url.rsplit(":", 1)[1]
-            with worker_processes(cfg, cfg.lanes(), count=settings.workers,
-                                  concurrency=settings.concurrency, env=env, log_dir=logs,
-                                  name="bench-budget"):  # fmt: skip
-                with open_deployment(cfg, url) as deployment:
-                    wait_for_queues(deployment.app, set(cfg.lanes()))
-                    deployment.ledger.get()  # the schema, once, before 50 processes read it
-                runs = _dispatch(cfg, url, settings, progress)
-                spent = _ledger_spend(cfg, progress)
+        with simulated_stack(cfg, path, url, latency_s=settings.latency_s,
+                             workers=settings.workers, concurrency=settings.concurrency,
+                             log_dir=logs, name="bench-budget"):  # fmt: skip
+            runs = _dispatch(cfg, url, settings, progress)
+            spent = _ledger_spend(cfg, progress)
     return report(settings, runs, spent)
 
 

@@ -18,8 +18,10 @@ import redis
 import yaml
 from kombu.entity import Queue
 
+from lanes.broker.app import wait_for_queues
 from lanes.broker.connection import with_db
 from lanes.broker.embedded import free_port, resolve_redis
+from lanes.deployment import open_deployment
 from lanes.kernel.config import Config, load_config
 from lanes.kernel.errors import InfrastructureError
 from lanes.ops.processes import child_env, spawn, stop_all
@@ -234,3 +236,32 @@ class CpuMeter:
         after = self.others_s()
         used = {kind: after[kind] - before[kind] for kind in after}
         return elapsed_s, {"dispatcher": dispatcher_s, **used}
+
+
+def simulated_unlimited(data: dict[str, Any]) -> None:
+    """Change a config (as plain data) so that every lane talks to the simulator without
+    limits and nothing is answered from the response cache: every job is a provider call."""
+    data["simulator"].update(mode="always", enforce_limits=False)
+    data["cache"] = {**data.get("cache", {}), "enabled": False}
+    for inst in data["instances"].values():
+        inst.update(limits={}, model_limits={})
+
+
+@contextlib.contextmanager
+def simulated_stack(
+    cfg: Config, path: Path, url: str, *, latency_s: float, workers: int, concurrency: int,
+    log_dir: Path, name: str,
+) -> Iterator[str]:  # fmt: skip
+    """The simulator (without limits) and ``workers`` worker processes serving every lane
+    of ``cfg`` (written at ``path``) on Redis ``url``, ready (queues consumed, the ledger's
+    schema made); the simulator's URL."""
+    env = {"REDIS_URL": url, "LANES_CONFIG": str(path.resolve())}
+    with sim_subprocess(path, latency_s=latency_s, limits=False, log_dir=log_dir,
+                        env=env) as (sim_url, _sim):  # fmt: skip
+        env["LANES_SIMULATOR__PORT"] = sim_url.rsplit(":", 1)[1]
+        with worker_processes(cfg, cfg.lanes(), count=workers, concurrency=concurrency,
+                              env=env, log_dir=log_dir, name=name):  # fmt: skip
+            with open_deployment(cfg, url) as deployment:
+                wait_for_queues(deployment.app, set(cfg.lanes()))
+                deployment.ledger.get()  # the schema, once, before the clients read it
+            yield sim_url

@@ -12,23 +12,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lanes.kernel.config import Config
-from lanes.sim import BILLED
+from lanes.sim import BATCH_BILLED, BILLED
 from lanes.stores.ledger import Ledger
 
 
 def billed_usd(config: Config, stats: dict[str, dict[str, int]]) -> float:
-    """What the simulator billed, priced with the config's prices and multipliers."""
-    total = 0.0
+    """What the simulator billed, priced with the config's prices and multipliers: its
+    synchronous usage at the normal rates, its batch usage at the batch rate."""
+    usages: dict[tuple[str, str, bool], dict[str, int]] = {}
     for instance, counters in stats.items():
         if instance not in config.instances:
             continue
         for name, tokens in counters.items():
-            if not name.startswith(BILLED):
+            batch = name.startswith(BATCH_BILLED)
+            if not (batch or name.startswith(BILLED)):
                 continue
-            model, _, kind = name[len(BILLED) :].rpartition(":")
+            model, _, kind = name.removeprefix(BATCH_BILLED).removeprefix(BILLED).rpartition(":")
             if model in config.models:
-                total += config.price_usd(instance, model, {kind: tokens})
-    return total
+                usage = usages.setdefault((instance, model, batch), {})
+                usage[kind] = usage.get(kind, 0) + tokens
+    return sum(
+        config.price_usd(instance, model, usage, batch=batch)
+        for (instance, model, batch), usage in usages.items()
+    )
 
 
 def spend_report(config: Config, ledger: Ledger, stats: dict[str, dict[str, int]],

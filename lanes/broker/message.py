@@ -61,6 +61,10 @@ class Envelope(BaseModel):
     (:func:`lanes.layers.reservation.reservation_usd`)."""
     cache_key: str | None = None
     """Where the answer goes in the response cache (None: caching is off for this job)."""
+    batch: bool = False
+    """This step goes through its instance's batch API instead of a call."""
+    due_at: float | None = None
+    """The job's deadline as a Unix time (set for a batched job: when to take it out)."""
 
     @property
     def model(self) -> str:
@@ -85,6 +89,11 @@ class Envelope(BaseModel):
             update={"waited_s": self.waited_s + countdown_s, "hop": self.hop + 1}
         )
 
+    def unbatched(self) -> Envelope:
+        """The same step as a call, no longer through the batch API."""
+        return self.model_copy(update={"batch": False, "attempt": self.attempt + 1,
+                                       "hop": self.hop + 1})  # fmt: skip
+
     def moved(self, instance: str) -> Envelope:
         """Same step on another member of the step's pool."""
         return self.model_copy(update={"instance": instance, "attempt": 0, "hop": self.hop + 1})
@@ -100,6 +109,7 @@ class Envelope(BaseModel):
                 "instance": instance,
                 "fallbacks": [*self.fallbacks, event],
                 "hop": self.hop + 1,
+                "batch": False,
             }
         )
 

@@ -53,11 +53,24 @@ class Result(BaseModel):
     who wrote the answer when it was bought."""
     cost_saved_usd: float = Field(default=0.0, ge=0)
     """What a cached answer cost when it was bought (this job paid nothing)."""
+    batched: bool = False
+    """Answered through the provider's batch API; ``cost_usd`` is at its batch rate."""
+    batch_saved_usd: float = 0.0
+    """What the batch rate took off ``cost_usd``."""
+    prompt_cache_saved_usd: float = 0.0
+    """What the provider's prompt cache took off ``cost_usd``: reads' discount less writes'
+    premium (negative when this call only wrote a prefix)."""
     error: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def metered_input_tokens(self) -> int:
+        """The input an input-tokens-per-minute limit counts: uncached input and cache writes
+        (cache reads are not counted)."""
+        return self.input_tokens + self.usage.get("cache_creation_input_tokens", 0)
 
     def to_wire(self) -> dict[str, Any]:
         """Plain JSON data (what Celery carries and a result store keeps)."""

@@ -33,6 +33,10 @@ from rich.text import Text
 
 from lanes.cli.app import app, console, err_console, foreign, print_json, state
 
+DEFAULT_CONCURRENCY = 32
+ECONOMY_CONCURRENCY = 2_000
+DEFAULT_TIMEOUT_S = 600.0
+
 if TYPE_CHECKING:
     from lanes.recipes.batch import BatchProgress, BatchStop, BatchSummary, LaneSummary
 
@@ -52,7 +56,13 @@ def batch(
     out: Path = typer.Option(
         ..., "-o", "--out", help="Results, one line per id; the same OUT again resumes."
     ),
-    concurrency: int = typer.Option(32, "--concurrency", min=1, help="Jobs in flight at most."),
+    concurrency: int | None = typer.Option(
+        None,
+        "--concurrency",
+        min=1,
+        help="Jobs in flight at most (default 32; with --economy 2000: a provider batch can"
+        " only gather the jobs in flight).",
+    ),
     max_tokens: int | None = typer.Option(
         None, "--max-tokens", min=1, help="For lines that do not set max_tokens."
     ),
@@ -67,8 +77,24 @@ def batch(
         help="For lines that do not set deadline_s: seconds from its submit within which "
         "each job should end (a dearer lane may take it to meet that).",
     ),
-    timeout_s: float = typer.Option(
-        600.0, "--timeout", min=0.1, help="Seconds to wait for each job (0.1 or more)."
+    economy: bool = typer.Option(
+        False,
+        "--economy",
+        help="Every job may wait for its lane's batch API (half price; answers within the"
+        " provider's window, usually within the hour).",
+    ),
+    cache_prefix: Path | None = typer.Option(
+        None,
+        "--cache-prefix",
+        help="A text file every line's job reads first (a shared instruction or document),"
+        " sent as a cacheable prefix.",
+    ),
+    timeout_s: float | None = typer.Option(
+        None,
+        "--timeout",
+        min=0.1,
+        help="Seconds to wait for each job (default 600; with --economy,"
+        " batch.economy_deadline_s).",
     ),
     as_json: bool = typer.Option(False, "--json", help="No bar; one JSON summary on stdout."),
 ) -> None:
@@ -77,16 +103,20 @@ def batch(
     from lanes.client import Lanes
     from lanes.recipes.batch import BatchStop, check_batch, run_batch
 
-    check_batch(in_file, out, concurrency=concurrency, strategy=strategy)
-
+    config = state(ctx).config()
+    in_flight = concurrency or (ECONOMY_CONCURRENCY if economy else DEFAULT_CONCURRENCY)
+    check_batch(in_file, out, concurrency=in_flight, strategy=strategy)
+    wait_s = timeout_s or (config.batch.economy_deadline_s if economy else DEFAULT_TIMEOUT_S)
     defaults: dict[str, Any] = {
         "max_tokens": max_tokens,
         "project": project,
         "deadline_s": deadline_s,
+        "economy": economy or None,
+        "cache_prefix": _read_prefix(cache_prefix) if cache_prefix else None,
     }
     stop = BatchStop()
     with (
-        Lanes.connect(state(ctx).config()) as lanes,
+        Lanes.connect(config) as lanes,
         _Display(bar=not as_json and sys.stdout.isatty()) as display,
         _stop_on_signals(stop, display.note),
     ):
@@ -94,8 +124,8 @@ def batch(
             lanes,
             in_file,
             out,
-            concurrency=concurrency,
-            timeout_s=timeout_s,
+            concurrency=in_flight,
+            timeout_s=wait_s,
             strategy=strategy,
             defaults={k: v for k, v in defaults.items() if v is not None},
             on_progress=display.progress,
@@ -109,6 +139,16 @@ def batch(
         _show(summary)
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)
+
+
+def _read_prefix(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="--cache-prefix") from None
+    if not text.strip():
+        raise typer.BadParameter(f"{path} is empty", param_hint="--cache-prefix")
+    return text
 
 
 class _Display:

@@ -63,6 +63,7 @@ def cost(
     config = state(ctx).config()
     with books(config, warn=_warn) as ledger:
         lines = ledger.costs(since, by)
+        discounts = ledger.discounts(since)
         window_days = max((now - since).total_seconds() / 86400, 1 / 24)
         refusal = partial(vital_refusal, config)
         advice = downgrades(ledger.task_outcomes(since), window_days, refusal)
@@ -73,6 +74,9 @@ def cost(
         "by": by,
         "total_usd": total,
         "saved_by_cache_usd": sum(line.saved_usd for line in lines),
+        "batched_jobs": discounts.batched_jobs,
+        "saved_by_batch_api_usd": discounts.batch_saved_usd,
+        "saved_by_prompt_cache_usd": discounts.prompt_cache_saved_usd,
         "projected_month_usd": monthly_projection(total, since, now),
         "lines": [line.model_dump() for line in lines],
         "suggestions": [{**vars(a), "text": a.sentence()} for a in advice],
@@ -93,6 +97,9 @@ def _print_cost(report: dict[str, Any]) -> None:
     console.print(table)
     console.print(f"total ${report['total_usd']:.4f}; projected "
                   f"${report['projected_month_usd']:.2f} per 30 days")  # fmt: skip
+    console.print(f"saved ${report['saved_by_batch_api_usd']:.4f} through the batch API"
+                  f" ({report['batched_jobs']} jobs), ${report['saved_by_prompt_cache_usd']:.4f}"
+                  " by the prompt cache (reads less write premiums)")  # fmt: skip
     for advice in report["suggestions"]:
         console.print(Text("suggestion: ") + foreign(advice["text"]))
 

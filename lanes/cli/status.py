@@ -20,20 +20,31 @@ def status(
     """Per lane: limits (also per model), capacity available now, cooldown, health, queue
     depth, workers, and whether the lane is consumed (the liveness canary)."""
     from lanes.deployment import open_deployment
-    from lanes.ops.status import lane_status, ledger_status
+    from lanes.ops.status import batch_status, lane_status, ledger_status
 
     with open_deployment(state(ctx).config()) as deployment:
         rows = lane_status(deployment)
         ledger = ledger_status(deployment)
+        batches = batch_status(deployment)
     if as_json:
-        print_json({"lanes": rows, "ledger": ledger})
+        print_json({"lanes": rows, "ledger": ledger, "batches": batches})
     else:
         console.print(status_table(rows))
         if ledger is not None:
             console.print(ledger_line(ledger))
+        if batches["open"] or batches["gathering"]:
+            console.print(batch_line(batches))
 
 
 _LEDGER_STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+
+
+def batch_line(batches: dict[str, Any]) -> Text:
+    """The provider batches under the table: open ones and the jobs gathering."""
+    opened = batches["open"]
+    jobs = sum(batch["jobs"] for batch in opened)
+    gathering = sum(batches["gathering"].values())
+    return Text(f"batches: {len(opened)} open ({jobs} jobs), {gathering} jobs gathering")
 
 
 def ledger_line(ledger: dict[str, Any]) -> Text:

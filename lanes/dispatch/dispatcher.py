@@ -31,6 +31,7 @@ from lanes.broker.handle import JobHandle, given_up
 from lanes.broker.message import Envelope, publish, signature
 from lanes.broker.result import Result
 from lanes.dispatch.pools import PoolBalancer
+from lanes.dispatch.savings import batch_due_at, prefix_member
 from lanes.kernel.config import Config
 from lanes.kernel.errors import InfrastructureError, JobError, LanesError
 from lanes.layers.build import dispatch_layers
@@ -78,12 +79,16 @@ class Dispatcher:
         self._router = router
         self._jobs = stores.jobs
         self._layers = layers if layers is not None else dispatch_layers(config, stores)
-        self._pools = PoolBalancer(config, stores.counter, lane_state or stores.lane_state)
+        self._lane_state = lane_state or stores.lane_state
+        self._pools = PoolBalancer(config, stores.counter, self._lane_state)
+        self._prefixes = stores.prefixes
 
     def prepare(
-        self, job: Job | dict[str, Any], *, strategy: str | None = None
+        self, job: Job | dict[str, Any], *, strategy: str | None = None, alone: bool = True
     ) -> tuple[Envelope, Decision]:
-        """Validate and route ``job`` and expand its lane; enqueue nothing."""
+        """Validate and route ``job`` and expand its lane; enqueue nothing. ``alone``: not a
+        link of a chain (only such a job may wait in a provider batch: a chain's next link
+        starts when the worker is done with this one)."""
         parsed = parse_job(job)
         size = parsed.payload_bytes()
         if size > self.config.max_job_bytes:
@@ -100,9 +105,13 @@ class Dispatcher:
         chain = decision.chain or []
         if not chain:
             raise JobError(f"the decision for job {parsed.id} has an empty chain")
-        instance = self._pools.expand(chain[0].instance)
         clf = decision.classification
         tokens = clf.input_tokens if clf else 0
+        instance = prefix_member(
+            self.config, self._prefixes, self._lane_state, parsed,
+            (chain[0].instance, chain[0].model), self._pools.expand(chain[0].instance), tokens,
+        )  # fmt: skip
+        due_at = batch_due_at(self.config, parsed, instance) if alone else None
         envelope = Envelope(
             job=parsed,
             chain=chain,
@@ -110,8 +119,15 @@ class Dispatcher:
             input_tokens=tokens,
             task_type=clf.type.value if clf else "",
             reserved_usd=reservation_usd(
-                self.config, instance, chain[0].model, tokens, parsed.max_tokens
+                self.config,
+                instance,
+                chain[0].model,
+                tokens,
+                parsed.max_tokens,
+                batch=due_at is not None,
             ),
+            batch=due_at is not None,
+            due_at=due_at,
         )
         return self._layers.after_decision(envelope, decision), decision
 
@@ -187,7 +203,7 @@ class Dispatcher:
             raise JobError("a chain needs at least one job")
         names = list(labels) or [f"job {i + 1} of the chain" for i in range(len(jobs))]
         try:
-            first = self._stage(jobs[0], strategy)
+            first = self._stage(jobs[0], strategy, alone=False)
         except LanesError as exc:
             raise exc.within(names[0]) from None
         if isinstance(first, JobHandle):
@@ -197,7 +213,7 @@ class Dispatcher:
         try:
             for name, job in zip(names[1:], jobs[1:], strict=True):
                 try:
-                    envelope, decision = self.prepare(job, strategy=strategy)
+                    envelope, decision = self.prepare(job, strategy=strategy, alone=False)
                     fed_tokens = envelope.input_tokens + envelopes[-1].job.max_tokens
                     envelope = envelope.model_copy(update={"input_tokens": fed_tokens})
                     self._admit(envelope)
@@ -231,12 +247,12 @@ class Dispatcher:
         return done
 
     def _stage(
-        self, job: Job | dict[str, Any], strategy: str | None
+        self, job: Job | dict[str, Any], strategy: str | None, *, alone: bool = True
     ) -> JobHandle | tuple[Envelope, Decision, dict[str, Any]]:
         """Everything of a submit but the sending: route, claim the id (and idempotency key),
         let the layers answer it instead or admit it. A handle when nothing is to be sent (an
         earlier job, an answer); else the envelope to send, its decision and its wire."""
-        envelope, decision = self.prepare(job, strategy=strategy)
+        envelope, decision = self.prepare(job, strategy=strategy, alone=alone)
         staged = envelope.job
         try:
             # Tracked before it is sent: a message lost on its way to a worker is re-sent.

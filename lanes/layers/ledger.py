@@ -65,7 +65,7 @@ class LedgerAroundCall(CallLayer):
 
     def numbered_event(self, env: Envelope) -> CallEvent | None:
         reserved = reservation_usd(self._config, env.instance, env.model, env.input_tokens,
-                                   env.job.max_tokens)  # fmt: skip
+                                   env.job.max_tokens, batch=env.batch)  # fmt: skip
         return CallEvent(**Call(env, 1).ids(), reserved_usd=reserved)
 
     def after_skip(self, call: Call) -> None:
@@ -146,6 +146,9 @@ def outcome_event(config: Config, env: Envelope, result: Result) -> OutcomeEvent
         fallbacks=fallbacks,
         cached=result.cached,
         cost_saved_usd=result.cost_saved_usd,
+        batched=result.batched,
+        batch_saved_usd=result.batch_saved_usd,
+        prompt_cache_saved_usd=result.prompt_cache_saved_usd,
         error=result.error,
         output=result.text if config.ledger.store_text and result.text else None,
     )

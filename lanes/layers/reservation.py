@@ -13,13 +13,19 @@ framing tokens of its own. Output is bounded by ``max_tokens`` exactly."""
 
 
 def reservation_usd(
-    config: Config, instance: str, model: str, input_tokens: int, max_tokens: int
+    config: Config,
+    instance: str,
+    model: str,
+    input_tokens: int,
+    max_tokens: int,
+    *,
+    batch: bool = False,
 ) -> float:
     """The most one call of ``model`` on ``instance`` may cost: the estimated input with a
     margin (:data:`RESERVE_INPUT_FACTOR`) and all of ``max_tokens``. What a call counts as
     spent until it settles, and what budgets reserve for a job (on its first step: a job that
     falls back to a dearer step may spend more than it reserved, by at most that step's
-    difference)."""
+    difference). ``batch``: at the instance's batch rate."""
     reserved_in = int(input_tokens * RESERVE_INPUT_FACTOR) + RESERVE_INPUT_OVERHEAD
     usage = {"input_tokens": reserved_in, "output_tokens": max_tokens}
-    return config.price_usd(instance, model, usage)
+    return config.price_usd(instance, model, usage, batch=batch)

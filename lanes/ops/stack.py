@@ -64,6 +64,7 @@ def sim_profiles(config: Config) -> dict[str, Profile]:
         profiles[name] = Profile(
             models=list(inst.models),
             context_windows={m: config.models[m].context_window for m in inst.models},
+            cache_min_tokens={m: config.models[m].cache_min_tokens for m in inst.models},
             latency_s=spec.latency_s,
             latency_jitter_s=spec.latency_jitter_s,
             requests_per_min=limits.requests_per_min if limits else 0,

@@ -9,6 +9,7 @@ Limits are shown as configured (no ``limit_margin``), per model class: the insta
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -20,6 +21,7 @@ from lanes.kernel.config.models import ALL_MODELS
 from lanes.kernel.errors import InfrastructureError
 from lanes.router.lane_state import LaneStatus
 from lanes.router.load import backlog_s, lane_drain
+from lanes.stores.batches import OpenBatch
 from lanes.stores.limiter import RateLimiter
 from lanes.workers.services.ledger_health import ledger_health, stale_after_s
 from lanes.workers.services.liveness import liveness
@@ -86,6 +88,26 @@ def ledger_status(deployment: Deployment) -> dict[str, Any] | None:
         return None
     stale_s = stale_after_s(config.ledger.flush_interval_s)
     return ledger_health(deployment.redis, deployment.keys, stale_s).to_json()
+
+
+def batch_status(deployment: Deployment) -> dict[str, Any]:
+    """The provider batches: those open (lane, model, provider id, jobs, age) and the jobs
+    parked on each lane and model, gathering for the next one."""
+    store = deployment.stores.batches
+    now = time.time()
+    opened = [_open_row(batch, now) for batch in store.open_batches()]
+    config = deployment.config
+    gathering = {
+        f"{name}/{model}": waiting
+        for name, spec in config.instances.items() if spec.batch is not None
+        for model in spec.models if (waiting := store.waiting(name, model))
+    }  # fmt: skip
+    return {"open": opened, "gathering": gathering}
+
+
+def _open_row(batch: OpenBatch, now: float) -> dict[str, Any]:
+    return {"lane": batch.instance, "model": batch.model, "provider_id": batch.provider_id,
+            "jobs": len(batch.members), "age_s": round(now - batch.created_at, 1)}  # fmt: skip
 
 
 def _model_rows(limiter: RateLimiter, lane: str, spec: InstanceSpec) -> dict[str, Any]:

@@ -16,6 +16,10 @@ A pipeline file (YAML)::
           Write a one-page brief from this structure:
           {previous}
 
+A top-level ``cache_prefix`` (or a step's own) is text each step reads first, ``{input}``
+filled in: feed one document to several steps through it and the provider bills it in full
+once, then at its cache-read rate (``cache_ttl: 1h`` for steps more than 5 minutes apart).
+
 ``{input}`` is the pipeline's input text; ``{previous}`` the answer of the step before (it is
 appended when a later step's prompt does not say where). A step after a failed one does not
 run; the pipeline's result says which step failed and why. Pipeline steps are never answered
@@ -46,7 +50,8 @@ EXAMPLE_INPUT = package_file("sample-document.md")
 INPUT = "{input}"
 PREVIOUS_FIELD = "{previous}"
 STEP_KEYS = {"name", "prompt", "system", "max_tokens", "temperature", "task_type", "complexity",
-             "vital", "instance", "model", "strategy", "chain", "constraints"}  # fmt: skip
+             "vital", "instance", "model", "strategy", "chain", "constraints", "cache_prefix",
+             "cache_ttl"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class Pipeline:
     name: str
     steps: list[dict[str, Any]]
     """Each step: ``name``, ``prompt`` (a template) and optional job fields."""
+    cache_prefix: str | None = None
+    """What every step without a ``cache_prefix`` of its own reads first (a template)."""
 
     def jobs(self, input_text: str, *, project: str | None = None) -> list[dict[str, Any]]:
         """The steps as jobs: ``{input}`` filled in, ``{previous}`` marked for the worker."""
@@ -63,6 +70,9 @@ class Pipeline:
             prompt = str(fields.pop("prompt")).replace(PREVIOUS_FIELD, PREVIOUS)
             fields["prompt"] = prompt.replace(INPUT, input_text) if index == 0 or INPUT in prompt \
                 else prompt  # fmt: skip
+            prefix = fields.get("cache_prefix", self.cache_prefix)
+            if prefix:
+                fields["cache_prefix"] = str(prefix).replace(INPUT, input_text)
             fields["cache"] = False
             fields["metadata"] = {"pipeline": self.name, "step": str(step["name"])}
             if project is not None:
@@ -86,12 +96,17 @@ def parse_pipeline(data: object, source: str) -> Pipeline:
             raise ConfigError(f"unknown key(s) {', '.join(unknown)}", source=source, key=key,
                               fix=f"use {', '.join(sorted(STEP_KEYS))}")  # fmt: skip
         steps.append(dict(step))
-    if INPUT not in str(steps[0]["prompt"]):
+    shared = data.get("cache_prefix")
+    if shared is not None and (not isinstance(shared, str) or not shared.strip()):
+        raise ConfigError("cache_prefix must be text", source=source, key="cache_prefix")
+    first = str(steps[0]["prompt"]) + str(steps[0].get("cache_prefix", shared) or "")
+    if INPUT not in first:
         raise ConfigError(
             "the first step's prompt does not use {input}", source=source,
-            key="steps[0].prompt", fix="put {input} where the input goes",
+            key="steps[0].prompt", fix="put {input} where the input goes (or in cache_prefix)",
         )  # fmt: skip
-    return Pipeline(name=str(data.get("name") or Path(source).stem), steps=steps)
+    name = str(data.get("name") or Path(source).stem)
+    return Pipeline(name=name, steps=steps, cache_prefix=shared)
 
 
 def load_pipeline(path: Path) -> Pipeline:

@@ -22,7 +22,7 @@ Row = dict[str, Any]
 
 FIELDS = ("job_id", "lane", "model", "status", "text", "error", "cost_usd", "input_tokens",
           "output_tokens", "latency_s", "waited_s", "deliveries", "fallbacks", "cached",
-          "cost_saved_usd", "simulated")  # fmt: skip
+          "cost_saved_usd", "batched", "simulated")  # fmt: skip
 """Every row's fields, in the order a row lists them."""
 
 TIMEOUT = "timeout"
@@ -32,7 +32,8 @@ NOT_SENT = "not sent"
 def result_row(result: Result) -> Row:
     """A finished job's row (``ok`` or ``failed``). ``fallbacks`` counts the steps it fell
     back from; ``waited_s`` (re-queued for capacity or a cooldown, apart from ``latency_s``),
-    ``deliveries``, ``cached``, ``cost_saved_usd`` and ``simulated`` as on the result."""
+    ``deliveries``, ``cached``, ``cost_saved_usd``, ``batched`` and ``simulated`` as on the
+    result."""
     return {
         "job_id": result.job_id,
         "lane": result.instance,
@@ -49,6 +50,7 @@ def result_row(result: Result) -> Row:
         "fallbacks": len(result.fallbacks),
         "cached": result.cached,
         "cost_saved_usd": result.cost_saved_usd,
+        "batched": result.batched,
         "simulated": result.simulated,
     }
 
@@ -103,5 +105,6 @@ def _empty_row(status: str, error: str, job_id: str | None, lane: str, model: st
         "fallbacks": 0,
         "cached": False,
         "cost_saved_usd": 0.0,
+        "batched": False,
         "simulated": False,
     }

@@ -56,7 +56,7 @@ def request_payload(job: Job, *, spec: CacheSpec) -> dict[str, Any]:
     messages = [
         {"role": m["role"], "content": normalize_text(m["content"])} for m in job.as_messages()
     ]
-    return {
+    payload: dict[str, Any] = {
         "v": KEY_VERSION,
         "messages": messages,
         "system": normalize_text(job.system),
@@ -64,6 +64,9 @@ def request_payload(job: Job, *, spec: CacheSpec) -> dict[str, Any]:
         "max_tokens": job.max_tokens,
         "project": None if spec.share_across_projects else job.project,
     }
+    if job.cache_prefix:  # only when set: the keys of jobs without one stay as they were
+        payload["prefix"] = normalize_text(job.cache_prefix)
+    return payload
 
 
 def store_key(job: Job, *, spec: CacheSpec) -> str | None:

@@ -310,7 +310,8 @@ def classify(job: Job) -> Classification:
     turns are context. Hints (``task_type``, ``complexity``) win; ``max_tokens`` caps the
     output estimate. Delegates to :func:`classify_text`."""
     messages = job.as_messages()
-    context = "\n".join(p for p in [job.system, *(m["content"] for m in messages[:-1])] if p)
+    earlier = (m["content"] for m in messages[:-1])
+    context = "\n".join(p for p in [job.cache_prefix, job.system, *earlier] if p)
     clf = classify_text(
         messages[-1]["content"],
         max_tokens=job.max_tokens,

@@ -152,7 +152,7 @@ class Router:
             if cached is not None and self._target_usable(cached.instance):
                 return cached
         classification = self._classifier(job)
-        self._check_size(job, classification)
+        self.check_size(job, classification)
         chain_name(job, self.config)
         self._check_pins(job, classification)  # a bad pin is refused before any read
         statuses = self._lane_state.statuses(list(self.table.instances))
@@ -207,7 +207,7 @@ class Router:
         (no strategy, chain, rule or hook may take it elsewhere); else None."""
         return self._local if job.instance in self._local else None
 
-    def _check_size(self, job: Job, classification: Classification) -> None:
+    def check_size(self, job: Job, classification: Classification) -> None:
         window, model = self.table.largest_window
         if classification.input_tokens + job.max_tokens > window:
             raise JobError(

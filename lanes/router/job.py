@@ -99,6 +99,13 @@ class Job(BaseModel):
     prompt: str | None = Field(default=None, min_length=1)
     messages: list[Message] | None = Field(default=None, min_length=1)
     system: str | None = None
+    cache_prefix: str | None = Field(default=None, min_length=1)
+    """Text the model reads first, ahead of ``system``, that other jobs share (a diff, a
+    document, a long instruction): sent as a cacheable prefix, so the provider bills it at
+    its cache rates (a write once, then reads) on the account that holds it."""
+    cache_ttl: Literal["5m", "1h"] = "5m"
+    """How long the provider keeps the prefix: a 1-hour write costs more (2x input against
+    1.25x) but serves jobs spread over an hour."""
     max_tokens: int = Field(default=1024, ge=1, le=128000, strict=True)
     temperature: float | None = Field(default=None, ge=0, le=2)
     task_type: TaskType | None = None
@@ -126,6 +133,9 @@ class Job(BaseModel):
     """Seconds from submit within which the caller wants the result: options expected to
     finish in time rank first, and a job whose wait for capacity would pass it moves on to
     the next step of its chain instead of waiting."""
+    economy: bool = False
+    """The caller can wait for the provider's batch API (half price, answers within its
+    window, usually within the hour): the job goes there when its lane has one."""
     metadata: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("*", mode="before")
@@ -151,8 +161,8 @@ class Job(BaseModel):
         return [{"role": "user", "content": self.prompt or ""}]
 
     def payload_bytes(self) -> int:
-        """UTF-8 bytes of the text it carries: prompt, system, messages and metadata."""
-        texts = [self.prompt or "", self.system or ""]
+        """UTF-8 bytes of the text it carries: prefix, prompt, system, messages, metadata."""
+        texts = [self.cache_prefix or "", self.prompt or "", self.system or ""]
         texts += [m.content for m in self.messages or ()]
         texts += [f"{k}{v}" for k, v in self.metadata.items()]
         return sum(len(t.encode()) for t in texts)
@@ -163,8 +173,9 @@ class Job(BaseModel):
         return hashlib.sha256(data.encode()).hexdigest()[:32]
 
     def text(self) -> str:
-        """All the text the model will read (system + messages), for classifying and sizing."""
-        parts = [self.system or ""]
+        """All the text the model will read (prefix, system, messages), for classifying and
+        sizing."""
+        parts = [self.cache_prefix or "", self.system or ""]
         parts += [m["content"] for m in self.as_messages()]
         return "\n".join(p for p in parts if p)
 

@@ -9,12 +9,13 @@ replies, per-minute limits and switchable faults, for the demo, tests and benchm
 """
 
 from lanes.sim.client import SimControl
-from lanes.sim.instances import BILLED
+from lanes.sim.instances import BATCH_BILLED, BILLED
 from lanes.sim.profiles import DEFAULT_CONTEXT_WINDOW, Fault, FaultKind, ModelLimits, Profile
 from lanes.sim.replies import count_input_tokens, count_tokens, expected_reply
 from lanes.sim.simulator import Simulator, run_forever
 
 __all__ = [
+    "BATCH_BILLED",
     "BILLED",
     "DEFAULT_CONTEXT_WINDOW",
     "Fault",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lanes.sim.buckets import BucketState
+from lanes.sim.cache_prefixes import anthropic_plan
 from lanes.sim.engine import (
     Abandoned,
     Call,
@@ -50,7 +51,8 @@ _IGNORED_FIELDS = frozenset(
     | {"cache_control", "inference_geo", "output_config", "diagnostics"}
     | {"user_profile_id", "workspace_id"}
 )
-"""Accepted and checked where cheap, but without effect on the reply."""
+"""Accepted and checked where cheap, but without effect on the reply. The top-level
+``cache_control`` (automatic caching) is accepted and ignored; block-level ones cache."""
 _UNSIMULATED_FIELDS = frozenset({"tools", "tool_choice", "thinking", "container", "mcp_servers"})
 # Ids only need to be unique; a private source keeps the seeded fault draws reproducible.
 _ids = random.Random()
@@ -132,7 +134,8 @@ class AnthropicAPI:
         system = payload.get("system")
         if system is not None and system != "":
             check_content(system, "system")
-        return Call(model, Prompt.of(messages, system), max_tokens)
+        cache = anthropic_plan(system, messages)
+        return Call(model, Prompt.of(messages, system), max_tokens, cache)
 
     def render(self, outcome: Outcome, call: Call) -> Reply:
         if isinstance(outcome, Served):
@@ -181,12 +184,7 @@ class AnthropicAPI:
             "content": [{"type": "text", "text": served.text}],
             "stop_reason": "max_tokens" if served.truncated else "end_turn",
             "stop_sequence": None,
-            "usage": {
-                "input_tokens": served.input_tokens,
-                "output_tokens": served.output_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-            },
+            "usage": _usage(served),
         }
         headers = {"request-id": _request_id(), **ratelimit_headers(served.limits)}
         return json_reply(200, payload, headers)
@@ -205,6 +203,21 @@ class AnthropicAPI:
         if fault.kind == "401":
             return self.error(401, "invalid x-api-key")
         return DROP
+
+
+def _usage(served: Served) -> dict[str, Any]:
+    """The usage object: ``input_tokens`` counts only what the cache neither read nor wrote."""
+    cache = served.cache
+    return {
+        "input_tokens": served.input_tokens,
+        "output_tokens": served.output_tokens,
+        "cache_creation_input_tokens": cache.write_tokens,
+        "cache_read_input_tokens": cache.read_tokens,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": cache.write_5m_tokens,
+            "ephemeral_1h_input_tokens": cache.write_1h_tokens,
+        },
+    }
 
 
 ANTHROPIC = AnthropicAPI()

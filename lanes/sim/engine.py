@@ -13,17 +13,20 @@ from typing import Protocol
 from lanes.sim.buckets import BucketState, Denial
 from lanes.sim.instances import InstanceState
 from lanes.sim.profiles import Fault, Profile
+from lanes.sim.prompt_cache import NO_CACHE, NO_USAGE, CacheLookup, CachePlan, CacheUsage, cacheable
 from lanes.sim.replies import Prompt, count_tokens, generate_reply
 from lanes.sim.wire import Reply
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """A validated completion request. ``max_tokens=None``: no cap but the context window."""
+    """A validated completion request. ``max_tokens=None``: no cap but the context window;
+    ``cache``: the prompt's cacheable prefixes."""
 
     model: str
     prompt: Prompt
     max_tokens: int | None
+    cache: CachePlan = NO_CACHE
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +41,22 @@ class Runtime:
 class Served:
     """A reply. ``limits`` (here, in :class:`Injected` and :class:`Limited`) are the buckets
     that govern the call's model: its own when it has ``model_limits``, else the
-    instance-wide ones; they are what the rate-limit headers describe."""
+    instance-wide ones; they are what the rate-limit headers describe.
+
+    ``input_tokens`` are the prompt tokens neither read from nor written to the cache;
+    with ``cache``'s reads and writes they add up to :attr:`prompt_tokens`."""
 
     text: str
     input_tokens: int
     output_tokens: int
     truncated: bool
     limits: list[BucketState]
+    cache: CacheUsage = NO_USAGE
+
+    @property
+    def prompt_tokens(self) -> int:
+        """The whole prompt: uncached, read and written tokens."""
+        return self.input_tokens + self.cache.read_tokens + self.cache.write_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +101,7 @@ def latency_s(profile: Profile, rng: random.Random) -> float:
     return max(0.0, profile.latency_s + jitter_s)
 
 
-def _check_size(call: Call, profile: Profile) -> TooLong | int:
+def check_size(call: Call, profile: Profile) -> TooLong | int:
     """The output cap for this call, or why the prompt does not fit the model."""
     window = profile.context_window(call.model)
     input_tokens = call.prompt.input_tokens
@@ -99,12 +111,29 @@ def _check_size(call: Call, profile: Profile) -> TooLong | int:
     return call.max_tokens if call.max_tokens is not None else window - input_tokens
 
 
+def _look_up_cache(state: InstanceState, call: Call) -> CacheLookup:
+    points = cacheable(call.cache, call.model, state.profile)
+    return state.prompt_cache.look_up(call.model, points, automatic=call.cache.automatic)
+
+
+def _limited_input(call: Call, usage: CacheUsage) -> int:
+    """The input tokens charged to the limits: all but the cache reads for explicit caching
+    (Anthropic does not count reads toward input tokens per minute for most models; here for
+    every model), the whole prompt for automatic caching (OpenAI counts cached tokens)."""
+    if call.cache.automatic:
+        return call.prompt.input_tokens
+    return call.prompt.input_tokens - usage.read_tokens
+
+
 def serve(state: InstanceState, call: Call, runtime: Runtime) -> Outcome:
-    """Run one completion call against ``state``; may sleep for latency or a fault."""
+    """Run one completion call against ``state``; may sleep for latency or a fault.
+
+    The cache is looked up before the limits are charged and written once the call is
+    served, so a call that is refused or abandoned leaves the cache as it found it."""
     profile = state.profile
     if not profile.serves(call.model):
         return UnknownModel(call.model)
-    cap = _check_size(call, profile)
+    cap = check_size(call, profile)
     if isinstance(cap, TooLong):
         return cap
     fault = state.draw_fault(runtime.rng)
@@ -116,15 +145,19 @@ def serve(state: InstanceState, call: Call, runtime: Runtime) -> Outcome:
     output_tokens = count_tokens(text)
     # Without max_tokens the real APIs estimate output; here the exact reply is known.
     charged = call.max_tokens if call.max_tokens is not None else output_tokens
-    input_tokens = call.prompt.input_tokens
-    denial = state.admit(call.model, input_tokens, charged)
+    cached = _look_up_cache(state, call)
+    usage = cached.usage
+    denial = state.admit(call.model, _limited_input(call, usage), charged)
     if denial is not None:
         return Limited(denial, state.limit_states(call.model))
     delay_s = latency_s(profile, runtime.rng)
     if delay_s > 0 and runtime.stopping.wait(delay_s):
         return Abandoned()
-    state.settle(call.model, input_tokens, charged, output_tokens)
-    return Served(text, input_tokens, output_tokens, truncated, state.limit_states(call.model))
+    input_tokens = call.prompt.input_tokens - usage.read_tokens - usage.write_tokens
+    state.settle(call.model, input_tokens, charged, output_tokens, usage)
+    state.prompt_cache.store(call.model, cached.stores)
+    limits = state.limit_states(call.model)
+    return Served(text, input_tokens, output_tokens, truncated, limits, usage)
 
 
 class Dialect(Protocol):

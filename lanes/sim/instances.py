@@ -16,15 +16,26 @@ from collections.abc import Callable, Iterable, Mapping
 
 from lanes.sim.buckets import BucketState, Denial, Limiter
 from lanes.sim.profiles import Fault, Profile
+from lanes.sim.prompt_cache import NO_USAGE, CacheUsage, PromptCache
 
 Clock = Callable[[], float]
 
 STAT_KEYS = ("requests", "ok", "in_flight", "input_tokens", "output_tokens")
 """Always present in a stats snapshot; ``status_<code>``, ``rate_limited``, ``faults``,
-``dropped`` and the ``billed:`` counters appear once they happen."""
+``dropped``, ``batches``, ``batch_requests`` and the ``billed:`` and ``billed-batch:``
+counters appear once they happen."""
 BILLED = "billed:"
-"""Prefix of the per-model usage counters: ``billed:<model>:input_tokens`` and
-``billed:<model>:output_tokens`` count what the served calls are billed for."""
+"""Prefix of the per-model usage counters that count what the served calls are billed for:
+``billed:<model>:input_tokens`` (the input neither read from nor written to the prompt
+cache), ``billed:<model>:output_tokens``, and once nonzero
+``billed:<model>:cache_read_input_tokens``, ``billed:<model>:cache_creation_input_tokens``
+(every cache write, whatever its TTL) and ``billed:<model>:cache_creation_1h_input_tokens``
+(the part of those written with the 1-hour TTL). A call's input, cache reads and cache
+writes add up to its whole prompt; OpenAI-style automatic caching reports no writes, so
+its prompt is input plus reads."""
+BATCH_BILLED = "billed-batch:"
+"""Prefix of the per-model counters of batch requests, billed at the batch rate:
+``billed-batch:<model>:input_tokens`` and ``billed-batch:<model>:output_tokens``."""
 
 
 def limiters(profile: Profile, now_s: float) -> dict[str | None, Limiter]:
@@ -55,13 +66,17 @@ class InstanceState:
         self._faults: list[_ArmedFault] = []
         self._counts: Counter[str] = Counter()
         self._in_flight = 0
+        self.prompt_cache = PromptCache(clock)
+        """Live prompt-cache entries; kept across :meth:`set_profile` and stats resets."""
 
     @property
     def profile(self) -> Profile:
         return self._profile
 
     def set_profile(self, profile: Profile) -> None:
-        """Swap the profile; every limit bucket restarts full under the new limits."""
+        """Swap the profile; every limit bucket restarts full under the new limits. The
+        prompt cache is kept: entries still live are read under the new profile if it caches
+        and the prefix is long enough for its minimum."""
         with self._lock:
             self._profile = profile
             self._limiters = limiters(profile, self._clock())
@@ -106,16 +121,26 @@ class InstanceState:
             return denial
 
     def settle(
-        self, model: str, input_tokens: int, charged_output: int, output_tokens: int
+        self,
+        model: str,
+        input_tokens: int,
+        charged_output: int,
+        output_tokens: int,
+        cache: CacheUsage = NO_USAGE,
     ) -> None:
         """Count a served call and refund the output tokens it did not use to ``model``'s
-        buckets. After a profile swap mid-call the refund goes to the new, full buckets."""
+        buckets. After a profile swap mid-call the refund goes to the new, full buckets.
+
+        ``input_tokens`` is the uncached input (the ``input_tokens`` stat counts the same);
+        ``cache`` the call's cache reads and writes, billed apart."""
         with self._lock:
             self._limiter(model).refund(charged_output, output_tokens, self._clock())
             self._counts["input_tokens"] += input_tokens
             self._counts["output_tokens"] += output_tokens
             self._counts[f"{BILLED}{model}:input_tokens"] += input_tokens
             self._counts[f"{BILLED}{model}:output_tokens"] += output_tokens
+            for kind, tokens in cache.billed().items():
+                self._counts[f"{BILLED}{model}:{kind}"] += tokens
 
     def limit_states(self, model: str) -> list[BucketState]:
         """The limited buckets that govern ``model`` (its own, else the instance-wide)."""
@@ -149,6 +174,18 @@ class InstanceState:
         """Zero the counters; calls still in flight stay counted as in flight."""
         with self._lock:
             self._counts.clear()
+
+    def count_batch(self, requests: int) -> None:
+        """Count one batch created with ``requests`` requests."""
+        with self._lock:
+            self._counts["batches"] += 1
+            self._counts["batch_requests"] += requests
+
+    def bill_batch(self, model: str, input_tokens: int, output_tokens: int) -> None:
+        """Bill one served batch request at the batch rate; no limit bucket is charged."""
+        with self._lock:
+            self._counts[f"{BATCH_BILLED}{model}:input_tokens"] += input_tokens
+            self._counts[f"{BATCH_BILLED}{model}:output_tokens"] += output_tokens
 
 
 class Registry:

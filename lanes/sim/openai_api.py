@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lanes.sim.buckets import BucketState
+from lanes.sim.cache_prefixes import automatic_plan
 from lanes.sim.engine import (
     Abandoned,
     Call,
@@ -83,7 +84,9 @@ def _max_tokens(payload: Mapping[str, Any]) -> int | None:
 class OpenAIAPI:
     """Validation and rendering for chat completions. Stateless; share one instance.
 
-    Unknown request fields are ignored, as LiteLLM and Ollama do.
+    Unknown request fields are ignored, as LiteLLM and Ollama do. Prompts are cached
+    automatically, as OpenAI does: ``prompt_tokens`` is the whole prompt and
+    ``prompt_tokens_details.cached_tokens`` the part read from the cache.
     """
 
     def check_headers(self, headers: Mapping[str, str], profile: Profile) -> Reply | None:
@@ -100,7 +103,9 @@ class OpenAIAPI:
         optional_number(payload, "top_p", 0.0, 1.0)
         if payload.get("n") not in (None, 1):
             raise InvalidRequest("n: only n=1 is simulated")
-        return Call(model, Prompt.of(messages), _max_tokens(payload))
+        prompt = Prompt.of(messages)
+        cache = automatic_plan(messages, prompt.input_tokens)
+        return Call(model, prompt, _max_tokens(payload), cache)
 
     def render(self, outcome: Outcome, call: Call) -> Reply:
         if isinstance(outcome, Served):
@@ -164,9 +169,13 @@ class OpenAIAPI:
                 }
             ],
             "usage": {
-                "prompt_tokens": served.input_tokens,
+                "prompt_tokens": served.prompt_tokens,
                 "completion_tokens": served.output_tokens,
-                "total_tokens": served.input_tokens + served.output_tokens,
+                "total_tokens": served.prompt_tokens + served.output_tokens,
+                "prompt_tokens_details": {
+                    "cached_tokens": served.cache.read_tokens,
+                    "audio_tokens": 0,
+                },
             },
         }
         return json_reply(200, payload, ratelimit_headers(served.limits))

@@ -34,7 +34,9 @@ class Profile(BaseModel):
     sized by those limits; every other model shares the instance-wide buckets sized by
     ``requests_per_min``, ``input_tokens_per_min`` and ``output_tokens_per_min``.
     ``latency_s`` is the mean added to every successful answer, spread uniformly by
-    ``±latency_jitter_s`` (never below 0).
+    ``±latency_jitter_s`` (never below 0). ``prompt_cache`` and ``cache_min_tokens`` steer
+    :mod:`lanes.sim.prompt_cache`. The ``batch_*`` fields steer the batch endpoints
+    (:mod:`lanes.sim.batches`), whose requests never draw on the per-minute limits.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -50,6 +52,18 @@ class Profile(BaseModel):
     )
     latency_s: float = Field(default=0.0, ge=0)
     latency_jitter_s: float = Field(default=0.0, ge=0)
+    batch_delay_s: float = Field(
+        default=0.5, ge=0, description="a batch ends this long after it was created"
+    )
+    batch_expire_s: float = Field(
+        default=86_400.0, gt=0, description="a batch not ended by then: its requests expire"
+    )
+    batch_error_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="share of batch requests answered with a 500"
+    )
+    batch_max_requests: int = Field(
+        default=100_000, ge=1, description="most requests one batch may hold"
+    )
     requests_per_min: int = Field(default=0, ge=0)
     input_tokens_per_min: int = Field(default=0, ge=0)
     output_tokens_per_min: int = Field(default=0, ge=0)
@@ -60,6 +74,14 @@ class Profile(BaseModel):
     require_api_key: bool = Field(
         default=True,
         description="answer 401 without a key; turn off for an Ollama box that takes none",
+    )
+    prompt_cache: bool = Field(
+        default=True,
+        description="cache prompt prefixes as the provider does; off: never a cache read or write",
+    )
+    cache_min_tokens: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict,
+        description="model -> shortest cacheable prefix in tokens, instead of the built-in one",
     )
 
     @model_validator(mode="after")

@@ -3,6 +3,10 @@
 A thread serves each connection (keep-alive, HTTP/1.1), so a slow simulated call only
 holds its own connection. Responses are written in a single send with TCP_NODELAY set,
 which keeps a zero-latency round trip well under a millisecond of server time.
+
+Besides the completion endpoints each instance serves both providers' batch APIs
+(:mod:`lanes.sim.anthropic_batches`, :mod:`lanes.sim.openai_batches` over
+:mod:`lanes.sim.openai_files`), whose state lives in a :class:`~lanes.sim.batches.BatchBook`.
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ import logging
 import socket
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
+from lanes.sim import anthropic_batches, openai_batches, openai_files
 from lanes.sim.anthropic_api import ANTHROPIC
+from lanes.sim.batches import BatchBook, Exchange
 from lanes.sim.control import PREFIX, handle_control
 from lanes.sim.engine import Dialect, Runtime, serve
 from lanes.sim.instances import InstanceState, Registry
@@ -28,6 +35,17 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 32 * 1024 * 1024
 """The Messages API's request size limit; larger bodies get 413 unread."""
 _ENDPOINT_DIALECTS: dict[str, Dialect] = {"/v1/messages": ANTHROPIC, "/v1/chat/completions": OPENAI}
+_BATCH_APIS: tuple[tuple[str, Callable[[Exchange], Reply]], ...] = (
+    (anthropic_batches.PREFIX, anthropic_batches.handle),
+    (openai_batches.PREFIX, openai_batches.handle),
+    (openai_files.PREFIX, openai_files.handle),
+)
+"""Batch and file endpoints: path prefix -> handler of every path under it."""
+_BODY_LIMITS = {
+    anthropic_batches.PREFIX: anthropic_batches.MAX_BODY_BYTES,
+    openai_files.PREFIX: openai_files.MAX_BODY_BYTES,
+}
+"""Endpoints that take larger bodies than :data:`MAX_BODY_BYTES`."""
 
 
 class _BodyError(Exception):
@@ -41,9 +59,16 @@ class SimServer(ThreadingHTTPServer):
     request_queue_size = 1024
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], registry: Registry, runtime: Runtime) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        registry: Registry,
+        runtime: Runtime,
+        batches: BatchBook | None = None,
+    ) -> None:
         self.registry = registry
         self.runtime = runtime
+        self.batches = batches if batches is not None else BatchBook()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -120,10 +145,52 @@ def _complete(
         state.end(status)
 
 
+def _under(endpoint: str, prefix: str) -> tuple[str, ...] | None:
+    """The path segments of ``endpoint`` after ``prefix``; None when not under it."""
+    if endpoint == prefix:
+        return ()
+    if endpoint.startswith(prefix + "/"):
+        return tuple(endpoint[len(prefix) + 1 :].split("/"))
+    return None
+
+
+def _batch_route(
+    server: SimServer,
+    state: InstanceState,
+    method: str,
+    endpoint: str,
+    query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> Reply | None:
+    """The answer of a batch or file endpoint; None when ``endpoint`` is none of them."""
+    for prefix, handle in _BATCH_APIS:
+        parts = _under(endpoint, prefix)
+        if parts is not None:
+            host = headers.get("host") or "{}:{}".format(*server.server_address[:2])
+            exchange = Exchange(
+                method=method,
+                parts=parts,
+                query={name: values[-1] for name, values in parse_qs(query).items()},
+                headers=headers,
+                body=body,
+                store=server.batches.store(state, server.runtime.rng),
+                base_url=f"http://{host}/{state.name}",
+            )
+            return handle(exchange)
+    return None
+
+
 def route(
-    server: SimServer, method: str, path: str, headers: Mapping[str, str], body: bytes
+    server: SimServer,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    query: str = "",
 ) -> Reply:
-    """Answer one request; ``path`` has no query string and ``headers`` lowercase names."""
+    """Answer one request; ``path`` has no query string (that is ``query``) and
+    ``headers`` lowercase names."""
     if path.startswith(PREFIX):
         return handle_control(server.registry, method, path, body)
     instance, endpoint = _split(path)
@@ -133,6 +200,9 @@ def route(
         return dialect.error(404, f"unknown instance {instance!r}")
     if method == "POST" and endpoint in _ENDPOINT_DIALECTS:
         return _complete(dialect, state, headers, body, server.runtime)
+    batch_reply = _batch_route(server, state, method, endpoint, query, headers, body)
+    if batch_reply is not None:
+        return batch_reply
     if method == "GET" and endpoint == "/v1/models":
         return dialect.check_headers(headers, state.profile) or dialect.models(state.profile)
     return dialect.error(404, f"no route {method} {path}")
@@ -169,11 +239,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     def _handle(self) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
-            body = self._read_body()
-            reply = route(self.server, self.command, path, headers, body)
+            body = self._read_body(_BODY_LIMITS.get(_split(path)[1], MAX_BODY_BYTES))
+            reply = route(self.server, self.command, path, headers, body, query)
         except _BodyError as exc:
             reply = _dialect_for(path, headers).error(exc.status, str(exc))
         except Exception:
@@ -181,7 +251,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = _dialect_for(path, headers).error(500, "internal error in the simulator")
         self._send(reply)
 
-    def _read_body(self) -> bytes:
+    def _read_body(self, limit: int) -> bytes:
         if self.headers.get("Transfer-Encoding", "identity").lower() != "identity":
             self.close_connection = True
             raise _BodyError(411, "send the body with a Content-Length, not chunked")
@@ -190,10 +260,10 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self.close_connection = True
             raise _BodyError(400, "Content-Length is not a number") from None
-        if length > MAX_BODY_BYTES:
+        if length > limit:
             # Leave the body unread and hang up after answering, as the real API does.
             self.close_connection = True
-            raise _BodyError(413, f"request exceeds the maximum size of {MAX_BODY_BYTES} bytes")
+            raise _BodyError(413, f"request exceeds the maximum size of {limit} bytes")
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, reply: Reply) -> None:
@@ -202,7 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         lines = [
             f"HTTP/1.1 {reply.status} {reply.reason}",
-            "content-type: application/json",
+            f"content-type: {reply.content_type}",
             f"content-length: {len(reply.body)}",
             f"date: {self.date_time_string()}",
             "server: lanes-sim",

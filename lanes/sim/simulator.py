@@ -6,12 +6,14 @@ import contextlib
 import random
 import signal
 import threading
+import time
 from collections.abc import Mapping
 from types import FrameType, TracebackType
 from typing import Self
 
+from lanes.sim.batches import BatchBook
 from lanes.sim.engine import Runtime
-from lanes.sim.instances import Registry
+from lanes.sim.instances import Clock, Registry
 from lanes.sim.profiles import Fault, Profile
 from lanes.sim.server import SimServer
 
@@ -25,7 +27,9 @@ class Simulator:
 
     Instances named in ``profiles`` use their profile; any other name in a request path
     uses ``default_profile``, or is unknown (404) when that is None. ``seed`` makes the
-    fault draws and latency jitter reproducible for a sequential run.
+    fault draws and latency jitter reproducible for a sequential run. ``clock`` (seconds,
+    monotonic) drives the limit buckets and the prompt-cache expiry, never the latency
+    sleeps: a test can pass a fake one to expire cache entries without waiting.
     """
 
     def __init__(
@@ -35,11 +39,13 @@ class Simulator:
         profiles: Mapping[str, Profile] | None = None,
         default_profile: Profile | None = DEFAULT_PROFILE,
         seed: int = 0,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.host = host
         self._requested_port = port
-        self._registry = Registry(profiles or {}, default_profile)
+        self._registry = Registry(profiles or {}, default_profile, clock)
         self._runtime = Runtime(random.Random(seed), threading.Event())
+        self._batches = BatchBook()
         self._lock = threading.Lock()
         self._server: SimServer | None = None
         self._thread: threading.Thread | None = None
@@ -49,7 +55,8 @@ class Simulator:
         with self._lock:
             if self._server is None:
                 self._runtime.stopping.clear()
-                server = SimServer((self.host, self._requested_port), self._registry, self._runtime)
+                address = (self.host, self._requested_port)
+                server = SimServer(address, self._registry, self._runtime, self._batches)
                 thread = threading.Thread(
                     target=server.serve_forever,
                     kwargs={"poll_interval": _POLL_INTERVAL_S},
@@ -106,7 +113,8 @@ class Simulator:
         return f"{self.url}/{instance}"
 
     def set_profile(self, instance: str, profile: Profile) -> None:
-        """Replace (or create) an instance's profile; its limit buckets restart full."""
+        """Replace (or create) an instance's profile; its limit buckets restart full, its
+        prompt cache is kept."""
         self._registry.set_profile(instance, profile)
 
     def profile(self, instance: str) -> Profile:
@@ -131,7 +139,10 @@ class Simulator:
     def stats(self) -> dict[str, dict[str, int]]:
         """Counters per instance: ``requests``, ``ok``, ``in_flight``, ``input_tokens``,
         ``output_tokens``, and once seen ``status_<code>``, ``rate_limited`` (limit
-        refusals), ``faults`` (injections) and ``dropped`` (closed without an answer)."""
+        refusals), ``faults`` (injections), ``dropped`` (closed without an answer),
+        ``batches`` and ``batch_requests`` (batches created, requests in them) and the
+        ``billed:``/``billed-batch:`` usage counters. Batch endpoints count in none of
+        ``requests``, ``ok`` or ``status_<code>``, which are about completion calls."""
         return self._registry.stats()
 
     def reset_stats(self) -> None:

@@ -19,6 +19,7 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    content_type: str = "application/json"
 
     @property
     def reason(self) -> str:

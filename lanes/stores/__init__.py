@@ -18,6 +18,10 @@ port                what it keeps                                implementations
                                                                   ``memory.cache``
 ``BudgetStore``     budget counters, reservations, overrides      ``redis.budget``,
                                                                   ``memory.budget``
+``PrefixStore``     which account caches a shared prompt prefix   ``redis.prefixes``,
+                                                                  ``memory.prefixes``
+``BatchStore``      jobs parked for provider batches, open ones   ``redis.batches``,
+                                                                  ``memory.batches``
 ==================  ===========================================  ============================
 
 :class:`Stores` bundles one of each: a deployment's, on Redis, is opened with the rest of its
@@ -34,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lanes.router.strategies import RotationCounter
+from lanes.stores.batches import BatchStore
 from lanes.stores.budget import BudgetStore
 from lanes.stores.cache import ResponseCache
 from lanes.stores.frame import StepFrame
@@ -41,6 +46,7 @@ from lanes.stores.jobs import JobStore
 from lanes.stores.lane_state import LaneStateStore
 from lanes.stores.ledger import LedgerQueue
 from lanes.stores.limiter import RateLimiter
+from lanes.stores.prefixes import PrefixStore
 
 
 @dataclass(frozen=True)
@@ -53,3 +59,5 @@ class Stores:
     ledger: LedgerQueue
     cache: ResponseCache
     budget: BudgetStore
+    prefixes: PrefixStore
+    batches: BatchStore

@@ -83,9 +83,10 @@ class SequentialFrame:
         standing = self.jobs.record(result)
         self.jobs.charge(result.job_id, result.step, result.attempt, result.cost_usd)
         if reservation is not None:
-            self.limiter.settle(reservation, result.input_tokens, result.output_tokens)
-        self.lane_state.record_success(
-            result.instance, result.latency_s, result.output_tokens, result.model
-        )
+            self.limiter.settle(reservation, result.metered_input_tokens, result.output_tokens)
+        if not result.batched:  # a batch's answer says nothing of the lane's calls
+            self.lane_state.record_success(
+                result.instance, result.latency_s, result.output_tokens, result.model
+            )
         self.ledger.emit(events)
         return standing

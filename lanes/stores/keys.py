@@ -190,6 +190,36 @@ class Keys:
         """Held (with a TTL) by the one process rebuilding budget counters."""
         return f"{self.prefix}:{{budget}}:rebuild-lock"
 
+    # -- prompt prefixes ------------------------------------------------------------------------
+    def prefix_held(self, digest: str, model: str, instance: str) -> str:
+        """Set while ``instance``'s provider cache holds the prefix for ``model``."""
+        return f"{self.prefix}:pfx:{{{digest}}}:{model}:held:{instance}"
+
+    def prefix_gate(self, digest: str, model: str, instance: str) -> str:
+        """The id of the job writing the prefix on ``instance`` now (with a lease)."""
+        return f"{self.prefix}:pfx:{{{digest}}}:{model}:gate:{instance}"
+
+    def prefix_plan(self, digest: str, model: str) -> str:
+        """The instance the prefix was first sent to, for the jobs that follow it."""
+        return f"{self.prefix}:pfx:{{{digest}}}:{model}:plan"
+
+    # -- batches ----------------------------------------------------------------------------
+    def batch_gather(self, instance: str, model: str) -> str:
+        """Sorted set of the job ids waiting to be batched, by the time they came."""
+        return f"{self.prefix}:{{batch}}:gather:{instance}:{model}"
+
+    def batch_members(self) -> str:
+        """Hash: job id -> the parked member (its envelope, call number, batch)."""
+        return f"{self.prefix}:{{batch}}:members"
+
+    def batch_open(self) -> str:
+        """Hash: batch id -> the open batch (instance, model, provider id, members)."""
+        return f"{self.prefix}:{{batch}}:open"
+
+    def batch_lock(self, name: str) -> str:
+        """Held (with a TTL) by the one process gathering or polling ``name``."""
+        return f"{self.prefix}:{{batch}}:lock:{name}"
+
     # -- response cache -------------------------------------------------------------------------
     def response_cache(self, key: str) -> str:
         """A cached answer under its request key (:mod:`lanes.router.cache_key`)."""

@@ -124,6 +124,13 @@ class OutcomeEvent(_Event):
     cached: bool = False
     """Answered from the response cache: no provider call, ``cost_saved_usd`` saved."""
     cost_saved_usd: float = Field(default=0.0, ge=0)
+    batched: bool = False
+    """Answered through the provider's batch API, at its batch rate."""
+    batch_saved_usd: float = 0.0
+    """What the batch rate took off the price."""
+    prompt_cache_saved_usd: float = 0.0
+    """What the prompt cache took off the price: its reads' discount less its writes'
+    premium (negative for a write nobody read)."""
     error: str | None = None
     output: str | None = None
     """Only with ``ledger.store_text``."""
@@ -185,6 +192,16 @@ class PerformanceRow(BaseModel):
     rating: float | None
     """Mean rating 1-5 (decayed weights), None before any rating."""
     updated_at: float
+
+
+class Discounts(BaseModel):
+    """What the providers' discounts took off the spend over a period."""
+
+    model_config = ConfigDict(frozen=True)
+
+    batched_jobs: int = 0
+    batch_saved_usd: float = 0.0
+    prompt_cache_saved_usd: float = 0.0
 
 
 class CostLine(BaseModel):
@@ -306,6 +323,10 @@ class Ledger(Protocol):
     def costs(self, since: datetime, by: str) -> list[CostLine]:
         """Spend since ``since`` grouped ``by`` ``model``, ``instance``, ``project`` or
         ``task-type`` (largest first)."""
+        ...
+
+    def discounts(self, since: datetime) -> Discounts:
+        """What the batch API and the prompt cache saved since ``since``."""
         ...
 
     def stats(self, since: datetime) -> list[LaneStats]: ...

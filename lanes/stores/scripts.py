@@ -93,6 +93,7 @@ SCRIPT_NAMES = (
     "budget_start",
     "budget_settle",
     "budget_release",
+    "batch_take",
 )
 """Every script of ``broker/lua`` that runs on its own (the libraries are prepended)."""
 

@@ -23,7 +23,8 @@ from lanes.layers.budgets.worker import WorkerBudget
 from lanes.layers.build import call_layers
 from lanes.stores.consumers import start_heartbeat
 from lanes.workers.context import WorkerContext
-from lanes.workers.providers import build_provider
+from lanes.workers.providers import build_batch_provider, build_provider
+from lanes.workers.services.batcher import Batcher, start_batcher
 from lanes.workers.services.janitor import Janitor
 from lanes.workers.services.ledger_supervisor import DrainerSupervisor, supervise_drainer
 from lanes.workers.services.liveness import took_canary
@@ -64,9 +65,13 @@ def _start_janitor(sender: object = None, **_: object) -> None:
         start_liveness(app, client, keys, lanes, config.liveness, _stop_janitor)
     if config.janitor_interval_s > 0:
         janitor = Janitor(
-            client, keys, stores.jobs, app, config.lanes(), quiet_s=config.janitor_quiet_s
-        )
+            client, keys, stores.jobs, app, config.lanes(), quiet_s=config.janitor_quiet_s,
+            parked=stores.batches.parked_ids,
+        )  # fmt: skip
         start_janitor(janitor, config.janitor_interval_s, _stop_janitor)
+    batcher = Batcher(context, app, build_batch_provider)
+    if config.batch.enabled and batcher.lanes():
+        start_batcher(batcher, _stop_janitor)
     if config.ledger.enabled:
         _drainer.append(supervise_drainer(deployment))  # replaced if it dies
 

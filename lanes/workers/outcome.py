@@ -35,4 +35,12 @@ class Drop:
     """A stale message: its job already moved on. Acknowledge it and do nothing."""
 
 
-Outcome = Done | Retry | Forward | Drop
+@dataclass(frozen=True)
+class Parked:
+    """The job waits in a provider batch (:mod:`lanes.workers.services.batcher` answers it):
+    acknowledge the message."""
+
+    envelope: Envelope
+
+
+Outcome = Done | Retry | Forward | Drop | Parked

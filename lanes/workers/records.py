@@ -30,7 +30,11 @@ def _where(env: Envelope) -> dict[str, Any]:
 
 
 def success_result(config: Config, env: Envelope, response: ProviderResponse) -> Result:
+    """``env``'s answer, priced at the batch rate when it came through the batch API."""
     usage = response.usage()
+    cost_usd = config.price_usd(env.instance, env.model, usage, batch=env.batch)
+    cached_usd = config.price_usd(env.instance, env.model, usage)
+    plain_usd = config.price_usd(env.instance, env.model, _uncached(usage))
     return Result(
         **_where(env),
         status="ok",
@@ -39,10 +43,20 @@ def success_result(config: Config, env: Envelope, response: ProviderResponse) ->
         usage=usage,
         input_tokens=response.input_tokens,
         output_tokens=response.output_tokens,
-        cost_usd=config.price_usd(env.instance, env.model, usage),
+        cost_usd=cost_usd,
+        batched=env.batch,
+        batch_saved_usd=cached_usd - cost_usd,
+        prompt_cache_saved_usd=plain_usd - cached_usd,
         latency_s=response.latency_s,
         simulated=is_simulated(config, env.instance),
     )
+
+
+def _uncached(usage: dict[str, int]) -> dict[str, int]:
+    """``usage`` as if nothing had been cached: every prompt token at the input price."""
+    cached = usage.get("cache_read_input_tokens", 0) + usage.get("cache_creation_input_tokens", 0)
+    return {"input_tokens": usage.get("input_tokens", 0) + cached,
+            "output_tokens": usage.get("output_tokens", 0)}  # fmt: skip
 
 
 def failure_result(env: Envelope, reason: str) -> Result:

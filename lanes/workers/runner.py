@@ -52,9 +52,11 @@ from lanes.stores.limiter import (
 from lanes.workers import feedback
 from lanes.workers.context import WorkerContext
 from lanes.workers.outage import outlast
-from lanes.workers.outcome import Done, Drop, Forward, Outcome, Retry
-from lanes.workers.providers import ProviderRequest, ProviderResponse
+from lanes.workers.outcome import Done, Drop, Forward, Outcome, Parked, Retry
+from lanes.workers.parking import park
+from lanes.workers.prefix_gate import after_call, wait_for_writer
 from lanes.workers.records import failure_result, success_result
+from lanes.workers.requests import provider_request
 
 MAX_COUNTDOWN_S = 30.0
 """Longest countdown a waiting job is re-queued with: far below any visibility timeout."""
@@ -80,8 +82,13 @@ def run_step(ctx: WorkerContext, env: Envelope, *, redelivered: bool = True) -> 
     unfit = _unfit_reason(ctx, env, status.disabled_reason)
     if unfit is not None:
         return _forward_or_fail(ctx, env, unfit)
+    if env.batch:
+        return _park(ctx, env)
     if status.cooldown_s > 0:
         return _elsewhere_or_wait(ctx, env, status.cooldown_s, "cooling down")
+    waiting = wait_for_writer(ctx, env)
+    if waiting is not None:
+        return waiting
     # Build the client before reserving: a reservation is only fair to the provider's own
     # bucket if the request leaves right after it (a first client build takes ~100 ms).
     ctx.provider(env.instance)
@@ -100,6 +107,19 @@ def run_step(ctx: WorkerContext, env: Envelope, *, redelivered: bool = True) -> 
             metrics.waited_for_limits(env.instance, outcome.countdown_s)
         return outcome
     return _call_with(ctx, env, acquired)
+
+
+def _park(ctx: WorkerContext, env: Envelope) -> Outcome:
+    """Leave the job to its lane's batch API: the call is numbered (and its budget held at
+    the batch rate) now, the batcher sends and answers it. A redelivered message of a job
+    already parked changes nothing."""
+    if ctx.stores.batches.member(env.job.id) is not None:
+        return Parked(env)
+    call = _start(ctx, env, None)
+    if isinstance(call, Done):
+        return call
+    park(ctx, env, call.number)
+    return Parked(env)
 
 
 def _reserve(ctx: WorkerContext, env: Envelope) -> float:
@@ -157,8 +177,9 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> 
     if isinstance(call, Done):
         return call
     try:
-        response = _call(ctx, env)
+        response = ctx.provider(env.instance).call(provider_request(ctx.config, env))
     except ProviderError as exc:
+        after_call(ctx, env, None)
         if reservation is not None:  # the provider counted the request: keep it charged
             ctx.stores.limiter.release(reservation, refund=False)
         cooldown_s = feedback.on_error(ctx.config, ctx.stores.lane_state, env.instance, exc)
@@ -171,6 +192,7 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> 
         if reservation is not None:
             ctx.stores.limiter.release(reservation, refund=True)
         raise
+    after_call(ctx, env, response)
     result = success_result(ctx.config, env, response)
     events = ctx.layers.success_events(call, result)
     # Repeat the writes, never the call, if Redis is away right now (lanes.workers.outage).
@@ -235,19 +257,6 @@ def _cancelled(ctx: WorkerContext, env: Envelope) -> Done:
     standing = ctx.stores.jobs.result(env.job.id) or failure_result(env, "cancelled by its caller")
     ctx.layers.after_job_failed(env, standing)
     return Done(standing)
-
-
-def _call(ctx: WorkerContext, env: Envelope) -> ProviderResponse:
-    job = env.job
-    request = ProviderRequest(
-        model=env.model,
-        messages=job.as_messages(),
-        max_tokens=job.max_tokens,
-        system=job.system,
-        temperature=job.temperature,
-        timeout_s=ctx.config.instances[env.instance].timeout_s,
-    )
-    return ctx.provider(env.instance).call(request)
 
 
 def _after_error(ctx: WorkerContext, env: Envelope, exc: ProviderError) -> Outcome:

@@ -18,7 +18,7 @@ from lanes.kernel.errors import InfrastructureError
 from lanes.workers.context import WorkerContext
 from lanes.workers.inspection import show_labels
 from lanes.workers.outage import is_outage, wait_for_redis
-from lanes.workers.outcome import Done, Drop, Outcome, Retry
+from lanes.workers.outcome import Done, Drop, Outcome, Parked, Retry
 from lanes.workers.runner import broken_promise, fail_step, run_step
 from lanes.workers.services.liveness import CANARY_TASK
 
@@ -135,6 +135,10 @@ def _carry_out(task: Task, ctx: WorkerContext, env: Envelope, outcome: Outcome) 
     if isinstance(outcome, Drop):
         log.warning("dropped stale message %s hop=%d", env.label(), env.hop)
         raise Ignore()
+    if isinstance(outcome, Parked):
+        parked = outcome.envelope
+        return {"job_id": parked.job.id, "status": "batched", "instance": parked.instance,
+                "model": parked.model}  # fmt: skip
     nxt = outcome.envelope
     countdown_s = outcome.countdown_s if isinstance(outcome, Retry) else None
     try:

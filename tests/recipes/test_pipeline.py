@@ -87,3 +87,22 @@ def test_pipeline_cli_runs_the_shipped_example(lane_stack: LaneStack, tmp_path: 
     data = json.loads(proc.stdout)
     assert [s["lane"] for s in data["steps"]] == ["koala", "claude1"]
     assert data["ok"] and data["output"] == data["steps"][1]["text"]
+
+
+def test_a_shared_cache_prefix_goes_ahead_of_every_step() -> None:
+    spec = parse_pipeline(
+        {"name": "doc", "cache_prefix": "The document:\n{input}", "steps": [
+            {"name": "summary", "prompt": "Summarise the document above."},
+            {"name": "risks", "prompt": "List its risks.", "cache_ttl": "1h"},
+            {"name": "own", "prompt": "Polish {previous}", "cache_prefix": "Style guide"},
+        ]}, "inline",
+    )  # fmt: skip
+    jobs = spec.jobs("TEXT")
+    assert [job["cache_prefix"] for job in jobs] == [
+        "The document:\nTEXT", "The document:\nTEXT", "Style guide"]  # fmt: skip
+    assert jobs[1]["cache_ttl"] == "1h"
+
+
+def test_a_cache_prefix_must_be_text() -> None:
+    with pytest.raises(ConfigError, match="cache_prefix"):
+        parse_pipeline({"cache_prefix": 3, "steps": [{"name": "a", "prompt": "{input}"}]}, "f")

@@ -223,3 +223,17 @@ def test_sql_budget_status_view(ledger: SqlLedger, config: Config) -> None:
 
 def _day(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def test_sql_discounts_sum_what_batches_and_the_prompt_cache_took_off(ledger: SqlLedger) -> None:
+    assert ledger.discounts(SINCE).batched_jobs == 0
+    ledger.write([
+        outcome("b1", NOW, instance="claude2", model=SONNET, batched=True, batch_saved_usd=0.2,
+                prompt_cache_saved_usd=0.05),
+        outcome("b2", NOW, instance="claude2", model=SONNET, prompt_cache_saved_usd=-0.01),
+        outcome("b0", NOW - 40 * 86400, batched=True, batch_saved_usd=9.0),  # out of period
+    ])  # fmt: skip
+    found = ledger.discounts(SINCE)
+    assert found.batched_jobs == 1
+    assert found.batch_saved_usd == pytest.approx(0.2)
+    assert found.prompt_cache_saved_usd == pytest.approx(0.04)

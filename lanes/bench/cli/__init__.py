@@ -17,6 +17,7 @@ from lanes.bench.cli import (  # noqa: F401  (importing registers the commands)
     load,
     ratelimit,
     route,
+    savings,
     throughput,
     train,
 )

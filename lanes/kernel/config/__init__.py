@@ -23,10 +23,13 @@ from lanes.kernel.config.models import (
     ProviderKind,
     SimMode,
 )
+from lanes.kernel.config.savings import BatchLaneSpec, BatchSpec, CachingSpec
 from lanes.kernel.config.source import ConfigSource, Origin
 
 __all__ = [
     "EXAMPLE_CONFIG",
+    "BatchLaneSpec",
+    "BatchSpec",
     "BudgetAction",
     "BudgetAlert",
     "BudgetLimit",
@@ -34,6 +37,7 @@ __all__ = [
     "BudgetScope",
     "BudgetSpec",
     "CacheSpec",
+    "CachingSpec",
     "ChainStep",
     "Config",
     "ConfigSource",

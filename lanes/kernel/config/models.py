@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from lanes.kernel.config.checks import DAY_S, HOUR_S, MONTH_S, WEEK_S, YEAR_S, lane_name, seconds
+from lanes.kernel.config.savings import BatchLaneSpec, BatchSpec, CachingSpec
 from lanes.kernel.config.source import ConfigSource
 from lanes.kernel.patterns import compile_safe
 from lanes.kernel.taxonomy import STRATEGY_NAMES, Complexity, TaskType
@@ -64,6 +65,15 @@ class Price(_Frozen):
     output_per_mtok: float = Field(ge=0)
     cache_read_per_mtok: float = Field(default=0.0, ge=0)
     cache_write_per_mtok: float = Field(default=0.0, ge=0)
+    """A cache write with the 5-minute TTL."""
+    cache_write_1h_per_mtok: float | None = Field(default=None, ge=0)
+    """A cache write with the 1-hour TTL; unset: 1.6 x ``cache_write_per_mtok`` (Anthropic's
+    2x of input against 1.25x)."""
+
+    def write_1h_per_mtok(self) -> float:
+        if self.cache_write_1h_per_mtok is not None:
+            return self.cache_write_1h_per_mtok
+        return self.cache_write_per_mtok * 1.6
 
 
 class ModelSpec(_Frozen):
@@ -78,6 +88,8 @@ class ModelSpec(_Frozen):
         description="typical latency of one call"
     )
     strengths: dict[TaskType, int] = Field(default_factory=dict)
+    cache_min_tokens: int = Field(default=1024, ge=1, strict=True)
+    """Shortest prefix the provider caches for this model: a shorter one is sent plain."""
 
     @field_validator("strengths")
     @classmethod
@@ -129,6 +141,8 @@ class InstanceSpec(_Frozen):
     tags: list[str] = Field(default_factory=list)
     timeout_s: Annotated[float, seconds(0.1, DAY_S)] = 600.0
     enabled: bool = True
+    batch: BatchLaneSpec | None = None
+    """The provider's batch API for this account; unset: the lane has none."""
 
     @field_validator("base_url")
     @classmethod
@@ -604,6 +618,8 @@ class Config(_Frozen):
     flower: FlowerSpec = FlowerSpec()
     metrics: MetricsSpec = MetricsSpec()
     liveness: LivenessSpec = LivenessSpec()
+    batch: BatchSpec = BatchSpec()
+    caching: CachingSpec = CachingSpec()
     _source: ConfigSource | None = PrivateAttr(default=None)
 
     @property
@@ -636,17 +652,24 @@ class Config(_Frozen):
         """The instances behind a lane or pool name."""
         return list(self.pools[target]) if target in self.pools else [target]
 
-    def price_usd(self, instance: str, model: str, usage: dict[str, int]) -> float:
-        """What ``usage`` (tokens by kind) costs on ``instance``/``model``."""
+    def price_usd(
+        self, instance: str, model: str, usage: dict[str, int], *, batch: bool = False
+    ) -> float:
+        """What ``usage`` (tokens by kind, as a provider reports them) costs on
+        ``instance``/``model``; ``batch``: through the instance's batch API."""
         price = self.models[model].price
-        mult = self.instances[instance].price_multiplier
+        spec = self.instances[instance]
+        writes_1h = usage.get("cache_creation_1h_input_tokens", 0)
+        writes_5m = usage.get("cache_creation_input_tokens", 0) - writes_1h
         total = (
             usage.get("input_tokens", 0) * price.input_per_mtok
             + usage.get("output_tokens", 0) * price.output_per_mtok
             + usage.get("cache_read_input_tokens", 0) * price.cache_read_per_mtok
-            + usage.get("cache_creation_input_tokens", 0) * price.cache_write_per_mtok
+            + writes_5m * price.cache_write_per_mtok
+            + writes_1h * price.write_1h_per_mtok()
         )
-        return total * mult / 1_000_000
+        factor = spec.batch.price_factor if batch and spec.batch is not None else 1.0
+        return total * spec.price_multiplier * factor / 1_000_000
 
 
 def _check_cross_references(cfg: Config) -> None:

@@ -65,7 +65,7 @@ def read_yaml(file: Path) -> dict[str, Any]:
         raise ConfigError(
             "the top level must be a mapping", source=str(file), fix="start with e.g. 'models:'"
         )
-    _check_size(data, str(file))
+    check_size(data, str(file))
     return data
 
 
@@ -87,7 +87,7 @@ def _read_regular(file: Path) -> bytes:
     return data
 
 
-def _check_size(data: Any, source: str) -> None:
+def check_size(data: Any, source: str) -> None:
     """Walk ``data`` as interpolation will; refuse a cycle or more than MAX_NODES nodes."""
     count = 0
     stack: list[tuple[Any, frozenset[int]]] = [(data, frozenset())]

@@ -79,7 +79,7 @@ class BudgetsAroundCall(CallLayer):
         BudgetExceeded for a job no dispatcher admitted while one of its budgets is spent."""
         env = call.env
         reserved = reservation_usd(self._config, env.instance, env.model, env.input_tokens,
-                                   env.job.max_tokens)  # fmt: skip
+                                   env.job.max_tokens, batch=env.batch)  # fmt: skip
         self.budget.start_call(env, call.key, max(env.reserved_usd, reserved))
 
     def after_failure(self, call: Call, exc: ProviderError, cooldown_s: float | None) -> None:

@@ -352,11 +352,14 @@ def execute(run: Run, settings: Settings, done: set[bytes]) -> None:
     """Start the job threads, feed them, wait for them. Ctrl-C (KeyboardInterrupt) halts the
     run and closes OUT, every finished line in it, on its way up."""
     work: queue.Queue[_Task] = queue.Queue(maxsize=settings.concurrency)
+    # One thread per job in flight, never more than there are lines to run: a large
+    # --concurrency (an economy run's) on a small file starts few threads.
+    count = max(1, min(settings.concurrency, run.total or settings.concurrency))
     threads = [
         threading.Thread(
             target=_serve, args=(run, settings, work), name=f"lanes-batch-{n}", daemon=True
         )
-        for n in range(settings.concurrency)
+        for n in range(count)
     ]
     tasks = _tasks(run, settings, done)
     try:

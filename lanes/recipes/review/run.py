@@ -76,14 +76,20 @@ class Deadline:
             self.paused_s += time.monotonic() - begun
 
 
-def prompt_for(reviewer: Reviewer, diff: str, part: tuple[int, int] = (1, 1)) -> str:
+def prompt_for(reviewer: Reviewer, part: tuple[int, int] = (1, 1)) -> str:
+    """The reviewer's instructions; the diff goes ahead of them (:func:`diff_prefix`)."""
     index, total = part
     which = f" (part {index} of {total}; the other parts go to other jobs)" if total > 1 else ""
     return (
-        f"Review this diff{which} for {reviewer.focus}.\n"
-        "List each finding with file, line, severity (high/medium/low) and a concrete fix.\n\n"
-        f"```diff\n{diff}\n```"
+        f"Review the diff above{which} for {reviewer.focus}.\n"
+        "List each finding with file, line, severity (high/medium/low) and a concrete fix."
     )
+
+
+def diff_prefix(diff: str) -> str:
+    """The diff as every reviewer of it reads it first: one cacheable prefix, so the
+    provider bills it in full once and at its cache-read rate to the other reviewers."""
+    return f"The diff under review:\n\n```diff\n{diff}\n```"
 
 
 def system_for(reviewer: Reviewer) -> str:
@@ -100,7 +106,8 @@ def review_job(
 ) -> dict[str, Any]:
     """The job of one reviewer on one chunk, routed by ``strategy`` (default criticality)."""
     job: dict[str, Any] = {
-        "prompt": prompt_for(reviewer, diff, part),
+        "cache_prefix": diff_prefix(diff),
+        "prompt": prompt_for(reviewer, part),
         "system": system_for(reviewer),
         "task_type": "code-review",
         "max_tokens": reviewer.max_tokens,
@@ -136,7 +143,8 @@ def context_window(config: Config, reviewer: Reviewer) -> int:
 
 def chunk_tokens(config: Config, reviewer: Reviewer) -> int:
     """How many diff tokens one job of ``reviewer`` may carry."""
-    overhead = estimate_tokens(prompt_for(reviewer, "", (99, 99)) + system_for(reviewer))
+    framing = diff_prefix("") + prompt_for(reviewer, (99, 99)) + system_for(reviewer)
+    overhead = estimate_tokens(framing)
     room = context_window(config, reviewer) - reviewer.max_tokens - overhead
     return max(1, int(room * FIT_SHARE))
 

@@ -8,12 +8,14 @@ from collections.abc import Callable
 from lanes.router.strategies import LocalCounter
 from lanes.stores import Stores
 from lanes.stores.frame import SequentialFrame
+from lanes.stores.memory.batches import MemoryBatches
 from lanes.stores.memory.budget import MemoryBudgetStore
 from lanes.stores.memory.cache import MemoryResponseCache
 from lanes.stores.memory.jobs import MemoryJobStore
 from lanes.stores.memory.lane_state import MemoryLaneState
 from lanes.stores.memory.ledger import MemoryLedgerSink
 from lanes.stores.memory.limiter import MemoryLimiter
+from lanes.stores.memory.prefixes import MemoryPrefixes
 
 
 def memory_stores(clock: Callable[[], float] = time.time) -> Stores:
@@ -31,6 +33,8 @@ def memory_stores(clock: Callable[[], float] = time.time) -> Stores:
         ledger=ledger,
         cache=MemoryResponseCache(),
         budget=MemoryBudgetStore(),
+        prefixes=MemoryPrefixes(clock),
+        batches=MemoryBatches(),
     )
 
 

@@ -10,6 +10,7 @@ import redis
 from lanes.kernel.config.models import Limits
 from lanes.stores import Stores
 from lanes.stores.keys import Keys
+from lanes.stores.redis.batches import RedisBatches
 from lanes.stores.redis.budget import RedisBudgetStore
 from lanes.stores.redis.cache import RedisResponseCache
 from lanes.stores.redis.counter import RedisCounter
@@ -18,6 +19,7 @@ from lanes.stores.redis.jobs import RedisJobStore
 from lanes.stores.redis.lane_state import RedisLaneState
 from lanes.stores.redis.ledger import RedisLedgerSink
 from lanes.stores.redis.limiter import RedisLimiter
+from lanes.stores.redis.prefixes import RedisPrefixes
 
 
 def redis_stores(
@@ -38,6 +40,8 @@ def redis_stores(
         ledger=ledger,
         cache=RedisResponseCache(client, keys),
         budget=RedisBudgetStore(client, keys),
+        prefixes=RedisPrefixes(client, keys),
+        batches=RedisBatches(client, keys),
     )
 
 

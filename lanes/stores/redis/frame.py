@@ -59,10 +59,13 @@ class RedisFrame:
             self.jobs.record_in(pipe, result)
             self.jobs.charge_in(pipe, result.job_id, result.step, result.attempt, result.cost_usd)
             if reservation is not None:
-                self.limiter.settle_in(pipe, reservation, result.input_tokens, result.output_tokens)
-            self.lane_state.record_success_in(
-                pipe, result.instance, result.latency_s, result.output_tokens, result.model
-            )
+                self.limiter.settle_in(
+                    pipe, reservation, result.metered_input_tokens, result.output_tokens
+                )
+            if not result.batched:  # a batch's answer says nothing of the lane's calls
+                self.lane_state.record_success_in(
+                    pipe, result.instance, result.latency_s, result.output_tokens, result.model
+                )
             self.ledger.emit_in(pipe, events)
 
         with redis_errors(f"recording the result of job {result.job_id}"):

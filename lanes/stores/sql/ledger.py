@@ -22,6 +22,7 @@ from lanes.kernel.redact import mask_url_secrets
 from lanes.stores.ledger import (
     BudgetLimitRow,
     CostLine,
+    Discounts,
     FallbackRate,
     LaneStats,
     LedgerEvent,
@@ -196,6 +197,10 @@ class SqlLedger:
     def costs(self, since: datetime, by: str) -> list[CostLine]:
         with self._reading() as conn:
             return reports.costs(conn, as_utc(since), by)
+
+    def discounts(self, since: datetime) -> Discounts:
+        with self._reading() as conn:
+            return reports.discounts(conn, as_utc(since))
 
     def stats(self, since: datetime) -> list[LaneStats]:
         with self._reading() as conn:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, Table, case, false, func, select, true, union
 
-from lanes.stores.ledger import CostLine, FallbackRate, LaneStats, TaskOutcome
+from lanes.stores.ledger import CostLine, Discounts, FallbackRate, LaneStats, TaskOutcome
 from lanes.stores.sql.schema import (
     as_utc,
     cost_tracking,
@@ -80,6 +80,19 @@ def costs(conn: Connection, since: datetime, by: str) -> list[CostLine]:
         for key, (n, cost, unset, save) in lines.items()
     ]
     return sorted(result, key=lambda line: (-line.cost_usd, line.key))
+
+
+def discounts(conn: Connection, since: datetime) -> Discounts:
+    """What the batch rate and the prompt cache took off the outcomes since ``since``."""
+    o = routing_outcomes.c
+    stmt = select(
+        func.sum(case((o.batched == true(), 1), else_=0)),
+        func.sum(o.batch_saved_usd),
+        func.sum(o.prompt_cache_saved_usd),
+    ).where(o.at >= since)
+    jobs, batch_usd, cache_usd = conn.execute(stmt).one()
+    return Discounts(batched_jobs=int(jobs or 0), batch_saved_usd=float(batch_usd or 0.0),
+                     prompt_cache_saved_usd=float(cache_usd or 0.0))  # fmt: skip
 
 
 def percentile(values: Iterable[float], q: float) -> float:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 METADATA = MetaData()
@@ -112,6 +113,9 @@ routing_outcomes = Table(
     Column("fallbacks", Integer, nullable=False),
     Column("cached", Boolean, nullable=False),
     Column("cost_saved_usd", Float, nullable=False),
+    Column("batched", Boolean, nullable=False, server_default=false()),
+    Column("batch_saved_usd", Float, nullable=False, server_default="0"),
+    Column("prompt_cache_saved_usd", Float, nullable=False, server_default="0"),
     Column("error", Text),
     *_who(),
     Column("output", Text),

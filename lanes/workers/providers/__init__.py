@@ -1,21 +1,32 @@
-"""Providers: how a worker talks to one instance. ``build_provider`` picks the right one."""
+"""Providers: how a worker talks to one instance. ``build_provider`` picks the right one,
+``build_batch_provider`` the right batch client."""
 
 from __future__ import annotations
 
 from lanes.kernel.config import Config, ProviderKind, SimMode
+from lanes.workers.providers.anthropic_batches import AnthropicBatchProvider
 from lanes.workers.providers.anthropic_provider import AnthropicProvider
 from lanes.workers.providers.base import Provider, ProviderRequest, ProviderResponse
+from lanes.workers.providers.batch_api import BatchItem, BatchOutcome, BatchProvider, BatchStatus
+from lanes.workers.providers.openai_batches import OpenAIBatchProvider
 from lanes.workers.providers.openai_provider import OpenAIProvider
 from lanes.workers.providers.scrub import Scrubber
 
 SIM_API_KEY = "sim-local-key"
 
 __all__ = [
+    "AnthropicBatchProvider",
     "AnthropicProvider",
+    "BatchItem",
+    "BatchOutcome",
+    "BatchProvider",
+    "BatchStatus",
+    "OpenAIBatchProvider",
     "OpenAIProvider",
     "Provider",
     "ProviderRequest",
     "ProviderResponse",
+    "build_batch_provider",
     "build_provider",
     "endpoint",
     "is_simulated",
@@ -54,3 +65,19 @@ def build_provider(config: Config, instance: str) -> Provider:
             base_url=base_url, api_key=api_key or "", timeout_s=spec.timeout_s, scrub=scrub
         )
     return OpenAIProvider(base_url=base_url, api_key=api_key, timeout_s=spec.timeout_s, scrub=scrub)
+
+
+def build_batch_provider(config: Config, instance: str) -> BatchProvider:
+    """The batch client of ``instance``, at the same endpoint and with the same key as
+    :func:`build_provider`'s. It fails on its first call where the endpoint has no batch
+    API (most OpenAI-compatible proxies and local servers)."""
+    spec = config.instances[instance]
+    base_url, api_key = endpoint(config, instance)
+    scrub = Scrubber.from_config(config)
+    if spec.provider is ProviderKind.ANTHROPIC:
+        return AnthropicBatchProvider(
+            base_url=base_url, api_key=api_key or "", timeout_s=spec.timeout_s, scrub=scrub
+        )
+    return OpenAIBatchProvider(
+        base_url=base_url, api_key=api_key, timeout_s=spec.timeout_s, scrub=scrub
+    )

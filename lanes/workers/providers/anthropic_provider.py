@@ -28,15 +28,7 @@ class AnthropicProvider:
     def call(self, request: ProviderRequest) -> ProviderResponse:
         # Errors carrying provider text are raised ``from None``: the vendor exception they
         # replace may quote the key, and a logged traceback would show it.
-        params: dict[str, Any] = {
-            "model": request.model,
-            "max_tokens": request.max_tokens,
-            "messages": request.messages,
-        }
-        if request.system:
-            params["system"] = request.system
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
+        params = anthropic_params(request)
         started = time.perf_counter()
         try:
             raw = self._client.messages.with_raw_response.create(
@@ -44,7 +36,7 @@ class AnthropicProvider:
             )
             message = raw.parse()
         except anthropic.APIStatusError as exc:
-            raise _status_error(exc, self._scrub) from None
+            raise status_error(exc, self._scrub) from None
         except anthropic.APITimeoutError as exc:
             raise ProviderTimeout(f"no answer within {request.timeout_s}s") from exc
         except anthropic.APIConnectionError as exc:
@@ -58,6 +50,7 @@ class AnthropicProvider:
             output_tokens=usage.output_tokens,
             cache_read_input_tokens=usage.cache_read_input_tokens or 0,
             cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+            cache_creation_1h_input_tokens=_one_hour_writes(usage),
             stop_reason=str(message.stop_reason or ""),
             latency_s=latency_s,
             request_id=raw.headers.get("request-id"),
@@ -68,7 +61,38 @@ class AnthropicProvider:
         self._client.close()
 
 
-def _status_error(exc: anthropic.APIStatusError, scrub: Scrubber) -> ProviderError:
+def anthropic_params(request: ProviderRequest) -> dict[str, Any]:
+    """The Messages API body for ``request`` (also a batch request's ``params``)."""
+    params: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "messages": request.messages,
+    }
+    if request.cache_prefix:
+        blocks: list[dict[str, Any]] = [
+            {
+                "type": "text",
+                "text": request.cache_prefix,
+                "cache_control": {"type": "ephemeral", "ttl": request.cache_ttl},
+            }
+        ]
+        if request.system:
+            blocks.append({"type": "text", "text": request.system})
+        params["system"] = blocks
+    elif request.system:
+        params["system"] = request.system
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    return params
+
+
+def _one_hour_writes(usage: anthropic.types.Usage) -> int:
+    """The 1-hour part of the cache writes; 0 when the endpoint sends no TTL breakdown."""
+    split = usage.cache_creation
+    return split.ephemeral_1h_input_tokens if split is not None else 0
+
+
+def status_error(exc: anthropic.APIStatusError, scrub: Scrubber) -> ProviderError:
     message = exc.message
     body = exc.body
     if isinstance(body, dict) and isinstance(body.get("error"), dict):

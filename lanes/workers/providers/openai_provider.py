@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -36,16 +37,7 @@ class OpenAIProvider:
     def call(self, request: ProviderRequest) -> ProviderResponse:
         # Errors carrying provider text are raised ``from None``: the vendor exception they
         # replace may quote the key, and a logged traceback would show it.
-        messages = list(request.messages)
-        if request.system:
-            messages.insert(0, {"role": "system", "content": request.system})
-        body: dict[str, Any] = {
-            "model": request.model,
-            "messages": messages,
-            "max_tokens": request.max_tokens,
-        }
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
+        body = openai_body(request)
         started = time.perf_counter()
         try:
             resp = self._client.post("/chat/completions", json=body, timeout=request.timeout_s)
@@ -63,6 +55,23 @@ class OpenAIProvider:
         self._client.close()
 
 
+def openai_body(request: ProviderRequest) -> dict[str, Any]:
+    """The chat completions body for ``request`` (also a batch line's ``body``). A cache
+    prefix opens the system message: these APIs cache repeated prefixes by themselves."""
+    messages: list[dict[str, str]] = list(request.messages)
+    system = "\n\n".join(p for p in (request.cache_prefix, request.system) if p)
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": messages,
+        "max_tokens": request.max_tokens,
+    }
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    return body
+
+
 def _error_message(resp: httpx.Response) -> str:
     try:
         data = resp.json()
@@ -77,19 +86,30 @@ def _error_message(resp: httpx.Response) -> str:
 def _parse(resp: httpx.Response, latency_s: float, scrub: Scrubber) -> ProviderResponse:
     try:
         data = resp.json()
-        choice = data["choices"][0]
-        usage = data.get("usage") or {}
-        text = choice["message"].get("content") or ""
-    except (ValueError, KeyError, IndexError, TypeError):
+        response = completion_response(data, latency_s, resp.headers.get("x-request-id"))
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         raise BadRequest(scrub(f"unreadable chat completion: {resp.text[:200]}")) from None
+    return replace(response, rate_limit_headers=rate_limit_headers(resp.headers))
+
+
+def completion_response(
+    data: Any, latency_s: float, request_id: str | None = None
+) -> ProviderResponse:
+    """A chat completion body as a response (also a batch output line's ``body``); raises
+    ``KeyError``, ``IndexError``, ``TypeError``, ``AttributeError`` or ``ValueError`` when
+    it is not one. ``request_id`` defaults to the completion's ``id``."""
+    choice = data["choices"][0]
+    usage = data.get("usage") or {}
+    text = choice["message"].get("content") or ""
     details = usage.get("prompt_tokens_details") or {}
+    cached = int(details.get("cached_tokens", 0) or 0)
+    # prompt_tokens includes the cached part; lanes prices each token once, so input is the rest.
     return ProviderResponse(
         text=text,
-        input_tokens=int(usage.get("prompt_tokens", 0)),
+        input_tokens=int(usage.get("prompt_tokens", 0)) - cached,
         output_tokens=int(usage.get("completion_tokens", 0)),
-        cache_read_input_tokens=int(details.get("cached_tokens", 0) or 0),
+        cache_read_input_tokens=cached,
         stop_reason=_FINISH_TO_STOP.get(str(choice.get("finish_reason")), "end_turn"),
         latency_s=latency_s,
-        request_id=resp.headers.get("x-request-id") or data.get("id"),
-        rate_limit_headers=rate_limit_headers(resp.headers),
+        request_id=request_id or data.get("id"),
     )

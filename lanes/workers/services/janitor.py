@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import redis
 from celery import Celery
@@ -38,13 +38,16 @@ class Janitor:
         queues: Iterable[str],
         *,
         quiet_s: float,
+        parked: Callable[[], set[str]] = set,
     ) -> None:
+        """``parked``: the ids of the jobs waiting in provider batches (held, not lost)."""
         self._client = client
         self._keys = keys
         self._jobs = jobs
         self._app = app
         self._queues = list(queues)
         self._quiet_s = quiet_s
+        self._parked = parked
 
     def sweep(self) -> list[str]:
         """One pass; returns the ids of the jobs whose message was sent again."""
@@ -84,7 +87,7 @@ class Janitor:
             for raw in self._client.hvals(self._keys.unacked()):
                 held = json.loads(text(raw))
                 found.add(_task_id(held[0]) if isinstance(held, list) else "")
-        return found & wanted
+        return (found | self._parked()) & wanted
 
 
 def _task_id(raw: object) -> str:

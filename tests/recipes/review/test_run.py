@@ -84,6 +84,15 @@ def test_review_job_routes_by_criticality_unless_told_otherwise(
     assert "vital" not in job and "complexity" not in job and job["instance"] == "claude1"
 
 
+def test_every_reviewer_reads_the_diff_first_as_one_shared_prefix(
+    defaults: list[Reviewer],
+) -> None:
+    jobs = [review_job(reviewer, DIFF) for reviewer in defaults]
+    assert len({job["cache_prefix"] for job in jobs}) == 1
+    assert DIFF in jobs[0]["cache_prefix"]
+    assert all(DIFF not in job["prompt"] and "diff above" in job["prompt"] for job in jobs)
+
+
 def test_review_placement_with_the_default_lanes(
     dispatcher: Dispatcher, defaults: list[Reviewer]
 ) -> None:

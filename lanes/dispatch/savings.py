@@ -1,0 +1,68 @@
+"""The dispatcher's part in the providers' discounts: whether a job goes to its lane's batch
+API, and which pool member a job with a shared prefix goes to."""
+
+from __future__ import annotations
+
+import time
+
+from lanes.kernel.config import Config
+from lanes.kernel.prefix import cacheable, prefix_digest
+from lanes.router.job import Job
+from lanes.router.lane_state import LaneStateReader
+from lanes.router.load import backlog_s, lane_drain
+from lanes.stores.prefixes import PrefixStore
+
+
+def batch_due_at(
+    config: Config, job: Job, instance: str, now_s: float | None = None
+) -> float | None:
+    """When ``job`` is due, as a Unix time, if it goes to ``instance``'s batch API: it has
+    slack enough (``economy``, or a ``deadline_s`` of ``batch.min_deadline_s`` or more) and
+    the instance has a batch API, and more time than ``batch.withdraw_margin_s``. None: it
+    is a call."""
+    spec = config.batch
+    if not spec.enabled or config.instances[instance].batch is None:
+        return None
+    deadline_s = job.deadline_s
+    if deadline_s is None and job.economy:
+        deadline_s = spec.economy_deadline_s
+    if deadline_s is None or (not job.economy and deadline_s < spec.min_deadline_s):
+        return None
+    if deadline_s <= spec.withdraw_margin_s:
+        return None  # it would be taken out of its batch as soon as it got there
+    return (time.time() if now_s is None else now_s) + deadline_s
+
+
+def prefix_member(
+    config: Config,
+    prefixes: PrefixStore,
+    lane_state: LaneStateReader,
+    job: Job,
+    step: tuple[str, str],
+    choice: str,
+    input_tokens: int,
+) -> str:
+    """The member of pool ``step[0]`` (serving model ``step[1]``) to send ``job`` to: the one
+    whose cache holds (or is writing) its prefix, unless it is unusable or its backlog would
+    make the job wait ``caching.affinity_max_wait_s`` longer than at ``choice``."""
+    lane, model = step
+    members = config.pools.get(lane)
+    if not members or len(members) < 2 or not cacheable(config, model, job.cache_prefix):
+        return choice
+    assert job.cache_prefix is not None
+    found = prefixes.place(prefix_digest(job.cache_prefix), model, members, choice)
+    if found == choice:
+        return choice
+    statuses = lane_state.statuses([found, choice])
+    held = statuses[found]
+    if held.cooldown_s > 0 or held.disabled_reason or not config.instances[found].enabled:
+        return choice
+    waits = [
+        backlog_s(
+            lane_drain(config, name, statuses[name], input_tokens, job.max_tokens),
+            statuses[name].backlog,
+        )
+        or 0.0
+        for name in (found, choice)
+    ]
+    return found if waits[0] - waits[1] <= config.caching.affinity_max_wait_s else choice

@@ -1,0 +1,27 @@
+"""A shared prompt prefix's identity and whether it is worth caching."""
+
+from __future__ import annotations
+
+import hashlib
+
+from lanes.kernel.config import Config
+
+CHARS_PER_TOKEN = 4
+
+
+def prefix_digest(prefix: str) -> str:
+    """The name a prefix is known by in the stores (its text never is)."""
+    return hashlib.sha256(prefix.encode()).hexdigest()[:32]
+
+
+def cacheable(config: Config, model: str, prefix: str | None) -> bool:
+    """Whether ``prefix`` is long enough for ``model``'s provider to cache it, with prompt
+    caching affinity on (a shorter one is sent plain: the provider would not cache it)."""
+    if not prefix or not config.caching.affinity:
+        return False
+    return len(prefix) // CHARS_PER_TOKEN >= config.models[model].cache_min_tokens
+
+
+def ttl_s(ttl: str) -> int:
+    """Seconds of a cache TTL as the APIs write it (``5m``, ``1h``)."""
+    return 3600 if ttl == "1h" else 300
