@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 from lanes.kernel.config import Config
-from lanes.kernel.prefix import cacheable, prefix_digest
+from lanes.kernel.prefix import CHARS_PER_TOKEN, cacheable, prefix_digest
 from lanes.router.job import Job
-from lanes.router.lane_state import LaneStateReader
+from lanes.router.lane_state import LaneStateReader, LaneStatus
 from lanes.router.load import backlog_s, lane_drain
 from lanes.stores.prefixes import PrefixStore
 
@@ -43,8 +43,9 @@ def prefix_member(
     input_tokens: int,
 ) -> str:
     """The member of pool ``step[0]`` (serving model ``step[1]``) to send ``job`` to: the one
-    whose cache holds (or is writing) its prefix, unless it is unusable or its backlog would
-    make the job wait ``caching.affinity_max_wait_s`` longer than at ``choice``."""
+    whose cache holds (or is writing) its prefix, unless it is unusable, its backlog would
+    make the job wait ``caching.affinity_max_wait_s`` longer than at ``choice``, or reading
+    the prefix there costs more than writing it at ``choice`` (a dearer account)."""
     lane, model = step
     members = config.pools.get(lane)
     if not members or len(members) < 2 or not cacheable(config, model, job.cache_prefix):
@@ -57,12 +58,29 @@ def prefix_member(
     held = statuses[found]
     if held.cooldown_s > 0 or held.disabled_reason or not config.instances[found].enabled:
         return choice
-    waits = [
-        backlog_s(
-            lane_drain(config, name, statuses[name], input_tokens, job.max_tokens),
-            statuses[name].backlog,
-        )
-        or 0.0
-        for name in (found, choice)
-    ]
-    return found if waits[0] - waits[1] <= config.caching.affinity_max_wait_s else choice
+    extra_s = _wait_s(config, found, held, input_tokens, job.max_tokens) - _wait_s(
+        config, choice, statuses[choice], input_tokens, job.max_tokens
+    )
+    if extra_s > config.caching.affinity_max_wait_s:
+        return choice
+    cheaper = _cheaper_there(config, model, job.cache_prefix, input_tokens, (found, choice))
+    return found if cheaper else choice
+
+
+def _wait_s(
+    config: Config, name: str, status: LaneStatus, input_tokens: int, max_tokens: int
+) -> float:
+    drain = lane_drain(config, name, status, input_tokens, max_tokens)
+    return backlog_s(drain, status.backlog) or 0.0
+
+
+def _cheaper_there(
+    config: Config, model: str, prefix: str, input_tokens: int, where: tuple[str, str]
+) -> bool:
+    """Whether the prompt costs less read from ``where[0]``'s cache than written afresh on
+    ``where[1]`` (their price multipliers may differ)."""
+    cached = min(input_tokens, len(prefix) // CHARS_PER_TOKEN)
+    read = {"cache_read_input_tokens": cached, "input_tokens": input_tokens - cached}
+    fresh = {"cache_creation_input_tokens": cached, "input_tokens": input_tokens - cached}
+    held, other = where
+    return config.price_usd(held, model, read) <= config.price_usd(other, model, fresh)

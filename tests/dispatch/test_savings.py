@@ -85,3 +85,16 @@ def test_cache_writes_and_batches_are_priced_at_the_provider_rates(
     usage = {"input_tokens": million, "output_tokens": million}
     assert price("claude2", sonnet, usage, batch=True) == pytest.approx(9.0)
     assert price("zai", "glm-4.6", usage, batch=True) == price("zai", "glm-4.6", usage)
+
+
+def test_a_prefix_does_not_follow_to_a_dearer_account(example_config: Config) -> None:
+    claude3 = example_config.instances["claude3"].model_copy(update={"price_multiplier": 20.0})
+    dear = example_config.model_copy(
+        update={"instances": {**example_config.instances, "claude3": claude3}}
+    )
+    stores = memory_stores()
+    job = Job(prompt="review", cache_prefix=LONG)
+    step = ("vital", "claude-sonnet-4-5")
+    prefix_member(dear, stores.prefixes, stores.lane_state, job, step, "claude3", 2200)
+    assert prefix_member(dear, stores.prefixes, stores.lane_state, job, step,
+                         "claude2", 2200) == "claude2"  # fmt: skip

@@ -51,6 +51,16 @@ def test_a_batched_step_is_parked_once_and_charged_under_one_call(example_config
     assert providers.built.get("claude1") is None or not providers.built["claude1"].requests
 
 
+def test_a_batched_step_is_a_call_once_batches_are_turned_off(example_config: Config) -> None:
+    off = example_config.model_copy(
+        update={"batch": example_config.batch.model_copy(update={"enabled": False})}
+    )
+    ctx = _context(off, FakeProviders())
+    env = _env(Job(prompt="summarise", max_tokens=50), "claude1", "claude-haiku-4-5", batch=True)
+    done = run_step(ctx, env, redelivered=False)
+    assert isinstance(done, Done) and done.result.ok and not done.result.batched
+
+
 def test_jobs_sharing_a_prefix_wait_for_its_writer_then_read(example_config: Config) -> None:
     ctx = _context(example_config, FakeProviders(default=_caching))
     jobs = [Job(prompt=f"review part {i}", cache_prefix=PREFIX, max_tokens=20) for i in range(3)]
