@@ -90,6 +90,10 @@ class Deployment:
         self.close()
 
 
+POOL_WAIT_S = 30.0
+"""Longest a Redis command waits for a free connection of its process's pool."""
+
+
 def open_deployment(
     config: Config,
     redis_url: str | None = None,
@@ -110,5 +114,11 @@ def open_deployment(
         options["socket_timeout"] = timeout_s
     if ask_once:
         options.update(socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0))
-    client = redis.Redis.from_url(url, decode_responses=True, **options)
+    # A command waits for a free connection rather than failing when the pool is spent: a
+    # gevent worker's thousands of jobs may all want one at the same moment.
+    pool = redis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=max(100, 2 * config.most_concurrency()),
+        timeout=POOL_WAIT_S, **options,
+    )  # fmt: skip
+    client = redis.Redis(connection_pool=pool)
     return Deployment(config, url, client)

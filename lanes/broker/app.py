@@ -54,6 +54,9 @@ def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
         "global_keyprefix": celery_prefix(config.redis_prefix),
+        # kombu's Redis connections per process (default 10): every task of a worker acks,
+        # and may publish, through them at once; too few and acks fail (MaxConnectionsError).
+        "max_connections": max(64, 2 * config.most_concurrency()),
     }
     queues = [Queue(lane, routing_key=lane) for lane in config.lanes()]
     return {

@@ -29,6 +29,7 @@ from lanes.broker.app import wait_for_queues
 from lanes.broker.embedded import port_open, resolve_redis
 from lanes.deployment import Deployment, open_deployment
 from lanes.kernel.config import Config, SimMode
+from lanes.kernel.config.models import WorkerSpec
 from lanes.kernel.errors import InfrastructureError
 from lanes.kernel.redact import mask_url_secrets
 from lanes.ops.exporter import multiproc_dir, prepare_multiproc_dir, start_exporter
@@ -91,14 +92,22 @@ def worker_node(lane: str) -> str:
 def worker_command(
     config: Config, lanes: list[str], name: str, concurrency: int | None
 ) -> list[str]:
+    """The command of a worker serving ``lanes``: the pool of the lanes' own ``worker`` when
+    it serves one lane that has one, else the config's ``worker``; ``concurrency`` wins."""
+    spec = lane_worker(config, lanes)
     return [
         sys.executable, "-m", "celery", "-A", "lanes.workers.celery_app", "worker",
         "-Q", ",".join(lanes),
-        "-P", config.worker.pool,
-        "-c", str(concurrency or config.worker.concurrency),
+        "-P", spec.pool,
+        "-c", str(concurrency or spec.concurrency),
         "-n", f"{name}@%h",
         "-E", "--without-gossip", "--without-mingle", "--loglevel=INFO",
     ]  # fmt: skip
+
+
+def lane_worker(config: Config, lanes: list[str]) -> WorkerSpec:
+    own = config.instances[lanes[0]].worker if len(lanes) == 1 else None
+    return own or config.worker
 
 
 class Stack:

@@ -33,6 +33,7 @@ from lanes.workers.tasks import register_tasks
 
 # One line per HTTP call drowns the task log; Celery's own lines already say what happened.
 logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 config = load_config()
 redis_url = require_redis_url(config)

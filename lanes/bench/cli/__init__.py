@@ -14,6 +14,7 @@ from lanes.bench.cli import (  # noqa: F401  (importing registers the commands)
     chaos,
     classify,
     difficulty,
+    inflight,
     load,
     ratelimit,
     route,

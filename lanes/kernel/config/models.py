@@ -126,6 +126,13 @@ def with_margin(limits: Limits, margin: float) -> Limits:
     )
 
 
+class WorkerSpec(_Frozen):
+    pool: Literal["threads", "gevent", "solo", "prefork"] = "threads"
+    concurrency: int = Field(default=32, ge=1, le=10_000)
+    """Jobs one worker process runs at once: with ``threads`` keep it to a few hundred (each
+    call holds a thread); ``gevent`` holds thousands of calls in one process."""
+
+
 class InstanceSpec(_Frozen):
     """One account on one provider: a lane."""
 
@@ -143,6 +150,8 @@ class InstanceSpec(_Frozen):
     enabled: bool = True
     batch: BatchLaneSpec | None = None
     """The provider's batch API for this account; unset: the lane has none."""
+    worker: WorkerSpec | None = None
+    """The pool and concurrency of this lane's own workers (``lanes up``); unset: ``worker``."""
 
     @field_validator("base_url")
     @classmethod
@@ -202,11 +211,6 @@ class SimulatorSpec(_Frozen):
 
     def base_url(self, instance: str) -> str:
         return f"http://{self.host}:{self.port}/{instance}"
-
-
-class WorkerSpec(_Frozen):
-    pool: Literal["threads", "gevent", "solo", "prefork"] = "threads"
-    concurrency: int = Field(default=32, ge=1, le=1024)
 
 
 class FlowerSpec(_Frozen):
@@ -647,6 +651,12 @@ class Config(_Frozen):
     def lanes(self) -> list[str]:
         """Every lane (queue) name: one per instance."""
         return list(self.instances)
+
+    def most_concurrency(self) -> int:
+        """The most jobs any worker of this config runs at once (its ``worker``, or a lane's
+        own): what each process's pools of connections must hold."""
+        own = [spec.worker.concurrency for spec in self.instances.values() if spec.worker]
+        return max([self.worker.concurrency, *own])
 
     def members(self, target: str) -> list[str]:
         """The instances behind a lane or pool name."""

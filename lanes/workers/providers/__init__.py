@@ -60,11 +60,20 @@ def build_provider(config: Config, instance: str) -> Provider:
     spec = config.instances[instance]
     base_url, api_key = endpoint(config, instance)
     scrub = Scrubber.from_config(config)
+    connections = connections_for(config, instance)
     if spec.provider is ProviderKind.ANTHROPIC:
-        return AnthropicProvider(
-            base_url=base_url, api_key=api_key or "", timeout_s=spec.timeout_s, scrub=scrub
-        )
-    return OpenAIProvider(base_url=base_url, api_key=api_key, timeout_s=spec.timeout_s, scrub=scrub)
+        return AnthropicProvider(base_url=base_url, api_key=api_key or "",
+                                 timeout_s=spec.timeout_s, scrub=scrub,
+                                 connections=connections)  # fmt: skip
+    return OpenAIProvider(base_url=base_url, api_key=api_key, timeout_s=spec.timeout_s,
+                          scrub=scrub, connections=connections)  # fmt: skip
+
+
+def connections_for(config: Config, instance: str) -> int:
+    """Connections one worker process may hold open to ``instance``: as many as it runs
+    calls at once (the lane's own worker concurrency, else the config's), 64 at least."""
+    own = config.instances[instance].worker
+    return max(64, (own or config.worker).concurrency)
 
 
 def build_batch_provider(config: Config, instance: str) -> BatchProvider:

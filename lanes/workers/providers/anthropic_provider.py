@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
 import anthropic
+import httpx2
 
 from lanes.kernel.errors import ConnectionFailed, ProviderError, ProviderTimeout
 from lanes.workers.providers.base import ProviderRequest, ProviderResponse
 from lanes.workers.providers.errors import error_for_status, rate_limit_headers
 from lanes.workers.providers.scrub import NO_SECRETS, Scrubber
+
+DEFAULT_CONNECTIONS = 256
+CONNECTIONS_PER_CLIENT = 32
+"""An HTTP client's pool looks through all its connections for each request: past a few
+hundred, that search costs more than the request. A provider that may hold more calls at
+once spreads them over several clients of this many connections each."""
 
 
 class AnthropicProvider:
@@ -18,11 +26,30 @@ class AnthropicProvider:
     lanes owns the one retry loop."""
 
     def __init__(
-        self, *, base_url: str, api_key: str, timeout_s: float, scrub: Scrubber = NO_SECRETS
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        timeout_s: float,
+        scrub: Scrubber = NO_SECRETS,
+        connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
-        self._client = anthropic.Anthropic(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
-        )
+        """``connections``: calls this provider may hold open at once (the SDK's own
+        default of 1,000 would queue the rest of a worker's calls behind them)."""
+        shards = max(1, -(-connections // CONNECTIONS_PER_CLIENT))
+        each = -(-connections // shards)
+        limits = httpx2.Limits(max_connections=each, max_keepalive_connections=each)
+        self._clients = [
+            anthropic.Anthropic(
+                api_key=api_key,
+                base_url=base_url,
+                max_retries=0,
+                timeout=timeout_s,
+                http_client=anthropic.DefaultHttpxClient(limits=limits, timeout=timeout_s),
+            )
+            for _ in range(shards)
+        ]
+        self._turn = itertools.count()
         self._scrub = scrub
 
     def call(self, request: ProviderRequest) -> ProviderResponse:
@@ -31,9 +58,8 @@ class AnthropicProvider:
         params = anthropic_params(request)
         started = time.perf_counter()
         try:
-            raw = self._client.messages.with_raw_response.create(
-                **params, timeout=request.timeout_s
-            )
+            client = self._clients[next(self._turn) % len(self._clients)]
+            raw = client.messages.with_raw_response.create(**params, timeout=request.timeout_s)
             message = raw.parse()
         except anthropic.APIStatusError as exc:
             raise status_error(exc, self._scrub) from None
@@ -58,7 +84,8 @@ class AnthropicProvider:
         )
 
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients:
+            client.close()
 
 
 def anthropic_params(request: ProviderRequest) -> dict[str, Any]:

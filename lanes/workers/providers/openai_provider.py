@@ -24,6 +24,7 @@ class OpenAIProvider:
         api_key: str | None,
         timeout_s: float,
         scrub: Scrubber = NO_SECRETS,
+        connections: int = 256,
     ) -> None:
         self._scrub = scrub
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -31,7 +32,7 @@ class OpenAIProvider:
             base_url=base_url,
             headers=headers,
             timeout=timeout_s,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
 
     def call(self, request: ProviderRequest) -> ProviderResponse:
