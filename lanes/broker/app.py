@@ -74,6 +74,9 @@ def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
         "broker_transport_options": transport,
         "result_backend_transport_options": transport,
         "result_expires": config.result_ttl_s,
+        # One result backend per process: Celery's default is one per thread, which under a
+        # gevent pool is one (with its own Redis pool) per job.
+        "result_backend_thread_safe": True,
         "task_queues": queues,
         "task_create_missing_queues": False,
         "task_send_sent_event": True,
