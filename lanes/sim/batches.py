@@ -27,9 +27,7 @@ from lanes.sim.engine import (
     Injected,
     Outcome,
     Served,
-    TooLong,
-    UnknownModel,
-    check_size,
+    output_cap,
 )
 from lanes.sim.instances import InstanceState
 from lanes.sim.profiles import Fault
@@ -122,10 +120,8 @@ def _draws_error(rate: float, rng: random.Random) -> bool:
 def _outcome(state: InstanceState, call: Call, rng: random.Random) -> Outcome:
     """What the synchronous endpoint would serve, minus latency, limits and faults."""
     profile = state.profile
-    if not profile.serves(call.model):
-        return UnknownModel(call.model)
-    cap = check_size(call, profile)
-    if isinstance(cap, TooLong):
+    cap = output_cap(call, profile)
+    if not isinstance(cap, int):
         return cap
     if _draws_error(profile.batch_error_rate, rng):
         return Injected(_SERVER_ERROR, [])

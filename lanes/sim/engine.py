@@ -125,16 +125,21 @@ def _limited_input(call: Call, usage: CacheUsage) -> int:
     return call.prompt.input_tokens - usage.read_tokens
 
 
+def output_cap(call: Call, profile: Profile) -> UnknownModel | TooLong | int:
+    """The output cap for ``call`` on ``profile``, or why it cannot be served at all."""
+    if not profile.serves(call.model):
+        return UnknownModel(call.model)
+    return check_size(call, profile)
+
+
 def serve(state: InstanceState, call: Call, runtime: Runtime) -> Outcome:
     """Run one completion call against ``state``; may sleep for latency or a fault.
 
     The cache is looked up before the limits are charged and written once the call is
     served, so a call that is refused or abandoned leaves the cache as it found it."""
     profile = state.profile
-    if not profile.serves(call.model):
-        return UnknownModel(call.model)
-    cap = check_size(call, profile)
-    if isinstance(cap, TooLong):
+    cap = output_cap(call, profile)
+    if not isinstance(cap, int):
         return cap
     fault = state.draw_fault(runtime.rng)
     if fault is not None and fault.kind != "timeout":
