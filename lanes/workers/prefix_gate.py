@@ -9,12 +9,17 @@ timeout) lapses.
 
 from __future__ import annotations
 
+import logging
+
 from lanes.broker.message import Envelope
+from lanes.kernel.errors import InfrastructureError
 from lanes.kernel.prefix import cacheable, prefix_digest, ttl_s
 from lanes.stores.prefixes import Gate
 from lanes.workers.context import WorkerContext
 from lanes.workers.outcome import Retry
 from lanes.workers.providers import ProviderResponse
+
+log = logging.getLogger("lanes.workers")
 
 RECHECK_S = 0.25
 """How soon a job waiting for a writer looks again."""
@@ -43,7 +48,8 @@ def wait_for_writer(ctx: WorkerContext, env: Envelope) -> Retry | None:
 
 def after_call(ctx: WorkerContext, env: Envelope, response: ProviderResponse | None) -> None:
     """Record that the instance holds the prefix (a response that wrote or read it), or lift
-    this job's gate (a failed call, or a provider that cached nothing)."""
+    this job's gate (a failed call, or a provider that cached nothing). Redis away: logged
+    and left, never raised (the call is made; the gate lapses with its lease)."""
     digest = _digest(ctx, env)
     if digest is None:
         return
@@ -51,7 +57,11 @@ def after_call(ctx: WorkerContext, env: Envelope, response: ProviderResponse | N
     cached = response is not None and (
         response.cache_creation_input_tokens + response.cache_read_input_tokens > 0
     )
-    if cached:
-        prefixes.written(digest, env.model, env.instance, env.job.id, ttl_s(env.job.cache_ttl))
-    else:
-        prefixes.release(digest, env.model, env.instance, env.job.id)
+    try:
+        if cached:
+            ttl = ttl_s(env.job.cache_ttl)
+            prefixes.written(digest, env.model, env.instance, env.job.id, ttl)
+        else:
+            prefixes.release(digest, env.model, env.instance, env.job.id)
+    except InfrastructureError as exc:
+        log.warning("job %s: where its prefix is cached was not recorded: %s", env.job.id, exc)

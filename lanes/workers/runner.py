@@ -8,15 +8,19 @@ adapts their :data:`Outcome` to Celery (return, ``retry``, ``replace``). Order o
 2. a step that cannot serve the job (disabled, context window too small) is skipped (before
    the step, the task has failed a message that breaks a rule the dispatcher keeps:
    :func:`broken_promise`);
-3. a cooling-down instance hands the job to another member of its pool, else the job waits
+3. a step that goes through its lane's batch API is numbered and parked for the batcher
+   (:mod:`lanes.workers.services.batcher`), with no call here;
+4. a cooling-down instance hands the job to another member of its pool, else the job waits
    (re-queued with a short countdown, bounded by ``retry.max_wait_s``), then falls back; a
-   job whose wait would pass its ``deadline_s`` falls back at once (the last step waits);
-4. capacity is reserved in the global limiter (estimated input + ``max_tokens``), waiting the
+   job whose wait would pass its ``deadline_s`` falls back at once (the last step waits); a
+   job whose shared prefix another job is writing on this instance waits for that answer
+   (:mod:`lanes.workers.prefix_gate`);
+5. capacity is reserved in the global limiter (estimated input + ``max_tokens``), waiting the
    same bounded way; a batch job leaves ``interactive_reserve`` of every limit free, so an
    interactive job overtakes batch work waiting for capacity as it overtakes it in the queue;
-5. the call is numbered: a job its caller cancelled ends here, its capacity given back, and
+6. the call is numbered: a job its caller cancelled ends here, its capacity given back, and
    so does one whose call a layer refuses (:mod:`lanes.layers`);
-6. the call; success settles the reservation to actual usage and records the one result;
+7. the call; success settles the reservation to actual usage and records the one result;
    a retryable failure retries the step with backoff, then falls back to the next step.
 
 A Redis outage after the call repeats the writes, not the call (:mod:`lanes.workers.outage`).
