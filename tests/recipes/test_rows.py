@@ -97,6 +97,7 @@ def test_rows_batch_line_keeps_its_fields_and_names_the_text_output() -> None:
         "fallbacks",
         "cached",
         "cost_saved_usd",
+        "batched",
         "simulated",
     ]
     assert (line["id"], line["output"]) == ("q17", "findings")
