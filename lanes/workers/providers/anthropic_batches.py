@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import cast
 
 import anthropic
-from anthropic.types import Message
 from anthropic.types.messages import (
     MessageBatch,
     MessageBatchErroredResult,
@@ -23,8 +22,11 @@ from lanes.kernel.errors import (
     ProviderTimeout,
     ServerError,
 )
-from lanes.workers.providers.anthropic_provider import anthropic_params, status_error
-from lanes.workers.providers.base import ProviderResponse
+from lanes.workers.providers.anthropic_provider import (
+    anthropic_params,
+    message_response,
+    status_error,
+)
 from lanes.workers.providers.batch_api import BatchItem, BatchOutcome, BatchStatus
 from lanes.workers.providers.errors import error_for_status
 from lanes.workers.providers.scrub import NO_SECRETS, Scrubber
@@ -116,22 +118,6 @@ def _status(batch: MessageBatch) -> BatchStatus:
     )
 
 
-def _response(message: Message) -> ProviderResponse:
-    usage = message.usage
-    split = usage.cache_creation
-    return ProviderResponse(
-        text="".join(getattr(block, "text", "") for block in message.content),
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_read_input_tokens=usage.cache_read_input_tokens or 0,
-        cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
-        cache_creation_1h_input_tokens=split.ephemeral_1h_input_tokens if split else 0,
-        stop_reason=str(message.stop_reason or ""),
-        latency_s=0.0,
-        request_id=message.id,
-    )
-
-
 def _error(result: MessageBatchErroredResult, scrub: Scrubber) -> ProviderError:
     """An errored request's error. The SDK does not validate result lines, so an error
     of an unknown shape or type is read defensively and counts as a server error."""
@@ -144,7 +130,11 @@ def _error(result: MessageBatchErroredResult, scrub: Scrubber) -> ProviderError:
 def _outcome(line: MessageBatchIndividualResponse, scrub: Scrubber) -> BatchOutcome:
     result = line.result
     if result.type == "succeeded":
-        return BatchOutcome(line.custom_id, "succeeded", response=_response(result.message))
+        return BatchOutcome(
+            line.custom_id,
+            "succeeded",
+            response=message_response(result.message, 0.0, result.message.id),
+        )
     if result.type == "errored":
         return BatchOutcome(line.custom_id, "errored", error=_error(result, scrub))
     if result.type in ("canceled", "expired"):

@@ -68,19 +68,8 @@ class AnthropicProvider:
         except anthropic.APIConnectionError as exc:
             raise ConnectionFailed(self._scrub(f"connection failed: {exc}")) from None
         latency_s = time.perf_counter() - started
-        usage = message.usage
-        text = "".join(getattr(block, "text", "") for block in message.content)
-        return ProviderResponse(
-            text=text,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_input_tokens=usage.cache_read_input_tokens or 0,
-            cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
-            cache_creation_1h_input_tokens=_one_hour_writes(usage),
-            stop_reason=str(message.stop_reason or ""),
-            latency_s=latency_s,
-            request_id=raw.headers.get("request-id"),
-            rate_limit_headers=rate_limit_headers(raw.headers),
+        return message_response(
+            message, latency_s, raw.headers.get("request-id"), rate_limit_headers(raw.headers)
         )
 
     def close(self) -> None:
@@ -113,10 +102,27 @@ def anthropic_params(request: ProviderRequest) -> dict[str, Any]:
     return params
 
 
-def _one_hour_writes(usage: anthropic.types.Usage) -> int:
-    """The 1-hour part of the cache writes; 0 when the endpoint sends no TTL breakdown."""
+def message_response(
+    message: anthropic.types.Message,
+    latency_s: float,
+    request_id: str | None,
+    limit_headers: dict[str, str] | None = None,
+) -> ProviderResponse:
+    """A Messages API answer (a call's, or a batch result's) as lanes reads it."""
+    usage = message.usage
     split = usage.cache_creation
-    return split.ephemeral_1h_input_tokens if split is not None else 0
+    return ProviderResponse(
+        text="".join(getattr(block, "text", "") for block in message.content),
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens or 0,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+        cache_creation_1h_input_tokens=split.ephemeral_1h_input_tokens if split else 0,
+        stop_reason=str(message.stop_reason or ""),
+        latency_s=latency_s,
+        request_id=request_id,
+        rate_limit_headers=limit_headers or {},
+    )
 
 
 def status_error(exc: anthropic.APIStatusError, scrub: Scrubber) -> ProviderError:
