@@ -57,6 +57,9 @@ class BatchStore(Protocol):
 
     def member(self, job_id: str) -> Parked | None: ...
 
+    def members(self, job_ids: Sequence[str]) -> list[Parked | None]:
+        """:meth:`member` of each of ``job_ids``, in order, in one read."""
+
     def withdraw(self, job_id: str) -> None:
         """Mark the member withdrawn (it keeps its place in the batch record)."""
 

@@ -112,3 +112,12 @@ def test_the_lock_is_held_by_one_taker(batches: BatchStore) -> None:
     assert not batches.lock("poll:x", 5.0)
     batches.unlock("poll:x")
     assert batches.lock("poll:x", 5.0)
+
+
+def test_members_are_read_in_order_in_one_go(batches: BatchStore) -> None:
+    _park(batches, "r1", 1.0)
+    _park(batches, "r2", 1.0)
+    batches.withdraw("r2")
+    found = batches.members(["r2", "missing", "r1"])
+    assert [p.withdrawn if p else None for p in found] == [True, None, False]
+    assert batches.members([]) == []

@@ -66,6 +66,10 @@ class MemoryBatches:
         with self._lock:
             return self._parked.get(job_id)
 
+    def members(self, job_ids: Sequence[str]) -> list[Parked | None]:
+        with self._lock:
+            return [self._parked.get(job_id) for job_id in job_ids]
+
     def withdraw(self, job_id: str) -> None:
         with self._lock:
             found = self._parked.get(job_id)

@@ -62,12 +62,14 @@ class RedisBatches:
             return int(self._client.zcard(self._keys.batch_gather(instance, model)))
 
     def member(self, job_id: str) -> Parked | None:
-        with redis_errors("reading a parked job"):
-            raw = self._client.hget(self._parked, job_id)
-        if raw is None:
-            return None
-        data = json.loads(text(raw))
-        return Parked(data["envelope"], int(data["call"]), bool(data.get("withdrawn", False)))
+        return self.members([job_id])[0]
+
+    def members(self, job_ids: Sequence[str]) -> list[Parked | None]:
+        if not job_ids:
+            return []
+        with redis_errors("reading parked jobs"):
+            raws = self._client.hmget(self._parked, list(job_ids))
+        return [None if raw is None else _parked(raw) for raw in raws]
 
     def withdraw(self, job_id: str) -> None:
         found = self.member(job_id)
@@ -102,3 +104,8 @@ class RedisBatches:
     def parked_ids(self) -> set[str]:
         with redis_errors("listing parked jobs"):
             return {text(job) for job in self._client.hkeys(self._parked)}
+
+
+def _parked(raw: object) -> Parked:
+    data = json.loads(text(raw))
+    return Parked(data["envelope"], int(data["call"]), bool(data.get("withdrawn", False)))

@@ -115,8 +115,8 @@ class Batcher:
     def _submit(self, batch: OpenBatch) -> None:
         items: list[BatchItem] = []
         custom_ids: dict[str, str] = {}
-        for index, job_id in enumerate(batch.members):
-            parked = self._store.member(job_id)
+        parked_jobs = self._store.members(batch.members)
+        for index, (job_id, parked) in enumerate(zip(batch.members, parked_jobs, strict=True)):
             if parked is None:
                 continue
             env = Envelope.model_validate(parked.envelope)
@@ -191,12 +191,13 @@ class Batcher:
         margin_s = self._ctx.config.batch.withdraw_margin_s
         now = self._clock()
         left = 0
-        for job_id in batch.members:
-            parked = self._store.member(job_id)
+        parked_jobs = self._store.members(batch.members)
+        for job_id, parked in zip(batch.members, parked_jobs, strict=True):
             if parked is None or parked.withdrawn:
                 continue
-            env = Envelope.model_validate(parked.envelope)
-            if env.due_at is not None and now >= env.due_at - margin_s:
+            due_at = parked.envelope.get("due_at")  # read raw: most members are not due
+            if due_at is not None and now >= due_at - margin_s:
+                env = Envelope.model_validate(parked.envelope)
                 log.warning("job %s: its deadline is near; taken out of batch %s", job_id,
                             batch.provider_id)  # fmt: skip
                 self._store.withdraw(job_id)
@@ -235,8 +236,8 @@ class Batcher:
 
     def _unbatch(self, job_ids: Iterable[str]) -> None:
         """Send the members that are not withdrawn back to their lanes as calls."""
-        for job_id in job_ids:
-            parked = self._store.member(job_id)
+        wanted = list(job_ids)
+        for job_id, parked in zip(wanted, self._store.members(wanted), strict=True):
             if parked is None:
                 continue
             env = Envelope.model_validate(parked.envelope)
