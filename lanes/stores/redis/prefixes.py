@@ -14,6 +14,15 @@ from lanes.stores.scripts import redis_errors, text
 _LIFT = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 )
+"""Delete a gate only if its writer holds it (a lapsed lease may have passed it on)."""
+_GATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'warm' end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'write' end
+if redis.call('GET', KEYS[2]) == ARGV[1] then return 'write' end
+return 'wait'
+"""
+"""Warm when the instance holds the prefix; else the write gate, taken for ``ARGV[1]``
+unless another job holds it: one round trip, one decision."""
 
 
 class RedisPrefixes:
@@ -21,6 +30,7 @@ class RedisPrefixes:
         self._client = client
         self._keys = keys
         self._lift = client.register_script(_LIFT)
+        self._gate = client.register_script(_GATE)
 
     def place(self, digest: str, model: str, members: Sequence[str], choice: str) -> str:
         names = [self._keys.prefix_held(digest, model, m) for m in members]
@@ -38,17 +48,11 @@ class RedisPrefixes:
         return where if where in members else choice
 
     def gate(self, digest: str, model: str, instance: str, job_id: str, lease_s: float) -> Gate:
-        gate = self._keys.prefix_gate(digest, model, instance)
+        keys = [self._keys.prefix_held(digest, model, instance),
+                self._keys.prefix_gate(digest, model, instance)]  # fmt: skip
         with redis_errors("opening a prefix's write gate"):
-            if self._client.exists(self._keys.prefix_held(digest, model, instance)):
-                return Gate.WARM
-            lease_ms = max(1, int(lease_s * 1000))
-            if self._client.set(gate, job_id, nx=True, px=lease_ms):
-                return Gate.WRITE
-            holder = self._client.get(gate)
-        if holder is None or text(holder) == job_id:
-            return Gate.WRITE  # the writer just finished, or this is the writer again
-        return Gate.WAIT
+            found = self._gate(keys=keys, args=[job_id, max(1, int(lease_s * 1000))])
+        return Gate(text(found))
 
     def written(self, digest: str, model: str, instance: str, job_id: str, ttl_s: int) -> None:
         with redis_errors("recording a cached prefix"):
