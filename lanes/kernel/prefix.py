@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from lanes.kernel.config import Config
@@ -9,8 +10,11 @@ from lanes.kernel.config import Config
 CHARS_PER_TOKEN = 4
 
 
+@functools.lru_cache(maxsize=32)
 def prefix_digest(prefix: str) -> str:
-    """The name a prefix is known by in the stores (its text never is)."""
+    """The name a prefix is known by in the stores (its text never is). Kept for the few
+    prefixes in use: a worker needs it twice per call (before and after), a prefix may be
+    hundreds of kilobytes, and a string's own hash is computed once."""
     return hashlib.sha256(prefix.encode()).hexdigest()[:32]
 
 
