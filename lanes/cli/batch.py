@@ -112,7 +112,7 @@ def batch(
         "project": project,
         "deadline_s": deadline_s,
         "economy": economy or None,
-        "cache_prefix": _read_prefix(cache_prefix) if cache_prefix else None,
+        "cache_prefix": _read_prefix(cache_prefix, config.max_job_bytes) if cache_prefix else None,
     }
     stop = BatchStop()
     with (
@@ -141,11 +141,20 @@ def batch(
         raise typer.Exit(summary.exit_code)
 
 
-def _read_prefix(path: Path) -> str:
+def _read_prefix(path: Path, limit: int) -> str:
+    """The text of a ``--cache-prefix`` file: a regular file (a FIFO or a device would
+    block or do things) of at most ``limit`` bytes of UTF-8 text that is not blank."""
+    from lanes.kernel.files import open_regular, read_bounded, size_text
+
+    with open_regular(path, "--cache-prefix file") as file:
+        data = read_bounded(file, limit)
+    if data is None:
+        raise typer.BadParameter(f"{path} holds more than {size_text(limit)} (max_job_bytes)",
+                                 param_hint="--cache-prefix")  # fmt: skip
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise typer.BadParameter(f"{path}: {exc}", param_hint="--cache-prefix") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise typer.BadParameter(f"{path} is not UTF-8 text", param_hint="--cache-prefix") from None
     if not text.strip():
         raise typer.BadParameter(f"{path} is empty", param_hint="--cache-prefix")
     return text

@@ -270,3 +270,15 @@ def test_a_withdrawn_members_late_answer_is_dropped_but_its_charge_is_kept(
     assert spent > kept.cost_usd + late.cost_usd  # the dropped answer was billed too
     assert spent == pytest.approx(billed_usd(stack.config, stats))
     assert len(stack.batches().open_batches()) == 0
+
+
+def test_batch_cli_refuses_a_fifo_as_cache_prefix_at_once(stack: Stack, tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text('{"id": 1, "prompt": "x"}\n', encoding="utf-8")
+    os.mkfifo(tmp_path / "fifo")
+    env = {**os.environ, "LANES_CONFIG": str(stack.path), "REDIS_URL": stack.redis_url}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lanes", "batch", str(tmp_path / "in.jsonl"), "-o",
+         str(tmp_path / "out.jsonl"), "--cache-prefix", str(tmp_path / "fifo")],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "a pipe (FIFO); give a regular file" in proc.stderr
