@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 
 from lanes.kernel.config import Config
-from lanes.kernel.prefix import CHARS_PER_TOKEN, cacheable, prefix_digest
+from lanes.router.classifier import estimate_tokens
 from lanes.router.job import Job
 from lanes.router.lane_state import LaneStateReader, LaneStatus
 from lanes.router.load import backlog_s, lane_drain
+from lanes.router.prefix import cacheable, prefix_digest
 from lanes.stores.prefixes import PrefixStore
 
 
@@ -79,7 +80,7 @@ def _cheaper_there(
 ) -> bool:
     """Whether the prompt costs less read from ``where[0]``'s cache than written afresh on
     ``where[1]`` (their price multipliers may differ)."""
-    cached = min(input_tokens, len(prefix) // CHARS_PER_TOKEN)
+    cached = min(input_tokens, estimate_tokens(prefix))
     read = {"cache_read_input_tokens": cached, "input_tokens": input_tokens - cached}
     fresh = {"cache_creation_input_tokens": cached, "input_tokens": input_tokens - cached}
     held, other = where

@@ -13,7 +13,7 @@ import logging
 
 from lanes.broker.message import Envelope
 from lanes.kernel.errors import InfrastructureError
-from lanes.kernel.prefix import cacheable, prefix_digest, ttl_s
+from lanes.router.prefix import cacheable, prefix_digest, ttl_s
 from lanes.stores.prefixes import Gate
 from lanes.workers.context import WorkerContext
 from lanes.workers.outcome import Retry

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from lanes.broker.message import Envelope
 from lanes.kernel.config import Config
-from lanes.kernel.prefix import prefix_digest
 from lanes.router.decision import Step
 from lanes.router.job import Job
+from lanes.router.prefix import prefix_digest
 from lanes.stores.memory import memory_stores
 from lanes.stores.prefixes import Gate
 from lanes.workers.context import WorkerContext

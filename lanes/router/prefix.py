@@ -6,8 +6,7 @@ import functools
 import hashlib
 
 from lanes.kernel.config import Config
-
-CHARS_PER_TOKEN = 4
+from lanes.router.classifier import estimate_tokens
 
 
 @functools.lru_cache(maxsize=32)
@@ -23,7 +22,7 @@ def cacheable(config: Config, model: str, prefix: str | None) -> bool:
     caching affinity on (a shorter one is sent plain: the provider would not cache it)."""
     if not prefix or not config.caching.affinity:
         return False
-    return len(prefix) // CHARS_PER_TOKEN >= config.models[model].cache_min_tokens
+    return estimate_tokens(prefix) >= config.models[model].cache_min_tokens
 
 
 def ttl_s(ttl: str) -> int:
