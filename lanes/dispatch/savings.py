@@ -21,9 +21,9 @@ def batch_due_at(
     slack enough (``economy``, or a ``deadline_s`` of ``batch.min_deadline_s`` or more) and
     the instance has a batch API, and more time than ``batch.withdraw_margin_s``. None: it
     is a call."""
-    spec = config.batch
-    if not spec.enabled or config.instances[instance].batch is None:
+    if not config.batches_on(instance):
         return None
+    spec = config.batch
     deadline_s = job.deadline_s
     if deadline_s is None and job.economy:
         deadline_s = spec.economy_deadline_s

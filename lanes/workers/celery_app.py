@@ -71,7 +71,7 @@ def _start_janitor(sender: object = None, **_: object) -> None:
         )  # fmt: skip
         start_janitor(janitor, config.janitor_interval_s, _stop_janitor)
     batcher = Batcher(context, app, build_batch_provider)
-    if config.batch.enabled and batcher.lanes():
+    if batcher.lanes():
         start_batcher(batcher, _stop_janitor)
     if config.ledger.enabled:
         _drainer.append(supervise_drainer(deployment))  # replaced if it dies

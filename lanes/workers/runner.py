@@ -87,7 +87,7 @@ def run_step(ctx: WorkerContext, env: Envelope, *, redelivered: bool = True) -> 
     if unfit is not None:
         return _forward_or_fail(ctx, env, unfit)
     if env.batch:
-        if _batches_open(ctx, env.instance):
+        if ctx.config.batches_on(env.instance):
             return _park(ctx, env)
         env = env.model_copy(update={"batch": False})  # batches were turned off since
     if status.cooldown_s > 0:
@@ -113,11 +113,6 @@ def run_step(ctx: WorkerContext, env: Envelope, *, redelivered: bool = True) -> 
             metrics.waited_for_limits(env.instance, outcome.countdown_s)
         return outcome
     return _call_with(ctx, env, acquired)
-
-
-def _batches_open(ctx: WorkerContext, instance: str) -> bool:
-    spec = ctx.config.instances[instance]
-    return ctx.config.batch.enabled and spec.enabled and spec.batch is not None
 
 
 def _park(ctx: WorkerContext, env: Envelope) -> Outcome:

@@ -652,6 +652,12 @@ class Config(_Frozen):
         """Every lane (queue) name: one per instance."""
         return list(self.instances)
 
+    def batches_on(self, instance: str) -> bool:
+        """Whether jobs on ``instance`` may go through its batch API: batches are on, and the
+        lane is enabled and has one."""
+        spec = self.instances[instance]
+        return self.batch.enabled and spec.enabled and spec.batch is not None
+
     def most_concurrency(self) -> int:
         """The most jobs any worker of this config runs at once (its ``worker``, or a lane's
         own): what each process's pools of connections must hold."""

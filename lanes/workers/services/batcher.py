@@ -64,10 +64,10 @@ class Batcher:
         self._clients: dict[str, BatchProvider] = {}
 
     def lanes(self) -> list[tuple[str, str]]:
-        """Every (instance, model) with a batch API."""
+        """Every (instance, model) whose jobs may be batched."""
         config = self._ctx.config
         return [(name, model) for name, spec in config.instances.items()
-                if spec.batch is not None and spec.enabled for model in spec.models]  # fmt: skip
+                if config.batches_on(name) for model in spec.models]  # fmt: skip
 
     def tick(self) -> None:
         open_batches = self._store.open_batches()
