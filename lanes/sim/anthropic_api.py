@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from lanes.sim import anthropic_content, anthropic_stream, tool_specs
 from lanes.sim.buckets import BucketState
 from lanes.sim.cache_prefixes import anthropic_plan
 from lanes.sim.engine import (
@@ -19,6 +20,7 @@ from lanes.sim.engine import (
     Served,
     TooLong,
     UnknownModel,
+    Unsupported,
 )
 from lanes.sim.profiles import Fault, Profile
 from lanes.sim.replies import Prompt
@@ -29,10 +31,17 @@ from lanes.sim.validate import (
     optional_int,
     optional_number,
     parse_json_object,
-    reject_stream,
     require_str,
+    stream_flag,
 )
-from lanes.sim.wire import DROP, Reply, bearer_token, json_reply, retry_after_headers
+from lanes.sim.wire import (
+    DROP,
+    Reply,
+    bearer_token,
+    json_reply,
+    retry_after_headers,
+    stream_reply,
+)
 
 ROLES = ("user", "assistant")
 ERROR_TYPES = {
@@ -45,15 +54,19 @@ ERROR_TYPES = {
     500: "api_error",
     529: "overloaded_error",
 }
-_KNOWN_FIELDS = frozenset({"model", "max_tokens", "messages", "system", "stream"})
+_KNOWN_FIELDS = frozenset(
+    {"model", "max_tokens", "messages", "system", "stream", "tools", "tool_choice"}
+    | {"output_config"}
+)
 _IGNORED_FIELDS = frozenset(
     {"metadata", "stop_sequences", "temperature", "top_p", "top_k", "service_tier", "speed"}
-    | {"cache_control", "inference_geo", "output_config", "diagnostics"}
+    | {"cache_control", "inference_geo", "diagnostics"}
     | {"user_profile_id", "workspace_id"}
 )
 """Accepted and checked where cheap, but without effect on the reply. The top-level
-``cache_control`` (automatic caching) is accepted and ignored; block-level ones cache."""
-_UNSIMULATED_FIELDS = frozenset({"tools", "tool_choice", "thinking", "container", "mcp_servers"})
+``cache_control`` (automatic caching) is accepted and ignored; block-level ones cache.
+Of ``output_config`` only ``format`` has an effect (``effort`` is ignored)."""
+_UNSIMULATED_FIELDS = frozenset({"thinking", "container", "mcp_servers"})
 # Ids only need to be unique; a private source keeps the seeded fault draws reproducible.
 _ids = random.Random()
 
@@ -91,10 +104,9 @@ def _put_bucket(headers: dict[str, str], label: str, state: BucketState) -> None
 def _check_options(payload: Mapping[str, Any]) -> None:
     for key in payload:
         if key in _UNSIMULATED_FIELDS:
-            raise InvalidRequest(f"{key}: not simulated; only plain text messages are")
+            raise InvalidRequest(f"{key}: not simulated")
         if key not in _KNOWN_FIELDS and key not in _IGNORED_FIELDS:
             raise InvalidRequest(f"{key}: Extra inputs are not permitted")
-    reject_stream(payload)
     optional_number(payload, "temperature", 0.0, 1.0)
     optional_number(payload, "top_p", 0.0, 1.0)
     optional_int(payload, "top_k", minimum=0)
@@ -111,7 +123,11 @@ def _check_options(payload: Mapping[str, Any]) -> None:
 class AnthropicAPI:
     """Validation and rendering for the Messages API. Stateless; share one instance.
 
-    ``stop_sequences`` are accepted but never match: replies are pseudo-words.
+    ``stop_sequences`` are accepted but never match: replies are pseudo-words. Content
+    blocks follow :mod:`lanes.sim.anthropic_content`, tools and ``output_config.format``
+    :mod:`lanes.sim.tool_specs` and :mod:`lanes.sim.answers`, streams
+    :mod:`lanes.sim.anthropic_stream`. A streamed call that the ``drop`` fault hits starts
+    its stream (``message_start``, ``ping``) and then hangs up.
     """
 
     def check_headers(self, headers: Mapping[str, str], profile: Profile) -> Reply | None:
@@ -130,18 +146,26 @@ class AnthropicAPI:
         max_tokens = optional_int(payload, "max_tokens")
         if max_tokens is None:
             raise InvalidRequest("max_tokens: Field required")
-        messages = check_messages(payload.get("messages"), ROLES)
+        stream = stream_flag(payload)
+        messages = check_messages(payload.get("messages"), ROLES, anthropic_content.check_message)
+        anthropic_content.check_tool_pairs(messages)
         system = payload.get("system")
         if system is not None and system != "":
             check_content(system, "system")
-        cache = anthropic_plan(system, messages)
-        return Call(model, Prompt.of(messages, system), max_tokens, cache)
+        plan = tool_specs.anthropic_plan(payload, messages)
+        tools = payload.get("tools")
+        tool_tokens = tool_specs.tool_tokens(tools)
+        cache = anthropic_plan(system, messages, tool_tokens, tool_specs.tools_key(tools))
+        prompt = Prompt.of(messages, system, tool_tokens)
+        return Call(model, prompt, max_tokens, cache, plan, stream=stream)
 
     def render(self, outcome: Outcome, call: Call) -> Reply:
         if isinstance(outcome, Served):
             return self._message(outcome, call)
         if isinstance(outcome, UnknownModel):
             return self.error(404, f"model: {outcome.model}")
+        if isinstance(outcome, Unsupported):
+            return self.error(400, outcome.message)
         if isinstance(outcome, TooLong):
             tokens, window = outcome.requested_tokens, outcome.window
             return self.error(400, f"prompt is too long: {tokens} tokens > {window} maximum")
@@ -156,6 +180,8 @@ class AnthropicAPI:
             headers = ratelimit_headers(outcome.limits) | retry_after_headers(denial.retry_after_s)
             return self.error(429, message, headers)
         if isinstance(outcome, Injected):
+            if call.stream and outcome.fault.kind == "drop":
+                return self._cut(call)
             return self._fault(outcome.fault, outcome.limits)
         assert isinstance(outcome, Abandoned)
         return DROP
@@ -177,17 +203,26 @@ class AnthropicAPI:
 
     def _message(self, served: Served, call: Call) -> Reply:
         payload = {
-            "id": f"msg_{_ids.getrandbits(96):024x}",
+            "id": _message_id(),
             "type": "message",
             "role": "assistant",
             "model": call.model,
-            "content": [{"type": "text", "text": served.text}],
-            "stop_reason": "max_tokens" if served.truncated else "end_turn",
+            "content": _content(served),
+            "stop_reason": _stop_reason(served),
             "stop_sequence": None,
             "usage": _usage(served),
         }
         headers = {"request-id": _request_id(), **ratelimit_headers(served.limits)}
-        return json_reply(200, payload, headers)
+        if not call.stream:
+            return json_reply(200, payload, headers)
+        arguments = [tool_call.arguments for tool_call in served.tool_calls]
+        first_s, last_s = served.first_token_s, served.latency_s
+        events = anthropic_stream.message_stream(payload, arguments, first_s, last_s)
+        return stream_reply(events, headers)
+
+    def _cut(self, call: Call) -> Reply:
+        events = anthropic_stream.cut_stream(call.model, _message_id(), call.prompt.input_tokens)
+        return stream_reply(events, {"request-id": _request_id()})
 
     def _fault(self, fault: Fault, limits: list[BucketState]) -> Reply:
         if fault.kind == "429":
@@ -203,6 +238,26 @@ class AnthropicAPI:
         if fault.kind == "401":
             return self.error(401, "invalid x-api-key")
         return DROP
+
+
+def _message_id() -> str:
+    return f"msg_{_ids.getrandbits(96):024x}"
+
+
+def _content(served: Served) -> list[dict[str, Any]]:
+    """A text block (unless the answer only calls tools), then a block for each call."""
+    text = [{"type": "text", "text": served.text}] if served.text or not served.tool_calls else []
+    calls = [
+        {"type": "tool_use", "id": tc.id, "name": tc.name, "input": tc.input}
+        for tc in served.tool_calls
+    ]
+    return text + calls
+
+
+def _stop_reason(served: Served) -> str:
+    if served.truncated:
+        return "max_tokens"
+    return "tool_use" if served.tool_calls else "end_turn"
 
 
 def _usage(served: Served) -> dict[str, Any]:

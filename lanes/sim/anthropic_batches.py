@@ -18,7 +18,7 @@ from lanes.sim.anthropic_api import ANTHROPIC
 from lanes.sim.batches import Batch, Exchange, Pending, Result
 from lanes.sim.profiles import Profile
 from lanes.sim.uploads import new_id
-from lanes.sim.validate import InvalidRequest, parse_json_object
+from lanes.sim.validate import InvalidRequest, parse_json_object, reject_stream
 from lanes.sim.wire import Reply, json_reply
 
 PREFIX = "/v1/messages/batches"
@@ -80,6 +80,7 @@ def _custom_id(item: dict[str, Any], where: str, seen: set[str]) -> str:
 
 def _pending(custom_id: str, params: dict[str, Any]) -> Pending:
     try:
+        reject_stream(params)
         return Pending(custom_id, ANTHROPIC.parse(json.dumps(params).encode()))
     except InvalidRequest as exc:
         return Pending(custom_id, None, str(exc))

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lanes.sim.answers import compose
 from lanes.sim.engine import (
     Call,
     Dialect,
@@ -31,7 +32,7 @@ from lanes.sim.engine import (
 )
 from lanes.sim.instances import InstanceState
 from lanes.sim.profiles import Fault
-from lanes.sim.replies import count_tokens, generate_reply
+from lanes.sim.prompt_cache import NO_USAGE
 from lanes.sim.uploads import FileStore
 from lanes.sim.wire import Reply
 
@@ -125,10 +126,12 @@ def _outcome(state: InstanceState, call: Call, rng: random.Random) -> Outcome:
         return cap
     if _draws_error(profile.batch_error_rate, rng):
         return Injected(_SERVER_ERROR, [])
-    text, truncated = generate_reply(call.model, call.prompt, cap)
-    input_tokens, output_tokens = call.prompt.input_tokens, count_tokens(text)
+    answer = compose(call.model, call.prompt, call.plan, cap)
+    input_tokens, output_tokens = call.prompt.input_tokens, answer.output_tokens
     state.bill_batch(call.model, input_tokens, output_tokens)
-    return Served(text, input_tokens, output_tokens, truncated, [])
+    return Served(
+        answer.text, input_tokens, output_tokens, answer.truncated, [], NO_USAGE, answer.tool_calls
+    )
 
 
 def answer(state: InstanceState, dialect: Dialect, pending: Pending, rng: random.Random) -> Result:

@@ -20,8 +20,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lanes.sim.content import block_text, content_media, content_text, message_text
 from lanes.sim.prompt_cache import FIVE_MINUTES_S, ONE_HOUR_S, Breakpoint, CachePlan
-from lanes.sim.replies import CHARS_PER_TOKEN, TOKENS_PER_MESSAGE, content_text, count_tokens
+from lanes.sim.replies import CHARS_PER_TOKEN, TOKENS_PER_MESSAGE, count_tokens
 from lanes.sim.validate import InvalidRequest
 
 MAX_BREAKPOINTS = 4
@@ -43,12 +44,20 @@ class _Marker:
     point: Breakpoint
 
 
-def anthropic_plan(system: Any, messages: Sequence[Mapping[str, Any]]) -> CachePlan:
-    """The ``cache_control`` breakpoints of a validated Messages request.
+def anthropic_plan(
+    system: Any,
+    messages: Sequence[Mapping[str, Any]],
+    tool_tokens: int = 0,
+    tools_key: bytes = b"",
+) -> CachePlan:
+    """The ``cache_control`` breakpoints of a validated Messages request; its tool
+    definitions (``tool_tokens``, digest ``tools_key``) come before everything else in
+    every prefix, as the API processes ``tools`` first (their own ``cache_control`` marks
+    no breakpoint here).
 
     Raises :class:`InvalidRequest` on a malformed ``cache_control``, a ``1h`` breakpoint
     after a ``5m`` one, or more than four breakpoints."""
-    markers = list(_markers(system, messages))
+    markers = list(_markers(system, messages, tool_tokens, tools_key))
     _check_order(markers)
     if len(markers) > MAX_BREAKPOINTS:
         raise InvalidRequest(
@@ -58,19 +67,22 @@ def anthropic_plan(system: Any, messages: Sequence[Mapping[str, Any]]) -> CacheP
     return CachePlan(tuple(marker.point for marker in markers))
 
 
-def _markers(system: Any, messages: Sequence[Mapping[str, Any]]) -> Iterator[_Marker]:
+def _markers(
+    system: Any, messages: Sequence[Mapping[str, Any]], tool_tokens: int, tools_key: bytes
+) -> Iterator[_Marker]:
     """Every ``cache_control`` in API order: system blocks, then message blocks."""
-    hasher = hashlib.sha256(b"anthropic\x1e")
+    hasher = hashlib.sha256(b"anthropic\x1e" + tools_key)
     blocks = system if isinstance(system, list) else [{"text": system or ""}]
-    yield from _block_markers(blocks, "system", hasher, base_tokens=0, overhead=0)
-    done = count_tokens("\n".join(str(block["text"]) for block in blocks))
+    yield from _block_markers(blocks, "system", hasher, base_tokens=tool_tokens, overhead=0)
+    done = tool_tokens + count_tokens("\n".join(str(block["text"]) for block in blocks))
     for index, message in enumerate(messages):
         content = message["content"]
         hasher.update(b"\x1e" + str(message["role"]).encode() + b"\x1f")
         blocks = content if isinstance(content, list) else [{"text": content}]
         where = f"messages.{index}.content"
         yield from _block_markers(blocks, where, hasher, done, TOKENS_PER_MESSAGE)
-        done += count_tokens(content_text(content)) + TOKENS_PER_MESSAGE
+        media_tokens = sum(found.tokens for found in content_media(content))
+        done += count_tokens(content_text(content)) + media_tokens + TOKENS_PER_MESSAGE
 
 
 def _block_markers(
@@ -80,16 +92,21 @@ def _block_markers(
     base_tokens: int,
     overhead: int,
 ) -> Iterator[_Marker]:
-    """The markers of one block list, feeding its text (newline-joined) to ``hasher``."""
+    """The markers of one block list, feeding its text (newline-joined) and the digests of
+    its media to ``hasher``."""
     texts: list[str] = []
+    media_tokens = 0
     for index, block in enumerate(blocks):
-        text = str(block["text"])
+        text = block_text(block)
         hasher.update(("\n" if texts else "").encode() + text.encode())
         texts.append(text)
+        for found in content_media([block]):
+            hasher.update(b"\x1d" + found.key)
+            media_tokens += found.tokens
         ttl = _cache_ttl(block, f"{where}.{index}")
         if ttl is None:
             continue
-        tokens = base_tokens + count_tokens("\n".join(texts)) + overhead
+        tokens = base_tokens + count_tokens("\n".join(texts)) + media_tokens + overhead
         point = Breakpoint(tokens, hasher.copy().digest(), TTLS_S[ttl])
         yield _Marker(f"{where}.{index}", ttl, point)
 
@@ -109,7 +126,7 @@ def _cache_ttl(block: Mapping[str, Any], where: str) -> str | None:
     ttl = control.get("ttl", "5m")
     if ttl not in TTLS_S:
         raise InvalidRequest(f"{where}.cache_control.ttl: Input should be '5m' or '1h'")
-    if not block["text"]:
+    if block.get("type", "text") == "text" and not block["text"]:
         raise InvalidRequest(f"{where}.text: cache_control cannot be set for empty text blocks")
     return str(ttl)
 
@@ -124,11 +141,13 @@ def _check_order(markers: Sequence[_Marker]) -> None:
 
 def automatic_plan(messages: Sequence[Mapping[str, Any]], prompt_tokens: int) -> CachePlan:
     """A breakpoint at every 128-token boundary of the chat messages serialized in order
-    (role, then text; 4 characters a token), up to the prompt's token count."""
+    (role, then text, then the hex digests of any images; 4 characters a token), up to
+    the prompt's token count."""
     if prompt_tokens < AUTOMATIC_BLOCK_TOKENS:
         return CachePlan(automatic=True)
     serialized = "".join(
-        f"{message['role']}\x1f{content_text(message['content'])}\x1e" for message in messages
+        f"{message['role']}\x1f{message_text(message)}{_media_keys(message)}\x1e"
+        for message in messages
     )
     block_chars = AUTOMATIC_BLOCK_TOKENS * CHARS_PER_TOKEN
     last_end = min(len(serialized), prompt_tokens * CHARS_PER_TOKEN)
@@ -139,3 +158,8 @@ def automatic_plan(messages: Sequence[Mapping[str, Any]], prompt_tokens: int) ->
         tokens = end // CHARS_PER_TOKEN
         points.append(Breakpoint(tokens, hasher.copy().digest(), FIVE_MINUTES_S))
     return CachePlan(tuple(points), automatic=True)
+
+
+def _media_keys(message: Mapping[str, Any]) -> str:
+    """The digests of a message's images, so prompts differing only in them differ."""
+    return "".join(found.key.hex() for found in content_media(message.get("content")))

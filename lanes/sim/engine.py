@@ -10,23 +10,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from lanes.sim.answers import PLAIN, ReplyPlan, ToolCall, compose
 from lanes.sim.buckets import BucketState, Denial
 from lanes.sim.instances import InstanceState
 from lanes.sim.profiles import Fault, Profile
 from lanes.sim.prompt_cache import NO_CACHE, NO_USAGE, CacheLookup, CachePlan, CacheUsage, cacheable
-from lanes.sim.replies import Prompt, count_tokens, generate_reply
+from lanes.sim.replies import Prompt
 from lanes.sim.wire import Reply
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
     """A validated completion request. ``max_tokens=None``: no cap but the context window;
-    ``cache``: the prompt's cacheable prefixes."""
+    ``cache``: the prompt's cacheable prefixes; ``plan``: its tools and output format;
+    ``stream``: answer with server-sent events; ``stream_usage``: OpenAI's
+    ``stream_options.include_usage``."""
 
     model: str
     prompt: Prompt
     max_tokens: int | None
     cache: CachePlan = NO_CACHE
+    plan: ReplyPlan = PLAIN
+    stream: bool = False
+    stream_usage: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +50,11 @@ class Served:
     instance-wide ones; they are what the rate-limit headers describe.
 
     ``input_tokens`` are the prompt tokens neither read from nor written to the cache;
-    with ``cache``'s reads and writes they add up to :attr:`prompt_tokens`."""
+    with ``cache``'s reads and writes they add up to :attr:`prompt_tokens`.
+
+    A streamed call is served (settled, billed, its cache written) without waiting: its
+    latency is left for the stream, whose first content comes ``first_token_s`` after the
+    start and whose last comes ``latency_s`` after it."""
 
     text: str
     input_tokens: int
@@ -52,6 +62,9 @@ class Served:
     truncated: bool
     limits: list[BucketState]
     cache: CacheUsage = NO_USAGE
+    tool_calls: tuple[ToolCall, ...] = ()
+    latency_s: float = 0.0
+    first_token_s: float = 0.0
 
     @property
     def prompt_tokens(self) -> int:
@@ -62,6 +75,14 @@ class Served:
 @dataclass(frozen=True, slots=True)
 class UnknownModel:
     model: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsupported:
+    """The model cannot take the request's input (images or documents on a text-only
+    model); ``message`` says so."""
+
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +111,7 @@ class Abandoned:
     """The server is stopping while the call waited: close without answering."""
 
 
-Outcome = Served | UnknownModel | TooLong | Injected | Limited | Abandoned
+Outcome = Served | UnknownModel | Unsupported | TooLong | Injected | Limited | Abandoned
 
 
 def latency_s(profile: Profile, rng: random.Random) -> float:
@@ -125,10 +146,12 @@ def _limited_input(call: Call, usage: CacheUsage) -> int:
     return call.prompt.input_tokens - usage.read_tokens
 
 
-def output_cap(call: Call, profile: Profile) -> UnknownModel | TooLong | int:
+def output_cap(call: Call, profile: Profile) -> UnknownModel | Unsupported | TooLong | int:
     """The output cap for ``call`` on ``profile``, or why it cannot be served at all."""
     if not profile.serves(call.model):
         return UnknownModel(call.model)
+    if call.prompt.media_count and call.model in profile.text_only_models:
+        return Unsupported(f"model {call.model} does not support image or document input")
     return check_size(call, profile)
 
 
@@ -146,8 +169,8 @@ def serve(state: InstanceState, call: Call, runtime: Runtime) -> Outcome:
         return Injected(fault, state.limit_states(call.model))
     if fault is not None and runtime.stopping.wait(fault.delay_s):
         return Abandoned()
-    text, truncated = generate_reply(call.model, call.prompt, cap)
-    output_tokens = count_tokens(text)
+    answer = compose(call.model, call.prompt, call.plan, cap)
+    output_tokens = answer.output_tokens
     # Without max_tokens the real APIs estimate output; here the exact reply is known.
     charged = call.max_tokens if call.max_tokens is not None else output_tokens
     cached = _look_up_cache(state, call)
@@ -156,13 +179,24 @@ def serve(state: InstanceState, call: Call, runtime: Runtime) -> Outcome:
     if denial is not None:
         return Limited(denial, state.limit_states(call.model))
     delay_s = latency_s(profile, runtime.rng)
-    if delay_s > 0 and runtime.stopping.wait(delay_s):
+    if not call.stream and delay_s > 0 and runtime.stopping.wait(delay_s):
         return Abandoned()
     input_tokens = call.prompt.input_tokens - usage.read_tokens - usage.write_tokens
     state.settle(call.model, input_tokens, charged, output_tokens, usage)
     state.prompt_cache.store(call.model, cached.stores)
     limits = state.limit_states(call.model)
-    return Served(text, input_tokens, output_tokens, truncated, limits, usage)
+    streamed_s = delay_s if call.stream else 0.0
+    return Served(
+        answer.text,
+        input_tokens,
+        output_tokens,
+        answer.truncated,
+        limits,
+        usage,
+        answer.tool_calls,
+        latency_s=streamed_s,
+        first_token_s=streamed_s * profile.first_token_fraction,
+    )
 
 
 class Dialect(Protocol):

@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from lanes.sim import openai_content, openai_stream, tool_specs
 from lanes.sim.buckets import BucketState
 from lanes.sim.cache_prefixes import automatic_plan
 from lanes.sim.engine import (
@@ -19,6 +20,7 @@ from lanes.sim.engine import (
     Served,
     TooLong,
     UnknownModel,
+    Unsupported,
 )
 from lanes.sim.profiles import Fault, Profile
 from lanes.sim.replies import Prompt
@@ -28,12 +30,19 @@ from lanes.sim.validate import (
     optional_int,
     optional_number,
     parse_json_object,
-    reject_stream,
     require_str,
+    stream_flag,
 )
-from lanes.sim.wire import DROP, Reply, bearer_token, json_reply, retry_after_headers
+from lanes.sim.wire import (
+    DROP,
+    Reply,
+    bearer_token,
+    json_reply,
+    retry_after_headers,
+    stream_reply,
+)
 
-ROLES = ("system", "developer", "user", "assistant")
+ROLES = ("system", "developer", "user", "assistant", "tool")
 OVERLOADED_STATUS = 503
 """What the ``"529"`` fault answers here: OpenAI-style servers say overloaded with 503."""
 _ERRORS: dict[int, tuple[str, str | None]] = {
@@ -81,12 +90,55 @@ def _max_tokens(payload: Mapping[str, Any]) -> int | None:
     return newer if newer is not None else older
 
 
+def _include_usage(payload: Mapping[str, Any], stream: bool) -> bool:
+    options = payload.get("stream_options")
+    if options is None:
+        return False
+    if not stream:
+        raise InvalidRequest(
+            "Invalid value for 'stream_options': 'stream_options' is only allowed "
+            "when 'stream' is set to true."
+        )
+    if not isinstance(options, dict):
+        raise InvalidRequest("Invalid type for 'stream_options': expected an object")
+    return options.get("include_usage") is True
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{_ids.getrandbits(96):024x}"
+
+
+def _message(served: Served) -> dict[str, Any]:
+    """The assistant message: its text, or null content and the tool calls."""
+    if not served.tool_calls:
+        return {"role": "assistant", "content": served.text}
+    calls = [
+        {
+            "id": tc.id,
+            "type": "function",
+            "function": {"name": tc.name, "arguments": tc.arguments},
+        }
+        for tc in served.tool_calls
+    ]
+    return {"role": "assistant", "content": served.text or None, "tool_calls": calls}
+
+
+def _finish_reason(served: Served) -> str:
+    if served.truncated:
+        return "length"
+    return "tool_calls" if served.tool_calls else "stop"
+
+
 class OpenAIAPI:
     """Validation and rendering for chat completions. Stateless; share one instance.
 
     Unknown request fields are ignored, as LiteLLM and Ollama do. Prompts are cached
     automatically, as OpenAI does: ``prompt_tokens`` is the whole prompt and
-    ``prompt_tokens_details.cached_tokens`` the part read from the cache.
+    ``prompt_tokens_details.cached_tokens`` the part read from the cache. Content parts
+    follow :mod:`lanes.sim.openai_content`, tools and ``response_format``
+    :mod:`lanes.sim.tool_specs` and :mod:`lanes.sim.answers`, streams
+    :mod:`lanes.sim.openai_stream`. A streamed call that the ``drop`` fault hits sends its
+    first chunk and then hangs up.
     """
 
     def check_headers(self, headers: Mapping[str, str], profile: Profile) -> Reply | None:
@@ -96,20 +148,25 @@ class OpenAIAPI:
 
     def parse(self, body: bytes) -> Call:
         payload = parse_json_object(body)
-        reject_stream(payload)
+        stream = stream_flag(payload)
+        include_usage = _include_usage(payload, stream)
         model = require_str(payload, "model")
-        messages = check_messages(payload.get("messages"), ROLES)
+        messages = check_messages(payload.get("messages"), ROLES, openai_content.check_message)
+        openai_content.check_tool_pairs(messages)
         optional_number(payload, "temperature", 0.0, 2.0)
         optional_number(payload, "top_p", 0.0, 1.0)
         if payload.get("n") not in (None, 1):
             raise InvalidRequest("n: only n=1 is simulated")
-        prompt = Prompt.of(messages)
+        plan = tool_specs.openai_plan(payload, messages)
+        prompt = Prompt.of(messages, tool_tokens=tool_specs.tool_tokens(payload.get("tools")))
         cache = automatic_plan(messages, prompt.input_tokens)
-        return Call(model, prompt, _max_tokens(payload), cache)
+        return Call(model, prompt, _max_tokens(payload), cache, plan, stream, include_usage)
 
     def render(self, outcome: Outcome, call: Call) -> Reply:
         if isinstance(outcome, Served):
             return self._completion(outcome, call)
+        if isinstance(outcome, Unsupported):
+            return self.error(400, outcome.message, code="invalid_value")
         if isinstance(outcome, UnknownModel):
             message = f"The model `{outcome.model}` does not exist or you do not have access to it."
             return self.error(404, message, code="model_not_found")
@@ -126,6 +183,9 @@ class OpenAIAPI:
             kind = "requests" if denial.name == "requests" else "tokens"
             return self.error(429, message, error_type=kind, headers=headers)
         if isinstance(outcome, Injected):
+            if call.stream and outcome.fault.kind == "drop":
+                events = openai_stream.cut_stream(_completion_id(), int(time.time()), call.model)
+                return stream_reply(events, {})
             return self._fault(outcome.fault, outcome.limits)
         assert isinstance(outcome, Abandoned)
         return DROP
@@ -157,15 +217,15 @@ class OpenAIAPI:
 
     def _completion(self, served: Served, call: Call) -> Reply:
         payload = {
-            "id": f"chatcmpl-{_ids.getrandbits(96):024x}",
+            "id": _completion_id(),
             "object": "chat.completion",
             "created": int(time.time()),
             "model": call.model,
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": served.text},
-                    "finish_reason": "length" if served.truncated else "stop",
+                    "message": _message(served),
+                    "finish_reason": _finish_reason(served),
                 }
             ],
             "usage": {
@@ -178,7 +238,12 @@ class OpenAIAPI:
                 },
             },
         }
-        return json_reply(200, payload, ratelimit_headers(served.limits))
+        headers = ratelimit_headers(served.limits)
+        if not call.stream:
+            return json_reply(200, payload, headers)
+        first_s, last_s = served.first_token_s, served.latency_s
+        events = openai_stream.completion_stream(payload, call.stream_usage, first_s, last_s)
+        return stream_reply(events, headers)
 
     def _too_long(self, outcome: TooLong) -> Reply:
         completion = outcome.requested_tokens - outcome.input_tokens

@@ -16,7 +16,7 @@ from typing import Any
 from lanes.sim.batches import Batch, BatchStore, Exchange, Pending, Result
 from lanes.sim.openai_api import OPENAI
 from lanes.sim.uploads import new_id
-from lanes.sim.validate import InvalidRequest, parse_json_object, require_str
+from lanes.sim.validate import InvalidRequest, parse_json_object, reject_stream, require_str
 from lanes.sim.wire import Reply, json_reply
 
 PREFIX = "/v1/batches"
@@ -118,6 +118,7 @@ def _line(raw: bytes, seen: set[str]) -> tuple[Pending, str | None]:
     model = body.get("model")
     named = model if isinstance(model, str) else None
     try:
+        reject_stream(body)
         return Pending(custom_id, OPENAI.parse(json.dumps(body).encode())), named
     except InvalidRequest as exc:
         return Pending(custom_id, None, str(exc)), named

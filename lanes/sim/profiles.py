@@ -35,7 +35,9 @@ class Profile(BaseModel):
     ``requests_per_min``, ``input_tokens_per_min`` and ``output_tokens_per_min``.
     ``latency_s`` is the mean added to every successful answer, spread uniformly by
     ``±latency_jitter_s`` (never below 0). ``prompt_cache`` and ``cache_min_tokens`` steer
-    :mod:`lanes.sim.prompt_cache`. The ``batch_*`` fields steer the batch endpoints
+    :mod:`lanes.sim.prompt_cache`. A streamed answer spreads the same latency over its
+    events: the first content after ``first_token_fraction`` of it, the rest evenly over
+    the remainder. The ``batch_*`` fields steer the batch endpoints
     (:mod:`lanes.sim.batches`), whose requests never draw on the per-minute limits.
     """
 
@@ -82,6 +84,16 @@ class Profile(BaseModel):
     cache_min_tokens: dict[str, Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict,
         description="model -> shortest cacheable prefix in tokens, instead of the built-in one",
+    )
+    text_only_models: tuple[str, ...] = Field(
+        default=(),
+        description="models that refuse image and document input with a 400",
+    )
+    first_token_fraction: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="share of a streamed call's latency before its first content arrives",
     )
 
     @model_validator(mode="after")

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lanes.sim.content import content_media, content_text, message_text
+
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
 """Role markers and separators a real tokenizer adds around each message."""
@@ -31,53 +33,64 @@ def count_tokens(text: str) -> int:
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
-def content_text(content: str | Sequence[Mapping[str, Any]]) -> str:
-    """The text of a message body: a string, or text blocks joined by newlines."""
-    if isinstance(content, str):
-        return content
-    return "\n".join(str(block["text"]) for block in content)
-
-
 @dataclass(frozen=True, slots=True)
 class Prompt:
     """A conversation reduced to what replies and token counts depend on.
 
     System-role messages (OpenAI's ``system``/``developer``) are folded into ``system`` so
-    the same conversation gets the same reply through either API.
+    the same conversation gets the same reply through either API. ``extra_tokens`` are
+    those no text holds: images, documents and tool definitions; ``media_count`` and
+    ``media_key`` (a digest of every image and document) tell the media apart.
     """
 
     system: str
     turns: tuple[tuple[str, str], ...]
+    extra_tokens: int = 0
+    media_count: int = 0
+    media_key: bytes = b""
     input_tokens: int = field(init=False, compare=False)
-    """System tokens plus each turn's tokens and its per-message overhead."""
+    """System tokens plus each turn's tokens and its per-message overhead, plus
+    ``extra_tokens``."""
 
     def __post_init__(self) -> None:
         turn_tokens = sum(count_tokens(text) + TOKENS_PER_MESSAGE for _, text in self.turns)
         # Computed once: every call reads it several times (window, limits, usage).
-        object.__setattr__(self, "input_tokens", count_tokens(self.system) + turn_tokens)
+        total = count_tokens(self.system) + turn_tokens + self.extra_tokens
+        object.__setattr__(self, "input_tokens", total)
 
     @classmethod
     def of(
         cls,
         messages: Sequence[Mapping[str, Any]],
         system: str | Sequence[Mapping[str, Any]] | None = None,
+        tool_tokens: int = 0,
     ) -> Prompt:
+        """``tool_tokens``: what the request's tool definitions count."""
         system_parts = [content_text(system)] if system else []
         turns: list[tuple[str, str]] = []
+        media = [found for m in messages for found in content_media(m.get("content"))]
         for message in messages:
-            text = content_text(message["content"])
+            text = message_text(message)
             if message["role"] in SYSTEM_ROLES:
                 system_parts.append(text)
             else:
                 turns.append((str(message["role"]), text))
-        return cls(system="\n".join(system_parts), turns=tuple(turns))
+        return cls(
+            system="\n".join(system_parts),
+            turns=tuple(turns),
+            extra_tokens=tool_tokens + sum(found.tokens for found in media),
+            media_count=len(media),
+            media_key=b"".join(found.key for found in media),
+        )
 
     def digest(self, model: str) -> bytes:
-        """SHA-256 of the model, the system text and every turn, role included."""
+        """SHA-256 of the model, the system text, every turn (role included) and the media."""
         hasher = hashlib.sha256(model.encode())
         hasher.update(b"\x1e" + self.system.encode())
         for role, text in self.turns:
             hasher.update(b"\x1e" + role.encode() + b"\x1f" + text.encode())
+        if self.media_key:
+            hasher.update(b"\x1d" + self.media_key)
         return hasher.digest()
 
 

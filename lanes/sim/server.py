@@ -4,6 +4,11 @@ A thread serves each connection (keep-alive, HTTP/1.1), so a slow simulated call
 holds its own connection. Responses are written in a single send with TCP_NODELAY set,
 which keeps a zero-latency round trip well under a millisecond of server time.
 
+A streamed answer (:class:`~lanes.sim.wire.EventStream`) goes out with chunked transfer
+encoding, so the connection stays open for the next request; its events are written as
+they fall due and a stop of the server hangs up mid-stream. The call stays in flight in
+the instance's stats until its stream ends.
+
 Besides the completion endpoints each instance serves both providers' batch APIs
 (:mod:`lanes.sim.anthropic_batches`, :mod:`lanes.sim.openai_batches` over
 :mod:`lanes.sim.openai_files`), whose state lives in a :class:`~lanes.sim.batches.BatchBook`.
@@ -12,10 +17,12 @@ Besides the completion endpoints each instance serves both providers' batch APIs
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -28,7 +35,7 @@ from lanes.sim.engine import Dialect, Runtime, serve
 from lanes.sim.instances import InstanceState, Registry
 from lanes.sim.openai_api import OPENAI
 from lanes.sim.validate import InvalidRequest
-from lanes.sim.wire import Reply
+from lanes.sim.wire import EventStream, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -134,15 +141,26 @@ def _complete(
     body: bytes,
     runtime: Runtime,
 ) -> Reply:
-    """One completion call, counted in the instance's stats whatever happens."""
+    """One completion call, counted in the instance's stats whatever happens; a streamed
+    one only once its stream is over (a stream cut short counts as dropped)."""
     state.begin()
     status: int | None = 500  # an exception below reaches the caller as a 500
+    streaming = False
     try:
         reply = _answer(dialect, state, headers, body, runtime)
         status = None if reply.drop else reply.status
+        if reply.stream is not None:
+            streaming = True
+            code = reply.status
+
+            def finished(whole: bool) -> None:
+                state.end(code if whole else None)
+
+            return dataclasses.replace(reply, finished=finished)
         return reply
     finally:
-        state.end(status)
+        if not streaming:
+            state.end(status)
 
 
 def _under(endpoint: str, prefix: str) -> tuple[str, ...] | None:
@@ -266,22 +284,68 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BodyError(413, f"request exceeds the maximum size of {limit} bytes")
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send(self, reply: Reply) -> None:
-        if reply.drop:
-            self.close_connection = True
-            return
+    def _head(self, reply: Reply, length_line: str) -> bytes:
         lines = [
             f"HTTP/1.1 {reply.status} {reply.reason}",
             f"content-type: {reply.content_type}",
-            f"content-length: {len(reply.body)}",
+            length_line,
             f"date: {self.date_time_string()}",
             "server: lanes-sim",
         ]
         lines.extend(f"{name}: {value}" for name, value in reply.headers.items())
         if self.close_connection:
             lines.append("connection: close")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def _send(self, reply: Reply) -> None:
+        if reply.drop:
+            self.close_connection = True
+            return
+        if reply.stream is not None:
+            self._send_stream(reply, reply.stream)
+            return
+        head = self._head(reply, f"content-length: {len(reply.body)}")
         try:
             self.wfile.write(head + reply.body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _send_stream(self, reply: Reply, events: EventStream) -> None:
+        whole = False
+        try:
+            head = self._head(reply, "transfer-encoding: chunked")
+            self.wfile.write(head + _chunk(events.head))
+            whole = not events.cut and self._paced(events)
+            if whole:
+                self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            whole = False
+        finally:
+            if not whole:
+                self.close_connection = True
+            if reply.finished is not None:
+                reply.finished(whole)
+
+    def _paced(self, events: EventStream) -> bool:
+        """Write the deltas as they fall due, then the tail; False if the server stopped."""
+        stopping = self.server.runtime.stopping
+        start = time.monotonic()
+        due = [*events.schedule(), events.last_s]
+        parts = [*events.deltas, events.tail]
+        buffered = b""
+        for at, part in zip(due, parts, strict=True):
+            wait_s = at - (time.monotonic() - start)
+            if wait_s > 0:
+                if buffered:
+                    self.wfile.write(_chunk(buffered))
+                    buffered = b""
+                if stopping.wait(wait_s):
+                    return False
+            buffered += part
+        self.wfile.write(_chunk(buffered))
+        return True
+
+
+def _chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (an empty one would end the body, so none is sent)."""
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n" if data else b""

@@ -4,7 +4,7 @@ whose text follows the real APIs' ``field: problem`` style."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
@@ -65,8 +65,19 @@ def check_content(content: Any, where: str) -> None:
             raise InvalidRequest(f"{where}.{index}.text: Input should be a valid string")
 
 
-def check_messages(value: Any, roles: Sequence[str]) -> list[dict[str, Any]]:
-    """A non-empty list of ``{"role", "content"}`` with a role from ``roles``."""
+MessageCheck = Callable[[dict[str, Any], str], None]
+"""Checks one message (its role already checked) at ``messages.<index>``."""
+
+
+def _text_message(message: dict[str, Any], where: str) -> None:
+    check_content(message.get("content"), f"{where}.content")
+
+
+def check_messages(
+    value: Any, roles: Sequence[str], check: MessageCheck = _text_message
+) -> list[dict[str, Any]]:
+    """A non-empty list of ``{"role", "content"}`` with a role from ``roles``, each
+    message passing ``check`` (by default: text content only)."""
     if value is None:
         raise InvalidRequest("messages: Field required")
     if not isinstance(value, list) or not value:
@@ -77,10 +88,19 @@ def check_messages(value: Any, roles: Sequence[str]) -> list[dict[str, Any]]:
         if message.get("role") not in roles:
             allowed = ", ".join(repr(role) for role in roles)
             raise InvalidRequest(f"messages.{index}.role: Input should be one of {allowed}")
-        check_content(message.get("content"), f"messages.{index}.content")
+        check(message, f"messages.{index}")
     return value
 
 
+def stream_flag(payload: Mapping[str, Any]) -> bool:
+    """Whether the request asks for a stream (``stream`` must be a boolean)."""
+    value = payload.get("stream")
+    if value is not None and not isinstance(value, bool):
+        raise InvalidRequest("stream: Input should be a valid boolean")
+    return value is True
+
+
 def reject_stream(payload: Mapping[str, Any]) -> None:
-    if payload.get("stream"):
-        raise InvalidRequest("stream: streaming is not simulated; send stream=false")
+    """Batch requests cannot stream, in either API."""
+    if stream_flag(payload):
+        raise InvalidRequest("stream: streaming is not supported in batch requests")

@@ -129,9 +129,12 @@ def test_messages_missing_version_header_is_rejected(http: httpx.Client) -> None
     assert "anthropic-version" in response.json()["error"]["message"]
 
 
-def test_messages_stream_is_rejected(claude: anthropic.Anthropic) -> None:
-    with pytest.raises(anthropic.BadRequestError, match="streaming is not simulated"):
-        claude.messages.create(model=SONNET, max_tokens=10, messages=HELLO, stream=True)
+def test_messages_stream_must_be_a_boolean(http: httpx.Client) -> None:
+    body = {"model": SONNET, "max_tokens": 10, "messages": HELLO, "stream": "yes"}
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    response = http.post("/claude1/v1/messages", json=body, headers=headers)
+    assert response.status_code == 400
+    assert "stream" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -149,12 +152,12 @@ def test_messages_stream_is_rejected(claude: anthropic.Anthropic) -> None:
                 "max_tokens": 5,
                 "messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}],
             },
-            "only text blocks",
+            "source.type",
         ),
         ({"model": SONNET, "max_tokens": 5, "messages": HELLO, "temperature": 3}, "temperature"),
         (
-            {"model": SONNET, "max_tokens": 5, "messages": HELLO, "tools": []},
-            "tools: not simulated",
+            {"model": SONNET, "max_tokens": 5, "messages": HELLO, "thinking": {}},
+            "thinking: not simulated",
         ),
         ({"model": SONNET, "max_tokens": 5, "messages": HELLO, "system": 7}, "system"),
         ({"model": SONNET, "max_tokens": 5, "messages": HELLO, "colour": "red"}, "colour: Extra"),

@@ -142,7 +142,8 @@ def test_chat_completion_fault_529_answers_503(sim: Simulator, http: httpx.Clien
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [
-        ({"stream": True}, "streaming is not simulated"),
+        ({"stream": "yes"}, "stream"),
+        ({"stream_options": {"include_usage": True}}, "stream_options"),
         ({"n": 2}, "n=1"),
         ({"messages": [{"role": "robot", "content": "x"}]}, "role"),
         ({"max_tokens": -1}, "max_tokens"),
