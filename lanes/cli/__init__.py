@@ -11,6 +11,7 @@ from lanes.cli import (  # noqa: F401  (importing registers the commands)
     compare,
     doctor,
     flower,
+    keys,
     mcp,
     metrics,
     pipeline,

@@ -24,16 +24,25 @@ event                 identity                                   table
 leaves a call that started and never settled; the redelivered message makes call 2. Both
 were billed by the provider, so both are in ``cost_tracking``: the first at its reservation
 (``settled`` false), the second at its real cost.
+
+The ledger also keeps the API keys lanes issues (:class:`KeyStore`): by their SHA-256 digest,
+never in plaintext.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+import secrets
 import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from lanes.kernel.errors import JobError
 
 
 class _Event(BaseModel):
@@ -297,7 +306,137 @@ class BudgetLimitRow(BaseModel):
     updated_at: float
 
 
-class Ledger(Protocol):
+# -- API keys ----------------------------------------------------------------------------------
+KEY_PREFIX = "lanes-"
+"""How every key lanes issues starts: ``lanes-`` and 43 URL-safe characters (256 random bits)."""
+KEY_ID_PREFIX = "key_"
+"""How every key's public id starts: ``key_`` and 12 hex digits."""
+KEY_ID = re.compile(rf"{KEY_ID_PREFIX}[0-9a-f]{{12}}")
+"""A key's id, whole (``fullmatch``)."""
+MAX_KEY_CHARS = 128
+"""Longer text is no key lanes issued: it is refused before it is hashed or looked up."""
+MAX_OWNER_CHARS = 128
+"""The longest project, user or label a key takes (a job's ``project`` and ``user`` too)."""
+
+
+class IssuedKey(BaseModel):
+    """A key just issued: the only time its plaintext exists outside the caller's hands."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str
+    key: str
+    project: str
+    user: str | None
+    name: str | None
+    created_at: float
+    """Epoch seconds."""
+
+
+class KeyOwner(BaseModel):
+    """Whom a live key speaks for: what a request made with it is billed and budgeted to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str
+    project: str
+    user: str | None
+
+
+class KeyRow(BaseModel):
+    """One issued key as it may be shown: never the key, never its digest."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str
+    project: str
+    user: str | None
+    name: str | None
+    last4: str
+    """The key's last four characters, to tell keys apart."""
+    created_at: float
+    revoked_at: float | None
+    """Epoch seconds; None while the key authenticates."""
+
+
+def new_key() -> str:
+    """A fresh key: :data:`KEY_PREFIX` and 256 bits from :mod:`secrets`."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_key_id() -> str:
+    return KEY_ID_PREFIX + secrets.token_hex(6)
+
+
+def key_digest(key: str) -> str | None:
+    """The SHA-256 hex digest a key is stored and looked up by; None for text that cannot be a
+    key lanes issued (wrong prefix, too long, not ASCII), which matches nothing.
+
+    A plain, fast hash is enough: a key carries 256 random bits, so nobody can guess one from
+    its digest however many they try per second; slow password hashes (bcrypt, scrypt) exist
+    for low-entropy secrets and would only slow down every request."""
+    if not key.startswith(KEY_PREFIX) or len(key) > MAX_KEY_CHARS or not key.isascii():
+        return None
+    return hashlib.sha256(key.encode("ascii")).hexdigest()
+
+
+def same_digest(stored: str, given: str) -> bool:
+    """Whether two digests are equal, compared in constant time."""
+    return hmac.compare_digest(stored.encode("ascii"), given.encode("ascii"))
+
+
+def check_key_owner(project: str, user: str | None, name: str | None) -> None:
+    """:class:`~lanes.kernel.errors.JobError` (exit 2) unless ``project`` and, when given,
+    ``user`` and ``name`` are 1 to :data:`MAX_OWNER_CHARS` characters of UTF-8 text without
+    control characters."""
+    _check_owner_text("project", project)
+    for what, value in (("user", user), ("name", name)):
+        if value is not None:
+            _check_owner_text(what, value)
+
+
+def _check_owner_text(what: str, value: str) -> None:
+    if not value.strip():
+        raise JobError(
+            f"a key's {what} may not be empty or blank; give one with a visible character"
+        )
+    if len(value) > MAX_OWNER_CHARS:
+        raise JobError(
+            f"a key's {what} is {len(value)} characters long; give at most {MAX_OWNER_CHARS}"
+        )
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        raise JobError(f"a key's {what} {value!r} holds control characters; give printable text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise JobError(f"a key's {what} {value!r} is not UTF-8 text; give valid text") from None
+
+
+class KeyStore(Protocol):
+    """The keys callers of the HTTP front door authenticate with, each mapped to a project (and
+    a user). Only a key's SHA-256 digest is kept (:func:`key_digest`); its plaintext is handed
+    out once, by :meth:`create_key`."""
+
+    def create_key(self, project: str, user: str | None, name: str | None, at: float) -> IssuedKey:
+        """Issue a key for ``project`` (and ``user``), labelled ``name``, at ``at`` (epoch
+        seconds); JobError (exit 2) for an owner :func:`check_key_owner` refuses."""
+        ...
+
+    def key_owner(self, key: str) -> KeyOwner | None:
+        """Whom ``key`` speaks for; None for a key that is unknown, malformed or revoked."""
+        ...
+
+    def keys(self) -> list[KeyRow]:
+        """Every key issued, revoked ones included, oldest first."""
+        ...
+
+    def revoke_key(self, key_id: str, at: float) -> bool:
+        """Stop ``key_id`` from authenticating from ``at`` on: True when such a key exists
+        (revoked now, or already: its first revocation time is kept), False otherwise."""
+        ...
+
+
+class Ledger(KeyStore, Protocol):
     """The durable truth (SQL). Writes are idempotent per event identity."""
 
     def write(self, events: Sequence[LedgerEvent]) -> int:

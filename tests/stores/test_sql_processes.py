@@ -126,7 +126,7 @@ def test_sql_processes_writing_overlapping_batches_record_each_event_once(
     assert row_counts(config) == {
         "routing_decisions": JOBS, "routing_outcomes": JOBS, "cost_tracking": JOBS,
         "rate_limit_events": JOBS // 4, "fallback_events": JOBS // 4,
-        "model_performance": 2, "budget_tracking": 0,
+        "model_performance": 2, "budget_tracking": 0, "api_keys": 0,
     }  # fmt: skip
     ledger = open_ledger(config, migrate=False)
     since = datetime.fromtimestamp(now - 86400, UTC)

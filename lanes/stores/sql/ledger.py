@@ -24,12 +24,17 @@ from lanes.stores.ledger import (
     CostLine,
     Discounts,
     FallbackRate,
+    IssuedKey,
+    KeyOwner,
+    KeyRow,
     LaneStats,
     LedgerEvent,
     PerformanceRow,
     TaskOutcome,
     Unsettled,
+    check_key_owner,
 )
+from lanes.stores.sql import keys as sql_keys
 from lanes.stores.sql import reports
 from lanes.stores.sql.schema import (
     WRITE,
@@ -239,6 +244,24 @@ class SqlLedger:
         with self._writing() as conn:
             for table in (*forget, model_performance):
                 conn.execute(delete(table))
+
+    # -- API keys ----------------------------------------------------------------------------
+    def create_key(self, project: str, user: str | None, name: str | None, at: float) -> IssuedKey:
+        check_key_owner(project, user, name)  # before the transaction takes the write lock
+        with self._writing() as conn:
+            return sql_keys.create(conn, project, user, name, at)
+
+    def key_owner(self, key: str) -> KeyOwner | None:
+        with self._reading() as conn:
+            return sql_keys.owner(conn, key)
+
+    def keys(self) -> list[KeyRow]:
+        with self._reading() as conn:
+            return sql_keys.listing(conn)
+
+    def revoke_key(self, key_id: str, at: float) -> bool:
+        with self._writing() as conn:
+            return sql_keys.revoke(conn, key_id, at)
 
     def close(self) -> None:
         self._engine.dispose()

@@ -196,4 +196,19 @@ rate_limit_events = Table(
     UniqueConstraint("job_id", "step", "attempt", "call", name="uq_rate_limit_events_call"),
 )
 
+api_keys = Table(
+    "api_keys",
+    METADATA,
+    Column("key_id", String, primary_key=True),
+    Column("digest", String, nullable=False, unique=True, index=True),
+    Column("last4", String, nullable=False),
+    Column("project", String, nullable=False),
+    Column("user_name", String),
+    Column("name", String),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+"""The keys lanes issues: ``digest`` is the key's SHA-256 (hex), the key itself is never
+stored; ``key_id`` is its public name, to list and revoke it by."""
+
 VIEWS = ("v_daily_costs", "v_model_summary", "v_budget_status", "v_fallback_rates")
