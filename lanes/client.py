@@ -237,7 +237,7 @@ class Lanes:
 
     def job(self, job_id: str) -> JobHandle:
         """A handle on a job submitted earlier (by any process), by its id."""
-        return JobHandle(self.app.AsyncResult(job_id), decision=None)
+        return JobHandle(self.app.AsyncResult(job_id), decision=None, streams=self.stores.streams)
 
     def route(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> Decision:
         """Where ``job`` would go and why; enqueues nothing."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeout
@@ -12,8 +12,12 @@ from celery.result import AsyncResult
 from pydantic import ValidationError
 
 from lanes.broker.result import Result
+from lanes.broker.stream import FIRST, StreamEvent, StreamReader
 from lanes.kernel.errors import JobFailed, JobTimeout
 from lanes.router.decision import Decision
+
+STREAM_POLL_S = 0.25
+"""How long one read of a stream waits for an event before checking the job's result."""
 
 
 class JobHandle:
@@ -21,11 +25,17 @@ class JobHandle:
     job); ``instance`` the lane the first step was sent to."""
 
     def __init__(
-        self, result: AsyncResult, *, decision: Decision | None, instance: str | None = None
+        self,
+        result: AsyncResult,
+        *,
+        decision: Decision | None,
+        instance: str | None = None,
+        streams: StreamReader | None = None,
     ) -> None:
         self._result = result
         self.decision = decision
         self.instance = instance
+        self._streams = streams
 
     @property
     def id(self) -> str:
@@ -55,6 +65,63 @@ class JobHandle:
             await asyncio.sleep(delay_s)
             delay_s = min(delay_s * 1.5, 0.5)
         return self.get(timeout_s=1, raise_on_failure=raise_on_failure)
+
+    def stream(self, timeout_s: float | None = None) -> Iterator[StreamEvent]:
+        """The job's answer as it is generated, for a job submitted with ``stream: true``:
+        ``start``, ``text`` pieces, a ``restart`` when a retry or a fallback starts over (the
+        text before it is void), and last ``end`` (then :meth:`get` gives the result). A
+        reader that comes late reads from the start; a job answered without a streamed call
+        (from the response cache) gives its whole text in one piece. :class:`JobTimeout`
+        after ``timeout_s``."""
+        if self._streams is None:
+            raise JobFailed(f"job {self.id}: this handle cannot read streams")
+        return _follow(self, self._streams, timeout_s)
+
+    async def astream(self, timeout_s: float | None = None) -> AsyncIterator[StreamEvent]:
+        """:meth:`stream` without blocking the event loop (each read runs in a thread)."""
+        events = self.stream(timeout_s)
+        while True:
+            event = await asyncio.to_thread(next, events, None)
+            if event is None:
+                return
+            yield event
+
+
+def _follow(
+    handle: JobHandle, streams: StreamReader, timeout_s: float | None
+) -> Iterator[StreamEvent]:
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    after, texts = FIRST, 0
+    while True:
+        found = streams.read(handle.id, after, STREAM_POLL_S)
+        for position, event in found:
+            after = position
+            texts += event.kind == "text"
+            yield event
+            if event.kind == "end":
+                return
+        if not found and handle.ready():
+            yield from _closing(handle, streams, after, texts)
+            return
+        if deadline is not None and time.monotonic() > deadline:
+            raise JobTimeout(f"job {handle.id} not finished after {timeout_s}s")
+
+
+def _closing(
+    handle: JobHandle, streams: StreamReader, after: str, texts: int
+) -> Iterator[StreamEvent]:
+    """The end of a job whose result stands but whose stream did not say ``end``: what
+    reached the stream meanwhile, then the answer whole if none of it was streamed."""
+    for _, event in streams.read(handle.id, after, 0.001):
+        texts += event.kind == "text"
+        yield event
+        if event.kind == "end":
+            return
+    result = handle.get(timeout_s=1, raise_on_failure=False)
+    if not texts and result.ok and result.text:
+        yield StreamEvent(kind="text", text=result.text)
+    yield StreamEvent(kind="end", instance=result.instance, model=result.model,
+                      status=result.status)  # fmt: skip
 
 
 def given_up(handle: JobHandle, reason: str) -> Result:

@@ -26,7 +26,12 @@ class Result(BaseModel):
     """Index of the fallback-chain step the job ended on."""
     attempt: int = Field(ge=0)
     text: str = ""
+    """The answer's text (its text blocks joined); with ``output_schema``, the JSON."""
+    content: list[dict[str, Any]] = Field(default_factory=list)
+    """The answer as Messages API blocks: ``text`` and ``tool_use`` (``id``, ``name``,
+    ``input``)."""
     stop_reason: str | None = None
+    """``end_turn``, ``max_tokens``, ``stop_sequence`` or ``tool_use``."""
     usage: dict[str, int] = Field(default_factory=dict)
     """The provider's usage fields (input, output, cache read and cache creation tokens)."""
     input_tokens: int = Field(default=0, ge=0)
@@ -65,6 +70,11 @@ class Result(BaseModel):
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """The answer's ``tool_use`` blocks: the calls the model asks the caller to make."""
+        return [block for block in self.content if block.get("type") == "tool_use"]
 
     @property
     def metered_input_tokens(self) -> int:

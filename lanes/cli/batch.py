@@ -89,6 +89,12 @@ def batch(
         help="A text file every line's job reads first (a shared instruction or document),"
         " sent as a cacheable prefix.",
     ),
+    schema: Path | None = typer.Option(
+        None,
+        "--schema",
+        help="A JSON Schema (of an object) every line's answer must match, for lines that"
+        " do not set output_schema: each result's text is then that JSON.",
+    ),
     timeout_s: float | None = typer.Option(
         None,
         "--timeout",
@@ -113,6 +119,7 @@ def batch(
         "deadline_s": deadline_s,
         "economy": economy or None,
         "cache_prefix": _read_prefix(cache_prefix, config.max_job_bytes) if cache_prefix else None,
+        "output_schema": _read_schema(schema) if schema else None,
     }
     stop = BatchStop()
     with (
@@ -158,6 +165,19 @@ def _read_prefix(path: Path, limit: int) -> str:
     if not text.strip():
         raise typer.BadParameter(f"{path} is empty", param_hint="--cache-prefix")
     return text
+
+
+def _read_schema(path: Path) -> dict[str, Any]:
+    """The JSON Schema of ``--schema``: one JSON object that is a valid schema of an object."""
+    from lanes.cli.app import read_json_object
+    from lanes.kernel.errors import JobError
+    from lanes.router.content import object_schema
+
+    data = read_json_object(path, "--schema file")
+    try:
+        return object_schema(data)
+    except ValueError as exc:
+        raise JobError(f"--schema file {path} {exc}") from None
 
 
 class _Display:

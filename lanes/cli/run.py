@@ -6,6 +6,7 @@ Commands import the client (Celery, Redis) when they run, so ``lanes --help`` st
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,6 +99,9 @@ def run(
     timeout_s: float = typer.Option(
         600.0, "--timeout", min=0.1, help="Seconds to wait for the result (0.1 or more)."
     ),
+    stream: bool = typer.Option(
+        False, "--stream", help="Print the answer as it is generated (not with --json)."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Submit one job to a running deployment (see `lanes up`) and print its result."""
@@ -117,11 +121,18 @@ def run(
         }
     else:
         raise JobError("give a PROMPT or --job FILE")
+    streaming = stream and not as_json
+    if streaming:
+        job["stream"] = True
     with Lanes.connect(state(ctx).config()) as lanes:
         handle = lanes.submit(job, strategy=strategy)
+        if streaming and lanes.unserved([handle.id]) is None:
+            print_stream(handle, timeout_s)
         result = wait_for(lanes, handle, timeout_s)
     if as_json:
         print_json(result.to_wire())
+    elif streaming:
+        err_console.print(foreign(_head(result), "dim"))
     else:
         show_result(result)
     if not result.ok:
@@ -148,6 +159,24 @@ def wait_for(lanes: Lanes, handle: JobHandle, timeout_s: float) -> Result:
 def show_result(result: Result) -> None:
     """A result for a person: where it ran (and whether the answer came from the response
     cache or the simulator), then the reply (or the error), as plain text."""
-    head = f"{result.instance}/{result.model} {result.status}{marks(result_row(result))}"
-    console.print(foreign(head, "bold"))
+    console.print(foreign(_head(result), "bold"))
     console.print(foreign(result.text or result.error or ""))
+
+
+def _head(result: Result) -> str:
+    return f"{result.instance}/{result.model} {result.status}{marks(result_row(result))}"
+
+
+def print_stream(handle: JobHandle, timeout_s: float) -> None:
+    """The answer's text on stdout as it comes; a restart said on stderr. Gives up quietly
+    at ``timeout_s``: the wait for the result that follows says why."""
+    try:
+        for event in handle.stream(timeout_s):
+            if event.kind == "text":
+                sys.stdout.write(foreign(event.text).plain)
+                sys.stdout.flush()
+            elif event.kind == "restart":
+                err_console.print(foreign(f"\n[restarted: {event.reason}]", "yellow"))
+    except JobTimeout:
+        pass
+    sys.stdout.write("\n")

@@ -133,3 +133,35 @@ def up(
         for line in stack_lines(stack):
             console.print(Text(line), highlight=False)
         serve_until_interrupted(stack, progress)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    port: int | None = typer.Option(None, "--port", help="Default: serve.port."),
+    host: str | None = typer.Option(None, "--host", help="Default: serve.host."),
+) -> None:
+    """Run the HTTP front door: the Anthropic Messages and OpenAI chat completions APIs, each
+    request a routed job, callers authenticated with keys from `lanes keys create`."""
+    import uvicorn
+
+    from lanes.broker.connection import require_redis_url
+    from lanes.client import Lanes
+    from lanes.serve.app import build_app
+    from lanes.serve.door import Door
+    from lanes.stores.sql import open_ledger
+
+    config = state(ctx).config()
+    spec = config.serve
+    lanes = Lanes(config, require_redis_url(config))
+    ledger = open_ledger(config)
+    door = Door(config, lanes, ledger)
+    bound_host, bound_port = host or spec.host, spec.port if port is None else port
+    console.print(f"[green]serving[/] on http://{bound_host}:{bound_port}/v1 (Ctrl-C stops)")
+    try:
+        uvicorn.run(build_app(door), host=bound_host, port=bound_port, log_level="warning",
+                    access_log=False)  # fmt: skip
+    finally:
+        door.close()
+        ledger.close()
+        lanes.close()

@@ -24,6 +24,7 @@ import redis
 from celery import Celery, group
 from celery import chain as celery_chain
 from celery.canvas import Signature
+from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
 from lanes.broker import counters as metrics
@@ -82,6 +83,7 @@ class Dispatcher:
         self._lane_state = lane_state or stores.lane_state
         self._pools = PoolBalancer(config, stores.counter, self._lane_state)
         self._prefixes = stores.prefixes
+        self._streams = stores.streams
 
     def prepare(
         self, job: Job | dict[str, Any], *, strategy: str | None = None, alone: bool = True
@@ -141,6 +143,11 @@ class Dispatcher:
         envelope, _ = self.prepare(job, strategy=strategy)
         return signature(self.app, envelope)
 
+    def _handle(
+        self, result: AsyncResult, decision: Decision | None, instance: str | None = None
+    ) -> JobHandle:
+        return JobHandle(result, decision=decision, instance=instance, streams=self._streams)
+
     def submit(self, job: Job | dict[str, Any], *, strategy: str | None = None) -> JobHandle:
         """Route and enqueue ``job``. Re-submitting the same job under an idempotency key
         returns the first one; another job under that key is refused."""
@@ -154,7 +161,7 @@ class Dispatcher:
             self._abandon(envelope.job)
             raise InfrastructureError(f"cannot enqueue job {envelope.job.id}: {exc}") from exc
         self._sent(envelope, decision)
-        return JobHandle(result, decision=decision, instance=envelope.instance)
+        return self._handle(result, decision, envelope.instance)
 
     def submit_group(
         self, jobs: Sequence[Job | dict[str, Any]], *, strategy: str | None = None
@@ -183,7 +190,7 @@ class Dispatcher:
                 continue
             envelope, decision, _ = item
             self._sent(envelope, decision)
-            handles.append(JobHandle(next(results), decision=decision, instance=envelope.instance))
+            handles.append(self._handle(next(results), decision, envelope.instance))
         return handles
 
     def submit_chain(
@@ -233,8 +240,8 @@ class Dispatcher:
         handles = []
         for envelope, decision in zip(envelopes, decisions, strict=True):
             self._sent(envelope, decision)
-            handles.append(JobHandle(self.app.AsyncResult(envelope.job.id), decision=decision,
-                                     instance=envelope.instance))  # fmt: skip
+            result = self.app.AsyncResult(envelope.job.id)
+            handles.append(self._handle(result, decision, envelope.instance))
         return handles
 
     def cancel(self, handles: Sequence[JobHandle], reason: str) -> list[Cancelled]:
@@ -293,8 +300,7 @@ class Dispatcher:
         self._jobs.record(result)
         metrics.decided(decision.strategy, envelope.instance)
         self._layers.after_answer(envelope, decision, result)
-        return JobHandle(self.app.AsyncResult(result.job_id), decision=decision,
-                         instance=envelope.instance)  # fmt: skip
+        return self._handle(self.app.AsyncResult(result.job_id), decision, envelope.instance)
 
     def _claimed(self, envelope: Envelope, decision: Decision, tracked: Tracked) -> JobHandle:
         """A job submitted before: the same job again gets a handle on the first one (nothing
@@ -302,7 +308,7 @@ class Dispatcher:
         job_id, key = envelope.job.id, envelope.job.idempotency_key
         match tracked.claim:
             case Claim.KEY_SAME:
-                return JobHandle(self.app.AsyncResult(tracked.job_id), decision=None)
+                return self._handle(self.app.AsyncResult(tracked.job_id), None)
             case Claim.KEY_CONFLICT:
                 raise JobError(
                     f"idempotency key {key!r} was used for another job ({tracked.job_id}): a key"
@@ -314,7 +320,7 @@ class Dispatcher:
                     " first job submitted under it (leave 'id' out to get a fresh one, or use"
                     " 'idempotency_key' to submit the same job again)"
                 )
-        return JobHandle(self.app.AsyncResult(job_id), decision=decision, instance=None)
+        return self._handle(self.app.AsyncResult(job_id), decision)
 
     def _abandon(self, job: Job) -> None:
         """Undo what a failed submit claimed, so that submitting again really sends the job.

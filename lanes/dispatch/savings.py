@@ -20,8 +20,8 @@ def batch_due_at(
     """When ``job`` is due, as a Unix time, if it goes to ``instance``'s batch API: it has
     slack enough (``economy``, or a ``deadline_s`` of ``batch.min_deadline_s`` or more) and
     the instance has a batch API, and more time than ``batch.withdraw_margin_s``. None: it
-    is a call."""
-    if not config.batches_on(instance):
+    is a call (always for a streaming job: its caller reads the answer as it comes)."""
+    if job.stream or not config.batches_on(instance):
         return None
     spec = config.batch
     deadline_s = job.deadline_s

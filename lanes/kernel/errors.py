@@ -18,7 +18,8 @@
         ├── ConnectionFailed   connection refused, reset or dropped
         ├── AuthFailed         401/402/403: the instance is disabled
         ├── BadRequest         400/404/422 and other non-retryable client errors
-        └── RequestTooLarge    413, or a prompt over the model's context window
+        ├── RequestTooLarge    413, or a prompt over the model's context window
+        └── BadAnswer          an answer that is not what was asked (JSON off its schema)
 
 Vendor exceptions (anthropic, httpx, redis) are translated at the boundary with
 ``raise ... from exc``; nothing above the boundary catches a vendor type.
@@ -139,11 +140,19 @@ class ProviderError(LanesError):
     retryable = False
 
     def __init__(
-        self, message: str, *, status: int | None = None, headers: dict[str, str] | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        usage: dict[str, int] | None = None,
     ) -> None:
         self.status = status
         self.headers = dict(headers or {})
         """The provider's rate-limit headers sent with the error (lower-case names)."""
+        self.usage = dict(usage or {})
+        """What the provider billed for the call (tokens by kind): empty but for an answer
+        that came back and was refused."""
         super().__init__(message)
 
 
@@ -198,3 +207,11 @@ class BadRequest(ProviderError):
 
 class RequestTooLarge(ProviderError):
     """HTTP 413, or a prompt that cannot fit the model's context window."""
+
+
+class BadAnswer(ProviderError):
+    """The provider answered, and was billed, but not with what was asked: JSON that does
+    not match the job's schema, tool arguments that are no JSON object. Another try, or
+    another model, may do better; ``usage`` holds what this one cost."""
+
+    retryable = True

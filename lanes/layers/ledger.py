@@ -73,8 +73,19 @@ class LedgerAroundCall(CallLayer):
         self._sink.emit([CostEvent(**call.ids(), cost_usd=0.0, ok=False)])
 
     def after_failure(self, call: Call, exc: ProviderError, cooldown_s: float | None) -> None:
-        """The provider bills nothing for an error."""
-        events: list[LedgerEvent] = [CostEvent(**call.ids(), cost_usd=0.0, ok=False)]
+        """The provider bills nothing for an error, but for an answer refused after it came
+        (:class:`~lanes.kernel.errors.BadAnswer`: its usage is on the error)."""
+        env = call.env
+        cost = self._config.price_usd(env.instance, env.model, exc.usage, batch=env.batch)
+        events: list[LedgerEvent] = [
+            CostEvent(
+                **call.ids(),
+                cost_usd=cost,
+                ok=False,
+                input_tokens=exc.usage.get("input_tokens", 0),
+                output_tokens=exc.usage.get("output_tokens", 0),
+            )
+        ]
         if isinstance(exc, RateLimited):
             events.append(
                 RateLimitEvent(**call.ids(), cooldown_s=cooldown_s or 0.0, reason=str(exc))

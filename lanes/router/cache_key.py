@@ -8,7 +8,11 @@ serves the same question routed anywhere. What goes in, and why:
 field                 in?    why
 ====================  =====  ===============================================================
 messages (or prompt)  in     the question itself; a ``prompt`` equals one user message
-system                in     changes the answer; ``None`` and ``""`` both mean "no system"
+system                in     changes the answer; ``None`` and ``""`` both mean "no system";
+                             blocks count as their joined text
+top_p, stop_sequences in     change the answer; only set ones enter the key (keys of jobs
+tools, tool_choice,          without them stay as they were)
+output_schema
 temperature           in     0 asks for one answer, 1 for a sample; ``None`` (the provider's
                              default) stays distinct from an explicit value
 max_tokens            in     a smaller budget can cut the answer short
@@ -54,19 +58,41 @@ def normalize_text(value: str | None) -> str:
 def request_payload(job: Job, *, spec: CacheSpec) -> dict[str, Any]:
     """The normalised fields the key is the digest of (see the module docstring)."""
     messages = [
-        {"role": m["role"], "content": normalize_text(m["content"])} for m in job.as_messages()
+        {"role": m["role"], "content": _normalize_content(m["content"])} for m in job.as_messages()
     ]
     payload: dict[str, Any] = {
         "v": KEY_VERSION,
         "messages": messages,
-        "system": normalize_text(job.system),
+        "system": normalize_text(job.system_text()),
         "temperature": job.temperature,
         "max_tokens": job.max_tokens,
         "project": None if spec.share_across_projects else job.project,
     }
     if job.cache_prefix:  # only when set: the keys of jobs without one stay as they were
         payload["prefix"] = normalize_text(job.cache_prefix)
+    for name, value in _request_options(job).items():
+        if value is not None:  # likewise
+            payload[name] = value
     return payload
+
+
+def _normalize_content(content: Any) -> Any:
+    """Text normalised; blocks (images, tool calls and results) as they are."""
+    return normalize_text(content) if isinstance(content, str) else content
+
+
+def _request_options(job: Job) -> dict[str, Any]:
+    """The fields besides the conversation that change what a provider answers."""
+    dumped = job.model_dump(
+        mode="json", include={"tools", "tool_choice", "output_schema"}, exclude_none=True
+    )
+    return {
+        "top_p": job.top_p,
+        "stop_sequences": job.stop_sequences,
+        "tools": dumped.get("tools"),
+        "tool_choice": dumped.get("tool_choice"),
+        "output_schema": dumped.get("output_schema"),
+    }
 
 
 def store_key(job: Job, *, spec: CacheSpec) -> str | None:

@@ -68,6 +68,8 @@ class Candidate:
     context_window: int
     max_output_tokens: int
     strengths: Mapping[str, int]
+    features: frozenset[str]
+    """What the model takes besides text (``models.<name>.features``)."""
     index: int
     """Position in config order; the last tie-breaker, so decisions are deterministic."""
     routable: bool
@@ -206,6 +208,7 @@ def _candidate(config: Config, target: Target, model: str, index: int) -> Candid
         context_window=spec.context_window,
         max_output_tokens=spec.max_output_tokens,
         strengths=MappingProxyType(strengths),
+        features=spec.features,
         index=index,
         routable=target.routable,
     )

@@ -308,17 +308,20 @@ def classify_text(
 def classify(job: Job) -> Classification:
     """Classify a job: the latest user message is the request; the system prompt and earlier
     turns are context. Hints (``task_type``, ``complexity``) win; ``max_tokens`` caps the
-    output estimate. Delegates to :func:`classify_text`."""
-    messages = job.as_messages()
-    earlier = (m["content"] for m in messages[:-1])
-    context = "\n".join(p for p in [job.cache_prefix, job.system, *earlier] if p)
+    output estimate. Delegates to :func:`classify_text`; images, documents and tool
+    definitions add their tokens to the input estimate."""
+    turns = [m.text() for m in job.messages] if job.messages else [job.prompt or ""]
+    context = "\n".join(p for p in [job.cache_prefix, job.system_text(), *turns[:-1]] if p)
     clf = classify_text(
-        messages[-1]["content"],
+        turns[-1],
         max_tokens=job.max_tokens,
         task_type=job.task_type,
         complexity=job.complexity,
         context=context,
     )
+    extra = job.extra_tokens()
+    if extra:
+        clf = clf.model_copy(update={"input_tokens": clf.input_tokens + extra})
     if job.vital is None or job.vital == clf.vital:
         return clf
     reason = "the job says vital: true" if job.vital else None

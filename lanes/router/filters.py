@@ -5,8 +5,8 @@ decision; a pool passes while at least one member is usable. Candidate checks ru
 order and the first failure is the reason: a lane that is not local for work pinned to a local
 lane (see :data:`NOT_LOCAL`), vital work on a cheap lane (see :data:`VITAL_ON_CHEAP`; nothing
 waives either), vital work on a model below the vital tier (``routing.vital_min_model``; a job
-that pins its model waives it, with a warning in the decision), context window, output limit,
-the job's constraints.
+that pins its model waives it, with a warning in the decision), a feature the job needs
+(tools, images, documents), context window, output limit, the job's constraints.
 """
 
 from __future__ import annotations
@@ -156,6 +156,8 @@ class Demand:
     """Seconds from submit within which the caller wants the result (None: no deadline)."""
     patient: bool = False
     """A batch job: scored with :func:`lanes.router.scorer.patient`."""
+    needs: frozenset[str] = frozenset()
+    """What the model must take besides text (tools, images, documents)."""
 
     @classmethod
     def of(
@@ -184,6 +186,7 @@ class Demand:
             load=load or TargetLoad(),
             deadline_s=job.deadline_s,
             patient=job.priority == Priority.BATCH,
+            needs=job.features(),
         )
 
     def allows(self, target: str) -> bool:
@@ -200,6 +203,12 @@ def check(cand: Candidate, d: Demand) -> str | None:
         return VITAL_ON_CHEAP
     if d.tier is not None and cand.quality < d.tier.quality:
         return d.tier.refusal(cand.quality)
+    missing = d.needs - cand.features
+    if missing:
+        return (
+            f"{cand.model} cannot take {' or '.join(sorted(missing))}, which the job sends"
+            f" (models.{cand.model}.features)"
+        )
     if cand.model in d.blocked_models:
         return f"{cand.model} is blocked while a budget is near its limit (block_expensive_models)"
     needed = d.input_tokens + d.max_tokens

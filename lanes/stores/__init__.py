@@ -22,6 +22,8 @@ port                what it keeps                                implementations
                                                                   ``memory.prefixes``
 ``BatchStore``      jobs parked for provider batches, open ones   ``redis.batches``,
                                                                   ``memory.batches``
+``StreamStore``     streaming jobs' answers as they are made      ``redis.streams``,
+                                                                  ``memory.streams``
 ==================  ===========================================  ============================
 
 :class:`Stores` bundles one of each: a deployment's, on Redis, is opened with the rest of its
@@ -47,6 +49,7 @@ from lanes.stores.lane_state import LaneStateStore
 from lanes.stores.ledger import LedgerQueue
 from lanes.stores.limiter import RateLimiter
 from lanes.stores.prefixes import PrefixStore
+from lanes.stores.streams import StreamStore
 
 
 @dataclass(frozen=True)
@@ -61,3 +64,4 @@ class Stores:
     budget: BudgetStore
     prefixes: PrefixStore
     batches: BatchStore
+    streams: StreamStore

@@ -203,6 +203,11 @@ class Keys:
         """The instance the prefix was first sent to, for the jobs that follow it."""
         return f"{self.prefix}:pfx:{{{digest}}}:{model}:plan"
 
+    # -- streams ----------------------------------------------------------------------------
+    def stream(self, job_id: str) -> str:
+        """Redis stream of a streaming job's answer as it is generated."""
+        return f"{self.prefix}:stream:{{{job_id}}}"
+
     # -- batches ----------------------------------------------------------------------------
     def batch_gather(self, instance: str, model: str) -> str:
         """Sorted set of the job ids waiting to be batched, by the time they came."""

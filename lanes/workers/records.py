@@ -39,6 +39,7 @@ def success_result(config: Config, env: Envelope, response: ProviderResponse) ->
         **_where(env),
         status="ok",
         text=response.text,
+        content=response.content or _text_blocks(response.text),
         stop_reason=response.stop_reason,
         usage=usage,
         input_tokens=response.input_tokens,
@@ -50,6 +51,10 @@ def success_result(config: Config, env: Envelope, response: ProviderResponse) ->
         latency_s=response.latency_s,
         simulated=is_simulated(config, env.instance),
     )
+
+
+def _text_blocks(text: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": text}] if text else []
 
 
 def _uncached(usage: dict[str, int]) -> dict[str, int]:

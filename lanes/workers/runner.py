@@ -54,13 +54,16 @@ from lanes.stores.limiter import (
     ReservationTooLarge,
 )
 from lanes.workers import feedback
+from lanes.workers.answers import checked
 from lanes.workers.context import WorkerContext
 from lanes.workers.outage import outlast
 from lanes.workers.outcome import Done, Drop, Forward, Outcome, Parked, Retry
 from lanes.workers.parking import park
 from lanes.workers.prefix_gate import after_call, wait_for_writer
+from lanes.workers.providers.base import ProviderResponse
 from lanes.workers.records import failure_result, success_result
 from lanes.workers.requests import provider_request
+from lanes.workers.streaming import ended, relay
 
 MAX_COUNTDOWN_S = 30.0
 """Longest countdown a waiting job is re-queued with: far below any visibility timeout."""
@@ -183,7 +186,7 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> 
     if isinstance(call, Done):
         return call
     try:
-        response = ctx.provider(env.instance).call(provider_request(ctx.config, env))
+        response = checked(env.job, _called(ctx, env))
     except ProviderError as exc:
         after_call(ctx, env, None)
         if reservation is not None:  # the provider counted the request: keep it charged
@@ -207,10 +210,21 @@ def _call_with(ctx: WorkerContext, env: Envelope, acquired: Acquired | None) -> 
         lambda: ctx.stores.frame.after_success(result, reservation, events),
     )  # fmt: skip
     ctx.layers.after_success(call, result)
+    if env.job.stream:
+        ended(ctx, env, standing)
     metrics.billed(env.instance, env.model, result.cost_usd, result.latency_s)
     if standing == result:
         metrics.job_ended(env.instance, env.model, ok=True)
     return Done(standing)
+
+
+def _called(ctx: WorkerContext, env: Envelope) -> ProviderResponse:
+    """The provider's answer to ``env``'s request, relayed as it comes when the job streams."""
+    provider = ctx.provider(env.instance)
+    request = provider_request(ctx.config, env)
+    if env.job.stream:
+        return provider.stream(request, relay(ctx, env))
+    return provider.call(request)
 
 
 def _start(ctx: WorkerContext, env: Envelope, reservation: Reservation | None) -> Call | Done:

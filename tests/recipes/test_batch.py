@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from rich.console import Console
 
@@ -758,3 +759,26 @@ def test_a_stop_that_says_sigterm_ends_the_batch_as_terminated(tmp_path: Path) -
     assert (summary.stopped_reason, summary.exit_code) == ("terminated", 143)
     assert summary.stop_message == "SIGTERM before the end of the input"
     assert (summary.unfinished, summary.not_run) == (2, 18)
+
+
+def test_a_schema_for_every_line_makes_every_output_its_json(
+    lane_stack: LaneStack, tmp_path: Path
+) -> None:
+    schema = {"type": "object", "required": ["topic", "score"],
+              "properties": {"topic": {"type": "string"},
+                             "score": {"type": "integer", "minimum": 1, "maximum": 5}}}  # fmt: skip
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    rows = [{**row, "max_tokens": 300} for row in job_lines(6, tag())]
+    src = write_lines(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    proc = lanes_cli(lane_stack, str(src), "-o", str(out), "--schema",
+                     str(tmp_path / "schema.json"), "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    written = out_rows(out)
+    assert len(written) == 6 and {r["status"] for r in written} == {"ok"}
+    for row in written:
+        jsonschema.validate(json.loads(row["output"]), schema)
+    (tmp_path / "bad.json").write_text('{"type": "string"}')
+    refused = lanes_cli(lane_stack, str(src), "-o", str(tmp_path / "o2.jsonl"), "--schema",
+                        str(tmp_path / "bad.json"))  # fmt: skip
+    assert refused.returncode == 2 and '"type": "object"' in refused.stderr

@@ -19,6 +19,7 @@ from lanes.bench.cli import (  # noqa: F401  (importing registers the commands)
     ratelimit,
     route,
     savings,
+    serve,
     throughput,
     train,
 )

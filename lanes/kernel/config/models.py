@@ -26,6 +26,7 @@ from pydantic import (
 
 from lanes.kernel.config.checks import DAY_S, HOUR_S, MONTH_S, WEEK_S, YEAR_S, lane_name, seconds
 from lanes.kernel.config.savings import BatchLaneSpec, BatchSpec, CachingSpec
+from lanes.kernel.config.serve import AUTO, TARGET_PREFIX, ServeSpec
 from lanes.kernel.config.source import ConfigSource
 from lanes.kernel.patterns import compile_safe
 from lanes.kernel.taxonomy import STRATEGY_NAMES, Complexity, TaskType
@@ -76,6 +77,9 @@ class Price(_Frozen):
         return self.cache_write_per_mtok * 1.6
 
 
+Feature = Literal["tools", "images", "documents"]
+
+
 class ModelSpec(_Frozen):
     """One model as lanes knows it: price, context window, quality and strengths."""
 
@@ -90,6 +94,9 @@ class ModelSpec(_Frozen):
     strengths: dict[TaskType, int] = Field(default_factory=dict)
     cache_min_tokens: int = Field(default=1024, ge=1, strict=True)
     """Shortest prefix the provider caches for this model: a shorter one is sent plain."""
+    features: frozenset[Feature] = frozenset({"tools"})
+    """What it takes besides text: ``tools`` (tool calls and structured output), ``images``,
+    ``documents`` (PDFs). A job that needs one it lacks is not sent to it."""
 
     @field_validator("strengths")
     @classmethod
@@ -624,6 +631,7 @@ class Config(_Frozen):
     liveness: LivenessSpec = LivenessSpec()
     batch: BatchSpec = BatchSpec()
     caching: CachingSpec = CachingSpec()
+    serve: ServeSpec = ServeSpec()
     _source: ConfigSource | None = PrivateAttr(default=None)
 
     @property
@@ -697,8 +705,23 @@ def _check_cross_references(cfg: Config) -> None:
         *_routing_problems(cfg),
         *_budget_problems(cfg),
         *_review_problems(cfg),
+        *_serve_problems(cfg),
     ):
         raise ValueError(problem)
+
+
+def _serve_problems(cfg: Config) -> Iterator[str]:
+    named = {"serve.default_model": cfg.serve.default_model}
+    named.update((f"serve.aliases.{alias}", value) for alias, value in cfg.serve.aliases.items())
+    targets = {*cfg.instances, *cfg.pools}
+    for key, value in named.items():
+        target = value.removeprefix(TARGET_PREFIX) if value.startswith(TARGET_PREFIX) else None
+        if value == AUTO or value in cfg.models or target in targets:
+            continue
+        yield (
+            f"{key}: {value!r} is no model, {AUTO!r} or {TARGET_PREFIX}<instance or pool>; use"
+            f" one of {', '.join([AUTO, *cfg.models])}"
+        )
 
 
 def _instance_problems(cfg: Config) -> Iterator[str]:

@@ -83,7 +83,9 @@ class BudgetsAroundCall(CallLayer):
         self.budget.start_call(env, call.key, max(env.reserved_usd, reserved))
 
     def after_failure(self, call: Call, exc: ProviderError, cooldown_s: float | None) -> None:
-        self.budget.settle(call.env, call.key, 0.0, final=False)
+        env = call.env
+        cost = self._config.price_usd(env.instance, env.model, exc.usage, batch=env.batch)
+        self.budget.settle(env, call.key, cost, final=False)
 
     def after_success(self, call: Call, result: Result) -> None:
         try:

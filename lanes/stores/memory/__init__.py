@@ -16,6 +16,7 @@ from lanes.stores.memory.lane_state import MemoryLaneState
 from lanes.stores.memory.ledger import MemoryLedgerSink
 from lanes.stores.memory.limiter import MemoryLimiter
 from lanes.stores.memory.prefixes import MemoryPrefixes
+from lanes.stores.memory.streams import MemoryStreams
 
 
 def memory_stores(clock: Callable[[], float] = time.time) -> Stores:
@@ -35,6 +36,7 @@ def memory_stores(clock: Callable[[], float] = time.time) -> Stores:
         budget=MemoryBudgetStore(),
         prefixes=MemoryPrefixes(clock),
         batches=MemoryBatches(),
+        streams=MemoryStreams(),
     )
 
 

@@ -20,6 +20,7 @@ from lanes.stores.redis.lane_state import RedisLaneState
 from lanes.stores.redis.ledger import RedisLedgerSink
 from lanes.stores.redis.limiter import RedisLimiter
 from lanes.stores.redis.prefixes import RedisPrefixes
+from lanes.stores.redis.streams import RedisStreams
 
 
 def redis_stores(
@@ -42,6 +43,7 @@ def redis_stores(
         budget=RedisBudgetStore(client, keys),
         prefixes=RedisPrefixes(client, keys),
         batches=RedisBatches(client, keys),
+        streams=RedisStreams(client, keys),
     )
 
 

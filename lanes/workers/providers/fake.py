@@ -15,14 +15,17 @@ import threading
 from collections.abc import Callable
 
 from lanes.kernel.config import Config
-from lanes.workers.providers.base import Provider, ProviderRequest, ProviderResponse
+from lanes.workers.providers.base import Provider, ProviderRequest, ProviderResponse, TextSink
 
 Handler = Callable[[ProviderRequest], ProviderResponse]
 
 
 def echo(request: ProviderRequest) -> ProviderResponse:
     """A handler that answers with the last message, counting words as tokens."""
-    text = request.messages[-1]["content"] if request.messages else ""
+    content = request.messages[-1]["content"] if request.messages else ""
+    if not isinstance(content, str):
+        content = " ".join(str(block.get("text", "")) for block in content)
+    text = str(content)
     return ProviderResponse(
         text=f"echo: {text}",
         input_tokens=max(1, len(text.split())),
@@ -38,6 +41,15 @@ class FakeProvider:
         self._lock = threading.Lock()
         self.requests: list[ProviderRequest] = []
         self.closed = False
+
+    def stream(self, request: ProviderRequest, on_text: TextSink) -> ProviderResponse:
+        """The handler's answer, its text told in two halves."""
+        response = self.call(request)
+        half = len(response.text) // 2
+        for piece in (response.text[:half], response.text[half:]):
+            if piece:
+                on_text(piece)
+        return response
 
     def call(self, request: ProviderRequest) -> ProviderResponse:
         with self._lock:

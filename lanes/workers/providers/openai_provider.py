@@ -9,11 +9,16 @@ from typing import Any
 import httpx
 
 from lanes.kernel.errors import BadRequest, ConnectionFailed, ProviderTimeout
-from lanes.workers.providers.base import ProviderRequest, ProviderResponse
+from lanes.workers.providers.base import ProviderRequest, ProviderResponse, TextSink
 from lanes.workers.providers.errors import error_for_status, rate_limit_headers
+from lanes.workers.providers.openai_shape import (
+    answer_blocks,
+    chat_messages,
+    request_options,
+    stop_reason,
+    streamed_completion,
+)
 from lanes.workers.providers.scrub import NO_SECRETS, Scrubber
-
-_FINISH_TO_STOP = {"stop": "end_turn", "length": "max_tokens"}
 
 
 class OpenAIProvider:
@@ -52,24 +57,43 @@ class OpenAIProvider:
             raise error_for_status(resp.status_code, message, resp.headers, self._scrub)
         return _parse(resp, latency_s, self._scrub)
 
+    def stream(self, request: ProviderRequest, on_text: TextSink) -> ProviderResponse:
+        body = {**openai_body(request), "stream": True, "stream_options": {"include_usage": True}}
+        started = time.perf_counter()
+        try:
+            with self._client.stream(
+                "POST", "/chat/completions", json=body, timeout=request.timeout_s
+            ) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    message = _error_message(resp)
+                    raise error_for_status(resp.status_code, message, resp.headers, self._scrub)
+                data = streamed_completion(resp.iter_lines(), on_text)
+                headers = resp.headers
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout(f"no answer within {request.timeout_s}s") from exc
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(self._scrub(f"connection failed: {exc}")) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadRequest(self._scrub(f"unreadable streamed completion: {exc}")) from None
+        latency_s = time.perf_counter() - started
+        response = completion_response(data, latency_s, headers.get("x-request-id"))
+        return replace(response, rate_limit_headers=rate_limit_headers(headers))
+
     def close(self) -> None:
         self._client.close()
 
 
 def openai_body(request: ProviderRequest) -> dict[str, Any]:
-    """The chat completions body for ``request`` (also a batch line's ``body``). A cache
-    prefix opens the system message: these APIs cache repeated prefixes by themselves."""
-    messages: list[dict[str, str]] = list(request.messages)
-    system = "\n\n".join(p for p in (request.cache_prefix, request.system) if p)
-    if system:
-        messages.insert(0, {"role": "system", "content": system})
+    """The chat completions body for ``request`` (also a batch line's ``body``); see
+    :mod:`lanes.workers.providers.openai_shape`. A cache prefix opens the system message:
+    these APIs cache repeated prefixes by themselves."""
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": messages,
+        "messages": chat_messages(request),
         "max_tokens": request.max_tokens,
     }
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
+    body.update(request_options(request))
     return body
 
 
@@ -101,7 +125,8 @@ def completion_response(
     it is not one. ``request_id`` defaults to the completion's ``id``."""
     choice = data["choices"][0]
     usage = data.get("usage") or {}
-    text = choice["message"].get("content") or ""
+    content = answer_blocks(choice["message"])
+    text = "".join(str(block.get("text", "")) for block in content)
     details = usage.get("prompt_tokens_details") or {}
     cached = int(details.get("cached_tokens", 0) or 0)
     # prompt_tokens includes the cached part; lanes prices each token once, so input is the rest.
@@ -110,7 +135,8 @@ def completion_response(
         input_tokens=int(usage.get("prompt_tokens", 0)) - cached,
         output_tokens=int(usage.get("completion_tokens", 0)),
         cache_read_input_tokens=cached,
-        stop_reason=_FINISH_TO_STOP.get(str(choice.get("finish_reason")), "end_turn"),
+        stop_reason=stop_reason(choice.get("finish_reason")),
+        content=content,
         latency_s=latency_s,
         request_id=request_id or data.get("id"),
     )

@@ -32,9 +32,10 @@ from celery import Celery
 
 from lanes.broker.message import Envelope
 from lanes.kernel.config import Config
-from lanes.kernel.errors import InfrastructureError, LanesError, ProviderError
+from lanes.kernel.errors import BadAnswer, InfrastructureError, LanesError, ProviderError
 from lanes.layers.hooks import Call
 from lanes.stores.batches import OpenBatch
+from lanes.workers.answers import checked
 from lanes.workers.context import WorkerContext
 from lanes.workers.parking import resend, unpark
 from lanes.workers.providers.batch_api import BatchItem, BatchOutcome, BatchProvider
@@ -215,7 +216,12 @@ class Batcher:
         call = Call(env, parked.call)
         ctx = self._ctx
         if outcome.kind == "succeeded" and outcome.response is not None:
-            result = success_result(ctx.config, env, outcome.response)
+            try:
+                response = checked(env.job, outcome.response)
+            except BadAnswer as exc:
+                outcome = BatchOutcome(outcome.custom_id, "errored", error=exc)
+        if outcome.kind == "succeeded" and outcome.response is not None:
+            result = success_result(ctx.config, env, response)
             events = ctx.layers.success_events(call, result)
             ctx.stores.frame.after_success(result, None, events)
             ctx.layers.after_success(call, result)
