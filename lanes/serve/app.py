@@ -69,7 +69,8 @@ async def _answer(door: Door, request: Request, dialect: Dialect) -> Response:
         relayed = streaming and "output_schema" not in fields
         handle = await door.submit(fields, body.get("model"), owner, request.headers,
                                    stream=relayed)  # fmt: skip
-        if streaming:
+        if streaming:  # the stream's status goes out first: no worker is a 503 now
+            await door.served(handle)
             return _streamed(door, handle, dialect, body)
         result = await door.result(handle)
     except LanesError as exc:
@@ -103,8 +104,8 @@ async def _body(request: Request, dialect: Dialect) -> dict[str, Any] | Response
     raw = b"".join(chunks)
     try:
         body = json.loads(raw)
-    except ValueError:
-        return error_reply(dialect, 400, "the body is not JSON")
+    except (ValueError, RecursionError):
+        return error_reply(dialect, 400, "the body is not JSON (or nests too deep)")
     if not isinstance(body, dict):
         return error_reply(dialect, 400, "the body must be a JSON object")
     return body

@@ -22,9 +22,10 @@ from lanes.broker.handle import JobHandle
 from lanes.broker.result import Result
 from lanes.broker.stream import StreamEvent
 from lanes.client import Lanes
+from lanes.dispatch.waiting import FIRST_CHECK_S
 from lanes.kernel.config import Config
 from lanes.kernel.config.serve import AUTO, TARGET_PREFIX
-from lanes.kernel.errors import JobError, JobFailed, LanesError
+from lanes.kernel.errors import JobError, JobFailed, JobTimeout, LanesError
 from lanes.serve.waiter import ResultWaiter
 from lanes.stores.ledger import KeyOwner, KeyStore
 
@@ -133,11 +134,25 @@ class Door:
         return handle
 
     async def result(self, handle: JobHandle) -> Result:
-        """The job's result; :class:`JobFailed` when it failed."""
-        result = await self._results.wait(handle.id, self.config.serve.timeout_s)
+        """The job's result; :class:`JobFailed` when it failed. A job still waiting after
+        :data:`FIRST_CHECK_S` on a lane no worker consumes is cancelled: :class:`NoWorker`."""
+        timeout_s = self.config.serve.timeout_s
+        try:
+            result = await self._results.wait(handle.id, min(FIRST_CHECK_S, timeout_s))
+        except JobTimeout:
+            await self.served(handle)
+            result = await self._results.wait(handle.id, max(0.0, timeout_s - FIRST_CHECK_S))
         if not result.ok:
             raise JobFailed(f"job {result.job_id} failed: {result.error}", result=result)
         return result
+
+    async def served(self, handle: JobHandle) -> None:
+        """Raise :class:`NoWorker` (the job cancelled) when the job waits on a lane that no
+        worker consumes."""
+        problem = await self.blocking(self.lanes.unserved, [handle.id])
+        if problem is not None:
+            await self.blocking(self.lanes.cancel, [handle], "no worker consumes its lane")
+            raise problem.noting(f"; job {handle.id} cancelled")
 
     async def events(self, handle: JobHandle) -> AsyncIterator[StreamEvent]:
         """The job's stream as its worker relays it (each read in one of the door's threads)."""
