@@ -54,6 +54,19 @@ class _Relay:
 
 
 async def anthropic_stream(door: Door, handle: JobHandle) -> AsyncIterator[str]:
+    try:
+        async for line in _anthropic_lines(door, handle):
+            yield line
+    except LanesError as exc:  # the stream broke off: Redis away, past serve.timeout_s
+        yield _anthropic_error(exc)
+
+
+def _anthropic_error(exc: LanesError) -> str:
+    kind = "api_error" if status_of(exc) >= 500 else "invalid_request_error"
+    return _event("error", {"type": "error", "error": {"type": kind, "message": str(exc)}})
+
+
+async def _anthropic_lines(door: Door, handle: JobHandle) -> AsyncIterator[str]:
     relay = _Relay(handle)
     async for event in door.events(handle):
         if event.kind == "end":
@@ -71,13 +84,7 @@ async def anthropic_stream(door: Door, handle: JobHandle) -> AsyncIterator[str]:
             delta = {"type": "text_delta", "text": text}
             yield _event("content_block_delta",
                          {"type": "content_block_delta", "index": 0, "delta": delta})  # fmt: skip
-    try:
-        result = await door.result(handle)
-    except LanesError as exc:
-        error = {"type": "api_error" if status_of(exc) >= 500 else "invalid_request_error",
-                 "message": str(exc)}  # fmt: skip
-        yield _event("error", {"type": "error", "error": error})
-        return
+    result = await door.result(handle)
     if not relay.opened:
         yield _message_start(relay, result.model)
     for line in _anthropic_closing(relay, result):
@@ -122,6 +129,14 @@ def _anthropic_closing(relay: _Relay, result: Result) -> list[str]:
 
 
 async def openai_stream(door: Door, handle: JobHandle, include_usage: bool) -> AsyncIterator[str]:
+    try:
+        async for line in _openai_lines(door, handle, include_usage):
+            yield line
+    except LanesError as exc:  # the stream broke off: Redis away, past serve.timeout_s
+        yield _data({"error": {"message": str(exc), "type": "api_error", "code": None}})
+
+
+async def _openai_lines(door: Door, handle: JobHandle, include_usage: bool) -> AsyncIterator[str]:
     relay = _Relay(handle)
     head = {"id": f"chatcmpl-{handle.id}", "object": "chat.completion.chunk",
             "created": int(time.time()), "model": ""}  # fmt: skip
@@ -142,11 +157,7 @@ async def openai_stream(door: Door, handle: JobHandle, include_usage: bool) -> A
         if text:
             relay.texts += 1
             yield chunk({"content": text})
-    try:
-        result = await door.result(handle)
-    except LanesError as exc:
-        yield _data({"error": {"message": str(exc), "type": "api_error", "code": None}})
-        return
+    result = await door.result(handle)
     relay.model = result.model
     if not relay.opened:
         yield chunk({"role": "assistant", "content": ""})

@@ -105,7 +105,10 @@ class ResultWaiter:
             futures = self._pending.pop(job_id, [])
         if not futures:
             return
-        meta = json.loads(_text(raw))
+        try:
+            meta = json.loads(_text(raw))
+        except ValueError:
+            meta = {"status": "UNREADABLE", "result": _text(raw)[:200]}
         for future in futures:
             if not future.done():
                 future.set_result(meta)
