@@ -18,15 +18,18 @@ from lanes.broker.result import Result
 from lanes.kernel.errors import JobError
 
 _STOP_TO_FINISH = {"max_tokens": "length", "tool_use": "tool_calls"}
-_UNSUPPORTED = ("n", "logprobs", "top_logprobs", "audio", "modalities", "prediction", "functions")
+_UNSUPPORTED = ("logprobs", "top_logprobs", "audio", "modalities", "prediction", "functions")
+"""Fields lanes refuses unless they are absent or off (``false``, ``0``, empty)."""
 DEFAULT_MAX_TOKENS = 4096
 """``max_tokens`` of a request that sets none (the API's own default is the model's limit)."""
 
 
 def job_fields(body: dict[str, Any]) -> dict[str, Any]:
     """The job fields a chat completions body asks for (model and streaming aside)."""
+    if body.get("n") not in (None, 1):
+        raise JobError("n: not supported by lanes (one answer a request)")
     for name in _UNSUPPORTED:
-        if body.get(name) not in (None, 1, False, [], {}) and not (name == "n" and body[name] == 1):
+        if body.get(name) not in (None, False, [], {}):
             raise JobError(f"{name}: not supported by lanes")
     system, messages = _conversation(_list(body, "messages"))
     fields: dict[str, Any] = {
