@@ -109,22 +109,31 @@ def sim_subprocess(
     proc = spawn(args, env=child_env(env), log_file=log_dir / "bench-sim.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(url + "/_sim/health", proc)
+        wait_http(url + "/_sim/health", proc)
         yield url, proc
     finally:
         stop_all([proc])
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+def wait_http(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    timeout_s: float = 20.0,
+    *,
+    status: int = 200,
+    what: str = "simulator",
+) -> None:
+    """Until ``url`` answers ``status``; :class:`InfrastructureError` when ``proc`` exits or
+    ``timeout_s`` passes first."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise InfrastructureError(f"simulator exited with {proc.returncode}")
+            raise InfrastructureError(f"{what} exited with {proc.returncode}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=0.5).status_code == 200:
+            if httpx.get(url, timeout=0.5).status_code == status:
                 return
         time.sleep(0.1)
-    raise InfrastructureError(f"simulator not answering at {url}")
+    raise InfrastructureError(f"{what} not answering at {url}")
 
 
 @contextlib.contextmanager

@@ -22,10 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx
 import httpx2
 
-from lanes.bench.harness import bench_redis, derived_config, simulated_stack, simulated_unlimited
+from lanes.bench.harness import (
+    bench_redis,
+    derived_config,
+    simulated_stack,
+    simulated_unlimited,
+    wait_http,
+)
 from lanes.broker.embedded import free_port
 from lanes.kernel.config import Config
 from lanes.kernel.errors import InfrastructureError
@@ -107,17 +112,8 @@ def _front_door(config_path: Path, env: dict[str, str], logs: Path) -> Iterator[
             "--port", str(port)]  # fmt: skip
     proc = spawn(args, env=child_env(env), log_file=logs / "bench-serve-door.log")
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise InfrastructureError(f"lanes serve exited with {proc.returncode}")
-            with contextlib.suppress(httpx.HTTPError):  # up: it asks for a key
-                if httpx.get(f"{url}/v1/models", timeout=0.5).status_code == 401:
-                    break
-            if time.monotonic() > deadline:
-                raise InfrastructureError(f"lanes serve not answering at {url}")
-            time.sleep(0.1)
+    try:  # up once it asks for a key
+        wait_http(f"{url}/v1/models", proc, 30.0, status=401, what="lanes serve")
         yield url
     finally:
         stop_all([proc])

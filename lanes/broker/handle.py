@@ -91,32 +91,27 @@ def _follow(
     handle: JobHandle, streams: StreamReader, timeout_s: float | None
 ) -> Iterator[StreamEvent]:
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    after, texts = FIRST, 0
+    after, texts, ended = FIRST, 0, False
     while True:
-        found = streams.read(handle.id, after, STREAM_POLL_S)
+        # Once the result stands, one last read takes what reached the stream meanwhile.
+        found = streams.read(handle.id, after, 0.001 if ended else STREAM_POLL_S)
         for position, event in found:
             after = position
             texts += event.kind == "text"
             yield event
             if event.kind == "end":
                 return
-        if not found and handle.ready():
-            yield from _closing(handle, streams, after, texts)
+        if ended:
+            yield from _closing(handle, texts)
             return
+        ended = not found and handle.ready()
         if deadline is not None and time.monotonic() > deadline:
             raise JobTimeout(f"job {handle.id} not finished after {timeout_s}s")
 
 
-def _closing(
-    handle: JobHandle, streams: StreamReader, after: str, texts: int
-) -> Iterator[StreamEvent]:
-    """The end of a job whose result stands but whose stream did not say ``end``: what
-    reached the stream meanwhile, then the answer whole if none of it was streamed."""
-    for _, event in streams.read(handle.id, after, 0.001):
-        texts += event.kind == "text"
-        yield event
-        if event.kind == "end":
-            return
+def _closing(handle: JobHandle, texts: int) -> Iterator[StreamEvent]:
+    """The end of a job whose result stands but whose stream did not say ``end``: the
+    answer whole if none of it was streamed, then ``end``."""
     result = handle.get(timeout_s=1, raise_on_failure=False)
     if not texts and result.ok and result.text:
         yield StreamEvent(kind="text", text=result.text)

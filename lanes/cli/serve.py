@@ -145,7 +145,6 @@ def serve(
     request a routed job, callers authenticated with keys from `lanes keys create`."""
     import uvicorn
 
-    from lanes.broker.connection import require_redis_url
     from lanes.client import Lanes
     from lanes.serve.app import build_app
     from lanes.serve.door import Door
@@ -153,7 +152,7 @@ def serve(
 
     config = state(ctx).config()
     spec = config.serve
-    lanes = Lanes(config, require_redis_url(config))
+    lanes = Lanes.connect(config)
     ledger = open_ledger(config)
     door = Door(config, lanes, ledger)
     bound_host, bound_port = host or spec.host, spec.port if port is None else port

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lanes.broker.handle import JobHandle
@@ -50,7 +50,6 @@ class _Relay:
     model: str = ""
     opened: bool = False
     texts: int = 0
-    sent: list[str] = field(default_factory=list)
 
 
 async def anthropic_stream(door: Door, handle: JobHandle) -> AsyncIterator[str]:

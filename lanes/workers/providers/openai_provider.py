@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -41,16 +43,10 @@ class OpenAIProvider:
         )
 
     def call(self, request: ProviderRequest) -> ProviderResponse:
-        # Errors carrying provider text are raised ``from None``: the vendor exception they
-        # replace may quote the key, and a logged traceback would show it.
         body = openai_body(request)
         started = time.perf_counter()
-        try:
+        with self._translated(request):
             resp = self._client.post("/chat/completions", json=body, timeout=request.timeout_s)
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeout(f"no answer within {request.timeout_s}s") from exc
-        except httpx.TransportError as exc:
-            raise ConnectionFailed(self._scrub(f"connection failed: {exc}")) from None
         latency_s = time.perf_counter() - started
         if resp.status_code >= 400:
             message = _error_message(resp)
@@ -61,24 +57,35 @@ class OpenAIProvider:
         body = {**openai_body(request), "stream": True, "stream_options": {"include_usage": True}}
         started = time.perf_counter()
         try:
-            with self._client.stream(
-                "POST", "/chat/completions", json=body, timeout=request.timeout_s
-            ) as resp:
+            with (
+                self._translated(request),
+                self._client.stream(
+                    "POST", "/chat/completions", json=body, timeout=request.timeout_s
+                ) as resp,
+            ):
                 if resp.status_code >= 400:
                     resp.read()
                     message = _error_message(resp)
                     raise error_for_status(resp.status_code, message, resp.headers, self._scrub)
                 data = streamed_completion(resp.iter_lines(), on_text)
                 headers = resp.headers
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeout(f"no answer within {request.timeout_s}s") from exc
-        except httpx.TransportError as exc:
-            raise ConnectionFailed(self._scrub(f"connection failed: {exc}")) from None
         except (ValueError, KeyError, TypeError) as exc:
             raise BadRequest(self._scrub(f"unreadable streamed completion: {exc}")) from None
         latency_s = time.perf_counter() - started
         response = completion_response(data, latency_s, headers.get("x-request-id"))
         return replace(response, rate_limit_headers=rate_limit_headers(headers))
+
+    @contextlib.contextmanager
+    def _translated(self, request: ProviderRequest) -> Iterator[None]:
+        """httpx's errors as lanes' own. Errors carrying provider text are raised ``from
+        None``: the vendor exception they replace may quote the key, and a logged traceback
+        would show it."""
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout(f"no answer within {request.timeout_s}s") from exc
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(self._scrub(f"connection failed: {exc}")) from None
 
     def close(self) -> None:
         self._client.close()
