@@ -26,6 +26,7 @@ from redis.retry import Retry
 
 from lanes.broker.app import create_app
 from lanes.broker.connection import require_redis_url
+from lanes.broker.sentinel import is_sentinel, primary_client
 from lanes.kernel.config import Config
 from lanes.kernel.config.models import Limits, with_margin
 from lanes.stores import Stores
@@ -53,9 +54,11 @@ class Deployment:
         self.redis_url = redis_url
         self.redis = client
         self.keys = Keys(config.redis_prefix)
+        replicas = config.redis_wait_replicas if is_sentinel(redis_url) else 0
         self.stores: Stores = redis_stores(
-            client, self.keys, ttl_s=config.result_ttl_s, limits=reserved_limits(config)
-        )
+            client, self.keys, ttl_s=config.result_ttl_s, limits=reserved_limits(config),
+            replicas=replicas, wait_ms=config.redis_wait_ms,
+        )  # fmt: skip
         self.ledger = LazyLedger(config)
         """The SQL ledger, opened by its first ``get()`` (InfrastructureError while the
         database cannot be opened; tried again on the next use)."""
@@ -114,11 +117,15 @@ def open_deployment(
         options["socket_timeout"] = timeout_s
     if ask_once:
         options.update(socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0))
+    most = max(100, 2 * config.most_concurrency())
+    if is_sentinel(url):
+        client = primary_client(url, config.redis_sentinel_master, decode_responses=True,
+                                max_connections=most, **options)  # fmt: skip
+        return Deployment(config, url, client)
     # A command waits for a free connection rather than failing when the pool is spent: a
     # gevent worker's thousands of jobs may all want one at the same moment.
     pool = redis.BlockingConnectionPool.from_url(
-        url, decode_responses=True, max_connections=max(100, 2 * config.most_concurrency()),
-        timeout=POOL_WAIT_S, **options,
-    )  # fmt: skip
+        url, decode_responses=True, max_connections=most, timeout=POOL_WAIT_S, **options
+    )
     client = redis.Redis(connection_pool=pool)
     return Deployment(config, url, client)

@@ -187,7 +187,7 @@ def process_cpu_s(pid: int) -> float:
 
 def tree_cpu_s(pid: int) -> float:
     """:func:`process_cpu_s` of ``pid`` and of every live descendant (a forking pool's)."""
-    parents = _parent_pids()
+    parents = parent_pids()
     total_s, todo = 0.0, [pid]
     while todo:
         current = todo.pop()
@@ -196,7 +196,7 @@ def tree_cpu_s(pid: int) -> float:
     return total_s
 
 
-def _parent_pids() -> dict[int, int]:
+def parent_pids() -> dict[int, int]:
     """Every live process's parent: {pid: ppid}."""
     parents = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):

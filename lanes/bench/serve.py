@@ -17,13 +17,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx2
 
+from lanes.bench.cpu import RoleMeter
 from lanes.bench.harness import (
     bench_redis,
     derived_config,
@@ -32,6 +33,8 @@ from lanes.bench.harness import (
     wait_http,
 )
 from lanes.broker.embedded import free_port
+from lanes.client import Lanes
+from lanes.deployment import open_deployment
 from lanes.kernel.config import Config
 from lanes.kernel.errors import InfrastructureError
 from lanes.ops.processes import child_env, spawn, stop_all
@@ -53,6 +56,9 @@ class ServeSettings:
     streamed: int = 100
     """Streamed requests per arm and round (at ``concurrency`` / 5 at once)."""
     workers: int = 2
+    unloaded: int = 15
+    """Requests per arm made one at a time, to split the time added with no load on the
+    machine into the queue's share and the front door's."""
 
 
 @dataclass
@@ -65,6 +71,8 @@ class Arm:
     latencies_s: list[float]
     first_tokens_s: list[float]
     rates: list[float]
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """CPU milliseconds by process role over the concurrent requests (``lanes.bench.cpu``)."""
 
 
 def serve_config(
@@ -93,16 +101,19 @@ def run_serve(
             key = ledger.create_key("bench-serve", None, "lanes bench serve", time.time()).key
             ledger.close()
             env = {"REDIS_URL": url, "LANES_SIMULATOR__PORT": sim_url.rsplit(":", 1)[1]}
+            meter = RoleMeter(open_deployment(cfg, url).redis)
             with _front_door(path, env, logs) as door_url:
                 arms = [_arm("direct", f"{sim_url}/claude1", "bench", MODEL, settings),
                         _arm("lanes", door_url, key, MODEL, settings)]  # fmt: skip
+                progress("unloaded: one request at a time")
+                unloaded = _unloaded(cfg, url, arms, settings)
                 for round_no in range(settings.rounds):
                     for arm in arms:
                         progress(f"round {round_no + 1}: {arm.name}")
-                        _measure(arm, settings)
+                        _measure(arm, settings, meter)
                 for arm in arms:
                     arm.client.close()
-    return report(settings, arms[0], arms[1])
+    return {**report(settings, arms[0], arms[1]), "unloaded": unloaded}
 
 
 @contextlib.contextmanager
@@ -128,16 +139,39 @@ def _arm(name: str, base_url: str, key: str, model: str, settings: ServeSettings
     return Arm(name, client, model, [], [], [])
 
 
-def _measure(arm: Arm, settings: ServeSettings) -> None:
+def _measure(arm: Arm, settings: ServeSettings, meter: RoleMeter) -> None:
     tag = f"{arm.name}-{len(arm.rates)}"
     with ThreadPoolExecutor(settings.concurrency) as pool:
+        before = meter.snapshot()
         started = time.perf_counter()
         arm.latencies_s += pool.map(lambda i: _call(arm, f"{tag}-{i}", settings),
                                     range(settings.requests))  # fmt: skip
         arm.rates.append(settings.requests / (time.perf_counter() - started))
+        spent = meter.since(before, settings.requests * settings.rounds)
+        arm.cpu_ms = {role: round(arm.cpu_ms.get(role, 0.0) + ms, 2)
+                      for role, ms in spent.items()}  # fmt: skip
     with ThreadPoolExecutor(max(1, settings.concurrency // 5)) as pool:
         arm.first_tokens_s += pool.map(lambda i: _first_token(arm, f"{tag}-s{i}", settings),
                                        range(settings.streamed))  # fmt: skip
+
+
+def _unloaded(cfg: Config, url: str, arms: list[Arm], settings: ServeSettings) -> dict[str, Any]:
+    """p50 of one request at a time: the SDK direct, a job through the queue from the Python
+    client (no front door), and the SDK through the front door."""
+    direct, door = arms
+    times: dict[str, list[float]] = {"direct": [], "queue": [], "door": []}
+    with Lanes(cfg, url) as client:
+        for i in range(settings.unloaded):
+            times["direct"].append(_call(direct, f"u-direct-{i}", settings))
+            started = time.perf_counter()
+            client.run({**_request(direct, f"u-queue-{i}", settings), "project": "bench-serve"})
+            times["queue"].append(time.perf_counter() - started)
+            times["door"].append(_call(door, f"u-door-{i}", settings))
+    p50 = {name: _quantile_ms(values, 0.5) for name, values in times.items()}
+    return {"requests": settings.unloaded,
+            **{f"{name}_p50_ms": ms for name, ms in p50.items()},
+            "added_by_queue_ms": round(p50["queue"] - p50["direct"], 2),
+            "added_by_door_ms": round(p50["door"] - p50["queue"], 2)}  # fmt: skip
 
 
 def _request(arm: Arm, tag: str, settings: ServeSettings) -> dict[str, Any]:
@@ -175,6 +209,7 @@ def _quantile_ms(values: list[float], q: float) -> float:
 def report(settings: ServeSettings, direct: Arm, lanes: Arm) -> dict[str, Any]:
     def arm(a: Arm) -> dict[str, Any]:
         return {"requests_per_s": round(max(a.rates), 2),
+                "cpu_ms_per_request": a.cpu_ms,
                 "p50_ms": _quantile_ms(a.latencies_s, 0.5),
                 "p99_ms": _quantile_ms(a.latencies_s, 0.99),
                 "first_token_p50_ms": _quantile_ms(a.first_tokens_s, 0.5),

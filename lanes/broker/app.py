@@ -15,6 +15,7 @@ from collections.abc import Callable
 from celery import Celery
 from kombu.entity import Queue
 
+from lanes.broker.sentinel import is_sentinel
 from lanes.kernel.config import Config
 from lanes.kernel.errors import InfrastructureError
 
@@ -58,6 +59,8 @@ def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
         # and may publish, through them at once; too few and acks fail (MaxConnectionsError).
         "max_connections": max(64, 2 * config.most_concurrency()),
     }
+    if is_sentinel(redis_url):
+        transport["master_name"] = config.redis_sentinel_master
     queues = [Queue(lane, routing_key=lane) for lane in config.lanes()]
     return {
         "broker_url": redis_url,
@@ -79,8 +82,10 @@ def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
         "result_backend_thread_safe": True,
         "task_queues": queues,
         "task_create_missing_queues": False,
-        "task_send_sent_event": True,
-        "worker_send_task_events": True,
+        # Task events only feed Flower, which turns the workers' on while it runs
+        # (lanes.ops.flower_server): publishing them costs a worker about a fifth of its CPU.
+        "task_send_sent_event": False,
+        "worker_send_task_events": False,
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         "worker_cancel_long_running_tasks_on_connection_loss": False,

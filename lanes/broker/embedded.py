@@ -13,12 +13,13 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
 import redis
 
+from lanes.broker.sentinel import DEFAULT_MASTER, is_sentinel, primary_client
 from lanes.kernel.errors import InfrastructureError
 from lanes.kernel.redact import mask_url_secrets
 
@@ -72,11 +73,14 @@ class EmbeddedRedis:
     """
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, *, appendfsync: AppendFsync = "everysec"
-    ) -> None:
+        self, data_dir: Path, port: int | None = None, *, appendfsync: AppendFsync = "everysec",
+        extra_args: Sequence[str] = (),
+    ) -> None:  # fmt: skip
         self.data_dir = data_dir
         self.port = port or free_port()
         self.appendfsync = appendfsync
+        self.extra_args = list(extra_args)
+        """More ``redis-server`` options, e.g. ``--replicaof HOST PORT``."""
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -97,6 +101,7 @@ class EmbeddedRedis:
             "--maxmemory-policy", "noeviction",
             "--protected-mode", "yes",
             "--logfile", "redis.log",
+            *self.extra_args,
         ]  # fmt: skip
         # A session of its own: a terminal's Ctrl-C goes to the owner, which stops Redis last,
         # after the processes that still need it (workers acking, clients unsubscribing).
@@ -135,6 +140,17 @@ class EmbeddedRedis:
         time.sleep(down_s)
         self.start()
 
+    def kill(self) -> None:
+        """SIGKILL, as a crashed host: no flush, no goodbye to replicas or clients."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -151,10 +167,15 @@ class EmbeddedRedis:
             proc.wait(timeout=5)
 
 
-def require_answer(url: str, timeout_s: float = 2.0) -> None:
-    """PING the Redis at ``url``; InfrastructureError saying which one did not answer."""
+def require_answer(url: str, timeout_s: float = 2.0, *, master: str = DEFAULT_MASTER) -> None:
+    """PING the Redis at ``url`` (behind Sentinel: the primary named ``master``);
+    InfrastructureError saying which one did not answer."""
     # A probe of the URL alone, before (or instead of) opening a deployment on it.
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    options = {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s}
+    if is_sentinel(url):
+        client = primary_client(url, master, **options)
+    else:
+        client = redis.Redis.from_url(url, **options)
     try:
         client.ping()
     except (redis.RedisError, OSError) as exc:
@@ -167,13 +188,15 @@ def require_answer(url: str, timeout_s: float = 2.0) -> None:
 
 
 @contextlib.contextmanager
-def resolve_redis(url: str | None, *, state_dir: Path) -> Iterator[str]:
+def resolve_redis(
+    url: str | None, *, state_dir: Path, master: str = DEFAULT_MASTER
+) -> Iterator[str]:
     """Yield the Redis URL to use; start (and afterwards stop) an embedded one if needed.
 
     A URL given must answer: InfrastructureError (exit 5) names it (password masked) if not.
     """
     if url:
-        require_answer(url)
+        require_answer(url, master=master)
         yield url
         return
     if port_open(DEFAULT_HOST, DEFAULT_PORT):

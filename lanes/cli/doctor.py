@@ -12,7 +12,7 @@ from lanes.cli.app import app, console, foreign, print_json, state
 from lanes.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
-    from lanes.ops.doctor import Check
+    from lanes.ops.check import Check
 
 _STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 

@@ -77,7 +77,7 @@ def worker(
         "-P", pool or config.worker.pool,
         "-c", str(concurrency or config.worker.concurrency),
         "-n", f"lanes-{'-'.join(lanes)}@%h",
-        "-E", "--without-gossip", "--without-mingle", f"--loglevel={loglevel}",
+        "--without-gossip", "--without-mingle", f"--loglevel={loglevel}",
     ]  # fmt: skip
     celery_app.worker_main(argv)
 

@@ -84,6 +84,7 @@ class Dispatcher:
         self._pools = PoolBalancer(config, stores.counter, self._lane_state)
         self._prefixes = stores.prefixes
         self._streams = stores.streams
+        self._replication = stores.replication
 
     def prepare(
         self, job: Job | dict[str, Any], *, strategy: str | None = None, alone: bool = True
@@ -161,6 +162,7 @@ class Dispatcher:
             self._abandon(envelope.job)
             raise InfrastructureError(f"cannot enqueue job {envelope.job.id}: {exc}") from exc
         self._sent(envelope, decision)
+        self._replication.settle()
         return self._handle(result, decision, envelope.instance)
 
     def submit_group(
@@ -191,6 +193,7 @@ class Dispatcher:
             envelope, decision, _ = item
             self._sent(envelope, decision)
             handles.append(self._handle(next(results), decision, envelope.instance))
+        self._replication.settle()
         return handles
 
     def submit_chain(
@@ -242,6 +245,7 @@ class Dispatcher:
             self._sent(envelope, decision)
             result = self.app.AsyncResult(envelope.job.id)
             handles.append(self._handle(result, decision, envelope.instance))
+        self._replication.settle()
         return handles
 
     def cancel(self, handles: Sequence[JobHandle], reason: str) -> list[Cancelled]:

@@ -46,7 +46,7 @@ class Connection:
         """Connect and PING, so an unreachable Redis is one clear InfrastructureError."""
         lanes = Lanes.connect(self._config)
         try:
-            require_answer(lanes.redis_url)
+            require_answer(lanes.redis_url, master=lanes.config.redis_sentinel_master)
         except InfrastructureError:
             lanes.close()
             raise

@@ -16,9 +16,9 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -29,11 +29,11 @@ from lanes.deployment import Deployment, open_deployment
 from lanes.kernel.config import Config, SimMode
 from lanes.kernel.errors import ConfigError, LanesError
 from lanes.kernel.redact import mask_url_secrets
+from lanes.ops.check import Check, Status
+from lanes.ops.doctor_sentinel import sentinel_checks
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
-
-Status = Literal["ok", "warn", "fail"]
 
 SKEW_FAIL_S = 1.0
 """A host whose clock is further than this from Redis time fails the clock check."""
@@ -49,21 +49,6 @@ _NTP_FIX = (
     "rate limits, cooldowns and budget windows use Redis time, but logs and the ledger's "
     "timestamps would disagree: run NTP/chrony on {host}"
 )
-
-
-@dataclass(frozen=True)
-class Check:
-    """One finding: what was checked, how it went, what was seen and what to do about it."""
-
-    name: str
-    status: Status
-    detail: str
-    fix: str = ""
-
-    def __post_init__(self) -> None:
-        # Whoever builds a row, a URL's credentials never reach the screen.
-        object.__setattr__(self, "detail", mask_url_secrets(self.detail))
-        object.__setattr__(self, "fix", mask_url_secrets(self.fix))
 
 
 def run_checks(
@@ -152,6 +137,7 @@ def redis_checks(config: Config, redis_url: str | None, timeout_s: float) -> lis
         return [
             reach,
             *rows,
+            *_guarded("sentinel", lambda: sentinel_checks(config, url, timeout_s)),
             *_guarded("redis persistence", lambda: [persistence_check(client)]),
             *_guarded("redis eviction", lambda: [eviction_check(client)]),
             *_guarded("clock", lambda: clock_checks(deployment)),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import signal
 import sys
 from typing import Any
@@ -34,6 +35,7 @@ from celery import Celery
 from flower import api, urls, views  # type: ignore[import-untyped]
 from flower.app import Flower, rewrite_handler  # type: ignore[import-untyped]
 from flower.command import apply_env_options, extract_settings  # type: ignore[import-untyped]
+from kombu.exceptions import OperationalError
 from tornado.options import options, parse_command_line
 from tornado.routing import URLSpec
 from tornado.web import StaticFileHandler
@@ -63,6 +65,8 @@ AS_IS = frozenset({
 })  # fmt: skip
 """Served as Flower has them: its static files, ``/healthcheck``, the OAuth login (unused with
 basic auth) and the catch-all 404."""
+
+log = logging.getLogger(__name__)
 
 
 class _Guarded(views.BaseHandler):  # type: ignore[misc]  # Flower's handlers are untyped
@@ -136,6 +140,15 @@ def build(config: Config, capp: Celery, argv: list[str]) -> Any:
     return app
 
 
+def _enable_events(capp: Celery) -> None:
+    """Turn the running workers' task events on now; Flower's own timer does it again every
+    5 s, for workers that start later."""
+    try:
+        capp.control.enable_events()
+    except OperationalError as exc:
+        log.warning("task events not turned on yet: %s", exc)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve Flower until SIGTERM or Ctrl-C; a bad config or environment exits with its code."""
     try:
@@ -144,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     except LanesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    _enable_events(app.capp)
     atexit.register(app.stop)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app.start_http_server()

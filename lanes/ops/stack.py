@@ -101,7 +101,7 @@ def worker_command(
         "-P", spec.pool,
         "-c", str(concurrency or spec.concurrency),
         "-n", f"{name}@%h",
-        "-E", "--without-gossip", "--without-mingle", "--loglevel=INFO",
+        "--without-gossip", "--without-mingle", "--loglevel=INFO",
     ]  # fmt: skip
 
 
@@ -163,7 +163,9 @@ class Stack:
         lock = hold(state_dir)
         self._exit.callback(lock.release)
         self.redis_url = self._exit.enter_context(
-            resolve_redis(self.config.redis_url, state_dir=state_dir)
+            resolve_redis(
+                self.config.redis_url, state_dir=state_dir, master=self.config.redis_sentinel_master
+            )
         )
         self._deployment = self._exit.enter_context(open_deployment(self.config, self.redis_url))
         lock.record(self.lanes, mask_url_secrets(self.redis_url))

@@ -97,11 +97,13 @@ def batch_status(deployment: Deployment) -> dict[str, Any]:
     now = time.time()
     opened = [_open_row(batch, now) for batch in store.open_batches()]
     config = deployment.config
+    lanes = [(name, model) for name, spec in config.instances.items() if spec.batch is not None
+             for model in spec.models]  # fmt: skip
     gathering = {
         f"{name}/{model}": waiting
-        for name, spec in config.instances.items() if spec.batch is not None
-        for model in spec.models if (waiting := store.waiting(name, model))
-    }  # fmt: skip
+        for (name, model), waiting in zip(lanes, store.waiting(lanes), strict=True)
+        if waiting
+    }
     return {"open": opened, "gathering": gathering}
 
 

@@ -37,7 +37,7 @@ the ``LedgerQueue`` (:mod:`lanes.workers.services.ledger_drain`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lanes.router.strategies import RotationCounter
 from lanes.stores.batches import BatchStore
@@ -49,6 +49,7 @@ from lanes.stores.lane_state import LaneStateStore
 from lanes.stores.ledger import LedgerQueue
 from lanes.stores.limiter import RateLimiter
 from lanes.stores.prefixes import PrefixStore
+from lanes.stores.replication import Replication, Unreplicated
 from lanes.stores.streams import StreamStore
 
 
@@ -65,3 +66,4 @@ class Stores:
     prefixes: PrefixStore
     batches: BatchStore
     streams: StreamStore
+    replication: Replication = field(default_factory=Unreplicated)

@@ -52,8 +52,8 @@ class BatchStore(Protocol):
 
     def open_batches(self) -> list[OpenBatch]: ...
 
-    def waiting(self, instance: str, model: str) -> int:
-        """Jobs parked on (instance, model) and not in a batch yet."""
+    def waiting(self, lanes: Sequence[tuple[str, str]]) -> list[int]:
+        """Jobs parked on each (instance, model) of ``lanes`` and not in a batch yet."""
 
     def member(self, job_id: str) -> Parked | None: ...
 

@@ -69,6 +69,10 @@ class Keys:
         the Redis server time (s) of its last heartbeat (:mod:`lanes.stores.consumers`)."""
         return f"{self.prefix}:consumers:{lane}"
 
+    def replica_probe(self) -> str:
+        """Written just before a ``WAIT`` (:mod:`lanes.stores.redis.replication`)."""
+        return f"{self.prefix}:replica-probe"
+
     def pending(self) -> str:
         """Hash of unfinished jobs: job id → the message that runs next (queue, envelope)."""
         return f"{self.prefix}:{{jobs}}:pending"

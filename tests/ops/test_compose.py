@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,15 @@ import jsonschema
 import pytest
 import yaml
 
+from lanes.broker.sentinel import parse_sentinel
 from lanes.kernel.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 LANES_IMAGE = "lanes:latest"
 METRICS_DIR = "/var/lib/lanes/metrics"
-PROFILED = {"postgres": "postgres", "prometheus": "prometheus"}  # service -> its profile
+PROFILED = {"postgres": "postgres", "prometheus": "prometheus", "redis-replica": "sentinel",
+            "sentinel1": "sentinel", "sentinel2": "sentinel", "sentinel3": "sentinel"}  # fmt: skip
+"""Service -> its profile."""
 # A `${VAR...}` reference compose interpolates; `$${` is an escaped, literal `${`.
 COMPOSE_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 SECRET_NAME = re.compile(r"KEY|PASSWORD|SECRET|AUTH|TOKEN|DATABASE_URL|REDIS_URL")
@@ -139,7 +143,8 @@ def test_lanes_services_build_the_redis_url_from_the_secret() -> None:
         assert service["secrets"] == ["redis_password"], name
         shell, flags, script, arg0 = service["entrypoint"]
         assert (shell, flags, arg0) == ("/bin/sh", "-ec", "lanes"), name  # -e: no secret, no start
-        assert "$$(cat /run/secrets/redis_password)@redis:6379/0" in script, name
+        assert 'P="$$(cat /run/secrets/redis_password)"' in script, name
+        assert "redis://:$$P@redis:6379/0" in script, name
         assert script.rstrip().endswith('exec "$$@"'), name
         environment = service["environment"]
         assert "REDIS_URL" not in environment and "REDIS_PASSWORD" not in json.dumps(service)
@@ -192,8 +197,41 @@ def test_workers_and_exporter_share_the_multiprocess_metrics_directory() -> None
     ]
 
 
-def test_profiles_postgres_and_prometheus() -> None:
-    """Both are opt-in; nothing that always runs may require them."""
+def _entrypoint_url(tmp_path: Path, sentinels: str) -> str:
+    """The REDIS_URL the lanes services' entrypoint builds, run by a real shell (with the
+    secret's path pointing at a file of the test's)."""
+    secret = tmp_path / "redis_password"
+    secret.write_text("pw\n")
+    shell, flags, script, arg0 = _lanes_services()["flower"]["entrypoint"]
+    script = script.replace("$$", "$").replace("/run/secrets/redis_password", str(secret))
+    run = subprocess.run([shell, flags, script, arg0, "sh", "-c", 'printf %s "$REDIS_URL"'],
+                         env={"LANES_SENTINELS": sentinels, "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    return run.stdout
+
+
+def test_the_entrypoint_asks_redis_or_the_sentinels(tmp_path: Path) -> None:
+    assert _entrypoint_url(tmp_path, "") == "redis://:pw@redis:6379/0"
+    sentinels = "sentinel1:26379;sentinel://sentinel2:26379;sentinel://sentinel3:26379"
+    url = _entrypoint_url(tmp_path, sentinels)
+    assert url == f"sentinel://:pw@{sentinels}/0"
+    nodes = (("sentinel1", 26379), ("sentinel2", 26379), ("sentinel3", 26379))
+    assert parse_sentinel(url).nodes == nodes
+    assert parse_sentinel(url).password == "pw"
+
+
+def test_sentinels_monitor_the_primary_with_a_quorum_of_two() -> None:
+    services = _services()
+    for name in ("sentinel1", "sentinel2", "sentinel3"):
+        command = " ".join(services[name]["command"])
+        assert "sentinel monitor mymaster redis 6379 2" in command, name
+        assert "--sentinel" in command and "/run/secrets/redis_password" in command, name
+    replica = " ".join(services["redis-replica"]["command"])
+    assert "--replicaof redis 6379" in replica and "masterauth" in replica
+
+
+def test_profiles_postgres_prometheus_and_sentinel() -> None:
+    """Each is opt-in; nothing that always runs may require them."""
     services = _services()
     for name, profile in PROFILED.items():
         assert services[name]["profiles"] == [profile]

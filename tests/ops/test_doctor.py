@@ -21,8 +21,8 @@ import redis
 from lanes.broker.embedded import EmbeddedRedis, free_port
 from lanes.deployment import open_deployment
 from lanes.kernel.config import Config
+from lanes.ops.check import Check
 from lanes.ops.doctor import (
-    Check,
     clock_checks,
     database_check,
     endpoint_checks,

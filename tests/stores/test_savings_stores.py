@@ -66,7 +66,7 @@ def _park(store: BatchStore, job: str, at: float, size: int = 100) -> bool:
 def test_parking_is_once_per_job(batches: BatchStore) -> None:
     assert _park(batches, "j1", 10.0)
     assert not _park(batches, "j1", 11.0)
-    assert batches.waiting("claude1", "m") == 1
+    assert batches.waiting([("claude1", "m")]) == [1]
     assert batches.parked_ids() == {"j1"}
 
 
@@ -90,7 +90,7 @@ def test_a_batch_stops_at_its_byte_limit(batches: BatchStore) -> None:
     for i in range(3):
         _park(batches, f"k{i}", 1.0, size=400)
     taken = batches.take("claude1", "m", "b", most=10, most_bytes=900, window_s=0.0, now_s=5.0)
-    assert taken == ["k0", "k1"] and batches.waiting("claude1", "m") == 1
+    assert taken == ["k0", "k1"] and batches.waiting([("claude1", "m")]) == [1]
 
 
 def test_submission_withdrawal_and_forgetting(batches: BatchStore) -> None:

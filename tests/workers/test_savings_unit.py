@@ -47,7 +47,7 @@ def test_a_batched_step_is_parked_once_and_charged_under_one_call(example_config
     assert isinstance(run_step(ctx, env), Parked)  # the message again: nothing changes
     parked = ctx.stores.batches.member(env.job.id)
     assert parked is not None and parked.call == 1
-    assert ctx.stores.batches.waiting("claude1", "claude-haiku-4-5") == 1
+    assert ctx.stores.batches.waiting([("claude1", "claude-haiku-4-5")]) == [1]
     assert providers.built.get("claude1") is None or not providers.built["claude1"].requests
 
 

@@ -577,15 +577,23 @@ class Config(_Frozen):
         default=None, description="empty: 127.0.0.1:6379 if it answers, else an embedded Redis"
     )
     redis_prefix: str = Field(default="lanes", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    redis_sentinel_master: str = Field(default="mymaster", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """The primary's name at the sentinels, when ``redis_url`` is a ``sentinel://`` URL."""
+    redis_wait_replicas: int = Field(default=1, ge=0, le=16)
+    """Behind Sentinel: replicas that must hold a submitted job, and a result, before the
+    submit returns and the result's waiters are woken (``WAIT``); 0: do not wait."""
+    redis_wait_ms: int = Field(default=500, ge=1, le=60_000)
+    """The longest that wait lasts; past it lanes carries on and warns."""
 
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        if value and not value.startswith(("redis://", "rediss://", "unix://", "sentinel://")):
             scheme = value.split("://", 1)[0] if "://" in value else value
             raise ValueError(
                 f"{scheme!r} is not a Redis URL; write redis://host:port/db (rediss:// for TLS,"
-                " unix:///path/to/socket)"
+                " unix:///path/to/socket, sentinel://host:26379;sentinel://host2:26379/db"
+                " behind Sentinel)"
             )
         return value
 

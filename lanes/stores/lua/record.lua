@@ -2,11 +2,14 @@
 -- KEYS[1] result key            Keys.result(job_id)  (Celery's "<prefix>:celery:celery-task-meta-<id>")
 -- ARGV[1] task meta JSON        {"status": "SUCCESS", "result": {...}, "task_id": ...}
 -- ARGV[2] TTL, seconds
--- Returns 1 when this result was stored and published; 0 when the job already had one (the
--- earlier result stands and nothing is published: waiters already got it).
+-- ARGV[3] "1": publish now; "0": the caller publishes once a replica holds the result
+-- Returns 1 when this result was stored (and published, or to be); 0 when the job already had
+-- one (the earlier result stands and nothing is published: waiters already got it).
 
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
-  redis.call('PUBLISH', KEYS[1], ARGV[1])
+  if ARGV[3] == '1' then
+    redis.call('PUBLISH', KEYS[1], ARGV[1])
+  end
   return 1
 end
 return 0

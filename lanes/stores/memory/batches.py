@@ -58,9 +58,9 @@ class MemoryBatches:
         with self._lock:
             return list(self._open.values())
 
-    def waiting(self, instance: str, model: str) -> int:
+    def waiting(self, lanes: Sequence[tuple[str, str]]) -> list[int]:
         with self._lock:
-            return len(self._waiting.get((instance, model), {}))
+            return [len(self._waiting.get(lane, {})) for lane in lanes]
 
     def member(self, job_id: str) -> Parked | None:
         with self._lock:

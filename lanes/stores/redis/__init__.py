@@ -20,15 +20,20 @@ from lanes.stores.redis.lane_state import RedisLaneState
 from lanes.stores.redis.ledger import RedisLedgerSink
 from lanes.stores.redis.limiter import RedisLimiter
 from lanes.stores.redis.prefixes import RedisPrefixes
+from lanes.stores.redis.replication import RedisReplication
 from lanes.stores.redis.streams import RedisStreams
+from lanes.stores.replication import Unreplicated
 
 
 def redis_stores(
-    client: redis.Redis, keys: Keys, *, ttl_s: int, limits: Mapping[str, Limits] | None = None
-) -> Stores:
+    client: redis.Redis, keys: Keys, *, ttl_s: int, limits: Mapping[str, Limits] | None = None,
+    replicas: int = 0, wait_ms: int = 500,
+) -> Stores:  # fmt: skip
     """Every store on ``client`` under ``keys``; job state lives ``ttl_s`` seconds; the lane
-    state reads the headroom of the instances in ``limits`` (as their workers reserve)."""
-    jobs = RedisJobStore(client, keys, ttl_s)
+    state reads the headroom of the instances in ``limits`` (as their workers reserve); with
+    ``replicas``, submits and results settle on that many replicas (up to ``wait_ms``)."""
+    replication = RedisReplication(client, keys, replicas, wait_ms) if replicas else None
+    jobs = RedisJobStore(client, keys, ttl_s, replication)
     lane_state = RedisLaneState(client, keys, limits=limits)
     limiter = RedisLimiter(client, keys)
     ledger = RedisLedgerSink(client, keys)
@@ -44,6 +49,7 @@ def redis_stores(
         prefixes=RedisPrefixes(client, keys),
         batches=RedisBatches(client, keys),
         streams=RedisStreams(client, keys),
+        replication=replication or Unreplicated(),
     )
 
 

@@ -57,9 +57,12 @@ class RedisBatches:
             raws = self._client.hvals(self._keys.batch_open())
         return [OpenBatch(**json.loads(text(raw))) for raw in raws]
 
-    def waiting(self, instance: str, model: str) -> int:
+    def waiting(self, lanes: Sequence[tuple[str, str]]) -> list[int]:
+        pipe = self._client.pipeline(transaction=False)
+        for instance, model in lanes:
+            pipe.zcard(self._keys.batch_gather(instance, model))
         with redis_errors("counting jobs waiting for a batch"):
-            return int(self._client.zcard(self._keys.batch_gather(instance, model)))
+            return [int(n) for n in pipe.execute()]
 
     def member(self, job_id: str) -> Parked | None:
         return self.members([job_id])[0]

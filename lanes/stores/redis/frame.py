@@ -70,4 +70,6 @@ class RedisFrame:
 
         with redis_errors(f"recording the result of job {result.job_id}"):
             created = execute_with_scripts(self.client, build)[0]
+        if created:
+            self.jobs.announce([result])
         return result if created else self.jobs.result(result.job_id) or result

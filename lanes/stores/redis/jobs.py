@@ -20,6 +20,7 @@ import redis
 from lanes.broker.result import Result
 from lanes.stores.jobs import Cancelled, Claim, PendingEntry, Tracked
 from lanes.stores.keys import Keys
+from lanes.stores.replication import Replication
 from lanes.stores.scripts import (
     JobScripts,
     execute_with_scripts,
@@ -73,11 +74,15 @@ def stale_hop(raw: object, hop: int) -> bool:
 
 
 class RedisJobStore:
-    def __init__(self, client: redis.Redis, keys: Keys, ttl_s: int) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, ttl_s: int, replication: Replication | None = None
+    ) -> None:
         self._client = client
         self._keys = keys
         self._ttl_s = ttl_s
         self._scripts = JobScripts.register(client)
+        self._replication = replication
+        """When set, a result is published to its waiters only once a replica holds it."""
 
     # -- submit ---------------------------------------------------------------------------------
     def track(
@@ -136,14 +141,29 @@ class RedisJobStore:
     def record(self, result: Result) -> Result:
         with redis_errors(f"recording the result of job {result.job_id}"):
             created = execute_with_scripts(self._client, lambda pipe: self.record_in(pipe, result))
+        if created[0]:
+            self.announce([result])
         return result if created[0] else self.result(result.job_id) or result
+
+    def announce(self, results: Sequence[Result]) -> None:
+        """After :meth:`record_in` stored ``results``: with replication, wait for a replica to
+        hold them, then wake their waiters (without, ``record.lua`` already woke them)."""
+        if self._replication is None or not results:
+            return
+        self._replication.settle()
+        pipe = self._client.pipeline(transaction=False)
+        for result in results:
+            pipe.publish(self._keys.result(result.job_id), result_meta(result))
+        with redis_errors("publishing results"):
+            pipe.execute()
 
     def record_in(self, pipe: redis.client.Pipeline, result: Result) -> None:
         """Queue :meth:`record` on ``pipe``: its first reply is 1 when this result stands
         (else read the one that does with :meth:`result`). Run the pipeline with
         :func:`lanes.stores.scripts.execute_with_scripts`."""
         keys = [self._keys.result(result.job_id)]
-        queue_script(pipe, self._scripts.record, keys, [result_meta(result), self._ttl_s])
+        now = "0" if self._replication else "1"
+        queue_script(pipe, self._scripts.record, keys, [result_meta(result), self._ttl_s, now])
         self._forget_in(pipe, result.job_id)
 
     def _forget_in(self, pipe: redis.client.Pipeline, job_id: str) -> None:
@@ -227,6 +247,7 @@ class RedisJobStore:
             reply = replies[i * per_job : (i + 1) * per_job]
             started = sum(int(text(n)) for n in reply[-1])
             done.append(Cancelled(failure.job_id, bool(reply[1]), started))
+        self.announce([f for f, d in zip(failures, done, strict=True) if d.ended])
         return done
 
     # -- the janitor ----------------------------------------------------------------------------

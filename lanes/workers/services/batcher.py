@@ -72,8 +72,10 @@ class Batcher:
 
     def tick(self) -> None:
         open_batches = self._store.open_batches()
-        for instance, model in self.lanes():
-            self._gather(instance, model, open_batches)
+        lanes = self.lanes()
+        for (instance, model), waiting in zip(lanes, self._store.waiting(lanes), strict=True):
+            if waiting:
+                self._gather(instance, model, open_batches)
         for batch in open_batches:
             try:
                 self._tend(batch)
@@ -97,7 +99,7 @@ class Batcher:
         assert spec is not None
         queued = sum(len(b.members) for b in open_batches if b.instance == instance)
         room = min(spec.max_requests, spec.max_queued - queued)
-        if room <= 0 or not self._store.waiting(instance, model):
+        if room <= 0:
             return
         name = f"gather:{instance}:{model}"
         if not self._store.lock(name, WORK_LOCK_S):
