@@ -70,7 +70,7 @@ def run_ratelimit(
                                   env=env, log_dir=logs):  # fmt: skip
                 with open_deployment(cfg, url) as deployment:
                     wait_for_queues(deployment.app, set(members))
-                measured = _drive(cfg, url, sim, duration_s, warmup_s, progress)
+                measured = drive(cfg, url, sim, duration_s, warmup_s, progress)
     configured = ACCOUNT_LIMITS["requests_per_min"] * len(members)
     achieved = measured["ok"] * 60.0 / measured["window_s"]
     return {
@@ -85,7 +85,7 @@ def run_ratelimit(
     }
 
 
-def _drive(
+def drive(
     cfg: Config,
     url: str,
     sim_url: str,

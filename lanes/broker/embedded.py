@@ -74,18 +74,21 @@ class EmbeddedRedis:
 
     def __init__(
         self, data_dir: Path, port: int | None = None, *, appendfsync: AppendFsync = "everysec",
-        extra_args: Sequence[str] = (),
+        extra_args: Sequence[str] = (), password: str | None = None,
     ) -> None:  # fmt: skip
         self.data_dir = data_dir
         self.port = port or free_port()
         self.appendfsync = appendfsync
         self.extra_args = list(extra_args)
         """More ``redis-server`` options, e.g. ``--replicaof HOST PORT``."""
+        self.password = password
+        """Asked of every client (``requirepass``; it is on the server's command line)."""
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://{DEFAULT_HOST}:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{DEFAULT_HOST}:{self.port}/0"
 
     def start(self) -> EmbeddedRedis:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -101,6 +104,7 @@ class EmbeddedRedis:
             "--maxmemory-policy", "noeviction",
             "--protected-mode", "yes",
             "--logfile", "redis.log",
+            *(["--requirepass", self.password] if self.password else []),
             *self.extra_args,
         ]  # fmt: skip
         # A session of its own: a terminal's Ctrl-C goes to the owner, which stops Redis last,
@@ -114,7 +118,8 @@ class EmbeddedRedis:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + _START_TIMEOUT_S
         # The server this process just started, before any deployment opens on it.
-        client = redis.Redis(host=DEFAULT_HOST, port=self.port, socket_timeout=1)
+        client = redis.Redis(host=DEFAULT_HOST, port=self.port, password=self.password,
+                             socket_timeout=1)  # fmt: skip
         assert self._proc is not None
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
