@@ -27,7 +27,7 @@ from lanes.sim import Simulator
 from lanes.stores.keys import Keys
 
 from ..conftest import write_config
-from ..workers.rig import Rig, recorded_of, results_tending, wait_for
+from ..workers.rig import Rig, recorded_of, results_tending
 from .sentinels import SentinelCluster, sentinel_cluster
 
 
@@ -133,13 +133,7 @@ def rig(tmp_path: Path, example_config: Config, cluster: SentinelCluster) -> Ite
 def test_jobs_finish_once_through_a_failover_after_the_primary_dies(
     rig: Rig, cluster: SentinelCluster
 ) -> None:
-    rig.slow_down("claude1", 0.5)
-    rig.start_worker(concurrency=4)
-    rig.start_worker(concurrency=4)
-    lanes = rig.client()
-    handles = [lanes.submit({"prompt": f"Summarise incident {i}", "max_tokens": 40,
-                             "instance": "claude1"}) for i in range(24)]  # fmt: skip
-    wait_for("calls in flight", lambda: rig.requests("claude1") >= 4, 20)
+    lanes, handles = rig.backlog("Summarise incident {}", latency_s=0.5, concurrency=4)
     old = cluster.primary()
     old.kill()
     started = time.monotonic()

@@ -106,6 +106,20 @@ class Rig:
         profile = sim_profiles(self.config)[instance]
         self.sim.set_profile(instance, profile.model_copy(update={"latency_s": latency_s}))
 
+    def backlog(
+        self, prompt: str, *, latency_s: float, concurrency: int, count: int = 24
+    ) -> tuple[Lanes, list[JobHandle]]:
+        """Two workers draining ``count`` jobs on claude1 (calls of ``latency_s``), once four
+        calls have started: the client and the jobs' handles."""
+        self.slow_down("claude1", latency_s)
+        self.start_worker(concurrency=concurrency)
+        self.start_worker(concurrency=concurrency)
+        lanes = self.client()
+        handles = [lanes.submit({"prompt": prompt.format(i), "max_tokens": 40,
+                                 "instance": "claude1"}) for i in range(count)]  # fmt: skip
+        wait_for("calls in flight", lambda: self.requests("claude1") >= 4, 20)
+        return lanes, handles
+
 
 def wait_for(what: str, check: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s

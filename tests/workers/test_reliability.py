@@ -159,13 +159,7 @@ def test_a_stale_message_of_a_job_that_fell_back_makes_no_second_call(
 def test_a_redis_restart_during_a_backlog_loses_no_job(
     rig: ServedRig,
 ) -> None:
-    rig.slow_down("claude1", 1.0)
-    rig.start_worker(concurrency=2)
-    rig.start_worker(concurrency=2)
-    lanes = rig.client()
-    handles = [lanes.submit({"prompt": f"Explain item {i} of the changelog", "max_tokens": 40,
-                             "instance": "claude1"}) for i in range(24)]  # fmt: skip
-    wait_for("a backlog in progress", lambda: rig.requests("claude1") >= 4, 20)
+    _, handles = rig.backlog("Explain item {} of the changelog", latency_s=1.0, concurrency=2)
     assert rig.redis().llen(Keys(rig.config.redis_prefix).queue("claude1")) > 0, (
         "no backlog left: the test would prove nothing"
     )
