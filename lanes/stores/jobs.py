@@ -110,6 +110,12 @@ class JobStore(Protocol):
         the result that stands."""
         ...
 
+    def announce(self, results: Sequence[Result]) -> None:
+        """Wake the waiters of recorded ``results`` where recording did not (a store that
+        waits for a replica first); again for a job whose earlier run may have died between
+        its record and its announcement."""
+        ...
+
     def charge(self, job_id: str, step: int, attempt: int, cost_usd: float) -> bool:
         """Charge call (job, step, attempt); False when that call was already charged."""
         ...

@@ -81,8 +81,9 @@ def run_step(ctx: WorkerContext, env: Envelope, *, redelivered: bool = True) -> 
         before = ctx.stores.frame.before(env.job.id, env.hop, env.instance)
         if before.stale:
             return Drop()  # a redelivered message whose job already moved on
-        if before.recorded is not None:
-            return Done(before.recorded)  # a redelivery of a finished job: same result, no call
+        if before.recorded is not None:  # a redelivery of a finished job: same result, no call
+            ctx.stores.jobs.announce([before.recorded])  # its first run may have died unheard
+            return Done(before.recorded)
         status = before.status
     else:
         status = ctx.lane_status(env.instance)

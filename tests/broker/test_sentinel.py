@@ -4,6 +4,7 @@ primary killed while jobs run."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -15,6 +16,7 @@ import redis
 
 from lanes.bench.chaos import ChaosSettings, chaos_config
 from lanes.broker.embedded import free_port, require_answer
+from lanes.broker.result import Result
 from lanes.broker.sentinel import parse_sentinel, primary_client
 from lanes.client import Lanes
 from lanes.deployment import open_deployment
@@ -115,6 +117,29 @@ def test_a_submit_returns_once_a_replica_holds_the_job_and_warns_when_none_answe
             os.kill(replica.pid, signal.SIGCONT)
     assert waited_s >= 0.4
     assert "0 of 1 replicas acknowledged within 400 ms" in caplog.text
+
+
+def test_a_result_wakes_its_waiters_only_once_recorded_and_again_on_a_redelivery(
+    cluster: SentinelCluster, example_config: Config, tmp_path: Path
+) -> None:
+    config, _ = write_config(example_config, tmp_path, redis_url=cluster.url,
+                             redis_prefix="announced")  # fmt: skip
+    with open_deployment(config) as deployment:
+        jobs = deployment.stores.jobs
+        channel = deployment.keys.result("job-1")
+        listener = deployment.redis.pubsub(ignore_subscribe_messages=True)
+        listener.subscribe(channel)
+        listener.get_message(timeout=1.0)  # the subscription's confirmation (not shown)
+        result = Result(job_id="job-1", status="ok", instance="claude1", model="m", step=0,
+                        attempt=0, text="done")  # fmt: skip
+        assert jobs.record(result) == result
+        heard = [listener.get_message(timeout=2.0), listener.get_message(timeout=0.2)]
+        jobs.announce([result])  # a redelivery of the finished job wakes the waiters again
+        again = listener.get_message(timeout=2.0)
+        listener.close()
+    assert heard[0] is not None and heard[1] is None  # once, after the replica held it
+    assert again is not None
+    assert json.loads(again["data"])["result"] == json.loads(heard[0]["data"])["result"]
 
 
 @pytest.fixture

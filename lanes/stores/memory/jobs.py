@@ -78,6 +78,9 @@ class MemoryJobStore:
         with self._lock:
             return self._results.get(job_id)
 
+    def announce(self, results: Sequence[Result]) -> None:
+        return None  # waiters read the results themselves
+
     def record(self, result: Result) -> Result:
         with self._lock:
             standing = self._results.setdefault(result.job_id, result)
