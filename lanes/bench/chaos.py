@@ -169,14 +169,11 @@ def _run(
     except BaseException:
         # Interrupted: drop the handles while Redis still runs (each unsubscribes from its
         # result channel when collected, and would wait for a stopped Redis).
-        _stop_threads(stop, submitter, watcher)
+        stop_threads(stop, submitter, watcher)
         submitter.accepted.clear()
         raise
-    _stop_threads(stop, submitter, watcher)
-    if submitter.error is not None:
-        raise submitter.error
-    found = audit(submitter.accepted, watcher.seen, lanes.stores.jobs,
-                  lambda job_id: str(lanes.app.AsyncResult(job_id).state))  # fmt: skip
+    stop_threads(stop, submitter, watcher)
+    found = audit_run(submitter, watcher, lanes)
     report = _report(found, submitter, faults, sim, time.monotonic() - started)
     return {**report, **_spend(lanes, sim, progress)}
 
@@ -187,11 +184,37 @@ def _spend(lanes: Lanes, sim: SimControl, progress: Progress) -> dict[str, Any]:
         return spend_report(lanes.config, ledger, sim.stats())
 
 
-def _stop_threads(stop: threading.Event, submitter: Submitter, watcher: Watcher) -> None:
+def stop_threads(stop: threading.Event, submitter: Submitter, watcher: Watcher) -> None:
     stop.set()
     watcher.done.set()
     submitter.join(timeout=_JOIN_S)
     watcher.join(timeout=_JOIN_S)
+
+
+def audit_run(submitter: Submitter, watcher: Watcher, lanes: Lanes) -> Audit:
+    """The audit of every job ``submitter`` had accepted (its error first, if it failed)."""
+    if submitter.error is not None:
+        raise submitter.error
+    return audit(submitter.accepted, watcher.seen, lanes.stores.jobs,
+                 lambda job_id: str(lanes.app.AsyncResult(job_id).state))  # fmt: skip
+
+
+def outcome_counts(
+    found: Audit, submitted: int, stats: dict[str, dict[str, int]]
+) -> dict[str, int]:
+    """The audit's figures every chaos report prints, with the simulator's ``stats``."""
+    calls_ok = sum(s.get("ok", 0) for s in stats.values())
+    return {
+        "submitted": submitted,
+        "completed": found.completed,
+        "lost": submitted - found.completed,
+        "duplicated_results": found.duplicated_results,
+        "double_charged": found.double_charged,
+        "failed": found.failed,
+        "provider_calls": sum(s.get("requests", 0) for s in stats.values()),
+        "provider_calls_ok": calls_ok,
+        "repeated_ok_calls": calls_ok - (found.completed - found.failed),
+    }
 
 
 def _drain(
@@ -223,23 +246,12 @@ def _drain(
 def _report(
     found: Audit, submitter: Submitter, faults: FaultRunner, sim: SimControl, duration_s: float
 ) -> dict[str, Any]:
-    submitted = len(submitter.accepted)
-    stats = sim.stats()
-    calls_ok = sum(s.get("ok", 0) for s in stats.values())
     report: dict[str, Any] = {
-        "submitted": submitted,
-        "completed": found.completed,
-        "lost": submitted - found.completed,
-        "duplicated_results": found.duplicated_results,
-        "double_charged": found.double_charged,
+        **outcome_counts(found, len(submitter.accepted), sim.stats()),
         "faults": faults.counts,
-        "failed": found.failed,
         "fallbacks": found.fallbacks,
         "submit_retries": submitter.submit_retries,
         "refused_no_route": submitter.no_route,
-        "provider_calls": sum(s.get("requests", 0) for s in stats.values()),
-        "provider_calls_ok": calls_ok,
-        "repeated_ok_calls": calls_ok - (found.completed - found.failed),
         "duration_s": round(duration_s, 1),
     }
     if found.caller_errors:

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lanes.bench.chaos import ChaosSettings, chaos_config
-from lanes.bench.chaos_jobs import Submitter, Watcher, audit, chaos_jobs
+from lanes.bench.chaos import ChaosSettings, audit_run, chaos_config, outcome_counts, stop_threads
+from lanes.bench.chaos_jobs import Submitter, Watcher, chaos_jobs
 from lanes.bench.harness import sim_process
 from lanes.bench.hosts import PROVIDER_NET, ROOT_IP, STATE_NET, Host, simulated_hosts
-from lanes.bench.ratelimit import POOL, drive, ratelimit_config
+from lanes.bench.ratelimit import POOL, drive, ratelimit_config, utilization
 from lanes.broker.app import wait_for_queues
 from lanes.broker.embedded import EmbeddedRedis
 from lanes.client import Lanes
@@ -158,11 +158,7 @@ def _ratelimit(
             wait_for_queues(lanes.app, set(members), check=lambda: _alive(stack))
         measured = drive(cfg, stack.redis_url, stack.sim_url, settings.ratelimit_s,
                          settings.warmup_s, progress)  # fmt: skip
-    configured = cfg.instances[members[0]].limits.requests_per_min * len(members)
-    achieved = measured["ok"] * 60.0 / measured["window_s"]
-    return {"configured_rpm": configured, "achieved_rpm": round(achieved, 1),
-            "utilization": round(achieved / configured, 4),
-            "provider_429s": measured["429s"]}  # fmt: skip
+    return utilization(measured, len(members))
 
 
 def _faults(
@@ -204,7 +200,7 @@ def _run_faults(
         cut.cut()
         os.kill(victim.pid, signal.SIGSTOP)
         try:
-            _sleep_tending(settings.fault_s, tend, skip=(cut.index, paused.index))
+            time.sleep(settings.fault_s)  # no replacing meanwhile: the cut-off host's comes back
         finally:
             cut.mend()
             os.kill(victim.pid, signal.SIGCONT)
@@ -217,25 +213,14 @@ def _run_faults(
                 break
             _sleep_tending(1.0, tend)
     finally:
-        stop.set()
-        watcher.done.set()
-        submitter.join(timeout=5)
-        watcher.join(timeout=5)
-    if submitter.error is not None:
-        raise submitter.error
-    found = audit(submitter.accepted, watcher.seen, client.stores.jobs,
-                  lambda job_id: str(client.app.AsyncResult(job_id).state))  # fmt: skip
-    submitted = len(submitter.accepted)
+        stop_threads(stop, submitter, watcher)
+    found = audit_run(submitter, watcher, client)
     with SimControl(stack.sim_url) as sim:
-        calls_ok = sum(s.get("ok", 0) for s in sim.stats().values())
+        stats = sim.stats()
     report: dict[str, Any] = {
-        "submitted": submitted, "completed": found.completed,
-        "lost": submitted - found.completed, "duplicated_results": found.duplicated_results,
-        "double_charged": found.double_charged, "failed": found.failed,
+        **outcome_counts(found, len(submitter.accepted), stats),
         "cut_off_host": cut.hostname, "paused_host": paused.hostname,
         "fault_s": settings.fault_s, "lease_s": settings.visibility_timeout_s,
-        "provider_calls_ok": calls_ok,
-        "repeated_ok_calls": calls_ok - (found.completed - found.failed),
         "clocks_seen": _clocks(client),
         "duration_s": round(time.monotonic() - started, 1),
     }  # fmt: skip
@@ -244,13 +229,11 @@ def _run_faults(
     return report
 
 
-def _sleep_tending(seconds: float, tend: Callable[[], int], skip: tuple[int, ...] = ()) -> None:
-    """Sleep ``seconds``, replacing exited workers each second (not while ``skip``: a cut-off
-    host's worker may exit, and comes back once the host does)."""
+def _sleep_tending(seconds: float, tend: Callable[[], int]) -> None:
+    """Sleep ``seconds``, replacing exited workers each second."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not skip:
-            tend()
+        tend()
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 

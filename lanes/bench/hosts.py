@@ -22,7 +22,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,8 +133,3 @@ def _ip(*args: str, check: bool = True) -> None:
     done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if check and done.returncode != 0:
         raise InfrastructureError(f"ip {' '.join(args)}: {done.stderr.strip()}")
-
-
-def python_on(host: Host, module: str, *args: str) -> list[str]:
-    """``python -m module args`` on ``host``."""
-    return host.command([sys.executable, "-m", module, *args])

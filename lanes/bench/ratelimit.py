@@ -71,18 +71,22 @@ def run_ratelimit(
                 with open_deployment(cfg, url) as deployment:
                     wait_for_queues(deployment.app, set(members))
                 measured = drive(cfg, url, sim, duration_s, warmup_s, progress)
-    configured = ACCOUNT_LIMITS["requests_per_min"] * len(members)
-    achieved = measured["ok"] * 60.0 / measured["window_s"]
     return {
-        "configured_rpm": configured,
-        "achieved_rpm": round(achieved, 1),
-        "utilization": round(achieved / configured, 4),
-        "provider_429s": measured["429s"],
+        **utilization(measured, len(members)),
         "workers": workers,
         "window_s": round(measured["window_s"], 1),
         "latency_s": latency_s,
         "simulator": measured["sim_stats"],
     }
+
+
+def utilization(measured: dict[str, Any], members: int) -> dict[str, Any]:
+    """What :func:`drive` measured against the pool's configured RPM."""
+    configured = ACCOUNT_LIMITS["requests_per_min"] * members
+    achieved = measured["ok"] * 60.0 / measured["window_s"]
+    return {"configured_rpm": configured, "achieved_rpm": round(achieved, 1),
+            "utilization": round(achieved / configured, 4),
+            "provider_429s": measured["429s"]}  # fmt: skip
 
 
 def drive(

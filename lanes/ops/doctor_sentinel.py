@@ -12,6 +12,7 @@ import redis
 from lanes.broker.sentinel import is_sentinel, parse_sentinel, sentinels
 from lanes.kernel.config import Config
 from lanes.ops.check import Check
+from lanes.stores.scripts import text
 
 _FIX = (
     "start the sentinels that do not answer, and check that each monitors "
@@ -30,7 +31,7 @@ def sentinel_checks(config: Config, url: str, timeout_s: float) -> list[Check]:
                                     strict=True):  # fmt: skip
         try:
             address: Any = client.sentinel_get_master_addr_by_name(master)
-            named[f"{host}:{port}"] = (_text(address[0]), int(address[1])) if address else None
+            named[f"{host}:{port}"] = (text(address[0]), int(address[1])) if address else None
             if not quorum_ok:
                 quorum_ok, quorum_detail = _ckquorum(client, master)
         except (redis.RedisError, OSError):
@@ -74,7 +75,3 @@ def _replicas(url: str, master: str, timeout_s: float) -> Check:
     detail = "the primary has no replica: losing it loses the jobs"
     fix = "start a replica (replicaof the primary) that the sentinels can promote"
     return Check("sentinel replicas", "fail", detail, fix)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,8 @@ import redis
 
 from lanes.broker.embedded import DEFAULT_HOST, EmbeddedRedis, free_port, redis_server_binary
 from lanes.broker.sentinel import DEFAULT_MASTER, primary_address
+
+from ..workers.rig import wait_for
 
 DOWN_AFTER_MS = 1000
 
@@ -38,12 +39,15 @@ class SentinelCluster:
         follow = ["--replicaof", DEFAULT_HOST, str(primary.port)]
         replica = EmbeddedRedis(self.home / "replica", extra_args=follow)
         self.servers = [primary, replica.start()]
-        _until(lambda: _info(replica.port, "replication").get("master_link_status") == "up",
-               "the replica to sync")  # fmt: skip
+        wait_for(
+            "the replica to sync",
+            lambda: _info(replica.port, "replication").get("master_link_status") == "up",
+            30,
+        )
         for i in range(3):
             self.ports.append(free_port())
             self.procs.append(self._sentinel(i, self.ports[-1], primary.port))
-        _until(self._formed, "the sentinels to find each other and the replica")
+        wait_for("the sentinels to find each other and the replica", self._formed, 30)
         return self
 
     def _sentinel(self, i: int, port: int, primary_port: int) -> subprocess.Popen[bytes]:
@@ -78,9 +82,11 @@ class SentinelCluster:
                 return named != {old.port} and len(named) == 1
             return False
 
-        _until(moved, "the sentinels to agree on a new primary", timeout_s=60)
+        wait_for("the sentinels to agree on a new primary", moved, 60)
         new = self.primary()
-        _until(lambda: _info(new.port, "replication").get("role") == "master", "the promotion")
+        wait_for(
+            "the promotion", lambda: _info(new.port, "replication").get("role") == "master", 30
+        )
         return new
 
     def stop(self) -> None:
@@ -108,12 +114,3 @@ def _info(port: int, section: str) -> dict[str, object]:
     with contextlib.suppress(redis.RedisError):
         return dict(_client(port).info(section))
     return {}
-
-
-def _until(check: object, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
