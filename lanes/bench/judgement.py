@@ -2,7 +2,9 @@
 
 Rows may carry ``vital`` (true/false) and ``difficulty`` (``low``, ``medium``, ``high``)
 besides ``text`` and ``type`` (``requests-dev.jsonl`` does). For vital: recall and precision
-of the classifier's decision, and how many vital rows it would let reach a cheap lane. For
+of the classifier's decision, and how many vital rows it would let reach a cheap lane;
+``p_vital``'s AUC, its reliability (per band of ``p_vital``: rows, the share truly vital,
+the mean ``p_vital``), and recall and precision at other thresholds. For
 difficulty: pairwise AUC, the share of pairs of rows at
 different levels that the score puts in the right order (ties count half), for the
 classifier's ``difficulty`` and for the prompt's length in characters.
@@ -15,12 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
-from lanes.router.classifier import classify_text
+from lanes.kernel.taxonomy import DEFAULT_VITAL_THRESHOLD
+from lanes.router.classifier import classify_text, rule_vital
 
 TYPE_ALIASES = {"planning": "orchestration", "coordination": "orchestration", "factual": "analysis"}
 LEVELS = {"low": 0, "medium": 1, "high": 2}
+BANDS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+"""Edges of the ``p_vital`` bands of the reliability table."""
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,9 @@ class Judged:
     type: str
     vital: bool
     difficulty: float
+    p_vital: float = 0.0
+    cued: bool = False
+    """Whether a cue of the tables makes it vital, whatever ``p_vital`` says."""
 
 
 def counted_type(name: str) -> str:
@@ -37,9 +47,10 @@ def counted_type(name: str) -> str:
     return TYPE_ALIASES.get(name, name)
 
 
-def judge(text: str) -> Judged:
-    clf = classify_text(text)
-    return Judged(counted_type(clf.type.value), clf.vital, clf.difficulty)
+def judge(text: str, threshold: float = DEFAULT_VITAL_THRESHOLD) -> Judged:
+    clf = classify_text(text, vital_threshold=threshold)
+    kind = counted_type(clf.type.value)
+    return Judged(kind, clf.vital, clf.difficulty, clf.p_vital, rule_vital(text))
 
 
 def vital_figures(labels: Sequence[bool], judged: Sequence[Judged]) -> dict[str, Any]:
@@ -53,6 +64,39 @@ def vital_figures(labels: Sequence[bool], judged: Sequence[Judged]) -> dict[str,
         "vital": positives,
         "flagged": flagged,
         "missed": positives - hits,
+        "recall": round(hits / positives, 4) if positives else None,
+        "precision": round(hits / flagged, 4) if flagged else None,
+        "auc_p_vital": pairwise_auc([int(v) for v in labels], [j.p_vital for j in judged]),
+        "reliability": reliability(labels, [j.p_vital for j in judged]),
+        "by_threshold": {str(t): _at_threshold(labels, judged, t) for t in THRESHOLDS},
+    }
+
+
+def reliability(labels: Sequence[bool], probs: Sequence[float]) -> list[dict[str, Any]]:
+    """Per band of ``p_vital`` (:data:`BANDS`): rows, the share truly vital, the mean
+    ``p_vital``. Calibrated: the two shares agree."""
+    out: list[dict[str, Any]] = []
+    for low, high in pairwise(BANDS):
+        inside = [(v, p) for v, p in zip(labels, probs, strict=True)
+                  if low <= p < high or (high == BANDS[-1] and p == high)]  # fmt: skip
+        n = len(inside)
+        out.append(
+            {
+                "band": f"{low:.1f}-{high:.1f}",
+                "n": n,
+                "vital_share": round(sum(v for v, _ in inside) / n, 4) if n else None,
+                "mean_p_vital": round(sum(p for _, p in inside) / n, 4) if n else None,
+            }
+        )
+    return out
+
+
+def _at_threshold(labels: Sequence[bool], judged: Sequence[Judged], t: float) -> dict[str, Any]:
+    marks = [j.cued or j.p_vital >= t for j in judged]
+    flagged = sum(marks)
+    hits = sum(m and v for m, v in zip(marks, labels, strict=True))
+    positives = sum(labels)
+    return {
         "recall": round(hits / positives, 4) if positives else None,
         "precision": round(hits / flagged, 4) if flagged else None,
     }
@@ -106,7 +150,13 @@ def format_judgement(figures: dict[str, Any]) -> list[str]:
         lines += [
             "",
             f"vital: recall {vital['recall']} precision {vital['precision']} "
-            f"({vital['flagged']} flagged, {vital['vital']} vital, {vital['missed']} missed)",
+            f"({vital['flagged']} flagged, {vital['vital']} vital, {vital['missed']} missed); "
+            f"p_vital AUC {vital['auc_p_vital']}",
+            "p_vital band   rows  vital share  mean p_vital",
+        ]
+        lines += [
+            f"{b['band']:<13}{b['n']:>5}  {b['vital_share']!s:>11}  {b['mean_p_vital']!s:>12}"
+            for b in vital["reliability"]
         ]
     difficulty = figures.get("difficulty")
     if difficulty is not None:

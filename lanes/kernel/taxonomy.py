@@ -65,6 +65,12 @@ class Priority(StrEnum):
     BATCH = "batch"
 
 
+DEFAULT_VITAL_THRESHOLD = 0.5
+"""``p_vital`` from which a request counts as vital when no cue names it. The model's
+probability is fitted with vital and other text weighted equally, a far larger share than
+vital work has in the text it learns from: the even-odds point leans to recall."""
+
+
 class Classification(BaseModel):
     """What the classifier concludes about one job. Immutable."""
 
@@ -83,8 +89,12 @@ class Classification(BaseModel):
     production incidents, money, data loss, migrations, anything critical) never touches a
     lane tagged ``cheap``: not first, not in its fallback chain, not while waiting."""
     vital_reason: str | None = None
-    """Why the job is vital ("security: 'authentication'", "the job says vital: true"), or
-    None when it is not."""
+    """Why the job is vital ("security: 'authentication'", "near payments, p_vital
+    0.83 >= 0.5", "the job says vital: true"), or None when it is not."""
+    p_vital: float = Field(default=0.0, ge=0.0, le=1.0)
+    """The learned chance that the request is costly if done wrong (``lanes.router.vital``)."""
+    vital_threshold: float = Field(default=DEFAULT_VITAL_THRESHOLD, ge=0.0, le=1.0)
+    """The ``p_vital`` from which the request counts as vital (``routing.vital_threshold``)."""
     difficulty: float = Field(default=0.5, ge=0.0, le=1.0)
     """Estimated chance that a cheap model fails where a premium one succeeds; the
     complexity levels are thresholds on it (see ``lanes.router.difficulty``)."""

@@ -23,7 +23,13 @@ from __future__ import annotations
 
 from itertools import compress
 
-from lanes.kernel.taxonomy import Classification, Complexity, Pattern, TaskType
+from lanes.kernel.taxonomy import (
+    DEFAULT_VITAL_THRESHOLD,
+    Classification,
+    Complexity,
+    Pattern,
+    TaskType,
+)
 from lanes.router import _classify_rules as rules
 from lanes.router._classify_index import PAIRS, TYPE_INDEX, TYPES, WORDS
 from lanes.router._classify_scan import Scan, pair_hits, scan_text
@@ -32,6 +38,7 @@ from lanes.router.difficulty import level as difficulty_level
 from lanes.router.difficulty import within
 from lanes.router.job import Job
 from lanes.router.typemodel import CLASS_TYPES, HEAD_CHARS, shipped_model
+from lanes.router.vital import shipped_vital_model
 
 MIN_POINTS = 1.0
 """Below this many points for the best type, the text carries no usable cue."""
@@ -242,6 +249,15 @@ def vital_reason(scan: Scan, task_type: TaskType, complexity: Complexity) -> str
     return None
 
 
+def rule_vital(text: str) -> bool:
+    """Whether the cue tables alone find vital work in ``text`` (the labels the vital
+    model's commit rows are trained on)."""
+    scan = scan_text(text)
+    _adjust_for_question(scan)
+    kind, _ = _decide_type(scan, text)
+    return vital_reason(scan, kind, _complexity(scan.flags, 0.0)) is not None
+
+
 def output_tokens_for(task_type: TaskType, complexity: Complexity, max_tokens: int | None) -> int:
     """Expected answer tokens for this type and complexity, capped by ``max_tokens``."""
     expected = int(_BASE_OUTPUT[task_type] * _COMPLEXITY_FACTOR[complexity])
@@ -255,6 +271,7 @@ def classify_text(
     task_type: TaskType | None = None,
     complexity: Complexity | None = None,
     context: str = "",
+    vital_threshold: float = DEFAULT_VITAL_THRESHOLD,
 ) -> Classification:
     """Classify bare ``text``. ``task_type`` / ``complexity`` hints, when given, win over
     what the text suggests (confidence is then 1.0; the difficulty moves into the hinted
@@ -262,6 +279,9 @@ def classify_text(
 
     ``context`` is text the model also reads but that is not the request itself (system
     prompt, earlier turns): it counts in ``input_tokens`` and its cues count at half weight.
+
+    Vital: a cue of the tables (:func:`vital_reason`) names it, or the request's ``p_vital``
+    (:mod:`lanes.router.vital`) reaches ``vital_threshold``.
     """
     scan = scan_text(text, context)
     _adjust_for_question(scan)
@@ -288,7 +308,10 @@ def classify_text(
     thinking = bool(flags & rules.THINK) or (
         level in (Complexity.COMPLEX, Complexity.CRITICAL) and kind in THINKING_TYPES
     )
+    judged = shipped_vital_model().judge(text)
     why = vital_reason(scan, kind, level)
+    if why is None and judged.p_vital >= vital_threshold:
+        why = f"near {judged.category}, p_vital {judged.p_vital:.2f} >= {vital_threshold:g}"
     return Classification(
         type=kind,
         complexity=level,
@@ -300,12 +323,14 @@ def classify_text(
         priority=_priority(flags, level),
         vital=why is not None,
         vital_reason=why,
+        p_vital=judged.p_vital,
+        vital_threshold=vital_threshold,
         difficulty=difficulty,
         confidence=confidence,
     )
 
 
-def classify(job: Job) -> Classification:
+def classify(job: Job, vital_threshold: float = DEFAULT_VITAL_THRESHOLD) -> Classification:
     """Classify a job: the latest user message is the request; the system prompt and earlier
     turns are context. Hints (``task_type``, ``complexity``) win; ``max_tokens`` caps the
     output estimate. Delegates to :func:`classify_text`; images, documents and tool
@@ -318,6 +343,7 @@ def classify(job: Job) -> Classification:
         task_type=job.task_type,
         complexity=job.complexity,
         context=context,
+        vital_threshold=vital_threshold,
     )
     extra = job.extra_tokens()
     if extra:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 from lanes.kernel.config.models import Config, Weights
 from lanes.kernel.errors import JobError, NoRoute
@@ -89,7 +90,7 @@ class Router:
         *,
         lane_state: LaneStateReader | None = None,
         history: HistoryReader | None = None,
-        classifier: Classifier = default_classify,
+        classifier: Classifier | None = None,
         counter: RotationCounter | None = None,
         clock: Callable[[], float] = time.monotonic,
         min_health: float = DEFAULT_MIN_HEALTH,
@@ -99,7 +100,8 @@ class Router:
         self._local = local_targets(self.table, config)
         self._tier = vital_tier(config)
         self._lane_state: LaneStateReader = lane_state or StaticLaneState()
-        self._classifier = classifier
+        threshold = config.routing.vital_threshold
+        self._classifier = classifier or partial(default_classify, vital_threshold=threshold)
         self._min_health = min_health
         self._weights: NormalWeights = normalize(config.routing.weights)
         rules = [(compile_safe(rule.pattern), rule) for rule in config.routing.custom_rules]

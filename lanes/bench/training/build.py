@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lanes.bench.training import instructions
+from lanes.bench.training.advisories import READERS
 from lanes.bench.training.commits import Row, git_dir, head_commit, rows_from_subjects, subjects
 from lanes.bench.training.fit import capped, fit, model_class
 from lanes.bench.training.sources import EXCLUDED, SOURCES, folds
@@ -49,7 +50,7 @@ def build_corpus(
     """Every row and the manifest (one entry per source; ``sources`` maps repository to
     licence). MissingSource names every repository that has no copy under ``mirrors``,
     with how to get one."""
-    wanted = [*sources, instructions.REPOSITORY]
+    wanted = [*sources, instructions.REPOSITORY, *READERS]
     gitdirs = {repo: git_dir(mirrors, repo) for repo in wanted if repo not in EXCLUDED}
     missing = [repo for repo in wanted if gitdirs.get(repo) is None]
     if missing:

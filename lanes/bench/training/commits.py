@@ -141,3 +141,30 @@ def run_git(gitdir: Path, *args: str) -> str:
         check=True,
     )
     return done.stdout
+
+
+_TRAILER_RE = re.compile(
+    r"^\s*(?:signed-off-by|co-authored|fixes|closes|refs?|see|pr-url|reviewed-by|change-id)\b",
+    re.IGNORECASE,
+)
+_LINK_RE = re.compile(r"@|https?://")
+MIN_BODY_CHARS = 40
+MAX_DESCRIBED_CHARS = 700
+
+
+def described(gitdir: Path) -> Iterator[str]:
+    """Commits told in full: the cleaned subject and the first paragraph of the message body,
+    for commits whose body has one (trailers dropped; none with an address or a link, which
+    may name a person), at most ``MAX_DESCRIBED_CHARS``. Longer text, as requests are."""
+    log = run_git(gitdir, "log", "--no-merges", "--format=%s%x1f%b%x1e", "HEAD")
+    seen: set[str] = set()
+    for record in log.split("\x1e"):
+        subject, sep, body = record.partition("\x1f")
+        cleaned = clean_subject(subject) if sep else None
+        if cleaned is None or cleaned[1].lower() in seen:
+            continue
+        seen.add(cleaned[1].lower())
+        lines = body.strip().split("\n\n")[0].splitlines()
+        paragraph = " ".join(" ".join(ln for ln in lines if not _TRAILER_RE.match(ln)).split())
+        if len(paragraph) >= MIN_BODY_CHARS and not _LINK_RE.search(paragraph):
+            yield f"{cleaned[1]}. {paragraph}"[:MAX_DESCRIBED_CHARS]

@@ -29,7 +29,7 @@ from lanes.kernel.config.savings import BatchLaneSpec, BatchSpec, CachingSpec
 from lanes.kernel.config.serve import AUTO, TARGET_PREFIX, ServeSpec
 from lanes.kernel.config.source import ConfigSource
 from lanes.kernel.patterns import compile_safe
-from lanes.kernel.taxonomy import STRATEGY_NAMES, Complexity, TaskType
+from lanes.kernel.taxonomy import DEFAULT_VITAL_THRESHOLD, STRATEGY_NAMES, Complexity, TaskType
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -321,6 +321,9 @@ class RoutingSpec(_Frozen):
     """The tier vital work needs: it only runs on models whose ``quality`` is at least this
     model's (null: no floor). When the default names a model the config does not define,
     there is no floor; a model named explicitly must be defined."""
+    vital_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = DEFAULT_VITAL_THRESHOLD
+    """Requests whose ``p_vital`` reaches this are vital; only those below it, with no
+    vital cue, may run on a cheap lane. Lower it for more recall, at more cost."""
 
     @field_validator("strategy")
     @classmethod

@@ -100,7 +100,24 @@ def mirrors(tmp_path: Path) -> Path:
         ["seed"],
         {path: "\n".join(json.dumps(s) for s in seeds) for path in instructions.FILES},
     )
+    _repo(tmp_path, "golang/vulndb", ["reports"], GO_REPORTS)
+    _repo(tmp_path, "rustsec/advisory-db", ["advisories"], RUST_ADVISORIES)
     return tmp_path
+
+
+GO_REPORTS = {
+    "data/reports/GO-2099-0001.yaml": "id: GO-2099-0001\nsummary: Authentication bypass in "
+    "example.com/auth\ndescription: A crafted token skips the signature check.\n",
+    "data/reports/GO-2099-0002.yaml": "id: GO-2099-0002\nsummary: Path traversal in "
+    "example.com/files\n",
+    "data/reports/GO-2099-0003.yaml": "id: GO-2099-0003\ndescription: no summary here\n",
+    "README.md": "not a report",
+}
+RUST_ADVISORIES = {
+    "crates/a/RUSTSEC-2099-0001.md": "```toml\n[advisory]\n```\n\n# Use-after-free in "
+    "Buffer::drop\n\nDetails.\n",
+    "crates/b/RUSTSEC-2099-0002.md": "```toml\n```\n\n# b is unmaintained\n\nNo fix.\n",
+}
 
 
 SOURCES = {"acme/one": "MIT", "acme/two": "Apache-2.0", "acme/three": "MIT"}
@@ -117,6 +134,7 @@ def test_build_reads_every_source_and_writes_a_manifest(mirrors: Path, tmp_path:
     assert by_repo["acme/two"]["licence"] == "Apache-2.0"
     assert by_repo["acme/two"]["labels"] == {label: 3 for label in SUBJECTS}
     assert len(by_repo["acme/one"]["commit"]) == 40
+    assert set(by_repo) == {*SOURCES, instructions.REPOSITORY}  # advisories: the vital model's
     assert any("[3/3] acme/three" in line for line in lines)
     write_corpus(tmp_path / "out", rows, manifest)
     written = [
