@@ -72,13 +72,15 @@ INTERACTIVE = "Quick question: what does the regex ^a+b$ match?"
 def batch_jobs(count: int, arm: str) -> list[dict[str, Any]]:
     """``count`` batch jobs (as ``lanes batch`` sends them), one in :data:`VITAL_EVERY`
     vital, sizes cycling; distinct per arm (the cache is off too: no answer of one arm serves
-    the other)."""
+    the other). Each says whether it is vital, as a caller who knows does, so the share is
+    exact whatever the classifier makes of the text."""
     jobs = []
     for i in range(count):
-        templates = VITAL_WORK if i % VITAL_EVERY == 0 else CHEAP_WORK
+        vital = i % VITAL_EVERY == 0
+        templates = VITAL_WORK if vital else CHEAP_WORK
         text = templates[i % len(templates)].format(s=SUBJECTS[i % len(SUBJECTS)])
         jobs.append({"prompt": f"{text} (#{arm}-{i})", "max_tokens": MAX_TOKENS[i % 4],
-                     "priority": Priority.BATCH.value})  # fmt: skip
+                     "priority": Priority.BATCH.value, "vital": vital})  # fmt: skip
     return jobs
 
 

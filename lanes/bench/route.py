@@ -5,7 +5,9 @@ from __future__ import annotations
 import gc
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from lanes.kernel.config import Config
 from lanes.router.decision import Decision
@@ -35,10 +37,12 @@ def measure_routing(
     *,
     warmup: int = DEFAULT_WARMUP,
     passes: int = DEFAULT_PASSES,
-) -> dict[str, float | int]:
+    labels: Sequence[bool | None] | None = None,
+) -> dict[str, Any]:
     """Time ``Router.decide`` (which classifies) per job after ``warmup`` untimed decisions,
     and price the routed workload against sending it all to :func:`premium_target`; count
     the vital jobs and those whose decision names a cheap lane anywhere (must be 0).
+    With ``labels`` (each job's true vital, None where unknown): :func:`labelled_figures`.
 
     Every job is decided in ``passes`` passes over the corpus and keeps its fastest time, so
     a thread descheduled by a busy machine is not counted as routing time (``timeit``'s rule).
@@ -64,7 +68,7 @@ def measure_routing(
             if clf.vital:
                 vital += 1
                 vital_on_cheap += touches(decision, cheap)
-    return {
+    figures: dict[str, Any] = {
         "decisions": len(timings_ns),
         "p50_ms": round(_percentile(timings_ns, 0.50) / 1e6, 4),
         "p99_ms": round(_percentile(timings_ns, 0.99) / 1e6, 4),
@@ -73,6 +77,24 @@ def measure_routing(
         "savings": round(1 - routed_usd / premium_usd, 4) if premium_usd > 0 else 0.0,
         "vital_jobs": vital,
         "vital_on_cheap_lane": vital_on_cheap,
+    }
+    if labels is not None and any(v is not None for v in labels):
+        figures |= labelled_figures(runs[-1][1], labels, cheap)
+    return figures
+
+
+def labelled_figures(
+    decisions: Sequence[Decision], labels: Sequence[bool | None], cheap: frozenset[str]
+) -> dict[str, Any]:
+    """For the jobs labelled vital: how many, how many the router left a cheap lane
+    anywhere in the decision (``labelled_vital_touching_cheap``), and the model each starts
+    on (``labelled_vital_first_model``)."""
+    vital = [d for d, label in zip(decisions, labels, strict=True) if label]
+    first = Counter(d.model for d in vital)
+    return {
+        "labelled_vital": len(vital),
+        "labelled_vital_touching_cheap": sum(touches(d, cheap) for d in vital),
+        "labelled_vital_first_model": dict(first.most_common()),
     }
 
 

@@ -95,6 +95,9 @@ class Classification(BaseModel):
     """The learned chance that the request is costly if done wrong (``lanes.router.vital``)."""
     vital_threshold: float = Field(default=DEFAULT_VITAL_THRESHOLD, ge=0.0, le=1.0)
     """The ``p_vital`` from which the request counts as vital (``routing.vital_threshold``)."""
+    vital_learned: bool = False
+    """Vital on ``p_vital`` alone: no cue named it and the job did not say. A job pinned to
+    a cheap lane then keeps its pin, with a warning (a cue or ``vital: true`` refuses it)."""
     difficulty: float = Field(default=0.5, ge=0.0, le=1.0)
     """Estimated chance that a cheap model fails where a premium one succeeds; the
     complexity levels are thresholds on it (see ``lanes.router.difficulty``)."""

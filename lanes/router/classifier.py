@@ -310,7 +310,8 @@ def classify_text(
     )
     judged = shipped_vital_model().judge(text)
     why = vital_reason(scan, kind, level)
-    if why is None and judged.p_vital >= vital_threshold:
+    learned = why is None and judged.p_vital >= vital_threshold
+    if learned:
         why = f"near {judged.category}, p_vital {judged.p_vital:.2f} >= {vital_threshold:g}"
     return Classification(
         type=kind,
@@ -325,6 +326,7 @@ def classify_text(
         vital_reason=why,
         p_vital=judged.p_vital,
         vital_threshold=vital_threshold,
+        vital_learned=learned,
         difficulty=difficulty,
         confidence=confidence,
     )
@@ -348,7 +350,9 @@ def classify(job: Job, vital_threshold: float = DEFAULT_VITAL_THRESHOLD) -> Clas
     extra = job.extra_tokens()
     if extra:
         clf = clf.model_copy(update={"input_tokens": clf.input_tokens + extra})
-    if job.vital is None or job.vital == clf.vital:
+    if job.vital is None or (job.vital == clf.vital and not clf.vital_learned):
         return clf
     reason = "the job says vital: true" if job.vital else None
-    return clf.model_copy(update={"vital": job.vital, "vital_reason": reason})
+    return clf.model_copy(
+        update={"vital": job.vital, "vital_reason": reason, "vital_learned": False}
+    )

@@ -4,13 +4,14 @@ Each word piece of a sentence-embedding model's vocabulary has one fixed vector:
 own output for that piece alone, reduced to ``dims`` components (built by ``lanes train
 --distil``; see the manifest for the model and its licence). A text's vector is the mean of
 its pieces' vectors, normalised; texts about the same thing point the same way even when
-they share no word ("proration" sits near "invoice"). Stored as int8 with a scale per piece;
-held in memory as float32 (about 31 MB at 256 dimensions, loaded on the first request).
+they share no word ("proration" sits near "invoice"). Stored and held as int8 with a scale
+per piece (about 8 MB at 256 dimensions, loaded on the first request).
 
 Splitting follows the model's tokenizer: lower case, accents removed, punctuation and CJK
 characters apart, then the longest known piece first (``##`` marks a continuation). Only
-the first ``MAX_WORDS`` words are read; each word's pieces are remembered per process, so a
-request costs one dict lookup per word and one gather-and-sum.
+the first ``MAX_WORDS`` words are read, and of those only words with a letter (marks and bare
+numbers are left out); each word's pieces are remembered per process, so a request costs one
+dict lookup per word and one gather-and-sum.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from itertools import islice
 
 import numpy as np
 import numpy.typing as npt
@@ -65,7 +67,8 @@ def words(text: str) -> list[str]:
     punctuation mark and CJK character a word of its own; at most ``MAX_WORDS``."""
     head = text[:MAX_CHARS]
     if head.isascii():
-        return _ASCII_WORD.findall(head.lower())[:MAX_WORDS]
+        found = _ASCII_WORD.finditer(head.lower())
+        return [m.group() for m in islice(found, MAX_WORDS)]
     out: list[str] = []
     for chunk in _strip_accents(head.lower()).split():
         if chunk.isalnum() and chunk.isascii():
@@ -94,6 +97,12 @@ def _split_marks(chunk: str, limit: int) -> list[str]:
     if current:
         parts.append("".join(current))
     return parts
+
+
+def _is_content(word: str) -> bool:
+    """Words that say what a text is about: not a mark, not a bare number (an id, a count or
+    a ticket number would pull short texts towards whatever their pieces happen to mean)."""
+    return word.isalnum() and not word.isdigit()
 
 
 def pieces(word: str, vocab: dict[str, int]) -> list[int]:
@@ -126,14 +135,9 @@ class Encoder:
     vocab: dict[str, int]
     codes: npt.NDArray[np.int8]
     scales: npt.NDArray[np.float32]
-    _vectors: npt.NDArray[np.float32] = field(init=False, repr=False, compare=False)
     _cache: dict[str, list[int]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-
-    def __post_init__(self) -> None:
-        vectors = self.codes.astype(np.float32) * self.scales[:, None]
-        object.__setattr__(self, "_vectors", vectors)
 
     @property
     def dims(self) -> int:
@@ -150,10 +154,10 @@ class Encoder:
 
     def encode(self, text: str) -> Vector:
         """``text``'s unit vector (all zeros when no word of it is known)."""
-        rows = [row for word in words(text) for row in self._pieces(word)]
+        rows = [row for word in words(text) if _is_content(word) for row in self._pieces(word)]
         if not rows:
             return np.zeros(self.dims, dtype=np.float32)
-        total: Vector = self._vectors[rows].sum(axis=0)
+        total: Vector = self.scales[rows] @ self.codes[rows].astype(np.float32)
         norm = float(np.linalg.norm(total))
         return total / np.float32(norm) if norm else total
 

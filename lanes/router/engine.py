@@ -153,7 +153,7 @@ class Router:
             cached = self._cache.get(key)
             if cached is not None and self._target_usable(cached.instance):
                 return cached
-        classification = self._classifier(job)
+        classification, warning = self._pin_over_learned(job, self._classifier(job))
         self.check_size(job, classification)
         chain_name(job, self.config)
         self._check_pins(job, classification)  # a bad pin is refused before any read
@@ -169,9 +169,30 @@ class Router:
             decision = self._choose(job, name, weights, classification, statuses, blocked_models,
                                     waive=True)  # fmt: skip
             return decision.model_copy(update={"reasons": [*decision.reasons, WAITS_REASON]})
+        if warning is not None:
+            decision = decision.model_copy(update={"reasons": [warning, *decision.reasons]})
         if key is not None and self._cache is not None:
             self._cache.put(key, decision)
         return decision
+
+    def _pin_over_learned(self, job: Job, clf: Classification) -> tuple[Classification, str | None]:
+        """A job pinned to nothing but cheap lanes whose vital mark rests on ``p_vital``
+        alone keeps its pin: the caller named the lane, no cue named stakes. The
+        classification loses its vital mark and the decision gains a warning saying how to
+        refuse such a pin (``vital: true``)."""
+        if not clf.vital_learned or (job.instance is None and job.model is None):
+            return clf, None
+        cands = self.table.pinned(job.instance, job.model)
+        if not cands or not all(cand.cheap for cand in cands):
+            return clf, None
+        lanes = ", ".join(dict.fromkeys(cand.target for cand in cands))
+        warning = (
+            f"Warning: the job pins cheap lane {lanes} and p_vital {clf.p_vital:.2f} reaches "
+            f"{clf.vital_threshold:g} ({clf.vital_reason}); no cue names stakes, so the pin "
+            'wins: set "vital": true on the job to keep such work off cheap lanes'
+        )
+        update = {"vital": False, "vital_reason": None, "vital_learned": False}
+        return clf.model_copy(update=update), warning
 
     def _choose(
         self,

@@ -154,11 +154,13 @@ def broken_promise(ctx: WorkerContext, env: Envelope) -> str | None:
     dispatcher never breaks, so somebody built it by hand (e.g. through Flower's task API).
     Vital work on a lane tagged cheap: the job is classified again here (only for cheap lanes,
     so other lanes pay nothing for the check), as the dispatcher saw it: a pipeline step before
-    the previous step's answer is fed in (the answer may read as vital, the request did not)."""
+    the previous step's answer is fed in (the answer may read as vital, the request did not).
+    A job that pins its lane and is vital on ``p_vital`` alone keeps its pin, as at dispatch."""
     if CHEAP_TAG not in ctx.config.instances[env.instance].tags or env.job.vital is False:
         return None
-    clf = classify(env.job)
-    if not clf.vital:
+    clf = classify(env.job, ctx.config.routing.vital_threshold)
+    pinned = env.job.instance is not None or env.job.model is not None
+    if not clf.vital or (clf.vital_learned and pinned):
         return None
     why = f" ({clf.vital_reason})" if clf.vital_reason else ""
     return (

@@ -214,6 +214,23 @@ def test_cli_routing_bench_route_over_a_file_of_requests(tmp_path: Path) -> None
     assert missing.exit_code != 0 and "needs a 'text'" in str(missing.exception)
 
 
+def test_bench_route_says_where_rows_labelled_vital_went(tmp_path: Path) -> None:
+    rows = [
+        ("Rotate the production database password and update every service that uses it", True),
+        ("Write a haiku about autumn", True),
+        ("Add a docstring to parse_date", False),
+    ]
+    path = tmp_path / "labelled.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "vital": v}) + "\n" for t, v in rows))
+    result = invoke("bench", "route", "--json", "--requests", str(path), "--warmup", "1",
+                    "--passes", "1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    # the haiku, labelled vital here, is not vital to the router: it keeps its cheap lanes
+    assert data["labelled_vital"] == 2 and data["labelled_vital_touching_cheap"] == 1
+    assert sum(data["labelled_vital_first_model"].values()) == 2
+
+
 def test_bench_route_counts_a_decision_naming_a_cheap_lane(example_config: Config) -> None:
     from lanes.bench.route import touches
     from lanes.router.candidates import build_candidates

@@ -63,3 +63,23 @@ def test_a_threshold_outside_zero_to_one_is_refused(example_config: Config) -> N
 
     with pytest.raises(pydantic.ValidationError, match="vital_threshold"):
         configured(example_config, vital_threshold=1.5)
+
+
+def test_a_pin_to_a_cheap_lane_wins_over_p_vital_alone_with_a_warning(
+    example_config: Config,
+) -> None:
+    import pytest
+
+    from lanes.kernel.errors import JobError
+
+    router = Router(example_config)
+    decision = router.decide(Job(prompt=STAKES, instance="zai"))
+    assert decision.instance == "zai" and not decision.classification.vital
+    assert decision.reasons[0].startswith("Warning: the job pins cheap lane zai and p_vital")
+    assert '"vital": true' in decision.reasons[0]
+    with pytest.raises(JobError, match="vital work never goes to a cheap lane"):
+        router.decide(Job(prompt=STAKES, instance="zai", vital=True))
+    with pytest.raises(JobError, match="security"):
+        router.decide(Job(prompt="rotate the leaked API keys", instance="zai"))
+    unpinned = router.decide(Job(prompt=STAKES))
+    assert unpinned.classification.vital and unpinned.instance not in ("zai", "koala")

@@ -17,15 +17,17 @@ from lanes.router.job import Job
 REQUEST_MAX_TOKENS = 1024
 
 
-def request_jobs(path: Path) -> list[Job]:
-    """One job per row's ``text`` of a JSONL file (the rows' labels are not read)."""
+def request_jobs(path: Path) -> tuple[list[Job], list[bool | None]]:
+    """One job per row's ``text`` of a JSONL file, and each row's ``vital`` label (None where
+    a row has none; the labels are never shown to the router)."""
     from lanes.bench.evaluation import load_jsonl
 
     if not path.is_file():
         raise JobError(f'{path}: no such file; give a JSONL file of {{"text": ...}} rows')
     try:
         rows = load_jsonl(path)
-        return [Job(prompt=str(row["text"]), max_tokens=REQUEST_MAX_TOKENS) for row in rows]
+        jobs = [Job(prompt=str(row["text"]), max_tokens=REQUEST_MAX_TOKENS) for row in rows]
+        return jobs, [None if row.get("vital") is None else bool(row["vital"]) for row in rows]
     except ValueError as exc:
         raise JobError(str(exc)) from None
     except KeyError:
@@ -49,8 +51,9 @@ def route_bench(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Classify + route a corpus in process: latency percentiles and cost saved vs premium."""
-    jobs = build_corpus(size, seed) if requests is None else request_jobs(requests)
-    result = measure_routing(state(ctx).config(), jobs, warmup=warmup, passes=passes)
+    jobs, labels = (build_corpus(size, seed), None) if requests is None else request_jobs(requests)
+    config = state(ctx).config()
+    result = measure_routing(config, jobs, warmup=warmup, passes=passes, labels=labels)
     if as_json:
         print_json(result)
         return
