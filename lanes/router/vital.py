@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -30,15 +31,13 @@ VITAL_FILE = "vital.npz"
 FloatArray = npt.NDArray[np.float32]
 
 
-class Judgement:
-    """What the model makes of one request: ``p_vital`` and the closest vital category."""
+class Judgement(NamedTuple):
+    """What the model makes of one request: ``p_vital``, the closest vital category and how
+    close it is (cosine)."""
 
-    __slots__ = ("category", "p_vital", "similarity")
-
-    def __init__(self, p_vital: float, category: str, similarity: float) -> None:
-        self.p_vital = p_vital
-        self.category = category
-        self.similarity = similarity
+    p_vital: float
+    category: str
+    similarity: float
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class VitalModel:
         return Judgement(round(p, 4), self.categories[best], round(close, 3))
 
     def judge(self, text: str) -> Judgement:
-        """``p_vital`` of ``text`` (all zeros vector: the link's base rate)."""
+        """The judgement of ``text``; a text with no known word gets the model's base rate."""
         return self.judge_vector(shipped_encoder().encode(text))
 
     def save(self, path: str) -> None:
