@@ -21,7 +21,7 @@ from itertools import pairwise
 from typing import Any
 
 from lanes.kernel.taxonomy import DEFAULT_VITAL_THRESHOLD
-from lanes.router.classifier import classify_text, rule_vital
+from lanes.router.classifier import classify_text
 
 TYPE_ALIASES = {"planning": "orchestration", "coordination": "orchestration", "factual": "analysis"}
 LEVELS = {"low": 0, "medium": 1, "high": 2}
@@ -50,25 +50,29 @@ def counted_type(name: str) -> str:
 def judge(text: str, threshold: float = DEFAULT_VITAL_THRESHOLD) -> Judged:
     clf = classify_text(text, vital_threshold=threshold)
     kind = counted_type(clf.type.value)
-    return Judged(kind, clf.vital, clf.difficulty, clf.p_vital, rule_vital(text))
+    cued = clf.vital and not clf.vital_learned
+    return Judged(kind, clf.vital, clf.difficulty, clf.p_vital, cued)
 
 
 def vital_figures(labels: Sequence[bool], judged: Sequence[Judged]) -> dict[str, Any]:
     """Recall and precision of the vital decision against ``labels``; ``missed`` vital rows
     are those the cheap lanes stay open to."""
-    flagged = sum(j.vital for j in judged)
-    hits = sum(j.vital and label for j, label in zip(judged, labels, strict=True))
+    marks = [j.vital for j in judged]
+    flagged = sum(marks)
+    hits = sum(m and v for m, v in zip(marks, labels, strict=True))
     positives = sum(labels)
     return {
         "n": len(labels),
         "vital": positives,
         "flagged": flagged,
         "missed": positives - hits,
-        "recall": round(hits / positives, 4) if positives else None,
-        "precision": round(hits / flagged, 4) if flagged else None,
+        **_recall_precision(labels, marks),
         "auc_p_vital": pairwise_auc([int(v) for v in labels], [j.p_vital for j in judged]),
         "reliability": reliability(labels, [j.p_vital for j in judged]),
-        "by_threshold": {str(t): _at_threshold(labels, judged, t) for t in THRESHOLDS},
+        "by_threshold": {
+            str(t): _recall_precision(labels, [j.cued or j.p_vital >= t for j in judged])
+            for t in THRESHOLDS
+        },
     }
 
 
@@ -91,8 +95,8 @@ def reliability(labels: Sequence[bool], probs: Sequence[float]) -> list[dict[str
     return out
 
 
-def _at_threshold(labels: Sequence[bool], judged: Sequence[Judged], t: float) -> dict[str, Any]:
-    marks = [j.cued or j.p_vital >= t for j in judged]
+def _recall_precision(labels: Sequence[bool], marks: Sequence[bool]) -> dict[str, Any]:
+    """Recall and precision of ``marks`` (flagged vital) against ``labels``."""
     flagged = sum(marks)
     hits = sum(m and v for m, v in zip(marks, labels, strict=True))
     positives = sum(labels)

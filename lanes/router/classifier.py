@@ -249,15 +249,6 @@ def vital_reason(scan: Scan, task_type: TaskType, complexity: Complexity) -> str
     return None
 
 
-def rule_vital(text: str) -> bool:
-    """Whether the cue tables alone find vital work in ``text`` (the labels the vital
-    model's commit rows are trained on)."""
-    scan = scan_text(text)
-    _adjust_for_question(scan)
-    kind, _ = _decide_type(scan, text)
-    return vital_reason(scan, kind, _complexity(scan.flags, 0.0)) is not None
-
-
 def output_tokens_for(task_type: TaskType, complexity: Complexity, max_tokens: int | None) -> int:
     """Expected answer tokens for this type and complexity, capped by ``max_tokens``."""
     expected = int(_BASE_OUTPUT[task_type] * _COMPLEXITY_FACTOR[complexity])
@@ -356,3 +347,10 @@ def classify(job: Job, vital_threshold: float = DEFAULT_VITAL_THRESHOLD) -> Clas
     return clf.model_copy(
         update={"vital": job.vital, "vital_reason": reason, "vital_learned": False}
     )
+
+
+def rule_vital(text: str) -> bool:
+    """Whether the cue tables alone find vital work in ``text`` (the labels the vital
+    model's commit rows are trained on)."""
+    clf = classify_text(text)
+    return clf.vital and not clf.vital_learned

@@ -153,10 +153,11 @@ class Router:
             cached = self._cache.get(key)
             if cached is not None and self._target_usable(cached.instance):
                 return cached
-        classification, warning = self._pin_over_learned(job, self._classifier(job))
+        classification = self._classifier(job)
         self.check_size(job, classification)
         chain_name(job, self.config)
-        self._check_pins(job, classification)  # a bad pin is refused before any read
+        # a bad pin is refused before any read
+        classification, warning = self._check_pins(job, classification)
         statuses = self._lane_state.statuses(list(self.table.instances))
         try:
             decision = self._choose(job, name, weights, classification, statuses, blocked_models,
@@ -174,25 +175,6 @@ class Router:
         if key is not None and self._cache is not None:
             self._cache.put(key, decision)
         return decision
-
-    def _pin_over_learned(self, job: Job, clf: Classification) -> tuple[Classification, str | None]:
-        """A job pinned to nothing but cheap lanes whose vital mark rests on ``p_vital``
-        alone keeps its pin: the caller named the lane, no cue named stakes. The
-        classification loses its vital mark and the decision gains a warning saying how to
-        refuse such a pin (``vital: true``)."""
-        if not clf.vital_learned or (job.instance is None and job.model is None):
-            return clf, None
-        cands = self.table.pinned(job.instance, job.model)
-        if not cands or not all(cand.cheap for cand in cands):
-            return clf, None
-        lanes = ", ".join(dict.fromkeys(cand.target for cand in cands))
-        warning = (
-            f"Warning: the job pins cheap lane {lanes} and p_vital {clf.p_vital:.2f} reaches "
-            f"{clf.vital_threshold:g} ({clf.vital_reason}); no cue names stakes, so the pin "
-            'wins: set "vital": true on the job to keep such work off cheap lanes'
-        )
-        update = {"vital": False, "vital_reason": None, "vital_learned": False}
-        return clf.model_copy(update=update), warning
 
     def _choose(
         self,
@@ -238,14 +220,27 @@ class Router:
                 f"{job.max_tokens:,}; the largest context window is {window:,} (model {model})"
             )
 
-    def _check_pins(self, job: Job, classification: Classification) -> None:
+    def _check_pins(self, job: Job, clf: Classification) -> tuple[Classification, str | None]:
         """JobError for a pin naming an unknown lane or model, or one that leaves vital work
-        nothing but cheap lanes."""
+        nothing but cheap lanes. Work vital on ``p_vital`` alone keeps such a pin: the
+        caller named the lane, no cue named stakes. Its classification then loses the vital
+        mark and the decision gains a warning saying how to refuse such a pin
+        (``vital: true``)."""
         if job.instance is None and job.model is None:
-            return
+            return clf, None
         cands = self.table.pinned(job.instance, job.model)
-        if classification.vital and cands and all(cand.cheap for cand in cands):
-            raise JobError(cheap_pin_refusal(job, classification, cands))
+        if not (clf.vital and cands and all(cand.cheap for cand in cands)):
+            return clf, None
+        if not clf.vital_learned:
+            raise JobError(cheap_pin_refusal(job, clf, cands))
+        lanes = ", ".join(dict.fromkeys(cand.target for cand in cands))
+        warning = (
+            f"Warning: the job pins cheap lane {lanes} and p_vital {clf.p_vital:.2f} reaches "
+            f"{clf.vital_threshold:g} ({clf.vital_reason}); no cue names stakes, so the pin "
+            'wins: set "vital": true on the job to keep such work off cheap lanes'
+        )
+        update = {"vital": False, "vital_reason": None, "vital_learned": False}
+        return clf.model_copy(update=update), warning
 
     def _target_usable(self, target_name: str) -> bool:
         target = self.table.targets.get(target_name)

@@ -3,22 +3,15 @@ cue tables, and the threshold from config that turns it into the vital decision.
 
 from __future__ import annotations
 
-from typing import Any
-
 from lanes.kernel.config import Config
 from lanes.router.classifier import classify_text, rule_vital
 from lanes.router.engine import Router
 from lanes.router.job import Job
 from lanes.router.vital import shipped_vital_model
+from tests.router.test_vital import configured
 
 BENIGN = "make the sidebar buttons a lighter shade of grey"
 STAKES = "customers were charged twice for their subscription renewal after the retry change"
-
-
-def configured(config: Config, **routing: Any) -> Config:
-    data = config.model_dump()
-    data["routing"] = {**data["routing"], **routing}
-    return Config.model_validate(data)
 
 
 def test_p_vital_is_a_probability_that_ranks_stakes_above_trivia() -> None:

@@ -22,8 +22,6 @@ LICENCES: dict[str, str] = {
     "golang/vulndb": "CC-BY-4.0",
     "rustsec/advisory-db": "CC0-1.0",
 }
-MAX_CHARS = 400
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _TITLE = re.compile(r"^# (.+)$", re.MULTILINE)
 
 
@@ -47,10 +45,6 @@ def _bodies(gitdir: Path, paths: list[str]) -> Iterator[str]:
         size = int(out[at:header_end].split()[2])
         yield out[header_end + 1 : header_end + 1 + size].decode("utf-8", "replace")
         at = header_end + 1 + size + 1
-
-
-def _opening(text: str, sentences: int) -> str:
-    return " ".join(_SENTENCE_END.split(" ".join(text.split()))[:sentences])[:MAX_CHARS]
 
 
 def _yaml(body: str) -> dict[str, object]:
