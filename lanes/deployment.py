@@ -24,11 +24,13 @@ from celery import Celery
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from lanes.broker.amqp import batch_queue, is_amqp, queue_depths
 from lanes.broker.app import create_app
 from lanes.broker.connection import require_redis_url
 from lanes.broker.sentinel import is_sentinel, primary_client
 from lanes.kernel.config import Config
 from lanes.kernel.config.models import Limits, with_margin
+from lanes.kernel.errors import InfrastructureError
 from lanes.stores import Stores
 from lanes.stores.keys import Keys
 from lanes.stores.redis import redis_stores
@@ -72,6 +74,26 @@ class Deployment:
             if self._app is None:
                 self._app = create_app(self.config, self.redis_url)
             return self._app
+
+    def queue_depths(self, lanes: list[str]) -> dict[str, int]:
+        """Messages waiting on each lane's queues (interactive and batch); InfrastructureError
+        when the broker (Redis, or RabbitMQ) does not answer."""
+        if is_amqp(self.config):
+            names = {lane: (lane, batch_queue(lane)) for lane in lanes}
+            ready = queue_depths(self.app, [name for pair in names.values() for name in pair])
+            return {lane: sum(ready[name] for name in pair) for lane, pair in names.items()}
+        lists = [self.keys.queue_lists(lane) for lane in lanes]
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for name in (name for names in lists for name in names):
+                    pipe.llen(name)
+                replies = iter(pipe.execute())
+        except redis.RedisError as exc:
+            raise InfrastructureError(f"cannot read the lane queues: {exc}") from exc
+        return {
+            lane: sum(next(replies) for _ in names)
+            for lane, names in zip(lanes, lists, strict=True)
+        }
 
     def close(self) -> None:
         with self._lock:

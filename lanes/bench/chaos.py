@@ -40,6 +40,7 @@ from typing import Any
 from lanes.bench.chaos_faults import FaultRunner, FaultSpec, WorkerFleet, fault_plan
 from lanes.bench.chaos_jobs import Audit, JobMix, Submitter, Watcher, audit, chaos_jobs
 from lanes.bench.harness import derived_config, sim_process
+from lanes.bench.rabbits import RabbitCluster, rabbit_cluster
 from lanes.bench.spend import spend_report
 from lanes.broker.app import wait_for_queues
 from lanes.broker.embedded import EmbeddedRedis
@@ -78,18 +79,28 @@ class ChaosSettings:
     seed: int = 7
     mix: JobMix = field(default_factory=JobMix)
     faults: FaultSpec = field(default_factory=FaultSpec)
+    rabbitmq: bool = False
+    """The queues on a three-node RabbitMQ cluster of quorum queues started for the run
+    (``faults.broker_kills`` kill the node leading a lane's queue); Redis keeps the state."""
 
     def drain_after_last_fault_s(self) -> float:
         return self.drain_s if self.drain_s is not None else self.visibility_timeout_s + 60.0
 
 
 def chaos_config(
-    config: Config, directory: Path, redis_url: str, settings: ChaosSettings
+    config: Config,
+    directory: Path,
+    redis_url: str,
+    settings: ChaosSettings,
+    *,
+    broker_url: str | None = None,
 ) -> tuple[Config, Path]:
-    """``config`` on ``redis_url``, every lane simulated and unlimited, short timeouts and
-    quick retries; written to ``directory/chaos-config.yaml``."""
+    """``config`` on ``redis_url`` (the queues on ``broker_url`` when given), every lane
+    simulated and unlimited, short timeouts and quick retries; written to
+    ``directory/chaos-config.yaml``."""
 
     def change(data: dict[str, Any]) -> None:
+        data["broker"] = {**data.get("broker", {}), "url": broker_url}
         data.update(redis_url=redis_url, redis_prefix="chaos",
                     visibility_timeout_s=settings.visibility_timeout_s,
                     janitor_interval_s=settings.janitor_interval_s,
@@ -118,7 +129,9 @@ def run_chaos(config: Config, settings: ChaosSettings, progress: Progress) -> di
     with contextlib.ExitStack() as stack:
         server = EmbeddedRedis(home / "redis", appendfsync="always").start()
         stack.callback(server.stop)
-        cfg, path = chaos_config(config, home, server.url, settings)
+        broker = stack.enter_context(rabbit_cluster()) if settings.rabbitmq else None
+        cfg, path = chaos_config(config, home, server.url, settings,
+                                 broker_url=broker.url if broker else None)  # fmt: skip
         env = {"REDIS_URL": server.url, "LANES_CONFIG": str(path.resolve())}
         sim_url = stack.enter_context(
             sim_process(path, latency_s=settings.latency_s, limits=False, log_dir=log_dir, env=env)
@@ -130,10 +143,11 @@ def run_chaos(config: Config, settings: ChaosSettings, progress: Progress) -> di
         fleet.start()
         lanes = stack.enter_context(Lanes(cfg, server.url))
         sim = stack.enter_context(SimControl(sim_url))
-        progress(f"redis {server.url}, simulator {sim_url}, {settings.workers} workers; "
-                 f"logs in {log_dir}")  # fmt: skip
+        queues = f", queues on RabbitMQ {broker.url}" if broker else ""
+        progress(f"redis {server.url}{queues}, simulator {sim_url}, {settings.workers} workers;"
+                 f" logs in {log_dir}")  # fmt: skip
         wait_for_queues(lanes.app, set(cfg.lanes()), check=lambda: _check_started(fleet))
-        report = _run(settings, fleet, server, sim, lanes, progress)
+        report = _run(settings, fleet, server, sim, lanes, progress, broker)
     return report
 
 
@@ -150,6 +164,7 @@ def _run(
     sim: SimControl,
     lanes: Lanes,
     progress: Progress,
+    broker: RabbitCluster | None = None,
 ) -> dict[str, Any]:
     rng = random.Random(settings.seed)
     run_id = f"chaos-{uuid.uuid4().hex[:8]}"
@@ -158,7 +173,7 @@ def _run(
     submitter = Submitter(lanes, jobs, window_s=settings.submit_window_s, stop=stop,
                           progress=progress)  # fmt: skip
     watcher = Watcher(submitter, lanes.app)
-    faults = FaultRunner(settings.faults, fleet, server, sim, rng, progress)
+    faults = FaultRunner(settings.faults, fleet, server, sim, rng, progress, broker=broker)
     sim.reset_stats()
     started = time.monotonic()
     submitter.start()

@@ -1,4 +1,6 @@
-"""What ``lanes bench chaos`` breaks: workers (``kill -9``), Redis (restart), one lane (outage).
+"""What ``lanes bench chaos`` breaks: workers (``kill -9``), Redis (restart), one lane (outage)
+and, with the queues on RabbitMQ, the node that leads a lane's queue (``kill -9``, restarted
+after ``broker_down_s``).
 
 :class:`WorkerFleet` keeps a fixed number of worker processes alive and kills one on demand;
 :func:`fault_plan` spreads the faults over the submit window; :class:`FaultRunner` plays the
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from lanes.bench.rabbits import RabbitCluster, RabbitNode
 from lanes.broker.embedded import EmbeddedRedis
 from lanes.kernel.config import Config
 from lanes.kernel.errors import InfrastructureError
@@ -27,7 +30,7 @@ from lanes.ops.stack import worker_command
 from lanes.sim import Fault, FaultKind, SimControl
 
 _COUNTS = ("worker_kills", "kills_mid_call", "redis_restarts", "lane_outage_s",
-           "unexpected_worker_exits")  # fmt: skip
+           "unexpected_worker_exits", "broker_leader_kills")  # fmt: skip
 _TEND_EVERY_S = 1.0
 _RESTART_OFFSET_S = 2.5
 """Redis restarts come this long after their even spacing, so they never coincide with a kill."""
@@ -90,7 +93,8 @@ class PlannedFault:
     at_s: float
     """Seconds after the start of the submit window."""
     kind: str
-    """``kill``, ``redis_restart``, ``outage_start`` or ``outage_end``."""
+    """``kill``, ``redis_restart``, ``outage_start``, ``outage_end``, ``broker_kill`` or
+    ``broker_restart``."""
 
 
 @dataclass(frozen=True)
@@ -102,11 +106,16 @@ class FaultSpec:
     outage_lane: str = "zai"
     lane_outage_s: float = 15.0
     outage_kind: FaultKind = "500"
+    broker_kills: int = 0
+    """Kills of the RabbitMQ node leading ``broker_queue`` (with the queues on RabbitMQ)."""
+    broker_down_s: float = 10.0
+    broker_queue: str = "claude1"
 
 
 def fault_plan(spec: FaultSpec, window_s: float) -> list[PlannedFault]:
     """Kills spread over 10-90 % of ``window_s``, restarts between them, one lane outage
-    starting at 20 %; sorted by time."""
+    starting at 20 %, broker node kills in the middle of equal parts of the window; sorted by
+    time."""
     plan = [
         PlannedFault(window_s * (0.1 + 0.8 * i / max(spec.worker_kills - 1, 1)), "kill")
         for i in range(spec.worker_kills)
@@ -117,6 +126,10 @@ def fault_plan(spec: FaultSpec, window_s: float) -> list[PlannedFault]:
         )
         for i in range(spec.redis_restarts)
     ]
+    for i in range(spec.broker_kills):
+        at_s = window_s * (i + 0.5) / spec.broker_kills
+        plan += [PlannedFault(at_s, "broker_kill"),
+                 PlannedFault(at_s + spec.broker_down_s, "broker_restart")]  # fmt: skip
     if spec.lane_outage_s > 0:
         start_s = window_s * 0.2
         plan += [
@@ -142,6 +155,9 @@ class FaultRunner:
     (workers that died on their own and were replaced)."""
     last_fault_at: float = 0.0
     """``time.monotonic()`` of the last fault injected (or cleared)."""
+    broker: RabbitCluster | None = None
+    """The RabbitMQ cluster holding the queues, if they are on RabbitMQ."""
+    _down: RabbitNode | None = None
 
     def run(self, plan: list[PlannedFault], started_at: float, stop: threading.Event) -> None:
         """Inject each planned fault at its time, replacing crashed workers meanwhile; return
@@ -155,6 +171,8 @@ class FaultRunner:
                 self._kill()
             elif fault.kind == "redis_restart":
                 self._restart_redis()
+            elif fault.kind in ("broker_kill", "broker_restart"):
+                self._broker_fault(fault.kind)
             elif fault.kind == "outage_start":
                 self.sim.set_fault(self.spec.outage_lane, Fault(kind=self.spec.outage_kind))
                 outage_from = time.monotonic()
@@ -194,6 +212,20 @@ class FaultRunner:
         self.redis.restart(self.spec.redis_down_s)
         self.counts["redis_restarts"] += 1
         self.progress("chaos: Redis back")
+
+    def _broker_fault(self, kind: str) -> None:
+        if self.broker is None:
+            return
+        if kind == "broker_kill" and self._down is None:
+            self._down = self.broker.leader(self.spec.broker_queue)
+            self._down.kill()
+            self.counts["broker_leader_kills"] += 1
+            self.progress(f"chaos: kill -9 RabbitMQ node {self._down.name}, leader of queue "
+                          f"{self.spec.broker_queue}")  # fmt: skip
+        elif kind == "broker_restart" and self._down is not None:
+            self._down.restart()
+            self.progress(f"chaos: RabbitMQ node {self._down.name} back")
+            self._down = None
 
     def _end_outage(self, since: float) -> None:
         self.sim.clear_faults(self.spec.outage_lane)

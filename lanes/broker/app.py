@@ -15,6 +15,7 @@ from collections.abc import Callable
 from celery import Celery
 from kombu.entity import Queue
 
+from lanes.broker.amqp import amqp_conf, is_amqp
 from lanes.broker.sentinel import is_sentinel
 from lanes.kernel.config import Config
 from lanes.kernel.errors import InfrastructureError
@@ -43,7 +44,8 @@ def celery_prefix(redis_prefix: str) -> str:
 
 
 def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
-    """Celery settings derived from the lanes config."""
+    """Celery settings derived from the lanes config: the queues on Redis, or on RabbitMQ
+    (:mod:`lanes.broker.amqp`) with the results still on Redis."""
     # One visibility timeout for broker and result transports: a message not acked within it is
     # redelivered, so it must exceed the longest call a lane allows.
     longest_call_s = max(spec.timeout_s for spec in config.instances.values())
@@ -62,7 +64,7 @@ def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
     if is_sentinel(redis_url):
         transport["master_name"] = config.redis_sentinel_master
     queues = [Queue(lane, routing_key=lane) for lane in config.lanes()]
-    return {
+    conf: dict[str, object] = {
         "broker_url": redis_url,
         "result_backend": redis_url,
         "task_serializer": "json",
@@ -91,6 +93,9 @@ def celery_conf(config: Config, redis_url: str) -> dict[str, object]:
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "timezone": "UTC",
     }
+    if is_amqp(config):
+        conf.update(amqp_conf(config))
+    return conf
 
 
 def create_app(config: Config, redis_url: str) -> Celery:

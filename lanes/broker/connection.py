@@ -25,8 +25,9 @@ def require_redis_url(config: Config) -> str:
 
 
 def refuse_open_redis(config: Config, url: str) -> None:
-    """With ``production: true``, a Redis reached without a password is refused: anyone who
-    can reach it could read every queued prompt and push jobs billed to your accounts."""
+    """With ``production: true``, a Redis, or a RabbitMQ node of ``broker.url``, reached
+    without a password (RabbitMQ's ``guest`` counts as none) is refused: anyone who can reach
+    it could read every queued prompt and push jobs billed to your accounts."""
     if not config.production:
         return
     parts = urlsplit(url)
@@ -37,6 +38,15 @@ def refuse_open_redis(config: Config, url: str) -> None:
             fix="set requirepass on Redis and put it in the URL (redis://:PASSWORD@host:6379/0,"
             " or REDIS_URL), or set production: false on a private machine",
         )  # fmt: skip
+    for node in (config.broker.url or "").split(";"):
+        broker = urlsplit(node.strip())
+        if node.strip() and (not broker.password or broker.username == "guest"):
+            raise ConfigError(
+                f"production: true, but RabbitMQ at {mask_url_secrets(node.strip())} is reached"
+                " without a password of its own", key="broker.url",
+                fix="create a RabbitMQ user with a password and put both in broker.url"
+                " (amqp://USER:PASSWORD@host:5672/vhost), or set production: false",
+            )  # fmt: skip
 
 
 def with_db(url: str, db: int) -> str:

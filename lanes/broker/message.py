@@ -11,19 +11,27 @@ is ever in it (API keys stay in the worker's environment).
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
+from amqp.exceptions import MessageNacked
 from celery import Celery, Task
 from celery.canvas import Signature
 from celery.exceptions import Ignore
 from celery.result import AsyncResult
+from kombu.exceptions import OperationalError
 from pydantic import BaseModel, ConfigDict, Field
 
+from lanes.broker.amqp import batch_queue, delayed_route
 from lanes.broker.app import BATCH_PRIORITY
 from lanes.kernel.taxonomy import Priority
 from lanes.router.decision import Step
 from lanes.router.job import Job
 
+T = TypeVar("T")
+NACK_RETRIES = 6
+"""Sends of a message the broker nacked (about 8 s in all)."""
 RUN_TASK = "lanes.run"
 """The one task lanes runs: one step of one job on one lane."""
 
@@ -121,6 +129,7 @@ A worker checks such a message for a recorded result or a later hop before calli
 
 
 def message_options(
+    app: Celery,
     env: Envelope,
     *,
     wire: dict[str, Any] | None = None,
@@ -128,11 +137,14 @@ def message_options(
     redelivered: bool = False,
 ) -> dict[str, Any]:
     """The ``lanes.run`` message for ``env`` (``wire``: its JSON, when already built): the one
-    place that says what a message carries and what monitoring may see of it."""
+    place that says what a message carries and what monitoring may see of it. A batch job's
+    message has the batch priority on Redis, its lane's batch queue on RabbitMQ."""
+    batch = env.job.priority is Priority.BATCH
+    separate = bool(app.conf.get("lanes_batch_queues"))
     options: dict[str, Any] = {
         "args": [env.to_wire() if wire is None else wire],
         "task_id": env.job.id,
-        "queue": env.instance,
+        "queue": batch_queue(env.instance) if batch and separate else env.instance,
         "argsrepr": env.label(),
         "kwargsrepr": "{}",
     }
@@ -140,7 +152,7 @@ def message_options(
         options["countdown"] = countdown_s
     if redelivered:
         options["headers"] = {REDELIVERED: True}
-    if env.job.priority is Priority.BATCH:
+    if batch and not separate:
         options["priority"] = BATCH_PRIORITY
     return options
 
@@ -153,7 +165,7 @@ def signature(
     countdown_s: float | None = None,
 ) -> Signature:
     """``env`` as a Celery signature (for a canvas, or to replace a running task)."""
-    return app.signature(RUN_TASK, **message_options(env, wire=wire, countdown_s=countdown_s))
+    return app.signature(RUN_TASK, **message_options(app, env, wire=wire, countdown_s=countdown_s))
 
 
 def publish(
@@ -168,8 +180,8 @@ def publish(
 
     Sent by name, so a process that also registers ``lanes.run`` (a worker submitting jobs)
     still gets a handle that waits for the result instead of one marked as ignored."""
-    options = message_options(env, wire=wire, redelivered=redelivered)
-    return app.send_task(RUN_TASK, **options)
+    options = message_options(app, env, wire=wire, redelivered=redelivered)
+    return confirmed(lambda: app.send_task(RUN_TASK, **options))
 
 
 def hand_over(task: Task, env: Envelope, *, countdown_s: float | None = None) -> NoReturn:
@@ -184,7 +196,7 @@ def hand_over(task: Task, env: Envelope, *, countdown_s: float | None = None) ->
     """
     request = task.request
     app = task.app
-    options = message_options(env, countdown_s=countdown_s)
+    options = message_options(app, env, countdown_s=countdown_s)
     message = app.amqp.create_task_message(
         options["task_id"], RUN_TASK, options["args"], {},
         countdown=options.get("countdown"), retries=env.hop,
@@ -195,16 +207,46 @@ def hand_over(task: Task, env: Envelope, *, countdown_s: float | None = None) ->
         argsrepr=options["argsrepr"], kwargsrepr=options["kwargsrepr"], ignore_result=True,
         create_sent_event=app.conf.task_send_sent_event,
     )  # fmt: skip
-    send_message(app, RUN_TASK, options["queue"], message, priority=options.get("priority"))
+    send_message(app, RUN_TASK, options["queue"], message, priority=options.get("priority"),
+                 countdown_s=countdown_s)  # fmt: skip
     raise Ignore(f"handed over to hop {env.hop}")
 
 
 def send_message(
-    app: Celery, name: str, queue: str, message: Any, *, priority: int | None = None
+    app: Celery,
+    name: str,
+    queue: str,
+    message: Any,
+    *,
+    priority: int | None = None,
+    countdown_s: float | None = None,
 ) -> None:
     """Publish ``message`` (built by ``app.amqp.create_task_message``) to ``queue``, as
     ``send_task`` does once it has built one: for the messages whose headers lanes sets itself
-    (a hand-over's parent and retries, a canary's absent ``task-sent`` event)."""
-    extra = {} if priority is None else {"priority": priority}
-    with app.producer_or_acquire() as producer:
-        app.amqp.send_task_message(producer, name, message, queue=queue, **extra)
+    (a hand-over's parent and retries, a canary's absent ``task-sent`` event). On quorum
+    queues a countdown goes through native delayed delivery, as ``send_task`` sends it."""
+    extra: dict[str, Any] = {} if priority is None else {"priority": priority}
+    if countdown_s and app.conf.get("lanes_native_delay"):
+        extra |= delayed_route(countdown_s, app.amqp.queues[queue])
+    else:
+        extra["queue"] = queue
+
+    def send() -> None:
+        with app.producer_or_acquire() as producer:
+            app.amqp.send_task_message(producer, name, message, **extra)
+
+    confirmed(send)
+
+
+def confirmed(send: Callable[[], T]) -> T:
+    """``send()``, again while the broker refuses to store the message: a quorum queue whose
+    leader was lost nacks publishes until a new leader is elected (a second or two). A nacked
+    message was not stored, so sending it again cannot make a second copy."""
+    for attempt in range(NACK_RETRIES + 1):
+        try:
+            return send()
+        except OperationalError as exc:
+            if attempt == NACK_RETRIES or not isinstance(exc.__cause__, MessageNacked):
+                raise
+            time.sleep(min(2.0, 0.25 * 2**attempt))
+    raise AssertionError("unreachable")

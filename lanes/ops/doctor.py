@@ -30,6 +30,7 @@ from lanes.kernel.config import Config, SimMode
 from lanes.kernel.errors import ConfigError, LanesError
 from lanes.kernel.redact import mask_url_secrets
 from lanes.ops.check import Check, Status
+from lanes.ops.doctor_broker import broker_checks
 from lanes.ops.doctor_sentinel import sentinel_checks
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ def run_checks(
     return [
         *_guarded("config", lambda: [config_check(config, config_path)]),
         *_guarded("redis", lambda: redis_checks(config, redis_url, timeout_s)),
+        *_guarded("broker", lambda: broker_checks(config, timeout_s)),
         *_guarded("keys", lambda: key_checks(config)),
         *_guarded("endpoints", lambda: endpoint_checks(config, timeout_s)),
         *_guarded("database", lambda: [database_check(config, timeout_s)]),

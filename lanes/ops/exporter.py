@@ -98,13 +98,8 @@ class RedisCollector(Collector):
         consuming = _gauge("lanes_lane_consuming", "1 when the lane's canary goes through.",
                            "lane")  # fmt: skip
         serving = _gauge("lanes_lane_workers", "Workers consuming the lane.", "lane")
-        lists = [self.keys.queue_lists(lane) for lane in lanes]
-        with self.client.pipeline(transaction=False) as pipe:
-            for name in (name for names in lists for name in names):
-                pipe.llen(name)
-            replies = iter(pipe.execute())
-        depths = [sum(next(replies) for _ in names) for names in lists]
-        for lane, waiting in zip(lanes, depths, strict=True):
+        depths = self.deployment.queue_depths(lanes)
+        for lane, waiting in depths.items():
             depth.add_metric([lane], float(waiting))
             backlog.add_metric([lane], float(states[lane].backlog))
             cooling.add_metric([lane], 1.0 if states[lane].cooldown_s > 0 else 0.0)

@@ -12,13 +12,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import redis
 from celery import Celery
 
 from lanes.deployment import Deployment
 from lanes.kernel.config import Config, InstanceSpec
 from lanes.kernel.config.models import ALL_MODELS
-from lanes.kernel.errors import InfrastructureError
 from lanes.router.lane_state import LaneStatus
 from lanes.router.load import backlog_s, lane_drain
 from lanes.stores.batches import OpenBatch
@@ -40,13 +38,10 @@ def lane_status(deployment: Deployment) -> list[dict[str, Any]]:
     limiter = deployment.stores.limiter
     consumers_by_queue = consumers(deployment.app)
     alive = liveness(client, keys, config.lanes(), config.liveness.timeout_s)
+    depths = deployment.queue_depths(config.lanes())
     rows = []
     for lane, spec in config.instances.items():
         state = states[lane]
-        try:
-            depth = sum(int(client.llen(name)) for name in keys.queue_lists(lane))
-        except redis.RedisError as exc:
-            raise InfrastructureError(f"cannot read queue {lane}: {exc}") from exc
         rows.append(
             {
                 "lane": lane,
@@ -56,7 +51,7 @@ def lane_status(deployment: Deployment) -> list[dict[str, Any]]:
                 "cooldown_s": round(state.cooldown_s, 3),
                 "disabled": state.disabled_reason,
                 "health": round(state.health, 3),
-                "queue_depth": depth,
+                "queue_depth": depths[lane],
                 "backlog": state.backlog,
                 "drain_s": drain_s(config, lane, state),
                 "workers": sorted(consumers_by_queue.get(lane, [])),

@@ -14,8 +14,9 @@ import os
 import socket
 import threading
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 
+from lanes.broker.amqp import batch_queue, dead_letter_queue, declare, is_amqp
 from lanes.broker.connection import refuse_open_redis, require_redis_url
 from lanes.deployment import open_deployment
 from lanes.kernel.config import load_config
@@ -24,6 +25,7 @@ from lanes.layers.build import call_layers
 from lanes.stores.consumers import start_heartbeat
 from lanes.workers.context import WorkerContext
 from lanes.workers.providers import build_batch_provider, build_provider
+from lanes.workers.services.batch_gate import start_batch_gate
 from lanes.workers.services.batcher import Batcher, start_batcher
 from lanes.workers.services.janitor import Janitor
 from lanes.workers.services.ledger_supervisor import DrainerSupervisor, supervise_drainer
@@ -53,6 +55,17 @@ context = WorkerContext(
 register_tasks(app, lambda: context, on_canary=lambda lane: took_canary(client, keys, lane))
 
 
+@celeryd_after_setup.connect
+def _consume_batch_queues(sender: str, instance: object, **_: object) -> None:
+    """On RabbitMQ a lane's batch messages have a queue of their own: consume it with the
+    lane's (``-Q claude1`` takes ``claude1`` and ``claude1.batch``)."""
+    if not is_amqp(config):
+        return
+    queues = app.amqp.queues
+    for lane in [name for name in list(queues.consume_from) if name in config.instances]:
+        queues.select_add(queues[batch_queue(lane)])
+
+
 _stop_janitor = threading.Event()
 _drainer: list[DrainerSupervisor] = []
 
@@ -64,7 +77,10 @@ def _start_janitor(sender: object = None, **_: object) -> None:
     start_heartbeat(client, keys, node, lanes, _stop_janitor)
     if config.liveness.interval_s > 0:
         start_liveness(app, client, keys, lanes, config.liveness, _stop_janitor)
-    if config.janitor_interval_s > 0:
+    if is_amqp(config):
+        declare(app, [dead_letter_queue(config)])
+        start_batch_gate(app, node, lanes, _stop_janitor)
+    elif config.janitor_interval_s > 0:  # RabbitMQ keeps what it confirmed and what was held
         janitor = Janitor(
             client, keys, stores.jobs, app, config.lanes(), quiet_s=config.janitor_quiet_s,
             parked=stores.batches.parked_ids,

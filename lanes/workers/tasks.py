@@ -11,6 +11,7 @@ from celery import Celery, Task
 from celery.exceptions import Ignore, Reject
 
 from lanes.broker import counters as metrics
+from lanes.broker.amqp import DELIVERY_COUNT
 from lanes.broker.chain_links import feed
 from lanes.broker.message import REDELIVERED, RUN_TASK, Envelope, hand_over
 from lanes.broker.result import Result
@@ -94,7 +95,7 @@ def _step(
     on the job as it was submitted); a chain link takes the previous job's answer from the job
     store (never from a return value, which holds no reply), and the layers derive what they
     keep of the job again; then the step runs."""
-    refused = broken_promise(ctx, env)
+    refused = broken_promise(ctx, env) or _delivered_too_often(task, ctx)
     if refused is not None:
         return _summary(fail_step(ctx, env, refused).result)
     if previous:
@@ -116,6 +117,20 @@ def _redelivered(task: Task) -> bool:
         or headers.get(REDELIVERED)
         or getattr(request, REDELIVERED, False)
     )
+
+
+def _delivered_too_often(task: Task, ctx: WorkerContext) -> str | None:
+    """Why not to run a message RabbitMQ has delivered ``broker.delivery_limit`` times (each
+    worker that took it was lost); None otherwise or on Redis."""
+    request = task.request
+    count = getattr(request, DELIVERY_COUNT, None) or (request.headers or {}).get(DELIVERY_COUNT)
+    limit = ctx.config.broker.delivery_limit
+    if isinstance(count, int) and count >= limit:
+        return (
+            f"its message was redelivered {count} times and every worker that took it was lost;"
+            f" not run again (broker.delivery_limit {limit})"
+        )
+    return None
 
 
 def _outlast(ctx: WorkerContext, env: Envelope, exc: Exception, deadline: float) -> None:

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LANES_IMAGE = "lanes:latest"
 METRICS_DIR = "/var/lib/lanes/metrics"
 PROFILED = {"postgres": "postgres", "prometheus": "prometheus", "redis-replica": "sentinel",
-            "sentinel1": "sentinel", "sentinel2": "sentinel", "sentinel3": "sentinel"}  # fmt: skip
+            "sentinel1": "sentinel", "sentinel2": "sentinel", "sentinel3": "sentinel",
+            "rabbitmq1": "rabbitmq", "rabbitmq2": "rabbitmq", "rabbitmq3": "rabbitmq"}  # fmt: skip
 """Service -> its profile."""
 # A `${VAR...}` reference compose interpolates; `$${` is an escaped, literal `${`.
 COMPOSE_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
@@ -128,7 +129,12 @@ def test_secrets_are_files_because_every_service_is_read_only() -> None:
     copy the value into the read-only root filesystem: docker/compose#12303, #12531), so every
     secret must come from a file, and that file must stay out of the repository."""
     secrets = _compose()["secrets"]
-    assert set(secrets) == {"redis_password", "postgres_password"}
+    assert set(secrets) == {
+        "redis_password",
+        "postgres_password",
+        "rabbitmq_password",
+        "rabbitmq_cookie",
+    }
     for name, secret in secrets.items():
         assert set(secret) == {"file"}, name
         assert secret["file"] == f"./secrets/{name}"
@@ -228,6 +234,24 @@ def test_sentinels_monitor_the_primary_with_a_quorum_of_two() -> None:
         assert "--sentinel" in command and "/run/secrets/redis_password" in command, name
     replica = " ".join(services["redis-replica"]["command"])
     assert "--replicaof redis 6379" in replica and "masterauth" in replica
+
+
+def test_rabbitmq_nodes_form_one_cluster_of_quorum_queues_from_their_secrets() -> None:
+    services = _services()
+    for name in ("rabbitmq1", "rabbitmq2", "rabbitmq3"):
+        node = services[name]
+        command = " ".join(node["command"])
+        assert node["hostname"] == name
+        for i in (1, 2, 3):
+            assert f"classic_config.nodes.{i} = rabbit@rabbitmq{i}" in command, name
+        assert "default_queue_type = quorum" in command
+        for secret in ("rabbitmq_password", "rabbitmq_cookie"):
+            assert f"/run/secrets/{secret}" in command, name
+        assert sorted(node["secrets"]) == ["rabbitmq_cookie", "rabbitmq_password"]
+        assert _volume_targets(node)["/var/lib/rabbitmq"] == f"{name}-data"
+        assert "ports" not in node  # reached by the lanes services on the compose network
+    for name, service in _lanes_services().items():
+        assert service["environment"]["LANES_BROKER__URL"] == "${LANES_BROKER__URL:-}", name
 
 
 def test_profiles_postgres_prometheus_and_sentinel() -> None:

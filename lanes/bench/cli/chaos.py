@@ -32,12 +32,19 @@ def chaos(
         max=8,
         help="Workers on this many simulated hosts (network namespaces; needs root) instead.",
     ),
+    rabbitmq: bool = typer.Option(
+        False,
+        "--rabbitmq",
+        help="The queues on a three-node RabbitMQ cluster started for the run; the node"
+        " leading claude1's queue is killed twice (needs rabbitmq-server).",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Kill workers, restart Redis and fail a lane while jobs run; count lost jobs,
     duplicated results and double charges (each must be 0). With --hosts N: workers on N
     hosts with skewed clocks, the pool's rate limits across them, one host cut off from Redis
-    and one worker paused past its lease."""
+    and one worker paused past its lease. With --rabbitmq: the queues on a RabbitMQ cluster
+    whose leading node is killed as well."""
     from lanes.bench.chaos import run_chaos, settings_with
     from lanes.bench.chaos_faults import FaultSpec
 
@@ -51,7 +58,8 @@ def chaos(
         workers=workers,
         submit_window_s=window_s,
         seed=seed,
-        faults=FaultSpec(redis_down_s=redis_down_s),
+        faults=FaultSpec(redis_down_s=redis_down_s, broker_kills=2 if rabbitmq else 0),
+        rabbitmq=rabbitmq,
     )
     with progress(as_json) as show:
         result = run_chaos(state(ctx).config(), settings, progress=show)

@@ -573,6 +573,33 @@ class ReviewSpec(_Frozen):
         return self
 
 
+class BrokerSpec(_Frozen):
+    """Where the lanes' queues live: Redis (the default, on ``redis_url``) or RabbitMQ."""
+
+    url: str | None = None
+    """RabbitMQ: ``amqp://user:password@host:5672/vhost``, the nodes of a cluster separated
+    by ``;`` (a client moves to the next when one goes away). Empty: the queues are on Redis.
+    Redis keeps every other state either way (limits, budgets, jobs, results)."""
+    queue_type: Literal["quorum", "classic"] = "quorum"
+    """RabbitMQ only: ``quorum`` queues are replicated over the cluster's nodes (a majority
+    keeps every message); ``classic`` queues live on one node."""
+    delivery_limit: int = Field(default=10, ge=2, le=1000)
+    """RabbitMQ only: a message delivered this many times (its workers died each time) fails
+    its job instead of running again; the queue itself dead-letters at twice this."""
+
+    @field_validator("url")
+    @classmethod
+    def _amqp_scheme(cls, value: str | None) -> str | None:
+        for node in (value or "").split(";"):
+            if node.strip() and not node.strip().startswith(("amqp://", "amqps://")):
+                raise ValueError(
+                    f"{node.split('://', 1)[0]!r} is not a RabbitMQ URL; write"
+                    " amqp://user:password@host:5672/vhost, the nodes of a cluster separated"
+                    " by ';'"
+                )
+        return value or None
+
+
 class Config(_Frozen):
     """The whole config. Build it with :func:`lanes.kernel.config.load_config`."""
 
@@ -608,6 +635,7 @@ class Config(_Frozen):
     metadata. A job travels in its queue message and its pending entry, and Redis runs with
     ``noeviction``: one huge job must not fill it."""
     visibility_timeout_s: Annotated[int, seconds(5, WEEK_S)] = 3600
+    broker: BrokerSpec = BrokerSpec()
     worker: WorkerSpec = WorkerSpec()
     retry: RetrySpec = RetrySpec()
     janitor_interval_s: Annotated[float, seconds(1, DAY_S, off="never")] = 30.0

@@ -10,6 +10,7 @@ import threading
 import redis
 from celery import Celery
 
+from lanes.broker.amqp import lane_of
 from lanes.kernel.config import LivenessSpec
 from lanes.kernel.errors import InfrastructureError
 from lanes.stores.keys import Keys
@@ -73,8 +74,8 @@ def start_liveness(
 
 
 def consumed_lanes(consumer: object) -> list[str]:
-    """The queues a worker consumes (its ``-Q``), from the consumer ``worker_ready`` sends;
-    empty if it cannot tell."""
+    """The lanes a worker consumes (its ``-Q``; a lane's batch queue on RabbitMQ counts as
+    the lane), from the consumer ``worker_ready`` sends; empty if it cannot tell."""
     task_consumer = getattr(consumer, "task_consumer", None)
     queues = getattr(task_consumer, "queues", None) or []
-    return [str(queue.name) for queue in queues]
+    return list(dict.fromkeys(lane_of(str(queue.name)) for queue in queues))
