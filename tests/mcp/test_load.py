@@ -149,15 +149,18 @@ def test_mcp_answers_every_one_of_many_parallel_calls_and_lists_models_meanwhile
     assert len(answers) == 2 * PARALLEL
     assert data_of(seen["models"])["lanes"]
     assert seen["answered_before_models"] < 2 * PARALLEL
+    on_cheap = 0
     for (tool, _), result in answers.items():
         data = data_of(result)
         assert data["status"] == "ok" and data["text"]
         if tool == "ask_local_model":
             assert data["lane"] == "koala"
-        else:  # routed to a cheap lane; elsewhere only by falling back down its chain (a
-            # call that timed out on a machine busy with other work)
-            cheap = "cheap" in lane_stack.config.instances[data["lane"]].tags
-            assert cheap or data["fallbacks"] > 0, data
+        else:
+            on_cheap += "cheap" in lane_stack.config.instances[data["lane"]].tags
+    # Coding jobs go to the cheap lane first; the router spills some to a dearer lane when the
+    # cheap lane's backlog would make them wait longer than a call there (lanes.router.strategies
+    # .scored.keeps_time), which depends on how fast this machine drains it.
+    assert on_cheap * 2 > PARALLEL
 
 
 def test_mcp_waiting_calls_never_take_more_threads_than_the_bound(
