@@ -14,9 +14,10 @@ import os
 import socket
 import threading
 
-from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, celeryd_init, worker_ready, worker_shutdown
+from kombu.exceptions import OperationalError
 
-from lanes.broker.amqp import batch_queue, dead_letter_queue, declare, is_amqp
+from lanes.broker.amqp import amqp_queues, batch_queue, dead_letter_queue, declare, is_amqp
 from lanes.broker.connection import refuse_open_redis, require_redis_url
 from lanes.deployment import open_deployment
 from lanes.kernel.config import load_config
@@ -55,15 +56,36 @@ context = WorkerContext(
 register_tasks(app, lambda: context, on_canary=lambda lane: took_canary(client, keys, lane))
 
 
+@celeryd_init.connect
+def _green_without_heartbeats(options: dict[str, object], **_: object) -> None:
+    """With AMQP heartbeats, Celery's consumer under a green pool takes about ten messages a
+    second however many calls it could start (lanes bench inflight); without them it keeps
+    up. What that costs: README, Queues on RabbitMQ."""
+    if is_amqp(config) and _green(options.get("pool") or options.get("pool_cls") or ""):
+        app.conf.broker_heartbeat = 0
+
+
 @celeryd_after_setup.connect
-def _consume_batch_queues(sender: str, instance: object, **_: object) -> None:
-    """On RabbitMQ a lane's batch messages have a queue of their own: consume it with the
-    lane's (``-Q claude1`` takes ``claude1`` and ``claude1.batch``)."""
+def _rabbitmq_queues(sender: str, instance: object, **_: object) -> None:
+    """On RabbitMQ: consume a lane's batch queue with the lane's (``-Q claude1`` takes
+    ``claude1`` and ``claude1.batch``), and declare every lane's queues before Celery's native
+    delayed delivery binds them all at start (a queue not yet declared would be left unbound,
+    and a delayed message for it dropped)."""
     if not is_amqp(config):
         return
     queues = app.amqp.queues
     for lane in [name for name in list(queues.consume_from) if name in config.instances]:
         queues.select_add(queues[batch_queue(lane)])
+    try:
+        declare(app, [*amqp_queues(config), dead_letter_queue(config)])
+    except (OSError, OperationalError) as exc:  # the consumer connects, and says so, later
+        logging.getLogger("lanes.workers").warning("lane queues not declared yet: %s", exc)
+
+
+def _green(pool: object) -> bool:
+    """Whether a worker's pool (``-P``: a name, or the class it became) is gevent or eventlet."""
+    name = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
+    return any(green in name for green in ("gevent", "eventlet"))
 
 
 _stop_janitor = threading.Event()
@@ -78,7 +100,6 @@ def _start_janitor(sender: object = None, **_: object) -> None:
     if config.liveness.interval_s > 0:
         start_liveness(app, client, keys, lanes, config.liveness, _stop_janitor)
     if is_amqp(config):
-        declare(app, [dead_letter_queue(config)])
         start_batch_gate(app, node, lanes, _stop_janitor)
     elif config.janitor_interval_s > 0:  # RabbitMQ keeps what it confirmed and what was held
         janitor = Janitor(

@@ -4,7 +4,9 @@ lane's queue killed while jobs run."""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from lanes.bench.chaos import ChaosSettings, chaos_config
 from lanes.bench.rabbits import MISSING, RabbitCluster, rabbit_cluster, rabbitmq_installed
 from lanes.broker.amqp import DEAD_LETTERS, batch_queue
-from lanes.broker.app import celery_conf
+from lanes.broker.app import celery_conf, wait_for_queues
 from lanes.broker.connection import refuse_open_redis
 from lanes.deployment import open_deployment
 from lanes.kernel.config import Config
@@ -183,3 +185,32 @@ def test_interactive_jobs_overtake_a_batch_backlog(rig: Rig) -> None:
     last_interactive = max(r.finished_at for r in results[len(batch) :])
     after = [r for r in results[: len(batch)] if r.finished_at > last_interactive]
     assert len(after) >= 3  # the batch backlog waited for the interactive jobs
+
+
+def test_a_worker_of_one_lane_binds_every_lanes_queue_for_delayed_messages(
+    tmp_path: Path, example_config: Config, cluster: RabbitCluster, isolated_redis_url: str
+) -> None:
+    vhost = f"one-{uuid.uuid4().hex[:8]}"
+    first = cluster.nodes[0] if not cluster.nodes[0].killed else cluster.nodes[1]
+    first.ctl("add_vhost", vhost)
+    first.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    url = ";".join(node.url.removesuffix("//") + f"/{vhost}" for node in cluster.nodes)
+    settings = ChaosSettings(latency_s=0.2, call_timeout_s=4.0, concurrency=4)
+    config, path = chaos_config(example_config, tmp_path, isolated_redis_url, settings,
+                                broker_url=url)  # fmt: skip
+    sim = Simulator(port=0, profiles=sim_profiles(config)).start()
+    rig = Rig(config, path, isolated_redis_url, sim, tmp_path / "logs")
+    try:
+        rig.start_worker(lanes=["claude1"])
+        with rig.client(wait=False) as lanes:
+            wait_for_queues(lanes.app, {"claude1"})
+        rows = json.loads(first.ctl("list_bindings", "-p", vhost, "source_name",
+                                    "destination_name", "routing_key", "--formatter", "json",
+                                    "-q"))  # fmt: skip
+    finally:
+        stop_all(rig.workers)
+        sim.stop()
+    # A delayed message comes back through the lanes exchange with the routing key "#.<queue>"
+    bound = {row["destination_name"] for row in rows
+             if row["source_name"] == "lanes" and row["routing_key"].startswith("#.")}  # fmt: skip
+    assert {name for lane in config.lanes() for name in (lane, batch_queue(lane))} <= bound

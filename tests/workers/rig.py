@@ -59,10 +59,14 @@ class Rig:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     live: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start_worker(self, concurrency: int = 4) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, concurrency: int = 4, lanes: list[str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A worker consuming ``lanes`` (default: every lane)."""
         name = f"w{len(self.workers)}"
+        queues = ",".join(lanes or self.config.lanes())
         cmd = [sys.executable, "-c", _WORKER, str(VISIBILITY_S), "worker",
-               "-Q", ",".join(self.config.lanes()), "-P", "threads", "-c", str(concurrency),
+               "-Q", queues, "-P", "threads", "-c", str(concurrency),
                "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
                "--loglevel=INFO"]  # fmt: skip
         env = child_env({"REDIS_URL": self.url, "LANES_CONFIG": str(self.config_path),
