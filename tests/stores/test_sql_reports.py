@@ -45,7 +45,6 @@ from tests.stores.test_sql_ledger import (
 )
 
 BETA = {"project": "beta", "user": "bob", "task_type": "review"}
-NOW = time.time() - 5
 SINCE = datetime.now(UTC) - timedelta(days=1)
 VITALS = {("code", "claude2", False), ("code", "zai", False), ("review", "claude2", True)}
 """(task type, instance, vital) of the outcomes of the period, as ``task_outcomes`` gives."""
@@ -93,10 +92,19 @@ def config(request: pytest.FixtureRequest, tmp_path: Path, example_config: Confi
 
 
 @pytest.fixture
-def ledger(config: Config) -> Iterator[SqlLedger]:
+def now() -> float:
+    """When the dataset's recent events happened: a few seconds ago, read when the test runs
+    (not when the module was imported: a run that passes midnight would put them on the day
+    before the one the budget view calls today), and never before today's midnight (UTC)."""
+    at = time.time()
+    return max(at - 5, at - at % 86400)
+
+
+@pytest.fixture
+def ledger(config: Config, now: float) -> Iterator[SqlLedger]:
     """A ledger holding the dataset (j1 rated 4)."""
     opened = open_ledger(config)
-    opened.write(_dataset(NOW))
+    opened.write(_dataset(now))
     opened.rate("j1", 4, time.time())
     yield opened
     opened.close()
@@ -171,9 +179,9 @@ def test_sql_export_joins_each_outcome_with_its_decision(ledger: SqlLedger) -> N
     assert len({frozenset(row) for row in rows.values()}) == 1  # one set of columns (CSV)
 
 
-def test_sql_views_on_the_whole_ledger(ledger: SqlLedger, config: Config) -> None:
-    today = datetime.fromtimestamp(NOW, UTC).date()
-    old_day = datetime.fromtimestamp(NOW - 40 * 86400, UTC).date()
+def test_sql_views_on_the_whole_ledger(ledger: SqlLedger, config: Config, now: float) -> None:
+    today = datetime.fromtimestamp(now, UTC).date()
+    old_day = datetime.fromtimestamp(now - 40 * 86400, UTC).date()
     daily = {
         (_day(r["day"]), r["instance"], r["model"], r["project"]): (
             r["calls"],
@@ -225,13 +233,15 @@ def _day(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
-def test_sql_discounts_sum_what_batches_and_the_prompt_cache_took_off(ledger: SqlLedger) -> None:
+def test_sql_discounts_sum_what_batches_and_the_prompt_cache_took_off(
+    ledger: SqlLedger, now: float
+) -> None:
     assert ledger.discounts(SINCE).batched_jobs == 0
     ledger.write([
-        outcome("b1", NOW, instance="claude2", model=SONNET, batched=True, batch_saved_usd=0.2,
+        outcome("b1", now, instance="claude2", model=SONNET, batched=True, batch_saved_usd=0.2,
                 prompt_cache_saved_usd=0.05),
-        outcome("b2", NOW, instance="claude2", model=SONNET, prompt_cache_saved_usd=-0.01),
-        outcome("b0", NOW - 40 * 86400, batched=True, batch_saved_usd=9.0),  # out of period
+        outcome("b2", now, instance="claude2", model=SONNET, prompt_cache_saved_usd=-0.01),
+        outcome("b0", now - 40 * 86400, batched=True, batch_saved_usd=9.0),  # out of period
     ])  # fmt: skip
     found = ledger.discounts(SINCE)
     assert found.batched_jobs == 1
