@@ -17,6 +17,7 @@ What the dispatcher does besides routing and sending is done by layers around it
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -85,6 +86,11 @@ class Dispatcher:
         self._prefixes = stores.prefixes
         self._streams = stores.streams
         self._replication = stores.replication
+        self._unsent: dict[str, tuple[Envelope, Decision, dict[str, Any]]] = {}
+        """Jobs whose submit failed and whose claim could not be undone (Redis away): a
+        re-submit of one sends it, where it would otherwise get a handle on a job never sent
+        (on Redis the janitor would find it; on RabbitMQ nothing would)."""
+        self._unsent_lock = threading.Lock()
 
     def prepare(
         self, job: Job | dict[str, Any], *, strategy: str | None = None, alone: bool = True
@@ -154,12 +160,18 @@ class Dispatcher:
         returns the first one; another job under that key is refused."""
         staged = self._stage(job, strategy)
         if isinstance(staged, JobHandle):
-            return staged
+            with self._unsent_lock:
+                unsent = self._unsent.pop(staged.id, None)
+            if unsent is None:
+                return staged
+            staged = unsent
         envelope, decision, wire = staged
         try:
             result = publish(self.app, envelope, wire=wire)
         except (OperationalError, redis.RedisError, OSError) as exc:
-            self._abandon(envelope.job)
+            if not self._abandon(envelope.job):
+                with self._unsent_lock:
+                    self._unsent[envelope.job.id] = staged
             raise InfrastructureError(f"cannot enqueue job {envelope.job.id}: {exc}") from exc
         self._sent(envelope, decision)
         self._replication.settle()
@@ -326,11 +338,13 @@ class Dispatcher:
                 )
         return self._handle(self.app.AsyncResult(job_id), decision)
 
-    def _abandon(self, job: Job) -> None:
-        """Undo what a failed submit claimed, so that submitting again really sends the job.
-        Best effort: Redis may be the reason the submit failed."""
+    def _abandon(self, job: Job) -> bool:
+        """Undo what a failed submit claimed, so that submitting again really sends the job;
+        whether it was undone. Best effort: Redis may be the reason the submit failed."""
         try:
             self._jobs.untrack(job.id, job.idempotency_key)
             self._layers.after_abandon(job)
         except InfrastructureError as exc:
             log.warning("job %s: could not undo a failed submit: %s", job.id, exc)
+            return False
+        return True

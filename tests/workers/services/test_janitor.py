@@ -143,3 +143,33 @@ def test_failed_submit_releases_its_idempotency_key(
     assert client.hget(keys.pending(), "idem-job") is None
     again = dispatcher.submit(job)  # really sent this time
     assert _ids_in(client, keys.queue("zai")) == [again.id]
+
+
+def test_a_submit_that_failed_and_could_not_be_undone_is_sent_when_submitted_again(
+    client: redis.Redis, keys: Keys, dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis went away between the claim and the send, so the claim stayed: submitting the
+    job again sends it (with its queues on RabbitMQ, no janitor would)."""
+    from kombu.exceptions import OperationalError
+
+    from lanes.kernel.errors import InfrastructureError
+
+    def broken(*_: object, **__: object) -> None:
+        raise OperationalError("Redis away while subscribing to the result")
+
+    def away(*_: object, **__: object) -> None:
+        raise InfrastructureError("Redis failed while untracking")
+
+    job = {"id": "stuck-job", "prompt": "x", "instance": "zai"}
+    with monkeypatch.context() as patch:
+        patch.setattr("celery.Celery.send_task", broken)
+        patch.setattr(dispatcher._jobs, "untrack", away)
+        with pytest.raises(InfrastructureError, match="cannot enqueue"):
+            dispatcher.submit(job)
+    assert client.hget(keys.pending(), "stuck-job") is not None  # the claim stayed
+    assert _ids_in(client, keys.queue("zai")) == []
+    again = dispatcher.submit(job)
+    assert again.id == "stuck-job"
+    assert _ids_in(client, keys.queue("zai")) == ["stuck-job"]  # sent once, now
+    dispatcher.submit(job)  # and a third submit is the same job again: nothing more sent
+    assert _ids_in(client, keys.queue("zai")) == ["stuck-job"]
