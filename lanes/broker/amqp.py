@@ -66,7 +66,7 @@ def _queue(config: Config, name: str, exchange: Exchange) -> Queue:
 
 
 def amqp_queues(config: Config) -> list[Queue]:
-    """Every lane's two queues, and the dead-letter queue (consumed by nobody)."""
+    """Every lane's two queues (the dead-letter queue is :func:`dead_letter_queue`)."""
     exchange = Exchange(EXCHANGE, type="topic", durable=True)
     names = [name for lane in config.lanes() for name in (lane, batch_queue(lane))]
     return [_queue(config, name, exchange) for name in names]
@@ -107,8 +107,8 @@ def delayed_route(countdown_s: float, queue: Queue) -> dict[str, Any]:
 
 
 def declare(app: Celery, queues: Iterable[Queue]) -> None:
-    """Declare ``queues`` (and their exchange) on the broker; a worker does it on start, a
-    dispatcher on its first publish."""
+    """Declare ``queues`` (and their exchange) on the broker (a worker does it on start; a
+    publish declares its own queue)."""
     with app.connection_for_write() as connection:
         channel = connection.default_channel
         for queue in queues:
@@ -134,11 +134,19 @@ def depths_on(connection: Connection, queues: Iterable[str]) -> dict[str, int]:
 
 
 def _ready(connection: Any, name: str) -> int:
+    counts = queue_counts(connection, name)
+    return 0 if counts is None else counts[0]  # not declared yet: nothing was ever sent to it
+
+
+def queue_counts(connection: Any, name: str) -> tuple[int, int] | None:
+    """``(messages ready, consumers)`` of queue ``name`` (a passive declare on a channel of
+    its own), None when it is not declared."""
     channel = connection.channel()
     try:
-        return int(channel.queue_declare(name, passive=True).message_count)
+        declared = channel.queue_declare(name, passive=True)
+        return int(declared.message_count), int(declared.consumer_count)
     except connection.channel_errors:
-        return 0  # not declared yet: nothing was ever sent to it
+        return None
     finally:
         try:
             channel.close()

@@ -9,7 +9,7 @@ from typing import Any
 from kombu.connection import Connection
 from kombu.exceptions import OperationalError
 
-from lanes.broker.amqp import DEAD_LETTERS, batch_queue, is_amqp
+from lanes.broker.amqp import DEAD_LETTERS, batch_queue, is_amqp, queue_counts
 from lanes.kernel.config import Config
 from lanes.ops.check import Check
 
@@ -60,17 +60,10 @@ def _nodes_row(answers: dict[str, dict[str, Any] | None]) -> Check:
 
 def _queues_row(config: Config, url: str, timeout_s: float) -> Check:
     """Every lane's queues declared and consumed; dead letters counted."""
-    found: dict[str, tuple[int, int] | None] = {}
+    names = [*(q for lane in config.lanes() for q in (lane, batch_queue(lane))), DEAD_LETTERS]
     connection = Connection(url, connect_timeout=timeout_s)
     try:
-        for name in [*(q for lane in config.lanes() for q in (lane, batch_queue(lane))),
-                     DEAD_LETTERS]:  # fmt: skip
-            channel = connection.channel()
-            try:
-                declared = channel.queue_declare(name, passive=True)
-                found[name] = (int(declared.message_count), int(declared.consumer_count))
-            except connection.channel_errors:
-                found[name] = None
+        found = {name: queue_counts(connection, name) for name in names}
     finally:
         connection.release()
     return queues_verdict(config, found)
